@@ -1,0 +1,185 @@
+//! The config as the compiler understands it, after reading and before code generation.
+
+use std::ops::Range;
+
+/// A value and where it came from in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, span: Range<usize>) -> Self {
+        Sp { value, span }
+    }
+}
+
+/// The whole `job_configs.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub namespaces: Vec<Namespace>,
+    pub support: Vec<SupportRule>,
+}
+
+/// A namespace: `[test]`.
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    pub name: Sp<String>,
+    pub description: String,
+    pub restricted: bool,
+    pub fabfile: Option<String>,
+    pub default_channel: String,
+    pub jobs: Vec<Job>,
+    pub slack: Vec<SlackCommand>,
+    pub github: Vec<GithubRule>,
+}
+
+impl Namespace {
+    /// The job called `name`, if any.
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name.value == name)
+    }
+}
+
+/// How a job's stdout is posted to Slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Blocks,
+    Code,
+    File,
+}
+
+impl ReportFormat {
+    pub const NAMES: [&'static str; 4] = ["text", "blocks", "code", "file"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "text" => ReportFormat::Text,
+            "blocks" => ReportFormat::Blocks,
+            "code" => ReportFormat::Code,
+            "file" => ReportFormat::File,
+            _ => return None,
+        })
+    }
+
+    pub fn variant(self) -> &'static str {
+        match self {
+            ReportFormat::Text => "Text",
+            ReportFormat::Blocks => "Blocks",
+            ReportFormat::Code => "Code",
+            ReportFormat::File => "File",
+        }
+    }
+}
+
+/// One piece of a `run_args_template`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Literal(String),
+    Placeholder(String),
+}
+
+/// A job: `[test.jobs.hello_name]`.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: Sp<String>,
+    pub template: Sp<String>,
+    pub parts: Vec<TemplatePart>,
+    pub report_stdout: bool,
+    pub report_success: bool,
+    pub report_format: ReportFormat,
+    pub call_tech_support_on_error: bool,
+    pub suppress_empty: bool,
+    pub timeout_seconds: Option<u64>,
+}
+
+impl Job {
+    /// The `{placeholders}` of the template, in order, without repeats.
+    pub fn placeholders(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            if let TemplatePart::Placeholder(name) = part {
+                if !out.contains(&name.as_str()) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a Slack command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ScheduleJob,
+    CancelJob,
+    ScheduleSuppression,
+    CancelSuppression,
+}
+
+impl Action {
+    pub const NAMES: [&'static str; 4] = [
+        "schedule_job",
+        "cancel_job",
+        "schedule_suppression",
+        "cancel_suppression",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "schedule_job" => Action::ScheduleJob,
+            "cancel_job" => Action::CancelJob,
+            "schedule_suppression" => Action::ScheduleSuppression,
+            "cancel_suppression" => Action::CancelSuppression,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn variant(self) -> &'static str {
+        match self {
+            Action::ScheduleJob => "ScheduleJob",
+            Action::CancelJob => "CancelJob",
+            Action::ScheduleSuppression => "ScheduleSuppression",
+            Action::CancelSuppression => "CancelSuppression",
+        }
+    }
+}
+
+/// A Slack command: one `[[test.slack]]` entry.
+#[derive(Debug, Clone)]
+pub struct SlackCommand {
+    /// The command after the namespace, whitespace collapsed: `hello [name]`.
+    pub command: Sp<String>,
+    pub help: String,
+    pub action: Action,
+    pub job_type: Sp<String>,
+    pub delay_seconds: u64,
+    pub examples: Vec<Sp<String>>,
+}
+
+/// A GitHub rule: one `[[example.github]]` entry.
+#[derive(Debug, Clone)]
+pub struct GithubRule {
+    pub event: Sp<String>,
+    pub action: Option<String>,
+    pub merged: Option<Sp<bool>>,
+    pub base_branch: Option<String>,
+    pub job_type: Sp<String>,
+    pub delay_seconds: u64,
+}
+
+/// A support rule: one top-level `[[support]]` entry.
+#[derive(Debug, Clone)]
+pub struct SupportRule {
+    pub name: Sp<String>,
+    pub keywords: Vec<Sp<String>>,
+    pub channel_env: Sp<String>,
+    pub reaction: String,
+    pub out_of_office_file: Option<String>,
+}

@@ -1,0 +1,185 @@
+//! The runtime types that the generated code fills in: plain data, readable and testable
+//! without the macro.
+
+pub use bennettbot_pattern::Segment;
+
+/// How a job's stdout is posted to Slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    /// Posted as is (uploaded as a file when very long).
+    Text,
+    /// A JSON array of Block Kit blocks.
+    Blocks,
+    /// Wrapped in triple backticks (uploaded as a file when long).
+    Code,
+    /// Uploaded as a file.
+    File,
+}
+
+impl ReportFormat {
+    /// The name used in `job_configs.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Blocks => "blocks",
+            ReportFormat::Code => "code",
+            ReportFormat::File => "file",
+        }
+    }
+}
+
+/// What a Slack command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Queue the job.
+    ScheduleJob,
+    /// Remove pending jobs of the type.
+    CancelJob,
+    /// Stop the type from running between two times today.
+    ScheduleSuppression,
+    /// Remove the type's suppressions.
+    CancelSuppression,
+}
+
+impl Action {
+    /// The name used in `job_configs.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ScheduleJob => "schedule_job",
+            Action::CancelJob => "cancel_job",
+            Action::ScheduleSuppression => "schedule_suppression",
+            Action::CancelSuppression => "cancel_suppression",
+        }
+    }
+}
+
+/// One piece of a `run_args_template`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Shell text, used verbatim.
+    Literal(&'static str),
+    /// A parameter, shell-quoted when rendered.
+    Placeholder(&'static str),
+}
+
+/// A namespace: `[test]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Only internal (non-guest) users may run its commands.
+    pub restricted: bool,
+    /// Fetched as `fabfile.py` into the workspace before each run.
+    pub fabfile: Option<&'static str>,
+    /// Where jobs started by webhooks report.
+    pub default_channel: &'static str,
+    /// Indexes into [`Config::commands`], in file order.
+    pub commands: &'static [usize],
+    /// The same indexes in the order the matcher tries them (more specific first).
+    pub match_order: &'static [usize],
+}
+
+/// A job: `[test.jobs.hello_name]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct JobSpec {
+    /// `<namespace>_<job>`, the string the queue stores.
+    pub job_type: &'static str,
+    pub namespace: &'static str,
+    pub name: &'static str,
+    /// The template as written.
+    pub template_source: &'static str,
+    pub template: &'static [TemplatePart],
+    pub report_stdout: bool,
+    pub report_success: bool,
+    pub report_format: ReportFormat,
+    pub call_tech_support_on_error: bool,
+    pub suppress_empty: bool,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A Slack command: `[[test.slack]]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub namespace: &'static str,
+    /// The command after the namespace: `hello [name]`.
+    pub command: &'static str,
+    /// The whole command: `test hello [name]`.
+    pub usage: &'static str,
+    pub pattern: &'static [Segment<'static>],
+    pub params: &'static [&'static str],
+    pub help: &'static str,
+    pub action: Action,
+    pub job_type: &'static str,
+    pub delay_seconds: u64,
+    pub examples: &'static [&'static str],
+}
+
+/// A GitHub rule: `[[example.github]]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct GithubRuleSpec {
+    pub namespace: &'static str,
+    /// The `X-GitHub-Event` header.
+    pub event: &'static str,
+    /// The payload's `action`, if the rule names one.
+    pub action: Option<&'static str>,
+    /// For `pull_request`: whether `pull_request.merged` must be true or false.
+    pub merged: Option<bool>,
+    /// `pull_request.base.ref`, or a push's `ref` (with or without `refs/heads/`).
+    pub base_branch: Option<&'static str>,
+    pub job_type: &'static str,
+    pub delay_seconds: u64,
+}
+
+/// A support rule: `[[support]]`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SupportRuleSpec {
+    pub name: &'static str,
+    /// Lowercase keywords that call it.
+    pub keywords: &'static [&'static str],
+    /// The environment variable naming the support channel.
+    pub channel_env: &'static str,
+    pub reaction: &'static str,
+    /// Relative to `WRITEABLE_DIR`: `{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}`.
+    pub out_of_office_file: Option<&'static str>,
+}
+
+/// Everything compiled from `job_configs.toml`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Config {
+    pub namespaces: &'static [NamespaceSpec],
+    pub jobs: &'static [JobSpec],
+    pub commands: &'static [CommandSpec],
+    pub github: &'static [GithubRuleSpec],
+    pub support: &'static [SupportRuleSpec],
+}
+
+impl Config {
+    /// The namespace called `name`.
+    pub fn namespace(&self, name: &str) -> Option<&'static NamespaceSpec> {
+        self.namespaces.iter().find(|n| n.name == name)
+    }
+
+    /// The job stored as `job_type`.
+    pub fn job(&self, job_type: &str) -> Option<&'static JobSpec> {
+        self.jobs.iter().find(|j| j.job_type == job_type)
+    }
+
+    /// A namespace's commands, sorted by their text (as help lists them).
+    pub fn sorted_commands(&self, ns: &NamespaceSpec) -> Vec<&'static CommandSpec> {
+        let all: &'static [CommandSpec] = self.commands;
+        let mut cmds: Vec<&'static CommandSpec> = ns.commands.iter().map(|&i| &all[i]).collect();
+        cmds.sort_by_key(|c| c.usage);
+        cmds
+    }
+
+    /// The first command with `action` on `job_type`, e.g. to tell users how to deploy.
+    pub fn command_for(&self, job_type: &str, action: Action) -> Option<&'static CommandSpec> {
+        let all: &'static [CommandSpec] = self.commands;
+        all.iter().find(|c| c.job_type == job_type && c.action == action)
+    }
+}
+
+/// A job type string the compiled config does not know (e.g. from an old database row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job type `{0}`")]
+pub struct UnknownJobType(pub String);

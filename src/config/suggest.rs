@@ -1,0 +1,24 @@
+//! "Did you mean ...?": the commands nearest to text that matched nothing.
+
+use super::spec::{CommandSpec, Config};
+
+/// Up to `limit` commands most like `text`, best first.
+pub fn nearest(config: &Config, text: &str, limit: usize) -> Vec<&'static CommandSpec> {
+    let all: &'static [CommandSpec] = config.commands;
+    let mut scored: Vec<(f64, &'static CommandSpec)> = all
+        .iter()
+        .map(|c| (score(text, c), c))
+        .filter(|(s, _)| *s >= 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.usage.cmp(b.1.usage)));
+    scored.into_iter().take(limit).map(|(_, c)| c).collect()
+}
+
+/// Similarity of `text` to a command: the better of the whole usage and its literal start, so
+/// that `test helo Bob` is close to `test hello [name]`.
+fn score(text: &str, cmd: &CommandSpec) -> f64 {
+    let literal_start = cmd.usage.split('[').next().unwrap_or(cmd.usage).trim_end();
+    let words = literal_start.split(' ').count();
+    let text_start: String = text.split(' ').take(words).collect::<Vec<_>>().join(" ");
+    strsim::jaro_winkler(text, cmd.usage).max(strsim::jaro_winkler(&text_start, literal_start))
+}

@@ -1,0 +1,12 @@
+//! bennettbot: runs jobs from Slack commands and GitHub webhooks, compiled from
+//! `job_configs.toml`, and reports their results to Slack.
+
+// The generated code names runtime types as `::bennettbot::config::...`, inside this crate too.
+extern crate self as bennettbot;
+
+pub mod config;
+pub mod explain;
+pub mod intent;
+pub mod manifest;
+
+pub use bennettbot_macros::job_configs;
