@@ -8,5 +8,6 @@ pub mod config;
 pub mod explain;
 pub mod intent;
 pub mod manifest;
+pub mod slack;
 
 pub use bennettbot_macros::job_configs;
