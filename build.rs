@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use bennettbot_compiler::{compile_file, resolve_config_path, warnings, CONFIG_ENV};
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.join("workspace");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed={CONFIG_ENV}");

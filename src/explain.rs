@@ -10,16 +10,22 @@ pub fn explain(config: &'static Config, message: &str) -> String {
     let text = normalise(message);
     let mut out = format!("Message: {text:?}\n");
     match understand(config, &text) {
-        Intent::Status => out.push_str("Built-in: `status` lists running and scheduled jobs and suppressions.\n"),
+        Intent::Status => {
+            out.push_str("Built-in: `status` lists running and scheduled jobs and suppressions.\n")
+        }
         Intent::RemoveJob(id) => {
             let _ = writeln!(out, "Built-in: `remove job id [id]` removes job {id} from the queue (a running job keeps running).");
         }
         Intent::NamespaceHelp(ns) => {
             let _ = writeln!(out, "Built-in: help for namespace `{}`.", ns.name);
         }
-        Intent::Help { understood: true } => out.push_str("Built-in: `help` lists the namespaces.\n"),
+        Intent::Help { understood: true } => {
+            out.push_str("Built-in: `help` lists the namespaces.\n")
+        }
         Intent::Help { understood: false } => {
-            out.push_str("Nothing matched: the bot would say it did not understand, and show help.\n");
+            out.push_str(
+                "Nothing matched: the bot would say it did not understand, and show help.\n",
+            );
             let near = suggest::nearest(config, &text, 3);
             if !near.is_empty() {
                 out.push_str("Nearest commands:\n");
@@ -33,7 +39,16 @@ pub fn explain(config: &'static Config, message: &str) -> String {
             let ns = cmd.namespace();
             let job = cmd.job_type().spec();
             let _ = writeln!(out, "Command:    `{}` ({})", spec.usage, spec.help);
-            let _ = writeln!(out, "Namespace:  {}{}", ns.name, if ns.restricted { " (restricted to internal users)" } else { "" });
+            let _ = writeln!(
+                out,
+                "Namespace:  {}{}",
+                ns.name,
+                if ns.restricted {
+                    " (restricted to internal users)"
+                } else {
+                    ""
+                }
+            );
             let params = cmd.params();
             if params.is_empty() {
                 out.push_str("Parameters: none\n");
@@ -83,7 +98,10 @@ mod tests {
         let out = explain(&CONFIG, "test hello $(rm -rf /)");
         assert!(out.contains("Command:    `test hello [name]`"), "{out}");
         assert!(out.contains("name = \"$(rm -rf /)\""), "{out}");
-        assert!(out.contains("Shell:      bash hello.sh '$(rm -rf /)'\n"), "{out}");
+        assert!(
+            out.contains("Shell:      bash hello.sh '$(rm -rf /)'\n"),
+            "{out}"
+        );
         assert!(out.contains("Job type:   test_hello_name"), "{out}");
     }
 

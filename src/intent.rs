@@ -63,12 +63,31 @@ mod tests {
     #[test]
     fn built_ins_come_in_order() {
         assert_eq!(understand(&CONFIG, "status"), Intent::Status);
-        assert_eq!(understand(&CONFIG, "remove job id 12"), Intent::RemoveJob(12));
-        assert!(matches!(understand(&CONFIG, "test help"), Intent::NamespaceHelp(ns) if ns.name == "test"));
-        assert!(matches!(understand(&CONFIG, "help test"), Intent::NamespaceHelp(ns) if ns.name == "test"));
-        assert_eq!(understand(&CONFIG, "help"), Intent::Help { understood: true });
-        assert_eq!(understand(&CONFIG, "test help me"), Intent::Help { understood: false });
-        assert_eq!(understand(&CONFIG, "remove job id x"), Intent::Help { understood: false });
-        assert!(matches!(understand(&CONFIG, "test hello Bob"), Intent::Command(_)));
+        assert_eq!(
+            understand(&CONFIG, "remove job id 12"),
+            Intent::RemoveJob(12)
+        );
+        assert!(
+            matches!(understand(&CONFIG, "test help"), Intent::NamespaceHelp(ns) if ns.name == "test")
+        );
+        assert!(
+            matches!(understand(&CONFIG, "help test"), Intent::NamespaceHelp(ns) if ns.name == "test")
+        );
+        assert_eq!(
+            understand(&CONFIG, "help"),
+            Intent::Help { understood: true }
+        );
+        assert_eq!(
+            understand(&CONFIG, "test help me"),
+            Intent::Help { understood: false }
+        );
+        assert_eq!(
+            understand(&CONFIG, "remove job id x"),
+            Intent::Help { understood: false }
+        );
+        assert!(matches!(
+            understand(&CONFIG, "test hello Bob"),
+            Intent::Command(_)
+        ));
     }
 }

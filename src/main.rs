@@ -32,7 +32,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Commands { json } => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&bennettbot::manifest::json(&CONFIG))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&bennettbot::manifest::json(&CONFIG))?
+                );
             } else {
                 print!("{}", bennettbot::manifest::table(&CONFIG));
             }

@@ -15,10 +15,22 @@ pub fn table(config: &Config) -> String {
         let lock = if ns.restricted { " (restricted)" } else { "" };
         let _ = writeln!(out, "{}{lock}: {}", ns.name, ns.description);
         for c in config.sorted_commands(ns) {
-            let _ = writeln!(out, "  {:<50} {:<20} {}", c.usage, c.action.name(), c.job_type);
+            let _ = writeln!(
+                out,
+                "  {:<50} {:<20} {}",
+                c.usage,
+                c.action.name(),
+                c.job_type
+            );
         }
         for r in config.github.iter().filter(|r| r.namespace == ns.name) {
-            let _ = writeln!(out, "  {:<50} {:<20} {}", format!("(GitHub {} {})", r.event, r.action.unwrap_or("*")), "schedule_job", r.job_type);
+            let _ = writeln!(
+                out,
+                "  {:<50} {:<20} {}",
+                format!("(GitHub {} {})", r.event, r.action.unwrap_or("*")),
+                "schedule_job",
+                r.job_type
+            );
         }
     }
     out

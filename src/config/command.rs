@@ -46,4 +46,3 @@ impl JobType {
             .expect("every compiled job has a compiled namespace")
     }
 }
-

@@ -27,7 +27,10 @@ pub fn general_help(config: &Config, mention: &str) -> String {
 pub fn namespace_help(config: &Config, ns: &NamespaceSpec, org: &str) -> String {
     let mut out = String::new();
     if ns.restricted {
-        let _ = write!(out, ":lock: These commands are only available to {org} users :lock:\n\n");
+        let _ = write!(
+            out,
+            ":lock: These commands are only available to {org} users :lock:\n\n"
+        );
     }
     out.push_str("The following commands are available:\n\n");
     let lines: Vec<String> = config

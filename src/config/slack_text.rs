@@ -21,7 +21,9 @@ pub fn unformat_param(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn is_link(inner: &str) -> bool {
@@ -38,8 +40,14 @@ mod tests {
     #[test]
     fn links_lose_their_formatting() {
         assert_eq!(unformat_param("<http://x.org|x.org>"), "http://x.org");
-        assert_eq!(unformat_param("<https://x.org/a?b=1&amp;c=2>"), "https://x.org/a?b=1&c=2");
-        assert_eq!(unformat_param("see <mailto:a@b.org|a@b.org> now"), "see mailto:a@b.org now");
+        assert_eq!(
+            unformat_param("<https://x.org/a?b=1&amp;c=2>"),
+            "https://x.org/a?b=1&c=2"
+        );
+        assert_eq!(
+            unformat_param("see <mailto:a@b.org|a@b.org> now"),
+            "see mailto:a@b.org now"
+        );
     }
 
     #[test]
@@ -49,6 +57,9 @@ mod tests {
 
     #[test]
     fn mentions_and_stray_brackets_stay() {
-        assert_eq!(unformat_param("<@U123> <#C1|general> a<b"), "<@U123> <#C1|general> a<b");
+        assert_eq!(
+            unformat_param("<@U123> <#C1|general> a<b"),
+            "<@U123> <#C1|general> a<b"
+        );
     }
 }

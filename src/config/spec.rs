@@ -175,7 +175,8 @@ impl Config {
     /// The first command with `action` on `job_type`, e.g. to tell users how to deploy.
     pub fn command_for(&self, job_type: &str, action: Action) -> Option<&'static CommandSpec> {
         let all: &'static [CommandSpec] = self.commands;
-        all.iter().find(|c| c.job_type == job_type && c.action == action)
+        all.iter()
+            .find(|c| c.job_type == job_type && c.action == action)
     }
 }
 

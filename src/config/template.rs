@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn plain_values_stay_readable() {
-        assert_eq!(render(TEMPLATE, &args(&[("name", "Bob")])).unwrap(), "echo Hello Bob");
+        assert_eq!(
+            render(TEMPLATE, &args(&[("name", "Bob")])).unwrap(),
+            "echo Hello Bob"
+        );
     }
 
     #[test]
@@ -67,7 +70,10 @@ mod tests {
 
     #[test]
     fn missing_and_nul_are_errors() {
-        assert_eq!(render(TEMPLATE, &Args::new()), Err(RenderError::Missing("name".into())));
+        assert_eq!(
+            render(TEMPLATE, &Args::new()),
+            Err(RenderError::Missing("name".into()))
+        );
         assert_eq!(
             render(TEMPLATE, &args(&[("name", "a\0b")])),
             Err(RenderError::Unquotable("name".into()))

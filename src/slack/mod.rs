@@ -65,8 +65,10 @@ pub trait SlackApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), SlackError>> + Send;
 
     /// `files.getUploadURLExternal`, the upload, then `files.completeUploadExternal`.
-    fn upload_file(&self, upload: FileUpload)
-        -> impl Future<Output = Result<(), SlackError>> + Send;
+    fn upload_file(
+        &self,
+        upload: FileUpload,
+    ) -> impl Future<Output = Result<(), SlackError>> + Send;
 
     /// `chat.getPermalink`
     fn permalink(

@@ -15,7 +15,10 @@ use crate::validate::MatchOrder;
 /// `hello-world [name]` → `HelloWorldName`; never empty, never starting with a digit.
 pub fn pascal_case(text: &str) -> String {
     let mut out = String::new();
-    for word in text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
@@ -59,11 +62,17 @@ fn opt_str(v: &Option<String>) -> TokenStream {
 
 /// Generates the items for `config`. `tracked_path`, when given, is included with
 /// `include_bytes!` so that cargo rebuilds when the file changes.
-pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Path>) -> TokenStream {
+pub fn generate(
+    config: &Config,
+    orders: &[MatchOrder],
+    tracked_path: Option<&Path>,
+) -> TokenStream {
     let rt = quote!(::bennettbot::config);
     let track = tracked_path.map(|p| {
         let p = p.to_string_lossy().into_owned();
-        quote!(const _: &[u8] = include_bytes!(#p);)
+        quote!(
+            const _: &[u8] = include_bytes!(#p);
+        )
     });
 
     // Jobs, in namespace then file order.
@@ -122,14 +131,25 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
     let mut index_arms = Vec::new();
     let mut params_arms = Vec::new();
     let mut job_arms = Vec::new();
-    let ns_idents = unique(config.namespaces.iter().map(|ns| pascal_case(&ns.name.value)).collect());
+    let ns_idents = unique(
+        config
+            .namespaces
+            .iter()
+            .map(|ns| pascal_case(&ns.name.value))
+            .collect(),
+    );
     for (k, ns) in config.namespaces.iter().enumerate() {
         let n = &ns.name.value;
         let base = command_specs.len();
         first.push(base);
         let ns_variant = &ns_idents[k];
         let ns_enum = format_ident!("{}Command", ns_variant);
-        let variant_idents = unique(ns.slack.iter().map(|c| pascal_case(&c.command.value)).collect());
+        let variant_idents = unique(
+            ns.slack
+                .iter()
+                .map(|c| pascal_case(&c.command.value))
+                .collect(),
+        );
         let mut variants = Vec::new();
         for (i, cmd) in ns.slack.iter().enumerate() {
             let global = base + i;
@@ -167,7 +187,8 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
                 variants.push(quote!(#[doc = #doc] #v));
                 build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v)));
                 index_arms.push(quote!(Command::#ns_variant(#ns_enum::#v) => #global));
-                params_arms.push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
+                params_arms
+                    .push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
             } else {
                 variants.push(quote!(#[doc = #doc] #v { #(#fields: ::std::string::String),* }));
                 build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v { #(#fields: captures.next()?),* })));
@@ -188,7 +209,10 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
         });
         let ns_doc = format!("A command of namespace `{n}`.");
         ns_variants.push(quote!(#[doc = #ns_doc] #ns_variant(#ns_enum)));
-        let order: Vec<usize> = orders.get(k).map(|o| o.iter().map(|i| base + i).collect()).unwrap_or_default();
+        let order: Vec<usize> = orders
+            .get(k)
+            .map(|o| o.iter().map(|i| base + i).collect())
+            .unwrap_or_default();
         parse_arms.push(quote!(#n => &[#(#order),*]));
         let description = &ns.description;
         let restricted = ns.restricted;

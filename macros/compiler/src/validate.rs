@@ -52,14 +52,22 @@ fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
     for p in &params {
         if !seen.insert(*p) {
             diags.push(
-                Diagnostic::error(format!("command `{n} {c}` has the parameter `[{p}]` twice"), span.clone())
-                    .help(format!("give each parameter its own name, e.g. `[{p}]` and `[{p}_2]`")),
+                Diagnostic::error(
+                    format!("command `{n} {c}` has the parameter `[{p}]` twice"),
+                    span.clone(),
+                )
+                .help(format!(
+                    "give each parameter its own name, e.g. `[{p}]` and `[{p}_2]`"
+                )),
             );
         }
         if matches!(*p, "self" | "super" | "crate") {
             diags.push(
-                Diagnostic::error(format!("parameter `[{p}]` of command `{n} {c}` is a reserved word"), span.clone())
-                    .help(format!("rename it, e.g. `[{p}_name]`")),
+                Diagnostic::error(
+                    format!("parameter `[{p}]` of command `{n} {c}` is a reserved word"),
+                    span.clone(),
+                )
+                .help(format!("rename it, e.g. `[{p}_name]`")),
             );
         }
     }
@@ -76,15 +84,27 @@ fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
 
     let Some(job) = ns.job(&cmd.job_type.value) else {
         let mut help = format!("jobs in `{n}`: {}", job_list(ns));
-        if let Some(near) = closest(&cmd.job_type.value, ns.jobs.iter().map(|j| j.name.value.as_str())) {
+        if let Some(near) = closest(
+            &cmd.job_type.value,
+            ns.jobs.iter().map(|j| j.name.value.as_str()),
+        ) {
             help = format!("did you mean `{near}`? {help}");
         }
         if ns.jobs.is_empty() {
-            help = format!("declare it as `[{n}.jobs.{}]` with a `run_args_template`", cmd.job_type.value);
+            help = format!(
+                "declare it as `[{n}.jobs.{}]` with a `run_args_template`",
+                cmd.job_type.value
+            );
         }
         diags.push(
-            Diagnostic::error(format!("`job_type = \"{}\"` is not a job of namespace `{n}`", cmd.job_type.value), cmd.job_type.span.clone())
-                .help(help),
+            Diagnostic::error(
+                format!(
+                    "`job_type = \"{}\"` is not a job of namespace `{n}`",
+                    cmd.job_type.value
+                ),
+                cmd.job_type.span.clone(),
+            )
+            .help(help),
         );
         return;
     };
@@ -134,10 +154,16 @@ fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
             if !params.is_empty() {
                 diags.push(
                     Diagnostic::error(
-                        format!("`{}` command `{full}` cannot have parameters", cmd.action.name()),
+                        format!(
+                            "`{}` command `{full}` cannot have parameters",
+                            cmd.action.name()
+                        ),
                         span.clone(),
                     )
-                    .help(format!("it acts on every pending `{n}_{job_name}`; remove {}", list_or_none(params.iter().map(|p| format!("`[{p}]`"))))),
+                    .help(format!(
+                        "it acts on every pending `{n}_{job_name}`; remove {}",
+                        list_or_none(params.iter().map(|p| format!("`[{p}]`")))
+                    )),
                 );
             }
         }
@@ -233,19 +259,35 @@ fn check_examples(ns: &Namespace, order: &[usize], diags: &mut Vec<Diagnostic>) 
         for example in &cmd.examples {
             let text = bennettbot_pattern::collapse_whitespace(&example.value);
             let starts_here = text.split(' ').next() == Some(n.as_str());
-            let parsed = if starts_here { parse_in_namespace(ns, order, &text) } else { None };
+            let parsed = if starts_here {
+                parse_in_namespace(ns, order, &text)
+            } else {
+                None
+            };
             match parsed {
                 Some(j) if j == i => {}
                 Some(j) => diags.push(
                     Diagnostic::error(
-                        format!("example `{}` of command `{full}` parses as `{n} {}` instead", example.value, ns.slack[j].command.value),
+                        format!(
+                            "example `{}` of command `{full}` parses as `{n} {}` instead",
+                            example.value, ns.slack[j].command.value
+                        ),
                         example.span.clone(),
                     )
                     .help("change the example, or make the commands tell it apart"),
                 ),
                 None => diags.push(
-                    Diagnostic::error(format!("example `{}` does not parse as command `{full}` (nor any other)", example.value), example.span.clone())
-                        .help(format!("an example is the whole message, starting with the namespace, e.g. `{}`", example_for(&full))),
+                    Diagnostic::error(
+                        format!(
+                            "example `{}` does not parse as command `{full}` (nor any other)",
+                            example.value
+                        ),
+                        example.span.clone(),
+                    )
+                    .help(format!(
+                        "an example is the whole message, starting with the namespace, e.g. `{}`",
+                        example_for(&full)
+                    )),
                 ),
             }
         }
@@ -256,7 +298,10 @@ fn example_for(full: &str) -> String {
     let Ok(segments) = parse_pattern(full) else {
         return full.to_string();
     };
-    let values: Vec<String> = param_names(&segments).iter().map(|p| p.to_uppercase()).collect();
+    let values: Vec<String> = param_names(&segments)
+        .iter()
+        .map(|p| p.to_uppercase())
+        .collect();
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     bennettbot_pattern::render(&segments, &refs)
 }
@@ -266,15 +311,27 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
     if let Some(merged) = &rule.merged {
         if rule.event.value != "pull_request" {
             diags.push(
-                Diagnostic::error(format!("`merged` only applies to `pull_request` events, not `{}`", rule.event.value), merged.span.clone())
-                    .help("remove `merged`, or set `event = \"pull_request\"`"),
+                Diagnostic::error(
+                    format!(
+                        "`merged` only applies to `pull_request` events, not `{}`",
+                        rule.event.value
+                    ),
+                    merged.span.clone(),
+                )
+                .help("remove `merged`, or set `event = \"pull_request\"`"),
             );
         }
     }
     let Some(job) = ns.job(&rule.job_type.value) else {
         diags.push(
-            Diagnostic::error(format!("`job_type = \"{}\"` in `[[{n}.github]]` is not a job of namespace `{n}`", rule.job_type.value), rule.job_type.span.clone())
-                .help(format!("jobs in `{n}`: {}", job_list(ns))),
+            Diagnostic::error(
+                format!(
+                    "`job_type = \"{}\"` in `[[{n}.github]]` is not a job of namespace `{n}`",
+                    rule.job_type.value
+                ),
+                rule.job_type.span.clone(),
+            )
+            .help(format!("jobs in `{n}`: {}", job_list(ns))),
         );
         return;
     };
@@ -295,18 +352,36 @@ fn check_support(config: &Config, diags: &mut Vec<Diagnostic>) {
     let mut keywords = BTreeSet::new();
     for rule in &config.support {
         if !names.insert(rule.name.value.clone()) {
-            diags.push(Diagnostic::error(format!("support rule `{}` is declared twice", rule.name.value), rule.name.span.clone()).help("remove one of them"));
+            diags.push(
+                Diagnostic::error(
+                    format!("support rule `{}` is declared twice", rule.name.value),
+                    rule.name.span.clone(),
+                )
+                .help("remove one of them"),
+            );
         }
         for k in &rule.keywords {
             let lower = k.value.to_lowercase();
-            let valid = !lower.is_empty() && lower.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+            let valid = !lower.is_empty()
+                && lower
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
             if !valid {
                 diags.push(
-                    Diagnostic::error(format!("support keyword `{}` must be one word", k.value), k.span.clone())
-                        .help("use letters, digits, `-` and `_` only, e.g. `tech-support`"),
+                    Diagnostic::error(
+                        format!("support keyword `{}` must be one word", k.value),
+                        k.span.clone(),
+                    )
+                    .help("use letters, digits, `-` and `_` only, e.g. `tech-support`"),
                 );
             } else if !keywords.insert(lower) {
-                diags.push(Diagnostic::error(format!("support keyword `{}` is used twice", k.value), k.span.clone()).help("each keyword calls one rule; remove the repeat"));
+                diags.push(
+                    Diagnostic::error(
+                        format!("support keyword `{}` is used twice", k.value),
+                        k.span.clone(),
+                    )
+                    .help("each keyword calls one rule; remove the repeat"),
+                );
             }
         }
     }

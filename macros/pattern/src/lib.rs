@@ -244,12 +244,18 @@ mod tests {
     #[test]
     fn matches_like_a_lazy_anchored_regex() {
         assert_eq!(m("hello [name]", "hello Bob"), Some(vec!["Bob"]));
-        assert_eq!(m("hello [name]", "hello Bob Smith"), Some(vec!["Bob Smith"]));
+        assert_eq!(
+            m("hello [name]", "hello Bob Smith"),
+            Some(vec!["Bob Smith"])
+        );
         assert_eq!(m("hello [name]", "hello "), None);
         assert_eq!(m("hello [name]", "hello"), None);
         assert_eq!(m("hello", "hello there"), None);
         assert_eq!(m("[a] [b]", "x y z"), Some(vec!["x", "y z"]));
-        assert_eq!(m("from [a] to [b]", "from 1 to 2 to 3"), Some(vec!["1", "2 to 3"]));
+        assert_eq!(
+            m("from [a] to [b]", "from 1 to 2 to 3"),
+            Some(vec!["1", "2 to 3"])
+        );
         assert_eq!(m("a [x] b", "a  b b"), Some(vec![" b"]));
         assert_eq!(m("a [x]b", "a ébb"), Some(vec!["éb"]));
     }
@@ -274,6 +280,9 @@ mod tests {
         let segments = parse_pattern("deploy [env] to [region]").unwrap();
         let text = render(&segments, &["prod", "eu west"]);
         assert_eq!(text, "deploy prod to eu west");
-        assert_eq!(match_segments(&segments, &text), Some(vec!["prod", "eu west"]));
+        assert_eq!(
+            match_segments(&segments, &text),
+            Some(vec!["prod", "eu west"])
+        );
     }
 }

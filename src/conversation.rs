@@ -1,0 +1,259 @@
+//! Acting on a message, the same for Slack and the local shell: permissions, the queue, and the
+//! replies users know, word for word.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+
+use crate::config::{help, suggest, Action, Command, Config};
+use crate::intent::{understand, Intent};
+use crate::queue::{Queue, QueueError, Status};
+
+/// Where a message came from and how to answer it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The command text, normalised (see [`crate::intent::normalise`]).
+    pub text: String,
+    pub channel: String,
+    /// The thread the message was in, if any; replies go there.
+    pub thread_ts: Option<String>,
+    /// The message's own ts, for reactions and job reports.
+    pub message_ts: Option<String>,
+    /// A direct message with the bot.
+    pub is_im: bool,
+    /// Replying to a mention: help then says `@<bot>` before commands.
+    pub mentioned: bool,
+}
+
+/// Something to do in reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// React to the message.
+    React(String),
+    /// Reply in the message's thread (or channel).
+    Reply(String),
+}
+
+/// Fixed context for answering messages.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: &'static Config,
+    pub queue: Queue,
+    /// The bot's name, for `@name` in help texts.
+    pub bot_name: String,
+    /// What internal users are called (`SLACK_ORG_NAME`).
+    pub org: String,
+    /// Reaction to accepted commands (`SLACK_ACK_REACTION`).
+    pub ack_reaction: String,
+}
+
+impl Context {
+    fn mention(&self, incoming: &Incoming) -> String {
+        if incoming.mentioned {
+            format!("@{} ", self.bot_name)
+        } else {
+            String::new()
+        }
+    }
+
+    /// Answers one message. `is_internal` is awaited only when a restricted command needs it.
+    pub async fn handle(
+        &self,
+        incoming: &Incoming,
+        now: DateTime<Utc>,
+        is_internal: impl Future<Output = bool>,
+    ) -> Result<Vec<Effect>, QueueError> {
+        let mention = self.mention(incoming);
+        Ok(match understand(self.config, &incoming.text) {
+            Intent::Status => vec![Effect::Reply(status_text(&self.queue.status(now)?, now))],
+            Intent::RemoveJob(id) => {
+                let text = if self.queue.remove_job(id)? {
+                    format!("Job id [{id}] removed")
+                } else {
+                    format!("Job id [{id}] not found in running or scheduled jobs")
+                };
+                vec![Effect::React("crossed_fingers".into()), Effect::Reply(text)]
+            }
+            Intent::NamespaceHelp(ns) => {
+                vec![Effect::Reply(help::namespace_help(self.config, ns, &self.org))]
+            }
+            Intent::Help { understood } => {
+                let mut text = String::new();
+                if !understood {
+                    text.push_str("I'm sorry, I didn't understand you\n\n");
+                }
+                text.push_str(&help::general_help(self.config, &mention));
+                if !understood {
+                    let near = suggest::nearest(self.config, &incoming.text, 3);
+                    if !near.is_empty() {
+                        let names: Vec<String> = near.iter().map(|c| format!("`{mention}{}`", c.usage)).collect();
+                        text.push_str(&format!("\n\nDid you mean {}?", join_or(&names)));
+                    }
+                }
+                vec![Effect::Reply(text)]
+            }
+            Intent::Command(cmd) => {
+                let ns = cmd.namespace();
+                if ns.restricted && !is_internal.await {
+                    return Ok(vec![Effect::Reply(format!(
+                        ":no_entry: Sorry, only {} users are allowed to run `{}` commands.",
+                        self.org, ns.name
+                    ))]);
+                }
+                let mut effects = vec![Effect::React(self.ack_reaction.clone())];
+                effects.extend(self.act(&cmd, incoming, now, &mention)?);
+                effects
+            }
+        })
+    }
+
+    fn act(&self, cmd: &Command, incoming: &Incoming, now: DateTime<Utc>, mention: &str) -> Result<Vec<Effect>, QueueError> {
+        let spec = cmd.spec();
+        let job_type = cmd.job_type().as_str();
+        Ok(match spec.action {
+            Action::ScheduleJob => {
+                let scheduled = self.queue.schedule_job(
+                    job_type,
+                    &cmd.args(),
+                    &incoming.channel,
+                    incoming.thread_ts.as_deref(),
+                    Duration::from_secs(spec.delay_seconds),
+                    incoming.is_im,
+                    incoming.message_ts.as_deref(),
+                )?;
+                if scheduled.already_running {
+                    vec![Effect::Reply(format!(
+                        "A `{job_type}` job has already started; request queued. Type `{mention}status` to see running jobs, and `{mention}remove job id [id]` to remove a blocking job."
+                    ))]
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::CancelJob => {
+                let n = self.queue.cancel_job(job_type)?;
+                vec![Effect::Reply(format!("Cancelled {n} pending `{job_type}` job{}", if n == 1 { "" } else { "s" }))]
+            }
+            Action::ScheduleSuppression => {
+                let params = cmd.params();
+                let value = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or("");
+                match suppression_window(value("start_at"), value("end_at"), now) {
+                    Some((start, end)) => {
+                        self.queue.schedule_suppression(job_type, start, end)?;
+                        vec![Effect::Reply(format!(
+                            "{job_type} suppressed from {} to {}",
+                            start.format("%H:%M"),
+                            end.format("%H:%M")
+                        ))]
+                    }
+                    None => vec![Effect::Reply(
+                        "Wrong time format - `[start_at]` and `[end_at]` must be HH:MM with `[start_at]` < `[end_at]`".into(),
+                    )],
+                }
+            }
+            Action::CancelSuppression => {
+                self.queue.cancel_suppressions(job_type)?;
+                vec![Effect::Reply(format!("{job_type} suppressions cancelled"))]
+            }
+        })
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// Parses `HH:MM` or `HHMM` as a time today (UTC).
+pub fn parse_hhmm(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let time = NaiveTime::parse_from_str(text, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H%M"))
+        .ok()?;
+    if !(text.len() == 5 || text.len() == 4) {
+        return None;
+    }
+    Some(now.date_naive().and_time(time).and_utc())
+}
+
+/// A suppression window today from `[start_at]` and `[end_at]`, if valid and in order.
+pub fn suppression_window(start: &str, end: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = parse_hhmm(start, now)?;
+    let end = parse_hhmm(end, now)?;
+    (start < end).then_some((start, end))
+}
+
+fn show_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
+}
+
+/// The `status` reply.
+pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
+    let mut out = format!("The time is {}\n\n", show_time(now));
+    let mut any = false;
+    let mut section = |noun: &str, lines: Vec<String>| {
+        if lines.is_empty() {
+            return;
+        }
+        any = true;
+        let head = if lines.len() == 1 {
+            format!("There is 1 {noun}:")
+        } else {
+            format!("There are {} {noun}s:", lines.len())
+        };
+        out.push_str(&head);
+        out.push('\n');
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+    };
+    section(
+        "running job",
+        status.running.iter().map(|j| format!("* [{}] {} (started at {})", j.id, j.job_type, j.started_at.map(show_time).unwrap_or_default())).collect(),
+    );
+    section(
+        "scheduled job",
+        status.scheduled.iter().map(|j| format!("* [{}] {} (starting after {})", j.id, j.job_type, show_time(j.start_after))).collect(),
+    );
+    section(
+        "active suppression",
+        status.active_suppressions.iter().map(|s| format!("* [{}] {} (from {} to {})", s.id, s.job_type, show_time(s.start_at), show_time(s.end_at))).collect(),
+    );
+    section(
+        "scheduled suppression",
+        status.scheduled_suppressions.iter().map(|s| format!("* [{}] {} (from {} to {})", s.id, s.job_type, show_time(s.start_at), show_time(s.end_at))).collect(),
+    );
+    if !any {
+        out.push_str("Nothing is happening");
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_are_hh_mm_or_hhmm_today() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap();
+        assert_eq!(parse_hhmm("09:30", now), Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()));
+        assert_eq!(parse_hhmm("0930", now), Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()));
+        assert_eq!(parse_hhmm("9:30pm", now), None);
+        assert_eq!(parse_hhmm("25:00", now), None);
+        assert!(suppression_window("10:00", "09:00", now).is_none());
+        assert!(suppression_window("09:00", "09:00", now).is_none());
+        assert!(suppression_window("09:00", "1000", now).is_some());
+    }
+
+    #[test]
+    fn join_or_reads_naturally() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(join_or(&s(&["a"])), "a");
+        assert_eq!(join_or(&s(&["a", "b", "c"])), "a, b or c");
+    }
+}

@@ -1,0 +1,411 @@
+//! Settings from environment variables (and a `.env` file), with the names the Python service
+//! used, defaults, and one clear message listing everything a part lacks.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// A secret value: usable, but never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// A part of bennettbot that can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The Slack bot (Socket Mode).
+    Bot,
+    /// The GitHub webhook server.
+    Webserver,
+    /// The job dispatcher.
+    Dispatcher,
+}
+
+/// Every setting, read once at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub slack_bot_token: Option<Secret>,
+    pub slack_app_token: Option<Secret>,
+    pub slack_bot_user_token: Option<Secret>,
+    pub slack_app_username: Option<String>,
+    pub slack_signing_secret: Option<Secret>,
+    pub slack_logs_channel: Option<String>,
+    /// Support channels by env var name (`SLACK_TECH_SUPPORT_CHANNEL`, ...), per `[[support]]`.
+    pub support_channels: Vec<(&'static str, Option<String>)>,
+    pub webhook_origin: Option<String>,
+    pub github_webhook_secret: Option<Secret>,
+    pub writeable_dir: PathBuf,
+    pub db_path: PathBuf,
+    pub workspace_dir: PathBuf,
+    pub writeable_workspace_dir: PathBuf,
+    pub logs_dir: PathBuf,
+    pub host_logs_dir: PathBuf,
+    pub bot_check_file: Option<PathBuf>,
+    pub max_slack_notify_retries: u32,
+    pub absolute_bin: Option<PathBuf>,
+    pub slack_api_url: String,
+    pub webserver_bind: Option<String>,
+    pub slack_org_name: String,
+    pub slack_ack_reaction: String,
+    pub shutdown_grace: Duration,
+    pub log_json: bool,
+    /// Problems with values that are set but wrong (e.g. not a number).
+    pub invalid: Vec<String>,
+}
+
+/// The settings table: name, default, and what it is for (also shown by `check`).
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    (
+        "SLACK_BOT_TOKEN",
+        "",
+        "bot token (xoxb-) for Slack's Web API",
+    ),
+    (
+        "SLACK_APP_TOKEN",
+        "",
+        "app-level token (xapp-) for Socket Mode",
+    ),
+    (
+        "SLACK_BOT_USER_TOKEN",
+        "",
+        "user token (xoxp-) for searching messages that call support",
+    ),
+    (
+        "SLACK_APP_USERNAME",
+        "",
+        "the bot's Slack name, shown in help as `@name`",
+    ),
+    (
+        "SLACK_SIGNING_SECRET",
+        "",
+        "accepted for compatibility; Socket Mode does not need it",
+    ),
+    (
+        "SLACK_LOGS_CHANNEL",
+        "",
+        "channel for job start notices and Slack failures",
+    ),
+    (
+        "SLACK_TECH_SUPPORT_CHANNEL",
+        "",
+        "tech-support's channel (support rule and failed jobs)",
+    ),
+    (
+        "SLACK_BENNETT_ADMINS_CHANNEL",
+        "",
+        "bennett-admins' channel (support rule)",
+    ),
+    (
+        "WEBHOOK_ORIGIN",
+        "",
+        "public URL of the webhook server; its port is the listening port",
+    ),
+    (
+        "GITHUB_WEBHOOK_SECRET",
+        "",
+        "secret GitHub signs webhooks with",
+    ),
+    (
+        "WRITEABLE_DIR",
+        "current directory",
+        "where the database, logs and job files go",
+    ),
+    (
+        "DB_PATH",
+        "WRITEABLE_DIR/bennettbot.db",
+        "the SQLite job queue",
+    ),
+    (
+        "WORKSPACE_DIR",
+        "./workspace",
+        "job scripts, one folder per namespace",
+    ),
+    (
+        "WRITEABLE_WORKSPACE_DIR",
+        "WRITEABLE_DIR/workspace",
+        "work folders of namespaces with no folder in WORKSPACE_DIR",
+    ),
+    ("LOGS_DIR", "WRITEABLE_DIR/logs", "job logs"),
+    (
+        "HOST_LOGS_DIR",
+        "LOGS_DIR",
+        "LOGS_DIR as the host sees it (shown in failure reports)",
+    ),
+    (
+        "BOT_CHECK_FILE",
+        "none",
+        "touched when the bot is connected (health check)",
+    ),
+    (
+        "MAX_SLACK_NOTIFY_RETRIES",
+        "2",
+        "retries of a failed Slack call",
+    ),
+    ("ABSOLUTE_BIN", "none", "folder put first on jobs' PATH"),
+    (
+        "SLACK_API_URL",
+        "https://slack.com/api",
+        "Slack Web API base URL",
+    ),
+    (
+        "WEBSERVER_BIND",
+        "0.0.0.0:<port of WEBHOOK_ORIGIN>",
+        "address the webhook server listens on",
+    ),
+    (
+        "SLACK_ORG_NAME",
+        "internal",
+        "name of internal users in messages",
+    ),
+    (
+        "SLACK_ACK_REACTION",
+        "eyes",
+        "reaction to accepted commands",
+    ),
+    (
+        "SHUTDOWN_GRACE_SECONDS",
+        "30",
+        "how long running jobs may finish on shutdown",
+    ),
+    ("LOG_LEVEL / RUST_LOG", "info", "log filter"),
+    ("LOG_FORMAT", "text", "`json` for JSON logs"),
+];
+
+fn purpose(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or("support channel named by a [[support]] rule", |(_, _, p)| p)
+}
+
+impl Settings {
+    /// Reads settings through `get` (the process environment in production, a map in tests).
+    pub fn from_lookup(config: &Config, cwd: &Path, get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut invalid = Vec::new();
+        let path = |name: &str, default: PathBuf| get(name).map(PathBuf::from).unwrap_or(default);
+        let writeable_dir = path("WRITEABLE_DIR", cwd.to_path_buf());
+        let logs_dir = path("LOGS_DIR", writeable_dir.join("logs"));
+        let mut number = |name: &str, default: u64| match get(name) {
+            None => default,
+            Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                invalid.push(format!(
+                    "{name}={v:?} is not a whole number ({})",
+                    purpose(name)
+                ));
+                default
+            }),
+        };
+        let retries = number("MAX_SLACK_NOTIFY_RETRIES", 2);
+        let grace = number("SHUTDOWN_GRACE_SECONDS", 30);
+        let support_channels = config
+            .support
+            .iter()
+            .map(|rule| (rule.channel_env, get(rule.channel_env)))
+            .collect();
+        Settings {
+            slack_bot_token: get("SLACK_BOT_TOKEN").map(Secret),
+            slack_app_token: get("SLACK_APP_TOKEN").map(Secret),
+            slack_bot_user_token: get("SLACK_BOT_USER_TOKEN").map(Secret),
+            slack_app_username: get("SLACK_APP_USERNAME"),
+            slack_signing_secret: get("SLACK_SIGNING_SECRET").map(Secret),
+            slack_logs_channel: get("SLACK_LOGS_CHANNEL"),
+            support_channels,
+            webhook_origin: get("WEBHOOK_ORIGIN"),
+            github_webhook_secret: get("GITHUB_WEBHOOK_SECRET").map(Secret),
+            db_path: path("DB_PATH", writeable_dir.join("bennettbot.db")),
+            workspace_dir: path("WORKSPACE_DIR", cwd.join("workspace")),
+            writeable_workspace_dir: path(
+                "WRITEABLE_WORKSPACE_DIR",
+                writeable_dir.join("workspace"),
+            ),
+            host_logs_dir: path("HOST_LOGS_DIR", logs_dir.clone()),
+            logs_dir,
+            bot_check_file: get("BOT_CHECK_FILE").map(PathBuf::from),
+            max_slack_notify_retries: retries.min(u32::MAX as u64) as u32,
+            absolute_bin: get("ABSOLUTE_BIN").map(PathBuf::from),
+            slack_api_url: get("SLACK_API_URL")
+                .unwrap_or_else(|| "https://slack.com/api".to_string()),
+            webserver_bind: get("WEBSERVER_BIND"),
+            slack_org_name: get("SLACK_ORG_NAME").unwrap_or_else(|| "internal".to_string()),
+            slack_ack_reaction: get("SLACK_ACK_REACTION").unwrap_or_else(|| "eyes".to_string()),
+            shutdown_grace: Duration::from_secs(grace),
+            log_json: get("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            writeable_dir,
+            invalid,
+        }
+    }
+
+    /// Reads the process environment, after loading `.env` from the current directory if present.
+    pub fn from_env(config: &Config) -> Self {
+        // A missing .env is normal; a malformed one is reported by `check`.
+        let _ = dotenvy::dotenv();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Self::from_lookup(config, &cwd, |name| std::env::var(name).ok())
+    }
+
+    /// The channel a support rule names through its `channel_env`.
+    pub fn support_channel(&self, channel_env: &str) -> Option<&str> {
+        self.support_channels
+            .iter()
+            .find(|(name, _)| *name == channel_env)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Every required variable the given parts lack, with what it is for.
+    pub fn missing(&self, parts: &[Part]) -> Vec<(&'static str, &'static str)> {
+        let mut missing: Vec<&'static str> = Vec::new();
+        let mut need = |name: &'static str, present: bool| {
+            if !present && !missing.contains(&name) {
+                missing.push(name);
+            }
+        };
+        for part in parts {
+            match part {
+                Part::Bot => {
+                    need("SLACK_BOT_TOKEN", self.slack_bot_token.is_some());
+                    need("SLACK_APP_TOKEN", self.slack_app_token.is_some());
+                    need("SLACK_APP_USERNAME", self.slack_app_username.is_some());
+                    for (name, value) in &self.support_channels {
+                        need(name, value.is_some());
+                    }
+                }
+                Part::Dispatcher => {
+                    need("SLACK_BOT_TOKEN", self.slack_bot_token.is_some());
+                    need("SLACK_APP_USERNAME", self.slack_app_username.is_some());
+                    need("SLACK_LOGS_CHANNEL", self.slack_logs_channel.is_some());
+                    need(
+                        "SLACK_TECH_SUPPORT_CHANNEL",
+                        self.support_channel("SLACK_TECH_SUPPORT_CHANNEL").is_some(),
+                    );
+                }
+                Part::Webserver => {
+                    need("SLACK_BOT_TOKEN", self.slack_bot_token.is_some());
+                    need(
+                        "GITHUB_WEBHOOK_SECRET",
+                        self.github_webhook_secret.is_some(),
+                    );
+                    need(
+                        "WEBHOOK_ORIGIN",
+                        self.webhook_origin.is_some() || self.webserver_bind.is_some(),
+                    );
+                }
+            }
+        }
+        missing.into_iter().map(|n| (n, purpose(n))).collect()
+    }
+
+    /// One message listing every missing or invalid setting, or `Ok` if there are none.
+    pub fn require(&self, parts: &[Part]) -> Result<(), SettingsError> {
+        let missing = self.missing(parts);
+        if missing.is_empty() && self.invalid.is_empty() {
+            return Ok(());
+        }
+        let mut lines: Vec<String> = missing
+            .into_iter()
+            .map(|(name, what)| format!("  {name}: {what}"))
+            .collect();
+        lines.extend(self.invalid.iter().map(|p| format!("  {p}")));
+        Err(SettingsError(lines.join("\n")))
+    }
+}
+
+/// Settings a part needs but lacks.
+#[derive(Debug, thiserror::Error)]
+#[error("missing or invalid settings (set them in the environment or in .env):\n{0}")]
+pub struct SettingsError(String);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::CONFIG;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(&CONFIG, Path::new("/srv/bot"), |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_writeable_dir() {
+        let s = settings(&[("WRITEABLE_DIR", "/data")]);
+        assert_eq!(s.db_path, PathBuf::from("/data/bennettbot.db"));
+        assert_eq!(s.logs_dir, PathBuf::from("/data/logs"));
+        assert_eq!(s.host_logs_dir, PathBuf::from("/data/logs"));
+        assert_eq!(s.writeable_workspace_dir, PathBuf::from("/data/workspace"));
+        assert_eq!(s.workspace_dir, PathBuf::from("/srv/bot/workspace"));
+        assert_eq!(s.max_slack_notify_retries, 2);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(s.slack_org_name, "internal");
+        assert_eq!(s.slack_ack_reaction, "eyes");
+    }
+
+    #[test]
+    fn missing_lists_every_variable_once_with_its_purpose() {
+        let s = settings(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("MAX_SLACK_NOTIFY_RETRIES", "lots"),
+        ]);
+        let err = s
+            .require(&[Part::Bot, Part::Dispatcher, Part::Webserver])
+            .unwrap_err()
+            .to_string();
+        for name in [
+            "SLACK_APP_TOKEN",
+            "SLACK_APP_USERNAME",
+            "SLACK_LOGS_CHANNEL",
+            "SLACK_TECH_SUPPORT_CHANNEL",
+            "SLACK_BENNETT_ADMINS_CHANNEL",
+            "GITHUB_WEBHOOK_SECRET",
+            "WEBHOOK_ORIGIN",
+        ] {
+            assert_eq!(
+                err.matches(&format!("  {name}:")).count(),
+                1,
+                "{name} in {err}"
+            );
+        }
+        assert!(!err.contains("SLACK_BOT_TOKEN:"), "{err}");
+        assert!(
+            err.contains("MAX_SLACK_NOTIFY_RETRIES=\"lots\" is not a whole number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let s = settings(&[
+            ("SLACK_BOT_TOKEN", "xoxb-very-secret"),
+            ("GITHUB_WEBHOOK_SECRET", "hunter2"),
+        ]);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("xoxb-very-secret") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        assert_eq!(s.slack_bot_token.unwrap().expose(), "xoxb-very-secret");
+    }
+}
