@@ -1,0 +1,127 @@
+//! `bennettbot check`: checks settings and environment without starting anything, listing every
+//! problem at once.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::queue::Queue;
+use crate::settings::{Part, Settings};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Whether this is a problem (`check` exits non-zero if any is).
+    pub problem: bool,
+    pub text: String,
+}
+
+fn ok(text: impl Into<String>) -> Finding {
+    Finding { problem: false, text: text.into() }
+}
+
+fn problem(text: impl Into<String>) -> Finding {
+    Finding { problem: true, text: text.into() }
+}
+
+/// Checks settings, database, workspace and logs for the given parts.
+pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let missing = settings.missing(parts);
+    if missing.is_empty() {
+        findings.push(ok("all required settings are present"));
+    }
+    for (name, what) in missing {
+        findings.push(problem(format!("{name} is not set: {what}")));
+    }
+    findings.extend(settings.invalid.iter().map(|p| problem(p.clone())));
+
+    match Queue::open(&settings.db_path) {
+        Ok(queue) => match queue.status(chrono::Utc::now()) {
+            Ok(_) => findings.push(ok(format!("database {} opens, is migrated and readable", settings.db_path.display()))),
+            Err(e) => findings.push(problem(format!("database {} is not usable: {e}", settings.db_path.display()))),
+        },
+        Err(e) => findings.push(problem(format!("database {} cannot be opened or migrated: {e}", settings.db_path.display()))),
+    }
+
+    if settings.workspace_dir.is_dir() {
+        findings.push(ok(format!("workspace {} exists", settings.workspace_dir.display())));
+        let absent: Vec<&str> = config
+            .namespaces
+            .iter()
+            .filter(|ns| ns.fabfile.is_none() && !settings.workspace_dir.join(ns.name).is_dir())
+            .map(|ns| ns.name)
+            .collect();
+        if !absent.is_empty() {
+            findings.push(ok(format!(
+                "namespaces without a folder in the workspace (they run in {}): {}",
+                settings.writeable_workspace_dir.display(),
+                absent.join(", ")
+            )));
+        }
+    } else {
+        findings.push(problem(format!("WORKSPACE_DIR {} does not exist", settings.workspace_dir.display())));
+    }
+    findings.push(writeable(&settings.logs_dir, "LOGS_DIR"));
+    findings.push(writeable(&settings.writeable_workspace_dir, "WRITEABLE_WORKSPACE_DIR"));
+    findings
+}
+
+/// Whether `dir` can be created and written to.
+fn writeable(dir: &Path, name: &str) -> Finding {
+    let probe = dir.join(".bennettbot-check");
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&probe, b"ok"))
+        .and_then(|_| std::fs::remove_file(&probe));
+    match result {
+        Ok(()) => ok(format!("{name} {} is writeable", dir.display())),
+        Err(e) => problem(format!("{name} {} is not writeable: {e}", dir.display())),
+    }
+}
+
+/// Calls Slack's `auth.test` with each configured token.
+pub async fn check_online(settings: &Settings) -> Vec<Finding> {
+    let client = reqwest::Client::new();
+    let tokens = [
+        ("SLACK_BOT_TOKEN", &settings.slack_bot_token, "auth.test"),
+        ("SLACK_BOT_USER_TOKEN", &settings.slack_bot_user_token, "auth.test"),
+        // App-level tokens cannot call auth.test; opening a connection URL proves them.
+        ("SLACK_APP_TOKEN", &settings.slack_app_token, "apps.connections.open"),
+    ];
+    let mut findings = Vec::new();
+    for (name, token, method) in tokens {
+        let Some(token) = token else { continue };
+        let url = format!("{}/{method}", settings.slack_api_url.trim_end_matches('/'));
+        let answer = client.post(&url).bearer_auth(token.expose()).send().await;
+        let finding = match answer {
+            Ok(resp) => match resp.json::<serde_json::Value>().await {
+                Ok(body) if body["ok"] == true => ok(format!("{name} works ({method})")),
+                Ok(body) => problem(format!("{name} was refused by {method}: {}", body["error"].as_str().unwrap_or("unknown error"))),
+                Err(e) => problem(format!("{name}: {method} gave an unreadable answer: {e}")),
+            },
+            Err(e) => problem(format!("{name}: cannot reach {url}: {e}")),
+        };
+        findings.push(finding);
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CONFIG;
+
+    #[test]
+    fn lists_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_lookup(&CONFIG, dir.path(), |name| match name {
+            "WORKSPACE_DIR" => Some(dir.path().join("nope").display().to_string()),
+            _ => None,
+        });
+        let findings = check_local(&CONFIG, &settings, &[Part::Dispatcher]);
+        let problems: Vec<&str> = findings.iter().filter(|f| f.problem).map(|f| f.text.as_str()).collect();
+        assert!(problems.iter().any(|p| p.starts_with("SLACK_BOT_TOKEN is not set")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("SLACK_LOGS_CHANNEL is not set")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("WORKSPACE_DIR")), "{problems:?}");
+        assert!(findings.iter().any(|f| !f.problem && f.text.contains("is migrated")), "{findings:?}");
+    }
+}
