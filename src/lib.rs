@@ -4,10 +4,13 @@
 // The generated code names runtime types as `::bennettbot::config::...`, inside this crate too.
 extern crate self as bennettbot;
 
+pub mod check;
 pub mod config;
+pub mod conversation;
 pub mod explain;
 pub mod intent;
 pub mod manifest;
+pub mod queue;
 pub mod settings;
 pub mod slack;
 
