@@ -9,6 +9,7 @@ pub mod config;
 pub mod conversation;
 pub mod explain;
 pub mod intent;
+pub mod logging;
 pub mod manifest;
 pub mod queue;
 pub mod settings;
