@@ -9,6 +9,7 @@ pub mod dispatcher;
 pub mod explain;
 pub mod intent;
 pub mod manifest;
+pub mod queue;
 pub mod slack;
 
 pub use bennettbot_macros::job_configs;
