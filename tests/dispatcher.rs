@@ -302,6 +302,27 @@ async fn long_code_output_is_uploaded_as_a_file() {
 }
 
 #[tokio::test]
+async fn huge_output_is_cut_at_five_megabytes_with_a_pointer_to_the_log() {
+    let poem = "a".repeat(6_000_000);
+    let mut h = Harness::with_scripts(&[("poem.txt", &poem)]).await;
+    let id = h.schedule("test_read_poem", &Args::new());
+    let entry = h.finished(id).await;
+    assert_eq!(entry.exit, ExitKind::Code(0));
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content.len(), 5 * 1024 * 1024);
+    let name = log_name(&h.log_dir(&entry));
+    assert_eq!(
+        files[0].initial_comment.as_deref(),
+        Some(format!(
+            "Output truncated to the first 5 MB; the whole output is in {HOST_LOGS}/{name}/stdout."
+        ))
+        .as_deref()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn very_long_text_is_uploaded_as_a_file() {
     let script = "printf 'word %.0s' $(seq 1 10001)\n";
     let mut h = Harness::with_scripts(&[("hello.sh", script)]).await;
