@@ -872,3 +872,33 @@ async fn namespaces_without_a_shipped_workspace_get_a_writeable_one() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn unreadable_rows_are_reported_and_removed() {
+    let mut h = Harness::new().await;
+    // As another process (e.g. the old Python service) might have left it.
+    let conn = rusqlite::Connection::open(h.root.path().join("queue.db")).unwrap();
+    conn.execute(
+        "INSERT INTO job (type, args, channel, thread_ts, start_after, is_im)
+         VALUES ('test_hello_name', 'not json', ?1, ?2, '2020-01-01 00:00:00', 0)",
+        [JOBS, THREAD],
+    )
+    .unwrap();
+    let id = conn.last_insert_rowid();
+    drop(conn);
+    h.run();
+    let entry = h.finished(Ticket { id, after: 0 }).await;
+    assert!(matches!(entry.exit, ExitKind::Error(_)), "{:?}", entry.exit);
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with("Command `test_hello_name` cannot run: "),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].ends_with("It has been removed from the queue."));
+    assert!(h.fake.texts_in(LOGS).is_empty(), "it never started");
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert!(status.running.is_empty() && status.unreadable.is_empty());
+    h.stop().await;
+}
