@@ -50,7 +50,10 @@ fn dispatcher_settings(settings: &Settings) -> DispatcherSettings {
         writeable_dir: settings.writeable_dir.clone(),
         app_root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         absolute_bin: settings.absolute_bin.clone(),
-        logs_channel: settings.slack_logs_channel.clone().unwrap_or_else(|| "#logs".into()),
+        logs_channel: settings
+            .slack_logs_channel
+            .clone()
+            .unwrap_or_else(|| "#logs".into()),
         tech_support_channel: settings
             .support_channel("SLACK_TECH_SUPPORT_CHANNEL")
             .unwrap_or("#tech-support")
@@ -63,19 +66,29 @@ fn dispatcher_settings(settings: &Settings) -> DispatcherSettings {
 }
 
 fn bot_name(settings: &Settings) -> String {
-    settings.slack_app_username.clone().unwrap_or_else(|| "bennettbot".into())
+    settings
+        .slack_app_username
+        .clone()
+        .unwrap_or_else(|| "bennettbot".into())
 }
 
 /// Runs the shell until the input ends (or `exit`), then waits for the jobs it scheduled.
 pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()> {
-    let db = options.db.unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
-    let queue = Queue::open(&db).with_context(|| format!("opening the shell's database {}", db.display()))?;
+    let db = options
+        .db
+        .unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
+    let queue = Queue::open(&db)
+        .with_context(|| format!("opening the shell's database {}", db.display()))?;
     let interactive = std::io::stdin().is_terminal();
 
     let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
     let console = Arc::new(ConsoleSlack::new(out_tx.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let dispatcher = Dispatcher::new(queue.clone(), console.clone(), dispatcher_settings(&settings));
+    let dispatcher = Dispatcher::new(
+        queue.clone(),
+        console.clone(),
+        dispatcher_settings(&settings),
+    );
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
 
     let context = Context {
@@ -125,7 +138,9 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
                 }
             }
             Err(e) => {
-                let _ = out_tx.send(format!("(:x:)\nUnexpected error: {e}\nwhile responding to message `{text}`"));
+                let _ = out_tx.send(format!(
+                    "(:x:)\nUnexpected error: {e}\nwhile responding to message `{text}`"
+                ));
             }
         }
     }
@@ -146,7 +161,11 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
 /// The shell's jobs still queued or running.
 fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
     let status = queue.status(Utc::now())?;
-    let mine = |jobs: Vec<Job>| jobs.into_iter().filter(|j| j.channel == SHELL_CHANNEL).collect::<Vec<_>>();
+    let mine = |jobs: Vec<Job>| {
+        jobs.into_iter()
+            .filter(|j| j.channel == SHELL_CHANNEL)
+            .collect::<Vec<_>>()
+    };
     Ok((mine(status.running), mine(status.scheduled)))
 }
 
@@ -164,7 +183,10 @@ async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> an
             for job in &scheduled {
                 let wait = (job.start_after - now).num_seconds();
                 if wait > 0 {
-                    let _ = out.send(format!("Waiting for `{}`, which starts in {wait} s", job.job_type));
+                    let _ = out.send(format!(
+                        "Waiting for `{}`, which starts in {wait} s",
+                        job.job_type
+                    ));
                 }
             }
         }
@@ -176,7 +198,9 @@ async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> an
 async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
     loop {
         tokio::time::sleep(RUNNING_EVERY).await;
-        let Ok((running, _)) = shell_jobs(&queue) else { continue };
+        let Ok((running, _)) = shell_jobs(&queue) else {
+            continue;
+        };
         let now = Utc::now();
         let parts: Vec<String> = running
             .iter()
@@ -192,7 +216,10 @@ async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
 }
 
 /// Reads stdin lines to the end and prints output as it comes.
-fn spawn_piped(lines: mpsc::UnboundedSender<String>, mut out: mpsc::UnboundedReceiver<String>) -> tokio::task::JoinHandle<()> {
+fn spawn_piped(
+    lines: mpsc::UnboundedSender<String>,
+    mut out: mpsc::UnboundedReceiver<String>,
+) -> tokio::task::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
@@ -215,7 +242,9 @@ fn spawn_interactive(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use rustyline::ExternalPrinter as _;
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
-    let mut printer = editor.create_external_printer().context("starting the line editor")?;
+    let mut printer = editor
+        .create_external_printer()
+        .context("starting the line editor")?;
     std::thread::spawn(move || loop {
         match editor.readline("bennettbot> ") {
             Ok(line) => {
