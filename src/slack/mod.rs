@@ -77,3 +77,9 @@ pub trait SlackApi: Send + Sync + 'static {
         ts: &str,
     ) -> impl Future<Output = Result<String, SlackError>> + Send;
 }
+
+pub mod events;
+pub mod mention;
+pub mod socket;
+pub mod support;
+pub mod web_extra;
