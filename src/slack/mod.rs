@@ -83,3 +83,6 @@ pub mod mention;
 pub mod socket;
 pub mod support;
 pub mod web_extra;
+pub mod channels;
+pub mod recent;
+pub mod users;
