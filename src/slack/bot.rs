@@ -257,8 +257,12 @@ impl<S: SlackApi> Bot<S> {
         let rules: Vec<&SupportTarget> = self.support_rules(&message.text).collect();
         if message.is_im() {
             if let Some(target) = rules.first() {
-                self.post(&channel, message.thread_ts.clone(), support::dm_refusal_text(target.rule))
-                    .await;
+                self.post(
+                    &channel,
+                    message.thread_ts.clone(),
+                    support::dm_refusal_text(target.rule),
+                )
+                .await;
             } else if !is_edit {
                 // Editing a command in a DM does not run it again.
                 let mentioned = mention::mentions(&message.text, &self.bot_id);
@@ -270,8 +274,14 @@ impl<S: SlackApi> Bot<S> {
             if target.channel_id == channel || message.has_reaction(target.rule.reaction) {
                 continue;
             }
-            self.call_support(target, &channel, &message.ts, message.thread_ts.clone(), None)
-                .await;
+            self.call_support(
+                target,
+                &channel,
+                &message.ts,
+                message.thread_ts.clone(),
+                None,
+            )
+            .await;
         }
     }
 }
@@ -348,8 +358,12 @@ impl<S: SlackApi> Bot<S> {
         let today = Utc::now().date_naive();
         if let Some(end) = support::out_of_office_until(target.rule, &self.writeable_dir, today) {
             let thread = thread_ts.or(Some(ts.to_string()));
-            self.post(channel, thread, support::out_of_office_text(target.rule, end))
-                .await;
+            self.post(
+                channel,
+                thread,
+                support::out_of_office_text(target.rule, end),
+            )
+            .await;
         }
         let permalink = match permalink {
             Some(link) => link,

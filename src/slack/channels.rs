@@ -31,7 +31,10 @@ pub struct SupportTarget {
 #[derive(Debug, thiserror::Error)]
 pub enum SupportChannelError {
     #[error("{env} is not set: it names the channel for {rule} support calls")]
-    NotSet { rule: &'static str, env: &'static str },
+    NotSet {
+        rule: &'static str,
+        env: &'static str,
+    },
     #[error("{env}={value:?} names no public channel (by name or id): it must be the channel for {rule} support calls")]
     Missing {
         rule: &'static str,

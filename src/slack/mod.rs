@@ -78,11 +78,11 @@ pub trait SlackApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, SlackError>> + Send;
 }
 
+pub mod channels;
 pub mod events;
 pub mod mention;
+pub mod recent;
 pub mod socket;
 pub mod support;
-pub mod web_extra;
-pub mod channels;
-pub mod recent;
 pub mod users;
+pub mod web_extra;

@@ -315,3 +315,84 @@ impl BotWeb {
         Ok(hits.unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::routing::post;
+    use axum::{Form, Json, Router};
+    use serde_json::json;
+
+    use super::*;
+
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+    /// A Slack stand-in whose `users.list` and `conversations.list` answer in two pages.
+    async fn paged_slack() -> (String, Seen) {
+        async fn page(
+            method: &'static str,
+            seen: Seen,
+            form: std::collections::HashMap<String, String>,
+        ) -> Json<Value> {
+            let cursor = form.get("cursor").cloned();
+            seen.lock()
+                .unwrap()
+                .push((method.to_string(), cursor.clone()));
+            let key = if method == "users.list" {
+                "members"
+            } else {
+                "channels"
+            };
+            Json(match cursor.as_deref() {
+                None => {
+                    json!({"ok": true, key: [{"id": "A1"}], "response_metadata": {"next_cursor": "page2"}})
+                }
+                Some(_) => {
+                    json!({"ok": true, key: [{"id": "A2", "is_bot": true}], "response_metadata": {"next_cursor": ""}})
+                }
+            })
+        }
+        let seen: Seen = Arc::default();
+        let app = Router::new()
+            .route(
+                "/api/users.list",
+                post(|State(s): State<Seen>, Form(f)| page("users.list", s, f)),
+            )
+            .route(
+                "/api/conversations.list",
+                post(|State(s): State<Seen>, Form(f)| page("conversations.list", s, f)),
+            )
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn lists_follow_cursors_to_the_last_page() {
+        let (url, seen) = paged_slack().await;
+        let web = BotWeb::new(&url, Secret::new("xoxb"), Secret::new("xapp"), None, 0);
+        let users = web.users().await.unwrap();
+        assert_eq!(
+            users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            ["A1", "A2"]
+        );
+        assert!(users[0].is_internal() && !users[1].is_internal());
+        let channels = web.public_channels().await.unwrap();
+        assert_eq!(channels.len(), 2);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                ("users.list".to_string(), None),
+                ("users.list".to_string(), Some("page2".to_string())),
+                ("conversations.list".to_string(), None),
+                ("conversations.list".to_string(), Some("page2".to_string())),
+            ]
+        );
+        assert!(!web.can_search());
+        assert!(matches!(web.search("x").await, Err(SlackError::Api { .. })));
+    }
+}

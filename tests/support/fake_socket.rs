@@ -143,7 +143,8 @@ impl FakeSocket {
     pub fn send_raw(&self, text: impl Into<String>) {
         let state = self.state.lock().unwrap();
         let tx = state.current.as_ref().expect("the bot is not connected");
-        tx.send(Command::Send(text.into())).expect("connection closed");
+        tx.send(Command::Send(text.into()))
+            .expect("connection closed");
     }
 
     /// Sends `event` in an `events_api` envelope with a fresh event id; returns the envelope id.
@@ -195,8 +196,10 @@ impl FakeSocket {
     /// Waits until the bot has acked `envelope_id`.
     pub async fn wait_ack(&self, envelope_id: &str) {
         let id = envelope_id.to_string();
-        self.wait_for(&format!("ack of {envelope_id}"), move |s| s.acks.contains(&id))
-            .await;
+        self.wait_for(&format!("ack of {envelope_id}"), move |s| {
+            s.acks.contains(&id)
+        })
+        .await;
     }
 
     /// Envelope ids acked so far.
