@@ -5,6 +5,7 @@
 extern crate self as bennettbot;
 
 pub mod config;
+pub mod dispatcher;
 pub mod explain;
 pub mod intent;
 pub mod manifest;

@@ -1,6 +1,7 @@
 //! Talking to Slack: the Web API surface bennettbot needs, as a trait so that the dispatcher,
 //! the webhook server and the bot can run against the real API, a test fake or the local shell.
 
+pub mod api;
 use std::future::Future;
 
 /// A message to post.
