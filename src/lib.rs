@@ -5,11 +5,11 @@
 extern crate self as bennettbot;
 
 pub mod config;
+pub mod conversation;
 pub mod dispatcher;
 pub mod explain;
 pub mod intent;
 pub mod manifest;
-pub mod conversation;
 pub mod queue;
 pub mod settings;
 pub mod slack;

@@ -77,7 +77,10 @@ fn settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings
         ("SLACK_BENNETT_ADMINS_CHANNEL", ADMINS.to_string()),
         ("SLACK_API_URL", slack.url()),
         ("WRITEABLE_DIR", dir.display().to_string()),
-        ("BOT_CHECK_FILE", dir.join("bot_check").display().to_string()),
+        (
+            "BOT_CHECK_FILE",
+            dir.join("bot_check").display().to_string(),
+        ),
         ("MAX_SLACK_NOTIFY_RETRIES", "0".to_string()),
     ]
     .into_iter()
@@ -191,7 +194,8 @@ impl Harness {
     /// A plain message event.
     async fn message(&self, fields: Value) -> String {
         let ts = ts();
-        let mut event = json!({ "type": "message", "user": INTERNAL, "ts": ts, "channel_type": "channel" });
+        let mut event =
+            json!({ "type": "message", "user": INTERNAL, "ts": ts, "channel_type": "channel" });
         event
             .as_object_mut()
             .unwrap()
@@ -264,7 +268,10 @@ async fn start_up_joins_channels_touches_the_check_file_and_stops_cleanly() {
     let h = Harness::start(Setup::default()).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while !h.check_file().exists() {
-        assert!(tokio::time::Instant::now() < deadline, "check file never touched");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "check file never touched"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let joined: Vec<String> = h
@@ -273,7 +280,11 @@ async fn start_up_joins_channels_touches_the_check_file_and_stops_cleanly() {
         .iter()
         .map(|c| c.str("channel").unwrap().to_string())
         .collect();
-    assert_eq!(joined, vec![GENERAL.to_string()], "joins only channels it is not in");
+    assert_eq!(
+        joined,
+        vec![GENERAL.to_string()],
+        "joins only channels it is not in"
+    );
     let listed = h.slack.calls("conversations.list");
     assert_eq!(listed[0].str("types"), Some("public_channel"));
     assert_eq!(listed[0].str("exclude_archived"), Some("true"));
@@ -348,18 +359,26 @@ async fn direct_messages_work_with_and_without_a_mention() {
     h.message(json!({ "channel": DM, "channel_type": "im", "text": "status" }))
         .await;
     h.reply(DM, "Nothing is happening").await;
-    h.message(json!({ "channel": "D0DM2", "channel_type": "im", "text": format!("<@{BOT}> status.") }))
-        .await;
+    h.message(
+        json!({ "channel": "D0DM2", "channel_type": "im", "text": format!("<@{BOT}> status.") }),
+    )
+    .await;
     h.reply("D0DM2", "Nothing is happening").await;
     // In a DM the text must be the command alone; help there has no `@bot`.
     h.message(json!({ "channel": "D0DM3", "channel_type": "im", "text": "please status" }))
         .await;
     let reply = h.reply("D0DM3", "I'm sorry, I didn't understand you").await;
-    assert!(!reply.str("text").unwrap().contains("@bennettbot"), "{reply:?}");
+    assert!(
+        !reply.str("text").unwrap().contains("@bennettbot"),
+        "{reply:?}"
+    );
     // Messages in channels are not commands without a mention, and bots are ignored.
-    h.message(json!({ "channel": GENERAL, "text": "status" })).await;
-    h.message(json!({ "channel": "D0DM4", "channel_type": "im", "text": "status", "bot_id": "B1" }))
+    h.message(json!({ "channel": GENERAL, "text": "status" }))
         .await;
+    h.message(
+        json!({ "channel": "D0DM4", "channel_type": "im", "text": "status", "bot_id": "B1" }),
+    )
+    .await;
     h.settle(DM).await;
     assert!(h.posts(GENERAL).is_empty());
     assert!(h.posts("D0DM4").is_empty());
@@ -369,9 +388,14 @@ async fn direct_messages_work_with_and_without_a_mention() {
 async fn help_names_the_bot_only_when_mentioned() {
     let h = Harness::start(Setup::default()).await;
     h.mention(GENERAL, "help").await;
-    let text = h.reply(GENERAL, "Commands in the following categories").await;
+    let text = h
+        .reply(GENERAL, "Commands in the following categories")
+        .await;
     let text = text.str("text").unwrap();
-    assert!(text.contains("* `test`: Some commands to test things work"), "{text}");
+    assert!(
+        text.contains("* `test`: Some commands to test things work"),
+        "{text}"
+    );
     assert!(text.contains(":lock: `techsupport`"), "{text}");
     assert!(text.contains("Enter `@bennettbot status`"), "{text}");
     h.message(json!({ "channel": DM, "channel_type": "im", "text": "help" }))
@@ -386,7 +410,10 @@ async fn namespace_help_lists_commands_and_marks_restricted_ones() {
     h.mention("C1", "test help").await;
     let test = h.reply("C1", "The following commands are available").await;
     let test = test.str("text").unwrap();
-    assert!(test.contains("`test hello [name]`: say hello to [name]"), "{test}");
+    assert!(
+        test.contains("`test hello [name]`: say hello to [name]"),
+        "{test}"
+    );
     assert!(!test.contains(":lock:"), "{test}");
     h.mention("C2", "help techsupport").await;
     let ts = h.reply("C2", "The following commands are available").await;
@@ -432,7 +459,15 @@ async fn status_lists_jobs_and_suppressions() {
     let h = Harness::start(Setup::default()).await;
     let now = Utc::now();
     h.queue
-        .schedule_job("test_hello_world", &Default::default(), GENERAL, None, Duration::from_secs(600), false, None)
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
         .unwrap();
     h.queue
         .schedule_suppression(
@@ -444,8 +479,14 @@ async fn status_lists_jobs_and_suppressions() {
     h.mention(GENERAL, "status").await;
     let reply = h.reply(GENERAL, "The time is").await;
     let text = reply.str("text").unwrap();
-    assert!(text.contains("There is 1 scheduled job:\n* [1] test_hello_world (starting after "), "{text}");
-    assert!(text.contains("There is 1 scheduled suppression:\n* [1] example_deploy (from "), "{text}");
+    assert!(
+        text.contains("There is 1 scheduled job:\n* [1] test_hello_world (starting after "),
+        "{text}"
+    );
+    assert!(
+        text.contains("There is 1 scheduled suppression:\n* [1] example_deploy (from "),
+        "{text}"
+    );
     assert!(!text.contains("Nothing is happening"), "{text}");
 }
 
@@ -454,14 +495,26 @@ async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
     let h = Harness::start(Setup::default()).await;
     let job = h
         .queue
-        .schedule_job("test_hello_world", &Default::default(), GENERAL, None, Duration::from_secs(600), false, None)
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
         .unwrap();
-    let ts = h.mention(GENERAL, &format!("remove job id {}", job.id)).await;
-    h.reply(GENERAL, &format!("Job id [{}] removed", job.id)).await;
+    let ts = h
+        .mention(GENERAL, &format!("remove job id {}", job.id))
+        .await;
+    h.reply(GENERAL, &format!("Job id [{}] removed", job.id))
+        .await;
     h.wait_reaction(GENERAL, &ts, "crossed_fingers").await;
     assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
     h.mention("C1", "remove job id 99").await;
-    h.reply("C1", "Job id [99] not found in running or scheduled jobs").await;
+    h.reply("C1", "Job id [99] not found in running or scheduled jobs")
+        .await;
 }
 
 #[tokio::test]
@@ -489,7 +542,15 @@ async fn commands_schedule_jobs_with_de_formatted_urls() {
 async fn scheduling_behind_a_running_job_says_so() {
     let h = Harness::start(Setup::default()).await;
     h.queue
-        .schedule_job("test_hello_world", &Default::default(), GENERAL, None, Duration::ZERO, false, None)
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::ZERO,
+            false,
+            None,
+        )
         .unwrap();
     let running = h.queue.reserve("test-owner", Utc::now()).unwrap();
     assert!(running.is_some());
@@ -505,23 +566,40 @@ async fn scheduling_behind_a_running_job_says_so() {
 async fn cancel_and_suppressions() {
     let h = Harness::start(Setup::default()).await;
     h.queue
-        .schedule_job("example_deploy", &Default::default(), GENERAL, None, Duration::from_secs(600), false, None)
+        .schedule_job(
+            "example_deploy",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
         .unwrap();
     h.mention("C1", "example cancel deploy").await;
-    h.reply("C1", "Cancelled 1 pending `example_deploy` job").await;
+    h.reply("C1", "Cancelled 1 pending `example_deploy` job")
+        .await;
     assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
 
-    h.mention("C2", "example suppress deploys from 00:00 to 23:59").await;
-    h.reply("C2", "example_deploy suppressed from 00:00 to 23:59").await;
+    h.mention("C2", "example suppress deploys from 00:00 to 23:59")
+        .await;
+    h.reply("C2", "example_deploy suppressed from 00:00 to 23:59")
+        .await;
     let status = h.queue.status(Utc::now()).unwrap();
     assert_eq!(
         status.active_suppressions.len() + status.scheduled_suppressions.len(),
         1
     );
 
-    h.mention("C3", "example suppress deploys from 10:00 to 09:00").await;
-    h.reply("C3", "Wrong time format - `[start_at]` and `[end_at]` must be HH:MM").await;
-    h.mention("C4", "example suppress deploys from 9am to 10am").await;
+    h.mention("C3", "example suppress deploys from 10:00 to 09:00")
+        .await;
+    h.reply(
+        "C3",
+        "Wrong time format - `[start_at]` and `[end_at]` must be HH:MM",
+    )
+    .await;
+    h.mention("C4", "example suppress deploys from 9am to 10am")
+        .await;
     h.reply("C4", "Wrong time format").await;
 
     h.mention("C5", "example cancel suppression").await;
@@ -553,7 +631,10 @@ async fn restricted_commands_are_for_internal_users_only() {
         .await;
     h.wait_reaction(GENERAL, &ts, "eyes").await;
     assert_eq!(scheduled_types(&h.queue), vec!["techsupport_ooo_status"]);
-    assert!(h.slack.calls("users.info").is_empty(), "known users need no lookup");
+    assert!(
+        h.slack.calls("users.info").is_empty(),
+        "known users need no lookup"
+    );
 
     h.mention_as(GUEST, "C1", &format!("<@{BOT}> {OOO_STATUS}"))
         .await;
@@ -578,7 +659,8 @@ async fn unknown_users_are_looked_up_before_refusal() {
     let lookups = h.slack.calls("users.info");
     assert_eq!(lookups.last().unwrap().str("user"), Some("U0NEWGUEST"));
 
-    h.slack.respond_with("users.info", json!({ "user": { "id": "U0NEWSTAFF" } }));
+    h.slack
+        .respond_with("users.info", json!({ "user": { "id": "U0NEWSTAFF" } }));
     let ts = h
         .mention_as("U0NEWSTAFF", "C2", &format!("<@{BOT}> {OOO_STATUS}"))
         .await;
@@ -596,7 +678,10 @@ async fn unknown_users_are_looked_up_before_refusal() {
 // Support calls
 
 fn permalink(channel: &str, ts: &str) -> String {
-    format!("https://fake.slack.com/archives/{channel}/p{}", ts.replace('.', ""))
+    format!(
+        "https://fake.slack.com/archives/{channel}/p{}",
+        ts.replace('.', "")
+    )
 }
 
 #[tokio::test]
@@ -644,18 +729,29 @@ async fn edited_messages_call_support_once() {
 #[tokio::test]
 async fn support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other_subtypes() {
     let h = Harness::start(Setup::default()).await;
-    let in_channel = h.message(json!({ "channel": TECH, "text": "tech-support rota" })).await;
+    let in_channel = h
+        .message(json!({ "channel": TECH, "text": "tech-support rota" }))
+        .await;
     let from_bot = h
-        .message(json!({ "channel": GENERAL, "text": "tech-support: job failed", "bot_id": "B0OTHER" }))
+        .message(
+            json!({ "channel": GENERAL, "text": "tech-support: job failed", "bot_id": "B0OTHER" }),
+        )
         .await;
     let joined = h
-        .message(json!({ "channel": GENERAL, "text": "tech-support joined", "subtype": "channel_join" }))
+        .message(
+            json!({ "channel": GENERAL, "text": "tech-support joined", "subtype": "channel_join" }),
+        )
         .await;
     let in_url = h
         .message(json!({ "channel": GENERAL, "text": "see <https://example.org/tech-support>" }))
         .await;
     h.settle(GENERAL).await;
-    for (channel, ts) in [(TECH, &in_channel), (GENERAL, &from_bot), (GENERAL, &joined), (GENERAL, &in_url)] {
+    for (channel, ts) in [
+        (TECH, &in_channel),
+        (GENERAL, &from_bot),
+        (GENERAL, &joined),
+        (GENERAL, &in_url),
+    ] {
         assert!(h.reactions(channel, ts).is_empty(), "{channel}/{ts}");
     }
     assert!(h.posts(TECH).is_empty());
@@ -708,7 +804,9 @@ async fn out_of_office_support_calls_get_a_reply_in_thread() {
             .to_string(),
     )
     .unwrap();
-    let ts = h.message(json!({ "channel": GENERAL, "text": "tech-support?" })).await;
+    let ts = h
+        .message(json!({ "channel": GENERAL, "text": "tech-support?" }))
+        .await;
     let reply = h.reply(GENERAL, "out of office").await;
     assert_eq!(
         reply.str("text").unwrap(),
@@ -739,10 +837,21 @@ async fn the_search_checker_reposts_missed_support_calls_once() {
             hit(json!({ "id": DM, "name": INTERNAL, "is_im": true }), "1.000005", "tech-support", INTERNAL),
         ] } }),
     );
-    let h = Harness::start_with(slack, socket, Setup { search: true, ..Setup::default() }).await;
+    let h = Harness::start_with(
+        slack,
+        socket,
+        Setup {
+            search: true,
+            ..Setup::default()
+        },
+    )
+    .await;
     // Several rounds over every keyword of every rule.
     let keywords: usize = CONFIG.support.iter().map(|r| r.keywords.len()).sum();
-    let searches = h.slack.wait_for("search.messages", keywords * 3, WAIT).await;
+    let searches = h
+        .slack
+        .wait_for("search.messages", keywords * 3, WAIT)
+        .await;
     let query = searches[0].str("query").unwrap();
     assert!(query.contains("\"tech-support\""), "{query}");
     assert!(query.contains("-has::sos:"), "{query}");
@@ -753,7 +862,12 @@ async fn the_search_checker_reposts_missed_support_calls_once() {
         .slack
         .calls("reactions.add")
         .iter()
-        .map(|c| (c.str("timestamp").unwrap().to_string(), c.str("name").unwrap().to_string()))
+        .map(|c| {
+            (
+                c.str("timestamp").unwrap().to_string(),
+                c.str("name").unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(reacted, vec![("1.000001".to_string(), "sos".to_string())]);
     assert_eq!(h.posts(TECH).len(), 1);
@@ -797,10 +911,16 @@ async fn redelivered_envelopes_are_acted_on_once_and_malformed_ones_skipped() {
     let again = h.socket.send_event_with_id(event, "Ev-REDELIVERED");
     h.socket.wait_ack(&again).await;
     h.socket.send_raw("this is not json");
-    h.socket.send_raw(r#"{"envelope_id":"env-bad","type":"events_api","payload":{"event_id":"Ev-BAD"}}"#);
+    h.socket.send_raw(
+        r#"{"envelope_id":"env-bad","type":"events_api","payload":{"event_id":"Ev-BAD"}}"#,
+    );
     h.socket.wait_ack("env-bad").await;
     h.settle("C2").await;
-    assert_eq!(h.posts("C1").len(), 1, "a redelivered event is not acted on twice");
+    assert_eq!(
+        h.posts("C1").len(),
+        1,
+        "a redelivered event is not acted on twice"
+    );
 }
 
 #[tokio::test]

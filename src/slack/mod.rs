@@ -79,10 +79,12 @@ pub trait SlackApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, SlackError>> + Send;
 }
 
+pub mod bot;
 pub mod channels;
 pub mod events;
 pub mod mention;
 pub mod recent;
+pub mod search;
 pub mod socket;
 pub mod support;
 pub mod users;
