@@ -96,6 +96,7 @@ fn settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings
 }
 
 fn default_workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    slack.respond_with("conversations.join", json!({ "channel": {} }));
     slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
     slack.respond_with(
         "users.list",
