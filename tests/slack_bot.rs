@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bennettbot::config::CONFIG;
+use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::Queue;
 use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
@@ -23,7 +24,7 @@ use chrono::{Days, Utc};
 use fake_slack::{Call, FakeSlack, TOKEN};
 use fake_socket::FakeSocket;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -529,6 +530,11 @@ async fn commands_schedule_jobs_with_de_formatted_urls() {
     assert_eq!(job.job_type, "test_hello_name");
     assert_eq!(job.channel, GENERAL);
     assert_eq!(job.message_ts.as_deref(), Some(ts.as_str()));
+    assert_eq!(
+        job.thread_ts.as_deref(),
+        Some(ts.as_str()),
+        "reports reply to the command"
+    );
     let args: Vec<(String, String)> = job.args.clone().into_iter().collect();
     assert_eq!(args, vec![("name".to_string(), "http://x.org".to_string())]);
     // Nothing is running, so no "already started" reply.
@@ -937,4 +943,62 @@ async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
     h.reply("C2", "The time is").await;
     assert_eq!(h.slack.calls("apps.connections.open").len(), 3);
     assert!(h.stop().await.is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+#[tokio::test]
+async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread() {
+    let h = Harness::start(Setup::default()).await;
+    let root = h.dir.path().to_path_buf();
+    for dir in ["logs", "writeable-workspace"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let settings = DispatcherSettings {
+        workspace_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace"),
+        writeable_workspace_dir: root.join("writeable-workspace"),
+        logs_dir: root.join("logs"),
+        host_logs_dir: root.join("logs"),
+        writeable_dir: root.clone(),
+        app_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        absolute_bin: None,
+        logs_channel: "C0LOGS".into(),
+        tech_support_channel: TECH.into(),
+        app_username: "bennettbot".into(),
+        lease_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(5),
+        kill_grace: Duration::from_secs(1),
+    };
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(h.slack.url()));
+    let dispatcher = Dispatcher::new(h.queue.clone(), client, settings);
+    let (stop_dispatcher, stopped) = watch::channel(false);
+    let dispatcher = tokio::spawn(dispatcher.run(stopped));
+
+    // At top level: the report starts a thread under the command.
+    let ts = h.mention(GENERAL, "test hello Bob").await;
+    let report = h.reply(GENERAL, "Hello Bob").await;
+    assert_eq!(report.str("thread_ts"), Some(ts.as_str()));
+    h.wait_reaction(GENERAL, &ts, "eyes").await;
+
+    // In a thread: the report goes to that thread.
+    let in_thread = ts_in_thread(&h, "C0THREADS", "test hello Alice", "1700000000.000042").await;
+    let report = h.reply("C0THREADS", "Hello Alice").await;
+    assert_eq!(report.str("thread_ts"), Some("1700000000.000042"));
+    h.wait_reaction("C0THREADS", &in_thread, "eyes").await;
+
+    let _ = stop_dispatcher.send(true);
+    dispatcher.await.unwrap();
+    assert!(h.stop().await.is_ok());
+}
+
+/// Mentions the bot inside the thread `thread_ts`; returns the message's own ts.
+async fn ts_in_thread(h: &Harness, channel: &str, text: &str, thread_ts: &str) -> String {
+    let ts = ts();
+    h.send(json!({
+        "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> {text}"),
+        "ts": ts, "thread_ts": thread_ts, "channel": channel,
+    }))
+    .await;
+    ts
 }
