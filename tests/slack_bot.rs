@@ -19,9 +19,9 @@ use bennettbot::queue::Queue;
 use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
 use bennettbot::slack::bot::{run_bot_with, BotOptions};
-use bennettbot::slack::socket::Backoff;
+use bennettbot::slack::socket::Timing;
 use chrono::{Days, Utc};
-use fake_slack::{Call, FakeSlack, TOKEN};
+use fake_slack::{Call, Failure, FakeSlack, TOKEN};
 use fake_socket::FakeSocket;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
@@ -44,18 +44,10 @@ fn ts() -> String {
 }
 
 /// How a test wants the bot started.
+#[derive(Default)]
 struct Setup {
     env: Vec<(&'static str, String)>,
     search: bool,
-}
-
-impl Default for Setup {
-    fn default() -> Self {
-        Setup {
-            env: Vec::new(),
-            search: false,
-        }
-    }
 }
 
 struct Harness {
@@ -119,9 +111,10 @@ fn default_workspace(slack: &FakeSlack, socket: &FakeSocket) {
 
 fn options() -> BotOptions {
     BotOptions {
-        backoff: Backoff {
-            min: Duration::from_millis(20),
-            max: Duration::from_millis(200),
+        socket: Timing {
+            min_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ping_interval: Duration::from_millis(100),
         },
         search_interval: Duration::from_millis(50),
     }
@@ -942,6 +935,19 @@ async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
     h.mention("C2", "status").await;
     h.reply("C2", "The time is").await;
     assert_eq!(h.slack.calls("apps.connections.open").len(), 3);
+
+    // Failing to get a URL is retried with backoff, too.
+    h.slack
+        .fail_next("apps.connections.open", 2, Failure::Status(500));
+    h.socket.drop_connection();
+    h.socket.wait_connections(4).await;
+    assert_eq!(h.slack.attempts("apps.connections.open").len(), 6);
+
+    // A connection that goes silent (no pongs) is given up and replaced.
+    h.socket.go_silent();
+    h.socket.wait_connections(5).await;
+    h.mention("C3", "status").await;
+    h.reply("C3", "The time is").await;
     assert!(h.stop().await.is_ok());
 }
 
@@ -1001,4 +1007,49 @@ async fn ts_in_thread(h: &Harness, channel: &str, text: &str, thread_ts: &str) -
     }))
     .await;
     ts
+}
+
+#[tokio::test]
+async fn envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes() {
+    let h = Harness::start(Setup::default()).await;
+    h.slack.set_outage(true);
+    // Acked although every Web API call now fails: the ack does not wait for the work.
+    h.mention("C1", "status").await;
+    h.message(json!({ "channel": GENERAL, "text": "tech-support" }))
+        .await;
+    h.slack.set_outage(false);
+    h.mention("C2", "status").await;
+    h.reply("C2", "The time is").await;
+}
+
+#[tokio::test]
+async fn start_up_retries_rate_limits_and_reports_failed_calls() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::RateLimited(0));
+    let setup = Setup {
+        env: vec![("MAX_SLACK_NOTIFY_RETRIES", "1".to_string())],
+        ..Setup::default()
+    };
+    let h = Harness::start_with(slack, socket, setup).await;
+    assert_eq!(h.slack.attempts("users.list").len(), 2);
+    assert!(h.stop().await.is_ok());
+
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("auth.test", 1, Failure::Api("invalid_auth".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &slack, &Setup::default());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
+    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("auth.test") && message.contains("invalid_auth"),
+        "{message}"
+    );
 }

@@ -16,7 +16,7 @@ use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, EventCallback, Message};
 use super::mention;
 use super::recent::Recent;
-use super::socket::{listen, Backoff, SocketEvent};
+use super::socket::{listen, SocketEvent, Timing};
 use super::support;
 use super::users::InternalUsers;
 use super::web_extra::BotWeb;
@@ -30,8 +30,8 @@ use crate::settings::{Part, Settings};
 /// Timings the tests shorten.
 #[derive(Debug, Clone, Copy)]
 pub struct BotOptions {
-    /// Reconnection backoff.
-    pub backoff: Backoff,
+    /// Reconnection backoff and pings.
+    pub socket: Timing,
     /// How often to search for missed support calls (with `SLACK_BOT_USER_TOKEN`).
     pub search_interval: Duration,
 }
@@ -39,7 +39,7 @@ pub struct BotOptions {
 impl Default for BotOptions {
     fn default() -> Self {
         BotOptions {
-            backoff: Backoff::default(),
+            socket: Timing::default(),
             search_interval: Duration::from_secs(10),
         }
     }
@@ -125,7 +125,7 @@ pub async fn run_bot_with<S: SlackApi>(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let listener = tokio::spawn(listen(web, options.backoff, events_tx, stop_rx.clone()));
+    let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
     let searcher = bot
         .web
         .can_search()
@@ -213,7 +213,7 @@ impl<S: SlackApi> Bot<S> {
         }
     }
 
-    fn from_a_bot(&self, message: &Message) -> bool {
+    fn is_from_a_bot(&self, message: &Message) -> bool {
         message.bot_id.is_some() || message.user.as_deref() == Some(self.bot_id.as_str())
     }
 
@@ -228,7 +228,7 @@ impl<S: SlackApi> Bot<S> {
 
     async fn on_mention(&self, message: Message) {
         // A mention that calls support is handled as a support call by the `message` event.
-        if self.from_a_bot(&message) || self.support_rules(&message.text).next().is_some() {
+        if self.is_from_a_bot(&message) || self.support_rules(&message.text).next().is_some() {
             return;
         }
         self.command(message, true).await;
@@ -248,7 +248,7 @@ impl<S: SlackApi> Bot<S> {
             },
             Some(_) => return,
         };
-        if self.from_a_bot(&message) {
+        if self.is_from_a_bot(&message) {
             return;
         }
         let Some(channel) = message.channel.clone() else {

@@ -11,18 +11,23 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use super::events::Envelope;
 use super::web_extra::BotWeb;
 
-/// How long to wait before reconnecting after a failure, doubling up to `max`.
+/// The connection's timings.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub min: Duration,
-    pub max: Duration,
+pub struct Timing {
+    /// The first wait before reconnecting after a failure; it doubles on each failure.
+    pub min_backoff: Duration,
+    /// The longest wait before reconnecting.
+    pub max_backoff: Duration,
+    /// How often to ping Slack; a connection silent for three intervals is dead.
+    pub ping_interval: Duration,
 }
 
-impl Default for Backoff {
+impl Default for Timing {
     fn default() -> Self {
-        Backoff {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(60),
+        Timing {
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(30),
         }
     }
 }
@@ -49,16 +54,16 @@ enum Ended {
 /// Keeps a Socket Mode connection open until `shutdown` turns true or the bot stops listening.
 pub async fn listen(
     web: BotWeb,
-    backoff: Backoff,
+    timing: Timing,
     events: mpsc::UnboundedSender<SocketEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut wait = backoff.min;
+    let mut wait = timing.min_backoff;
     loop {
         if *shutdown.borrow() || events.is_closed() {
             return;
         }
-        let ended = match connect_once(&web, &events, &mut shutdown, &mut wait, backoff).await {
+        let ended = match connect_once(&web, &events, &mut shutdown, &mut wait, timing).await {
             Ok(ended) => ended,
             Err(detail) => Ended::Dropped(detail),
         };
@@ -71,7 +76,7 @@ pub async fn listen(
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => return,
                 }
-                wait = (wait * 2).min(backoff.max);
+                wait = (wait * 2).min(timing.max_backoff);
             }
         }
     }
@@ -82,7 +87,7 @@ async fn connect_once(
     events: &mpsc::UnboundedSender<SocketEvent>,
     shutdown: &mut watch::Receiver<bool>,
     wait: &mut Duration,
-    backoff: Backoff,
+    timing: Timing,
 ) -> Result<Ended, String> {
     let url = web
         .open_connection()
@@ -94,14 +99,28 @@ async fn connect_once(
     tracing::info!("Socket Mode connected");
     let _ = events.send(SocketEvent::Connected);
     let (mut sink, mut stream) = socket.split();
+    let mut pings = tokio::time::interval(timing.ping_interval);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A half-open TCP connection never errors: silence (not even a pong) is how it shows.
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
+            _ = pings.tick() => {
+                if last_heard.elapsed() >= timing.ping_interval * 3 {
+                    return Err("no frames from Slack, not even pongs".into());
+                }
+                sink.send(Frame::Ping(Default::default()))
+                    .await
+                    .map_err(|e| format!("pinging: {e}"))?;
+                continue;
+            }
             _ = shutdown.changed() => {
                 let _ = sink.send(Frame::Close(None)).await;
                 return Ok(Ended::Shutdown);
             }
         };
+        last_heard = tokio::time::Instant::now();
         let text = match frame {
             None => return Err("socket closed".into()),
             Some(Err(e)) => return Err(format!("reading: {e}")),
@@ -126,7 +145,7 @@ async fn connect_once(
         match envelope.kind.as_str() {
             "hello" => {
                 // A working connection: the next failure starts the backoff afresh.
-                *wait = backoff.min;
+                *wait = timing.min_backoff;
             }
             "disconnect" => {
                 tracing::info!(reason = ?envelope.reason, "disconnect requested");

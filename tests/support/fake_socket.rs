@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 enum Command {
     Send(String),
     Drop,
+    /// Stop reading (so pings go unanswered) while keeping the connection open.
+    Mute,
 }
 
 #[derive(Default)]
@@ -91,6 +93,11 @@ impl FakeSocket {
                     }
                     // Dropping both halves closes the TCP connection without a close frame.
                     Some(Command::Drop) | None => return,
+                    Some(Command::Mute) => {
+                        // Hold both halves, unread, until the test ends.
+                        let _held = (&mut sink, &mut stream);
+                        std::future::pending::<()>().await;
+                    }
                 },
                 frame = stream.next() => match frame {
                     Some(Ok(Frame::Text(text))) => {
@@ -190,6 +197,14 @@ impl FakeSocket {
         let mut state = self.state.lock().unwrap();
         if let Some(tx) = state.current.take() {
             let _ = tx.send(Command::Drop);
+        }
+    }
+
+    /// Keeps the live connection open but silent, like a half-open TCP connection.
+    pub fn go_silent(&self) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(tx) = state.current.take() {
+            let _ = tx.send(Command::Mute);
         }
     }
 
