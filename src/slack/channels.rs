@@ -22,8 +22,11 @@ pub async fn join_public_channels(web: &BotWeb) -> Result<Vec<Channel>, SlackErr
 /// A support rule with its channel resolved.
 #[derive(Debug, Clone)]
 pub struct SupportTarget {
+    /// The rule from `job_configs.toml`.
     pub rule: &'static SupportRuleSpec,
+    /// The support channel's id.
     pub channel_id: String,
+    /// The support channel's name (for search queries).
     pub channel_name: String,
 }
 

@@ -44,10 +44,12 @@ pub struct EventCallback {
     /// Unique per event; the same on redeliveries.
     #[serde(default)]
     pub event_id: Option<String>,
+    /// The event itself, parsed by [`Event::parse`].
     pub event: Value,
 }
 
-/// A message as Slack sends it in `message` and `app_mention` events (and inside edits).
+/// A message as Slack sends it in `message` and `app_mention` events (and inside edits);
+/// fields are named as in Slack's API.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Message {
     #[serde(default)]
@@ -76,6 +78,7 @@ pub struct Message {
 /// A reaction already on a message.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Reaction {
+    /// The emoji name, without colons.
     pub name: String,
 }
 

@@ -13,6 +13,7 @@ use crate::settings::Secret;
 /// A Slack user, as `users.list` and `users.info` describe them.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct User {
+    /// The user id (`U...`).
     pub id: String,
     #[serde(default)]
     pub is_bot: bool,
@@ -36,6 +37,7 @@ impl User {
 /// A channel, as `conversations.list` describes it.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Channel {
+    /// The channel id (`C...`).
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -48,6 +50,7 @@ pub struct Channel {
 /// Where a search hit was posted.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SearchChannel {
+    /// The channel id.
     pub id: String,
     #[serde(default)]
     pub name: String,
@@ -60,7 +63,9 @@ pub struct SearchChannel {
 /// One `search.messages` hit.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct SearchMatch {
+    /// Where it was posted.
     pub channel: SearchChannel,
+    /// The message's timestamp (its id).
     pub ts: String,
     #[serde(default)]
     pub text: String,
