@@ -337,6 +337,10 @@ async fn mentions_are_parsed_the_way_users_write_them() {
     for (channel, text) in &cases {
         h.mention_as(INTERNAL, channel, text).await;
     }
+    // Slackbot posts reminders; the bot's own messages are never commands.
+    h.mention_as("USLACKBOT", "C8", &format!("Reminder: <@{BOT}> status."))
+        .await;
+    h.mention_as(BOT, "C9", &format!("<@{BOT}> status")).await;
     for (channel, text) in &cases {
         let reply = h.reply(channel, "The time is").await;
         assert!(
@@ -344,8 +348,15 @@ async fn mentions_are_parsed_the_way_users_write_them() {
             "{text}: {reply:?}"
         );
     }
+    h.reply("C8", "Nothing is happening").await;
     h.mention("C7", "test help me").await;
     h.reply("C7", "I'm sorry, I didn't understand you").await;
+    h.settle("C9").await;
+    assert_eq!(
+        h.posts("C9").len(),
+        1,
+        "only the settling status is answered"
+    );
 }
 
 #[tokio::test]

@@ -227,8 +227,10 @@ impl<S: SlackApi> Bot<S> {
     }
 
     async fn on_mention(&self, message: Message) {
-        // A mention that calls support is handled as a support call by the `message` event.
-        if self.is_from_a_bot(&message) || self.support_rules(&message.text).next().is_some() {
+        // Other bots may run commands (Slackbot posts reminders), but never the bot itself. A
+        // mention that calls support is handled as a support call by the `message` event.
+        let from_self = message.user.as_deref() == Some(self.bot_id.as_str());
+        if from_self || self.support_rules(&message.text).next().is_some() {
             return;
         }
         self.command(message, true).await;

@@ -30,7 +30,6 @@ impl User {
     /// A member of the organisation: not a bot, not a guest, not deactivated.
     pub fn is_internal(&self) -> bool {
         !(self.is_bot || self.is_restricted || self.is_ultra_restricted || self.deleted)
-            && self.id != "USLACKBOT"
     }
 }
 
