@@ -6,6 +6,8 @@
 //! component opens one [`Queue`] (one connection) and clones it freely.
 
 mod args;
+#[cfg(test)]
+mod concurrency;
 mod deliveries;
 mod history;
 mod job;
