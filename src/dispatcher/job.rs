@@ -72,10 +72,24 @@ pub(crate) async fn run_job<S: SlackApi>(
         exit: ran.exit,
         log_dir: ran.log_dir,
     };
-    let id = job.id;
-    tracing::info!(job_id = id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
-    if let Err(e) = db(&context.queue, move |q| q.finish(id, &finished)).await {
-        tracing::error!(job_id = id, error = %e, "could not record the end of a job");
+    tracing::info!(job_id = job.id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
+    finish(&context, job.id, finished).await;
+}
+
+/// How often recording a job's end is tried: a job left in the queue blocks its type.
+const FINISH_ATTEMPTS: u32 = 5;
+
+/// Removes the job from the queue into history, retrying while the database is busy.
+async fn finish<S>(context: &Context<S>, id: i64, finished: Finished) {
+    for attempt in 1..=FINISH_ATTEMPTS {
+        let record = finished.clone();
+        match db(&context.queue, move |q| q.finish(id, &record)).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(job_id = id, attempt, error = %e, "could not record the end of a job");
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+        }
     }
 }
 
@@ -99,14 +113,11 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
         exit: ExitKind::Error(bad.reason),
         log_dir: None,
     };
-    let id = bad.id;
-    if let Err(e) = db(&context.queue, move |q| q.finish(id, &finished)).await {
-        tracing::error!(job_id = id, error = %e, "could not remove an unreadable job");
-    }
+    finish(&context, bad.id, finished).await;
 }
 
 /// Tells a reaped job's channel that it was interrupted.
-pub(crate) async fn report_reaped<S: SlackApi>(context: &Context<S>, job: &Job) {
+pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, job: Job) {
     let text = report::interrupted(&job.job_type, None);
     context
         .reporter
@@ -196,7 +207,7 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
                 log_dir: local_log_dir.clone(),
                 success: true,
             },
-            Err(Invalid { error, raw }) => {
+            Err(BadOutput::InvalidBlocks { error, raw }) => {
                 let cause = FailureCause::InvalidBlocks(error.clone());
                 report_failure(context, job, spec, &cause, Some(&log_dir)).await;
                 reporter
@@ -211,6 +222,13 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
                     .await;
                 failed(ExitKind::Error(format!(
                     "output is not a JSON array of blocks: {error}"
+                )))
+            }
+            Err(BadOutput::Unreadable(error)) => {
+                let cause = FailureCause::UnreadableOutput(error.clone());
+                report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+                failed(ExitKind::Error(format!(
+                    "output could not be read: {error}"
                 )))
             }
         },
@@ -302,19 +320,21 @@ fn job_env(settings: &super::DispatcherSettings) -> Vec<(String, OsString)> {
     env
 }
 
-/// Output that should have been blocks but is not.
-struct Invalid {
-    error: String,
-    raw: Head,
+/// Why a successful job's output could not be reported.
+enum BadOutput {
+    /// It should have been blocks but is not (the parse error, and the output read).
+    InvalidBlocks { error: String, raw: Head },
+    /// The stdout file could not be read.
+    Unreadable(String),
 }
 
-/// Posts a successful job's report; `Err` when its `blocks` output is invalid.
+/// Posts a successful job's report; `Err` when its output cannot be reported.
 async fn report_success<S: SlackApi>(
     context: &Context<S>,
     job: &Job,
     spec: &JobSpec,
     log_dir: &LogDir,
-) -> Result<(), Invalid> {
+) -> Result<(), BadOutput> {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
     if !spec.report_stdout {
@@ -329,13 +349,7 @@ async fn report_success<S: SlackApi>(
         Ok(head) => head,
         Err(e) => {
             tracing::error!(error = %e, "could not read a job's output");
-            return Err(Invalid {
-                error: format!("its output could not be read: {e}"),
-                raw: Head {
-                    bytes: Vec::new(),
-                    total_len: 0,
-                },
-            });
+            return Err(BadOutput::Unreadable(e.to_string()));
         }
     };
     match report::plan_output(spec.report_format, &head) {
@@ -381,7 +395,7 @@ async fn report_success<S: SlackApi>(
                 })
                 .await;
         }
-        Output::InvalidBlocks(error) => return Err(Invalid { error, raw: head }),
+        Output::InvalidBlocks(error) => return Err(BadOutput::InvalidBlocks { error, raw: head }),
     }
     Ok(())
 }

@@ -122,7 +122,7 @@ impl<S: SlackApi> Dispatcher<S> {
         let mut last_reserve = Instant::now();
         let mut last_version = None;
         let mut woken = true;
-        self.reap().await;
+        self.reap(&mut tasks).await;
         self.prune().await;
         tracing::info!(owner = %self.owner, "dispatcher started");
 
@@ -142,7 +142,7 @@ impl<S: SlackApi> Dispatcher<S> {
                 last_beat = Instant::now();
             }
             if last_reap.elapsed() >= reap_every {
-                self.reap().await;
+                self.reap(&mut tasks).await;
                 last_reap = Instant::now();
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -228,8 +228,9 @@ impl<S: SlackApi> Dispatcher<S> {
         }
     }
 
-    /// Reports jobs whose dispatcher died as interrupted (the queue already removed them).
-    async fn reap(&self) {
+    /// Reports jobs whose dispatcher died as interrupted (the queue already removed them),
+    /// in tasks: slow Slack calls must not delay this dispatcher's own heartbeats.
+    async fn reap(&self, tasks: &mut JoinSet<()>) {
         let timeout = self.context.settings.lease_timeout;
         match self
             .db(move |q| q.reap_dead_leases(Utc::now(), timeout))
@@ -237,7 +238,7 @@ impl<S: SlackApi> Dispatcher<S> {
         {
             Ok(dead) => {
                 for job in dead {
-                    job::report_reaped(&self.context, &job).await;
+                    tasks.spawn(job::report_reaped(self.context.clone(), job));
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not reap dead leases"),

@@ -47,6 +47,8 @@ pub enum FailureCause {
     CouldNotStart(String),
     /// The job's stdout was not a JSON array of blocks (the parse error follows).
     InvalidBlocks(String),
+    /// The job's stdout file could not be read (the error follows).
+    UnreadableOutput(String),
 }
 
 /// Where a job's logs are, for users to read them.
@@ -87,6 +89,9 @@ pub fn failure(
         }
         FailureCause::CouldNotStart(reason) => {
             text.push_str(&format!("\nIt could not start: {reason}"));
+        }
+        FailureCause::UnreadableOutput(error) => {
+            text.push_str(&format!("\nIts output could not be read: {error}"));
         }
         FailureCause::InvalidBlocks(error) => text.push_str(&format!(
             "\nIts output is not a JSON array of Slack blocks ({error}); the raw output is attached."

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
@@ -23,6 +23,9 @@ use tokio::task::JoinHandle;
 
 /// The token the fake accepts; any other answers `invalid_auth`.
 pub const TOKEN: &str = "xoxb-fake-slack-token";
+
+/// The largest upload the fake takes.
+const UPLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The method name recorded for a POST of file bytes to an upload URL.
 pub const UPLOAD: &str = "upload";
@@ -136,7 +139,11 @@ impl FakeSlack {
     pub fn router(shared: Arc<Shared>) -> Router {
         Router::new()
             .route("/api/{method}", any(api))
-            .route("/upload/{id}", post(upload))
+            // Slack takes files far larger than axum's default 2 MB body limit.
+            .route(
+                "/upload/{id}",
+                post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+            )
             .with_state(shared)
     }
 
