@@ -89,13 +89,20 @@ async fn connect_once(
     wait: &mut Duration,
     timing: Timing,
 ) -> Result<Ended, String> {
-    let url = web
-        .open_connection()
-        .await
-        .map_err(|e| format!("opening a connection: {e}"))?;
-    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .map_err(|e| format!("connecting: {e}"))?;
+    let connecting = async {
+        let url = web
+            .open_connection()
+            .await
+            .map_err(|e| format!("opening a connection: {e}"))?;
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("connecting: {e}"))
+    };
+    // Shutting down must not wait for a slow Slack to answer.
+    let (socket, _) = tokio::select! {
+        connected = connecting => connected?,
+        _ = shutdown.changed() => return Ok(Ended::Shutdown),
+    };
     tracing::info!("Socket Mode connected");
     let _ = events.send(SocketEvent::Connected);
     let (mut sink, mut stream) = socket.split();
