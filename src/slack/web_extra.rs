@@ -368,11 +368,49 @@ mod tests {
                 "/api/conversations.list",
                 post(|State(s): State<Seen>, Form(f)| page("conversations.list", s, f)),
             )
+            .route("/api/{method}", post(token_echo))
             .with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (url, seen)
+    }
+
+    /// Answers any other method with the bearer token it was called with.
+    async fn token_echo(
+        axum::extract::Path(method): axum::extract::Path<String>,
+        headers: axum::http::HeaderMap,
+    ) -> Json<Value> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Json(json!({
+            "ok": true, "method": method, "url": token, "user_id": token,
+            "messages": {"matches": [{"channel": {"id": "C1"}, "ts": "1.0", "text": token}]},
+        }))
+    }
+
+    #[tokio::test]
+    async fn each_call_uses_its_own_token() {
+        let (url, _) = paged_slack().await;
+        let web = BotWeb::new(
+            &url,
+            Secret::new("xoxb-bot"),
+            Secret::new("xapp-app"),
+            Some(Secret::new("xoxp-user")),
+            0,
+        );
+        assert_eq!(web.open_connection().await.unwrap(), "Bearer xapp-app");
+        assert_eq!(web.bot_user_id().await.unwrap(), "Bearer xoxb-bot");
+        let hits = web.search("tech-support").await.unwrap();
+        assert_eq!(hits[0].text, "Bearer xoxp-user");
+        assert!(web.can_search());
+        assert!(
+            !format!("{web:?}").contains("xox"),
+            "tokens never show in logs"
+        );
     }
 
     #[tokio::test]
