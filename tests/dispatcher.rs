@@ -737,7 +737,7 @@ async fn shutdown_lets_quick_jobs_finish_and_interrupts_slow_ones() {
         h.root.path(),
         &[("slow.sh", "bash hello.sh slow\n"), ("hello.sh", script)],
     );
-    h.settings.shutdown_grace = Duration::from_secs(3);
+    h.settings.shutdown_grace = Duration::from_secs(5);
     h.run();
     let slow = h.schedule("test_slow", &Args::new());
     let quick = h.schedule("test_hello_name", &args(&[("name", "quick")]));
@@ -823,19 +823,18 @@ async fn jobs_see_the_documented_environment() {
         echo "host=$HOST_LOGS_DIR"
         echo "writeable=$WRITEABLE_DIR"
         echo "pythonpath=$PYTHONPATH"
-        echo "tool=$(my-tool)"
+        echo "tool=$(whoami)"
         echo "pwd=$(pwd)"
     "#;
     let mut h = Harness::new().await;
     h.settings.workspace_dir = workspace_with(h.root.path(), &[("hello.sh", script)]);
+    // `whoami` exists in /usr/bin too: finding this one proves absolute_bin comes first.
     let bin = h.root.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(bin.join("my-tool"), "#!/bin/sh\necho from-bin\n").unwrap();
-    let mut perms = std::fs::metadata(bin.join("my-tool"))
-        .unwrap()
-        .permissions();
+    std::fs::write(bin.join("whoami"), "#!/bin/sh\necho from-bin\n").unwrap();
+    let mut perms = std::fs::metadata(bin.join("whoami")).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(bin.join("my-tool"), perms).unwrap();
+    std::fs::set_permissions(bin.join("whoami"), perms).unwrap();
     h.settings.absolute_bin = Some(bin);
     h.run();
     let id = h.schedule("test_hello_name", &args(&[("name", "x")]));

@@ -171,13 +171,6 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
         }
     };
 
-    reporter
-        .post(
-            reporter.logs_channel(),
-            None,
-            &report::about_to_start(spec.job_type),
-        )
-        .await;
     let request = RunRequest {
         command_line,
         workspace,
@@ -187,7 +180,11 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
         timeout: spec.timeout_seconds.map(Duration::from_secs),
         kill_grace: settings.kill_grace,
     };
-    let outcome = runner::run(&request, kill).await;
+    // The announcement goes out while the job runs, so a slow Slack does not delay the job;
+    // the report waits for both, so it always comes after the announcement.
+    let announcement = report::about_to_start(spec.job_type);
+    let announce = reporter.post(reporter.logs_channel(), None, &announcement);
+    let (_, outcome) = tokio::join!(announce, runner::run(&request, kill));
     tracing::info!(
         job_id = job.id,
         job_type = spec.job_type,

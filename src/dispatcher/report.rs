@@ -386,6 +386,22 @@ mod tests {
     }
 
     #[test]
+    fn undelivered_messages_are_quoted_short() {
+        let error = SlackError::Transport {
+            method: "chat.postMessage".into(),
+            detail: "HTTP 503 Service Unavailable".into(),
+        };
+        let note = could_not_notify(&error, &"y".repeat(2_000));
+        assert!(note.starts_with(
+            "Could not notify slack: Slack API chat.postMessage request failed: HTTP 503 Service Unavailable\nOriginal message:\n"
+        ), "{note}");
+        assert!(
+            note.ends_with(&format!("{}…", "y".repeat(MAX_QUOTED_CHARS))),
+            "{note}"
+        );
+    }
+
+    #[test]
     fn truncation_counts_characters() {
         assert_eq!(truncate_chars("héllo", 2), "hé…");
         assert_eq!(truncate_chars("hé", 2), "hé");
