@@ -91,3 +91,8 @@ pub fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
     });
     Ok(rx)
 }
+
+/// A future that completes when `signal` turns true (or its sender is gone).
+pub async fn until_true(mut signal: watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stop| *stop).await;
+}

@@ -126,11 +126,17 @@ impl Context {
         let job_type = cmd.job_type().as_str();
         Ok(match spec.action {
             Action::ScheduleJob => {
+                // The job's report is a reply to the command: in the command's thread, or in a
+                // new thread under the command itself when it was posted at top level.
+                let report_thread = incoming
+                    .thread_ts
+                    .as_deref()
+                    .or(incoming.message_ts.as_deref());
                 let scheduled = self.queue.schedule_job(
                     job_type,
                     &cmd.args(),
                     &incoming.channel,
-                    incoming.thread_ts.as_deref(),
+                    report_thread,
                     Duration::from_secs(spec.delay_seconds),
                     incoming.is_im,
                     incoming.message_ts.as_deref(),

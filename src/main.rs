@@ -28,7 +28,9 @@ enum Cmd {
         #[arg(long)]
         db: Option<PathBuf>,
     },
-    /// Run the job dispatcher alone (with `bot` and `webserver` as separate processes).
+    /// Run the Slack bot alone (Socket Mode), beside `dispatcher` and `webserver`.
+    Bot,
+    /// Run the job dispatcher alone, beside `bot` and `webserver`.
     Dispatcher,
     /// Check settings and environment without starting anything.
     Check {
@@ -109,6 +111,18 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::FAILURE);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bot => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "info");
+            settings.require(&[Part::Bot])?;
+            runtime()?.block_on(async {
+                let queue = app::open_queue(&settings)?;
+                let slack = Arc::new(app::slack_client(&settings)?);
+                let shutdown = app::until_true(app::shutdown_on_signals()?);
+                bennettbot::slack::bot::run_bot(settings, queue, slack, shutdown).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Dispatcher => {

@@ -78,3 +78,14 @@ pub trait SlackApi: Send + Sync + 'static {
         ts: &str,
     ) -> impl Future<Output = Result<String, SlackError>> + Send;
 }
+
+pub mod bot;
+pub mod channels;
+pub mod events;
+pub mod mention;
+pub mod recent;
+pub mod search;
+pub mod socket;
+pub mod support;
+pub mod users;
+pub mod web_extra;
