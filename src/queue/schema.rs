@@ -72,7 +72,11 @@ fn migrate(conn: &mut Connection) -> Result<(), QueueError> {
         tx.execute_batch(sql)?;
         tracing::info!(version = version + 1, "queue schema migrated");
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    // Only when something ran: an unchanged database gets no commit, which would otherwise
+    // bump every other connection's `data_version` at each open.
+    if found < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     tx.commit()?;
     Ok(())
 }
