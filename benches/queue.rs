@@ -30,7 +30,7 @@ fn job_args(n: usize) -> Args {
 }
 
 /// One `schedule_job` call inserting a new row (distinct args each time).
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn schedule(bencher: Bencher) {
     let (_dir, queue) = open();
     let mut n = 0usize;
@@ -86,7 +86,8 @@ fn schedule_dedupe(bencher: Bencher) {
 
 /// `reserve` then `finish` of one job with 2,000 queued; the job that replaces it (keeping
 /// the queue at 2,000) is scheduled outside the timed part.
-#[divan::bench]
+// More samples than the default 100: the mean must include the periodic WAL checkpoints.
+#[divan::bench(sample_count = 2000)]
 fn reserve_finish(bencher: Bencher) {
     let (_dir, queue) = open();
     let start = Utc::now();
