@@ -2,8 +2,14 @@
 //! dispatcher, which may be separate processes.
 //!
 //! The schema is the Python service's (`job`, `suppression`) plus tables added by migrations
-//! (see [`schema`]), so an existing database keeps working and its pending jobs run. Each
+//! (see `schema.rs`), so an existing database keeps working and its pending jobs run. Each
 //! component opens one [`Queue`] (one connection) and clones it freely.
+//!
+//! Every call is synchronous and short, but may wait up to the 5 s busy timeout while another
+//! process writes; async code that expects contention can call it in `spawn_blocking`.
+//! Times are UTC text `YYYY-MM-DD HH:MM:SS.ffffff+00:00` (see [`format_time`]), compared
+//! as text in SQL; `args` text is Python's `json.dumps(args, sort_keys=True)` (see
+//! [`encode_args`]), so dedupe matches rows the Python service wrote.
 
 mod args;
 #[cfg(test)]
