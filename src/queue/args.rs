@@ -130,6 +130,15 @@ mod tests {
         assert_eq!(decode_args(&encode_args(&original)), Ok(original));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_args_round_trip_as_ascii(map in proptest::collection::btree_map(".*", ".*", 0..6)) {
+            let text = encode_args(&map);
+            proptest::prop_assert!(text.bytes().all(|b| (b' '..=b'~').contains(&b)), "{}", text);
+            proptest::prop_assert_eq!(decode_args(&text), Ok(map));
+        }
+    }
+
     #[test]
     fn rejects_non_objects_and_non_strings() {
         assert!(decode_args("not json").is_err());

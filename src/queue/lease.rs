@@ -4,15 +4,40 @@
 //! that marks the job started. The Python service wrote no leases, so a started job without
 //! one is either Python's or orphaned, and is judged by its `started_at` alone.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
 use super::history::{insert_history, ExitKind, HistoryRow};
 use super::job::{Job, RawJob, JOB_COLUMNS};
-use super::schedule::TIME_GLOB;
 use super::suppression::delete_expired;
 use super::time::{format_time, to_delta};
 use super::{Queue, QueueError};
+
+/// The candidates `reserve` tries in turn, each one index range on `job_pending` (an `OR` of
+/// the three would scan every pending row): rows whose `start_after` is NULL, rows whose
+/// `start_after` cannot be a time (text from `:` up, i.e. not starting with a digit), then due
+/// rows. Text below `0` and numbers compare below any time, so they fall in the due range.
+/// Each skips types with a running job or a suppression active at `?1`.
+static RESERVE_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+    let pick = |condition: &str| {
+        format!(
+            "SELECT {JOB_COLUMNS} FROM job
+             WHERE job.started_at IS NULL AND {condition}
+               AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM suppression AS s
+                               WHERE s.job_type = job.type AND s.start_at <= ?1 AND s.end_at > ?1)
+             ORDER BY job.start_after, job.id
+             LIMIT 1"
+        )
+    };
+    [
+        pick("job.start_after IS NULL"),
+        pick("job.start_after >= ':'"),
+        pick("job.start_after <= ?1"),
+    ]
+});
 
 impl Queue {
     /// Reserves the next job for `owner`: due (`start_after <= now`), in `start_after` then id
@@ -21,35 +46,27 @@ impl Queue {
     /// never get one job, nor two jobs of one type at once. Removes expired suppressions.
     ///
     /// A row that cannot be read (args not a JSON object of strings, a time that does not
-    /// parse, `start_after` that is not a time at all, which counts as due) is reserved all
-    /// the same and returned as `Err(QueueError::BadRow(bad))`: the row is started and leased,
-    /// so neither this nor another dispatcher picks it up again. The dispatcher should report
-    /// `bad.reason` to `bad.channel` (if any) and call [`Queue::finish`] with `bad.id` and
-    /// [`ExitKind::Error`], which removes it and records it. Left alone, it is reaped like any
-    /// job once its owner stops heartbeating.
+    /// parse) is reserved all the same and returned as `Err(QueueError::BadRow(bad))`: the
+    /// row is started and leased, so neither this nor another dispatcher picks it up again.
+    /// The dispatcher should report `bad.reason` to `bad.channel` (if any) and call
+    /// [`Queue::finish`] with `bad.id` and [`ExitKind::Error`], which removes it and records
+    /// it. Left alone, it is reaped like any job once its owner stops heartbeating. A
+    /// `start_after` that is NULL or not even shaped like a time (not starting with a digit)
+    /// counts as due, so such a row is reported at once rather than sitting unseen.
     pub fn reserve(&self, owner: &str, now: DateTime<Utc>) -> Result<Option<Job>, QueueError> {
         let now_text = format_time(now);
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM job
-             WHERE job.started_at IS NULL
-               AND (job.start_after <= ?1 OR job.start_after IS NULL OR job.start_after NOT GLOB {TIME_GLOB})
-               AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)
-               AND NOT EXISTS (SELECT 1 FROM suppression AS s
-                               WHERE s.job_type = job.type AND s.start_at <= ?1 AND s.end_at > ?1)
-             ORDER BY job.start_after, job.id
-             LIMIT 1"
-        );
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         delete_expired(&tx, &now_text)?;
-        let raw = {
-            let mut stmt = tx.prepare_cached(&sql)?;
+        let mut raw = None;
+        for sql in RESERVE_SQL.iter() {
+            let mut stmt = tx.prepare_cached(sql)?;
             let mut rows = stmt.query([&now_text])?;
-            match rows.next()? {
-                Some(row) => Some(RawJob::from_row(row)?),
-                None => None,
+            if let Some(row) = rows.next()? {
+                raw = Some(RawJob::from_row(row)?);
+                break;
             }
-        };
+        }
         let Some(raw) = raw else {
             tx.commit()?;
             return Ok(None);
@@ -98,11 +115,12 @@ impl Queue {
             .ok_or(QueueError::DurationTooLong(lease_timeout))?;
         let cutoff = format_time(cutoff);
         let now_text = format_time(now);
+        // Text from `:` up cannot be a time: such a Python-left row is reaped at once.
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_lease AS l ON l.job_id = job.id
              WHERE job.started_at IS NOT NULL
                AND ((l.job_id IS NOT NULL AND l.heartbeat_at < ?1)
-                    OR (l.job_id IS NULL AND (job.started_at < ?1 OR job.started_at NOT GLOB {TIME_GLOB})))
+                    OR (l.job_id IS NULL AND (job.started_at < ?1 OR job.started_at >= ':')))
              ORDER BY job.id"
         );
         let mut conn = self.conn();
@@ -244,47 +262,69 @@ mod tests {
         let queue = Queue::open_in_memory().expect("open");
         raw(
             &queue,
-            "INSERT INTO job (type, args, channel, thread_ts, start_after) VALUES ('bad', 'not json', 'C7', '1.1', '2030-06-01 12:00:00+00:00');
-             INSERT INTO job (type, args, channel, start_after) VALUES ('later', '{}', 'C7', 'garbage');",
+            "INSERT INTO job (type, args, channel, thread_ts, start_after)
+               VALUES ('bad', 'not json', 'C7', '1.1', '2030-06-01 12:00:00+00:00');
+             INSERT INTO job (type, args, channel, start_after) VALUES ('future', '{}', 'C7', '2030-06-01 13:00:00+00:00');
+             INSERT INTO job (type, args, channel, start_after) VALUES ('text', '{}', 'C7', 'garbage');
+             INSERT INTO job (type, args, channel, start_after) VALUES ('null', '{}', 'C7', NULL);
+             INSERT INTO job (type, args, channel, start_after) VALUES ('number', '{}', 'C7', 12345);
+             INSERT INTO job (type, args, channel, start_after) VALUES ('month', '{}', 'C7', '2030-13-01 00:00:00+00:00');",
         );
         add(&queue, "good", &args(&[]), 5);
-        let Err(QueueError::BadRow(bad)) = queue.reserve("d", at(10)) else {
-            panic!("expected a bad row")
-        };
+        let mut bad_rows = Vec::new();
+        let mut good = Vec::new();
+        while let Some(result) = queue.reserve("d", at(10)).transpose() {
+            match result {
+                Ok(job) => good.push(job.job_type),
+                Err(QueueError::BadRow(bad)) => bad_rows.push(*bad),
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(good, vec!["good"]);
+        // Not-a-time start_after (NULL, text, number) counts as due; a digit-led bad date is
+        // compared as text, so it is due only once the text says so.
+        let mut types: Vec<&str> = bad_rows.iter().map(|b| b.job_type.as_str()).collect();
+        types.sort_unstable();
+        assert_eq!(types, vec!["bad", "null", "number", "text"]);
+        let bad = bad_rows
+            .iter()
+            .find(|b| b.job_type == "bad")
+            .expect("bad row");
         assert_eq!(
-            (
-                bad.job_type.as_str(),
-                bad.channel.as_deref(),
-                bad.thread_ts.as_deref()
-            ),
-            ("bad", Some("C7"), Some("1.1"))
+            (bad.channel.as_deref(), bad.thread_ts.as_deref()),
+            (Some("C7"), Some("1.1"))
         );
         assert!(bad.reason.contains("not json"), "{}", bad.reason);
-        assert_eq!(
-            queue
-                .reserve("d", at(10))
-                .expect("reserve")
-                .expect("good")
-                .job_type,
-            "good"
-        );
-        // An unparseable start_after counts as due, so it is reported rather than stuck.
-        let Err(QueueError::BadRow(later)) = queue.reserve("d", at(10)) else {
-            panic!("expected a bad row")
-        };
-        assert!(later.reason.contains("start_after"), "{}", later.reason);
-        queue
-            .finish(bad.id, &finished(ExitKind::Error(bad.reason.clone())))
-            .expect("finish");
+        let null = bad_rows
+            .iter()
+            .find(|b| b.job_type == "null")
+            .expect("null row");
+        assert_eq!(null.reason, "start_after is NULL");
+        let text = bad_rows
+            .iter()
+            .find(|b| b.job_type == "text")
+            .expect("text row");
+        assert!(text.reason.contains("start_after"), "{}", text.reason);
+
         let status = queue.status(at(10)).expect("status");
         assert_eq!(status.running.len(), 1, "good runs");
         assert_eq!(
             status.unreadable.len(),
-            1,
-            "later is started but unreadable"
+            5,
+            "four reserved bad rows and the pending bad month"
         );
+        for bad in &bad_rows {
+            queue
+                .finish(bad.id, &finished(ExitKind::Error(bad.reason.clone())))
+                .expect("finish");
+        }
         let history = queue.history(10).expect("history");
-        assert_eq!(history[0].args_json.as_deref(), Some("not json"));
+        assert_eq!(history.len(), 4);
+        assert!(history
+            .iter()
+            .any(|h| h.args_json.as_deref() == Some("not json")));
+        assert!(history.iter().all(|h| matches!(h.exit, ExitKind::Error(_))));
+        assert_eq!(queue.status(at(10)).expect("status").unreadable.len(), 1);
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! dispatcher, which may be separate processes.
 //!
 //! The schema is the Python service's (`job`, `suppression`) plus tables added by migrations
-//! (see [`schema`]), so an existing database keeps working and its pending jobs run. Each
+//! (see `schema.rs`), so an existing database keeps working and its pending jobs run. Each
 //! component opens one [`Queue`] (one connection) and clones it freely.
+//!
+//! Every call is synchronous and short, but may wait up to the 5 s busy timeout while another
+//! process writes; async code that expects contention can call it in `spawn_blocking`.
+//! Times are UTC text `YYYY-MM-DD HH:MM:SS.ffffff+00:00` (see [`format_time`]), compared
+//! as text in SQL; `args` text is Python's `json.dumps(args, sort_keys=True)` (see
+//! [`encode_args`]), so dedupe matches rows the Python service wrote.
 
 mod args;
 #[cfg(test)]
@@ -338,12 +344,38 @@ mod tests {
     }
 
     #[test]
+    fn old_python_table_missing_columns_gets_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).expect("raw open");
+        conn.execute_batch(
+            r#"CREATE TABLE job (id INTEGER PRIMARY KEY, type TEXT NOT NULL, args TEXT,
+                 channel TEXT, thread_ts TEXT, start_after DATETIME, started_at DATETIME);
+               INSERT INTO job (type, args, channel, start_after) VALUES ('t', '{}', 'C1', '2024-01-01 10:00:00+00:00');"#,
+        )
+        .expect("old schema");
+        drop(conn);
+        let queue = Queue::open(&path).expect("open old db");
+        let job = queue.reserve("d", t0()).expect("reserve").expect("job");
+        assert_eq!(
+            (job.job_type.as_str(), job.is_im, job.message_ts),
+            ("t", false, None)
+        );
+    }
+
+    #[test]
     fn reopening_migrated_database_is_a_no_op() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("queue.db");
-        drop(Queue::open(&path).expect("open"));
-        let queue = Queue::open(&path).expect("reopen");
-        assert_eq!(queue.schema_version().expect("version"), SCHEMA_VERSION);
+        let first = Queue::open(&path).expect("open");
+        let before = first.data_version().expect("dv");
+        let second = Queue::open(&path).expect("reopen");
+        assert_eq!(second.schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(
+            first.data_version().expect("dv"),
+            before,
+            "opening commits nothing"
+        );
     }
 
     #[test]

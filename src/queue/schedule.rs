@@ -10,10 +10,24 @@ use super::time::{format_time, parse_time, to_delta};
 use super::{Queue, QueueError};
 use crate::config::Args;
 
-/// A `start_after` that looks like a time; anything else is handed to `reserve` at once so it
-/// is reported instead of sitting unseen (see [`Queue::reserve`]).
-pub(crate) const TIME_GLOB: &str =
-    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'";
+/// Pending jobs' `start_after` shaped like a time (starting with a digit; others are
+/// `reserve`'s to report), earliest first, of types neither running nor suppressed at `?1`:
+/// one range on the `job_pending` index, read only until a time parses.
+const NEXT_FREE_SQL: &str = "SELECT job.start_after FROM job
+     WHERE job.started_at IS NULL AND job.start_after >= '0' AND job.start_after < ':'
+       AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM suppression AS s
+                       WHERE s.job_type = job.type AND s.start_at <= ?1 AND s.end_at > ?1)
+     ORDER BY job.start_after, job.id";
+
+/// The same for types suppressed at `?1` (few), each pushed to its latest suppression's end.
+const NEXT_SUPPRESSED_SQL: &str = "SELECT MIN(MAX(job.start_after,
+         (SELECT MAX(s.end_at) FROM suppression AS s
+          WHERE s.job_type = job.type AND s.start_at <= ?1 AND s.end_at > ?1)))
+     FROM job
+     WHERE job.type IN (SELECT job_type FROM suppression WHERE start_at <= ?1 AND end_at > ?1)
+       AND job.started_at IS NULL AND job.start_after >= '0' AND job.start_after < ':'
+       AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)";
 
 impl Queue {
     /// Schedules a job to start after `delay`, deduplicating on type and args text: a pending
@@ -167,28 +181,42 @@ impl Queue {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, QueueError> {
-        let sql = format!(
-            "SELECT MIN(MAX(j.start_after, COALESCE(
-                 (SELECT MAX(s.end_at) FROM suppression s
-                  WHERE s.job_type = j.type AND s.start_at <= ?1 AND s.end_at > ?1), '')))
-             FROM job j
-             WHERE j.started_at IS NULL AND j.start_after GLOB {TIME_GLOB}
-               AND NOT EXISTS (SELECT 1 FROM job r WHERE r.type = j.type AND r.started_at IS NOT NULL)"
-        );
-        let next: Option<String> = self
-            .conn()
-            .prepare_cached(&sql)?
-            .query_row([format_time(now)], |row| row.get(0))?;
-        match next {
-            Some(text) => Ok(Some(parse_time(&text).map_err(|source| {
-                QueueError::BadTime {
-                    table: "job",
-                    id: 0,
-                    source,
+        let now = format_time(now);
+        let conn = self.conn();
+        let mut free = None;
+        {
+            let mut stmt = conn.prepare_cached(NEXT_FREE_SQL)?;
+            let mut rows = stmt.query([&now])?;
+            while let Some(row) = rows.next()? {
+                let text: String = row.get(0)?;
+                // Digits then garbage: skipped here (reserve reports it once its text is due).
+                match parse_time(&text) {
+                    Ok(time) => {
+                        free = Some(time);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "unreadable start_after skipped when planning")
+                    }
                 }
-            })?)),
-            None => Ok(None),
+            }
         }
+        let suppressed: Option<String> = conn
+            .prepare_cached(NEXT_SUPPRESSED_SQL)?
+            .query_row([&now], |row| row.get(0))?;
+        drop(conn);
+        // The aggregate cannot skip a bad row; then suppressed types are left to the poll.
+        let suppressed = suppressed.and_then(|text| {
+            parse_time(&text)
+                .map_err(
+                    |e| tracing::warn!(error = %e, "unreadable start_after ignored when planning"),
+                )
+                .ok()
+        });
+        Ok(match (free, suppressed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 }
 
@@ -360,5 +388,33 @@ mod tests {
         // Python rows without a fraction parse too.
         raw(&queue, "INSERT INTO job (type, args, channel, start_after) VALUES ('e', '{}', 'C', '2030-06-01 12:00:01+00:00')");
         assert_eq!(queue.next_start_after_at(at(0)).expect("next"), Some(at(1)));
+        // Rows that are not times are reserve's to report, not the planner's to choke on.
+        raw(
+            &queue,
+            "INSERT INTO job (type, args, channel, start_after) VALUES ('f', '{}', 'C', 'soon');
+             INSERT INTO job (type, args, channel, start_after) VALUES ('g', '{}', 'C', '2030-06-01 11:99:00+00:00');",
+        );
+        assert_eq!(
+            queue.next_start_after_at(at(0)).expect("next"),
+            Some(at(1)),
+            "g skipped"
+        );
+        raw(
+            &queue,
+            "DELETE FROM job WHERE type IN ('a', 'b', 'e', 'f', 'g')",
+        );
+        assert_eq!(
+            queue.next_start_after_at(at(0)).expect("next"),
+            Some(at(60)),
+            "only c, suppressed, is left"
+        );
+        queue
+            .schedule_suppression("c", at(-5), at(90))
+            .expect("overlapping suppression");
+        assert_eq!(
+            queue.next_start_after_at(at(0)).expect("next"),
+            Some(at(90)),
+            "latest end of active ones"
+        );
     }
 }
