@@ -1,0 +1,64 @@
+//! The built binary's `check`: every problem listed at once, non-zero exit.
+
+use std::process::Command;
+
+#[test]
+fn check_lists_every_missing_setting_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .env("MAX_SLACK_NOTIFY_RETRIES", "many")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for name in [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_APP_USERNAME",
+        "SLACK_LOGS_CHANNEL",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+        "SLACK_BENNETT_ADMINS_CHANNEL",
+        "GITHUB_WEBHOOK_SECRET",
+        "WEBHOOK_ORIGIN",
+    ] {
+        assert_eq!(stdout.matches(&format!("✗ {name} is not set: ")).count(), 1, "{name}:\n{stdout}");
+    }
+    assert!(stdout.contains("✗ MAX_SLACK_NOTIFY_RETRIES=\"many\" is not a whole number"), "{stdout}");
+    // The workspace is looked for in the current directory, which has none.
+    assert!(stdout.contains("✗ WORKSPACE_DIR"), "{stdout}");
+    assert!(stdout.contains("✓ database"), "{stdout}");
+    assert!(stdout.contains("✓ LOGS_DIR"), "{stdout}");
+    assert!(stdout.contains("problems found"), "{stdout}");
+}
+
+#[test]
+fn check_passes_with_everything_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("check")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .envs([
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_APP_TOKEN", "xapp-1"),
+            ("SLACK_APP_USERNAME", "bennett_bot"),
+            ("SLACK_LOGS_CHANNEL", "#logs"),
+            ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support"),
+            ("SLACK_BENNETT_ADMINS_CHANNEL", "#admins"),
+            ("GITHUB_WEBHOOK_SECRET", "s3cret"),
+            ("WEBHOOK_ORIGIN", "https://bot.example.org:9000"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert!(!stdout.contains("xoxb-1") && !stdout.contains("s3cret"), "{stdout}");
+}
