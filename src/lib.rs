@@ -8,6 +8,7 @@ pub mod config;
 pub mod explain;
 pub mod intent;
 pub mod manifest;
+pub mod queue;
 pub mod settings;
 pub mod slack;
 

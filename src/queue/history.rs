@@ -1,0 +1,359 @@
+//! What ran and how it ended: `job_history`, written when a job finishes, is removed while
+//! running, or is reaped; kept for [`HISTORY_RETENTION`].
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use super::time::{format_time, parse_time};
+use super::{Queue, QueueError};
+
+/// How long history entries are kept by [`Queue::prune_history`].
+pub const HISTORY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitKind {
+    /// The process exited with this code.
+    Code(i32),
+    /// The process was killed by this signal.
+    Signal(i32),
+    /// The job ran past its timeout and was killed.
+    Timeout,
+    /// The dispatcher stopped (or died) while it ran.
+    Interrupted,
+    /// A user removed it while it ran (`remove job id N`).
+    Removed,
+    /// It could not be run at all, with why.
+    Error(String),
+}
+
+impl ExitKind {
+    /// The `exit_kind` column's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExitKind::Code(_) => "code",
+            ExitKind::Signal(_) => "signal",
+            ExitKind::Timeout => "timeout",
+            ExitKind::Interrupted => "interrupted",
+            ExitKind::Removed => "removed",
+            ExitKind::Error(_) => "error",
+        }
+    }
+
+    fn code(&self) -> Option<i32> {
+        match self {
+            ExitKind::Code(code) | ExitKind::Signal(code) => Some(*code),
+            _ => None,
+        }
+    }
+
+    fn detail(&self) -> Option<&str> {
+        match self {
+            ExitKind::Error(detail) => Some(detail),
+            _ => None,
+        }
+    }
+
+    fn from_columns(kind: &str, code: Option<i32>, detail: Option<String>) -> ExitKind {
+        match (kind, code) {
+            ("code", Some(code)) => ExitKind::Code(code),
+            ("signal", Some(signal)) => ExitKind::Signal(signal),
+            ("timeout", _) => ExitKind::Timeout,
+            ("interrupted", _) => ExitKind::Interrupted,
+            ("removed", _) => ExitKind::Removed,
+            ("error", _) => ExitKind::Error(detail.unwrap_or_default()),
+            _ => ExitKind::Error(format!("unrecognised exit `{kind}` ({code:?})")),
+        }
+    }
+}
+
+/// What the dispatcher tells [`Queue::finish`] about a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// When the job started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// How it ended.
+    pub exit: ExitKind,
+    /// Where its logs are, if it got that far.
+    pub log_dir: Option<String>,
+}
+
+/// One `job_history` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// History row id.
+    pub id: i64,
+    /// The job's id while it was queued.
+    pub job_id: i64,
+    /// The job type.
+    pub job_type: String,
+    /// The args text as it was stored (possibly unreadable; see `decode_args`).
+    pub args_json: Option<String>,
+    /// The channel it reported to.
+    pub channel: Option<String>,
+    /// When it started, if known.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// How it ended.
+    pub exit: ExitKind,
+    /// Where its logs are.
+    pub log_dir: Option<String>,
+}
+
+/// A history row to write, straight from a job row's stored text.
+pub(crate) struct HistoryRow<'a> {
+    pub job_id: i64,
+    pub job_type: &'a str,
+    pub args: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub started_at: Option<&'a str>,
+    pub ended_at: &'a str,
+    pub exit: &'a ExitKind,
+    pub log_dir: Option<&'a str>,
+}
+
+/// Writes one history row inside the caller's transaction. `started_at` is copied from the
+/// job row, which Python may have written in another shape (or garbage): it is stored in the
+/// queue's format, or as NULL if unreadable, so history rows always parse.
+pub(crate) fn insert_history(tx: &Transaction<'_>, row: &HistoryRow<'_>) -> Result<(), QueueError> {
+    let started_at = row
+        .started_at
+        .and_then(|text| parse_time(text).ok())
+        .map(format_time);
+    tx.prepare_cached(
+        "INSERT INTO job_history (job_id, type, args, channel, started_at, ended_at, exit_kind, exit_code,
+                                  exit_detail, log_dir)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        row.job_id,
+        row.job_type,
+        row.args,
+        row.channel,
+        started_at,
+        row.ended_at,
+        row.exit.kind(),
+        row.exit.code(),
+        row.exit.detail(),
+        row.log_dir
+    ])?;
+    Ok(())
+}
+
+/// The raw columns of a history row, before its times are parsed.
+type HistoryColumns = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+);
+
+fn history_columns(row: &Row<'_>) -> rusqlite::Result<HistoryColumns> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+    ))
+}
+
+impl Queue {
+    /// Records how a job ended and deletes its row and lease. If the row is already gone
+    /// (a user removed it, which recorded it then), nothing is written.
+    pub fn finish(&self, job_id: i64, record: &Finished) -> Result<(), QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<String>, Option<String>)> = tx
+            .prepare_cached("SELECT type, args, channel FROM job WHERE id = ?1")?
+            .query_row([job_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        tx.prepare_cached("DELETE FROM job_lease WHERE job_id = ?1")?
+            .execute([job_id])?;
+        if let Some((job_type, args, channel)) = &row {
+            tx.prepare_cached("DELETE FROM job WHERE id = ?1")?
+                .execute([job_id])?;
+            insert_history(
+                &tx,
+                &HistoryRow {
+                    job_id,
+                    job_type,
+                    args: args.as_deref(),
+                    channel: channel.as_deref(),
+                    started_at: Some(&format_time(record.started_at)),
+                    ended_at: &format_time(record.ended_at),
+                    exit: &record.exit,
+                    log_dir: record.log_dir.as_deref(),
+                },
+            )?;
+        }
+        tx.commit()?;
+        drop(conn);
+        match row {
+            Some((job_type, ..)) => {
+                tracing::debug!(job_id, job_type, exit = ?record.exit, "job finished")
+            }
+            None => tracing::info!(job_id, exit = ?record.exit, "finished job was already removed"),
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// The latest `limit` history entries, newest (by end time) first.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, job_id, type, args, channel, started_at, ended_at, exit_kind, exit_code, exit_detail, log_dir
+             FROM job_history ORDER BY ended_at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], history_columns)?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (
+                id,
+                job_id,
+                job_type,
+                args_json,
+                channel,
+                started_at,
+                ended_at,
+                kind,
+                code,
+                detail,
+                log_dir,
+            ) = row?;
+            let time = |text: &str| {
+                parse_time(text).map_err(|source| QueueError::BadTime {
+                    table: "job_history",
+                    id,
+                    source,
+                })
+            };
+            entries.push(HistoryEntry {
+                id,
+                job_id,
+                job_type,
+                args_json,
+                channel,
+                started_at: started_at.as_deref().map(time).transpose()?,
+                ended_at: time(&ended_at)?,
+                exit: ExitKind::from_columns(&kind, code, detail),
+                log_dir,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Deletes history that ended more than [`HISTORY_RETENTION`] before `now`; returns how many.
+    pub fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
+        let cutoff = now
+            .checked_sub_signed(HISTORY_RETENTION)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let pruned = self
+            .conn()
+            .prepare_cached("DELETE FROM job_history WHERE ended_at < ?1")?
+            .execute([format_time(cutoff)])?;
+        tracing::debug!(pruned, "job history pruned");
+        Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn finish_deletes_the_job_and_records_every_exit_kind() {
+        let queue = Queue::open_in_memory().expect("open");
+        let kinds = [
+            ExitKind::Code(0),
+            ExitKind::Code(3),
+            ExitKind::Signal(9),
+            ExitKind::Timeout,
+            ExitKind::Interrupted,
+            ExitKind::Error("no such script".into()),
+        ];
+        for (i, exit) in kinds.iter().enumerate() {
+            let n = i.to_string();
+            add(&queue, "t", &args(&[("n", &n)]), 0);
+            let job = queue.reserve("d", at(0)).expect("reserve").expect("job");
+            let secs = i64::try_from(i).expect("small");
+            let record = Finished {
+                started_at: at(secs),
+                ended_at: at(secs + 1),
+                exit: exit.clone(),
+                log_dir: Some(format!("/logs/{n}")),
+            };
+            queue.finish(job.id, &record).expect("finish");
+        }
+        assert_eq!(count(&queue, "job"), 0);
+        assert_eq!(count(&queue, "job_lease"), 0);
+        let history = queue.history(100).expect("history");
+        let exits: Vec<ExitKind> = history.iter().rev().map(|h| h.exit.clone()).collect();
+        assert_eq!(exits, kinds);
+        let newest = &history[0];
+        assert_eq!(newest.job_type, "t");
+        assert_eq!(newest.args_json.as_deref(), Some(r#"{"n": "5"}"#));
+        assert_eq!(newest.channel.as_deref(), Some("C1"));
+        assert_eq!(newest.started_at, Some(at(5)));
+        assert_eq!(newest.ended_at, at(6));
+        assert_eq!(newest.log_dir.as_deref(), Some("/logs/5"));
+        assert_eq!(queue.history(2).expect("history").len(), 2);
+    }
+
+    #[test]
+    fn finishing_a_removed_job_writes_nothing_more() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 0);
+        let job = queue.reserve("d", at(0)).expect("reserve").expect("job");
+        queue.remove_job(job.id).expect("remove");
+        let record = Finished {
+            started_at: at(0),
+            ended_at: at(1),
+            exit: ExitKind::Code(0),
+            log_dir: None,
+        };
+        queue.finish(job.id, &record).expect("finish");
+        assert_eq!(queue.history(10).expect("history").len(), 1);
+    }
+
+    #[test]
+    fn prune_removes_entries_older_than_30_days() {
+        let queue = Queue::open_in_memory().expect("open");
+        for (n, ended) in [("old", at(0)), ("new", at(3600))] {
+            add(&queue, n, &args(&[]), 0);
+            let job = queue.reserve("d", at(0)).expect("reserve").expect("job");
+            let record = Finished {
+                started_at: at(0),
+                ended_at: ended,
+                exit: ExitKind::Code(0),
+                log_dir: None,
+            };
+            queue.finish(job.id, &record).expect("finish");
+        }
+        let now = at(0) + HISTORY_RETENTION + chrono::TimeDelta::seconds(1);
+        assert_eq!(queue.prune_history(now).expect("prune"), 1);
+        let left = queue.history(10).expect("history");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].job_type, "new");
+        assert_eq!(queue.prune_history(now).expect("prune again"), 0);
+    }
+}

@@ -1,0 +1,211 @@
+//! A `job` row: the typed [`Job`], and the raw row it is read from, which may hold anything
+//! the Python service (or a hand edit) left there.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::Row;
+
+use super::args::decode_args;
+use super::time::parse_time;
+use crate::config::Args;
+
+/// The columns every job query selects, in the order [`RawJob::from_row`] reads them.
+pub(crate) const JOB_COLUMNS: &str =
+    "job.id, job.type, job.args, job.channel, job.thread_ts, job.message_ts, job.start_after, job.started_at, job.is_im";
+
+/// A queued or running job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Row id (`remove job id N`).
+    pub id: i64,
+    /// The job type from the config (`namespace_job`).
+    pub job_type: String,
+    /// The job's arguments.
+    pub args: Args,
+    /// Slack channel to report to.
+    pub channel: String,
+    /// Thread to report in, if any.
+    pub thread_ts: Option<String>,
+    /// The message that asked for the job, if any (for reactions).
+    pub message_ts: Option<String>,
+    /// Not run before this.
+    pub start_after: DateTime<Utc>,
+    /// When a dispatcher reserved it; `None` while pending.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Whether the request came from a direct message.
+    pub is_im: bool,
+}
+
+/// A job to schedule at an absolute time (see [`super::Queue::schedule`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewJob<'a> {
+    /// The job type.
+    pub job_type: &'a str,
+    /// Its arguments.
+    pub args: &'a Args,
+    /// Slack channel to report to.
+    pub channel: &'a str,
+    /// Thread to report in.
+    pub thread_ts: Option<&'a str>,
+    /// The requesting message.
+    pub message_ts: Option<&'a str>,
+    /// Whether the request came from a direct message.
+    pub is_im: bool,
+    /// Not run before this.
+    pub start_after: DateTime<Utc>,
+}
+
+/// What scheduling did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    /// The new or updated job's id.
+    pub id: i64,
+    /// Whether a job of the same type (any args) is running now, so this one will wait.
+    pub already_running: bool,
+}
+
+/// A job row that cannot be read, with what is known of it so it can be reported and removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {id} ({job_type}) cannot be read: {reason}")]
+pub struct BadRow {
+    /// Row id, for `finish` or `remove_job`.
+    pub id: i64,
+    /// The job type as stored.
+    pub job_type: String,
+    /// The channel as stored, to report to if present.
+    pub channel: Option<String>,
+    /// The thread as stored.
+    pub thread_ts: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A job row as stored, every column read leniently so that one odd row cannot fail a query.
+#[derive(Debug, Clone)]
+pub(crate) struct RawJob {
+    pub id: i64,
+    pub job_type: String,
+    pub args: Option<String>,
+    pub channel: Option<String>,
+    pub thread_ts: Option<String>,
+    pub message_ts: Option<String>,
+    pub start_after: Option<String>,
+    pub started_at: Option<String>,
+    pub is_im: bool,
+}
+
+/// Any SQLite value as text (`NULL` as `None`): Python's DATETIME and BOOLEAN columns have
+/// numeric affinity, so what is stored is not always TEXT.
+fn text(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    })
+}
+
+/// Python stores booleans as 0/1; anything else non-empty and not false-like counts as true.
+fn flag(row: &Row<'_>, index: usize) -> rusqlite::Result<bool> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => false,
+        ValueRef::Integer(i) => i != 0,
+        ValueRef::Real(f) => f != 0.0,
+        ValueRef::Text(t) | ValueRef::Blob(t) => !matches!(
+            String::from_utf8_lossy(t)
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
+            "" | "0" | "false"
+        ),
+    })
+}
+
+impl RawJob {
+    /// Reads the columns of [`JOB_COLUMNS`].
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<RawJob> {
+        Ok(RawJob {
+            id: row.get(0)?,
+            job_type: text(row, 1)?.unwrap_or_default(),
+            args: text(row, 2)?,
+            channel: text(row, 3)?,
+            thread_ts: text(row, 4)?,
+            message_ts: text(row, 5)?,
+            start_after: text(row, 6)?,
+            started_at: text(row, 7)?,
+            is_im: flag(row, 8)?,
+        })
+    }
+
+    fn bad(&self, reason: String) -> BadRow {
+        BadRow {
+            id: self.id,
+            job_type: self.job_type.clone(),
+            channel: self.channel.clone(),
+            thread_ts: self.thread_ts.clone(),
+            reason,
+        }
+    }
+
+    /// The typed job, or why this row is unreadable.
+    pub(crate) fn parse(self) -> Result<Job, BadRow> {
+        let args = match &self.args {
+            Some(text) => decode_args(text).map_err(|e| self.bad(e.to_string()))?,
+            None => return Err(self.bad("args are NULL".into())),
+        };
+        let Some(channel) = self.channel.clone() else {
+            return Err(self.bad("channel is NULL".into()));
+        };
+        let start_after = match &self.start_after {
+            Some(text) => parse_time(text).map_err(|e| self.bad(format!("start_after: {e}")))?,
+            None => return Err(self.bad("start_after is NULL".into())),
+        };
+        let started_at = match &self.started_at {
+            Some(text) => Some(parse_time(text).map_err(|e| self.bad(format!("started_at: {e}")))?),
+            None => None,
+        };
+        Ok(Job {
+            id: self.id,
+            job_type: self.job_type,
+            args,
+            channel,
+            thread_ts: self.thread_ts,
+            message_ts: self.message_ts,
+            start_after,
+            started_at,
+            is_im: self.is_im,
+        })
+    }
+
+    /// The job with unreadable parts replaced (args empty, times `fallback`), for reporting a
+    /// row that is being removed anyway; logs what was replaced.
+    pub(crate) fn parse_lossy(self, fallback: DateTime<Utc>) -> Job {
+        let args = match self.args.as_deref().map(decode_args) {
+            Some(Ok(args)) => args,
+            Some(Err(e)) => {
+                tracing::warn!(job_id = self.id, error = %e, "unreadable args; reporting without them");
+                Args::new()
+            }
+            None => Args::new(),
+        };
+        let time = |text: &Option<String>| -> Option<DateTime<Utc>> {
+            let text = text.as_deref()?;
+            parse_time(text)
+                .map_err(|e| tracing::warn!(job_id = self.id, error = %e, "unreadable time"))
+                .ok()
+        };
+        let started_at = time(&self.started_at);
+        let start_after = time(&self.start_after).or(started_at).unwrap_or(fallback);
+        Job {
+            id: self.id,
+            job_type: self.job_type,
+            args,
+            channel: self.channel.unwrap_or_default(),
+            thread_ts: self.thread_ts,
+            message_ts: self.message_ts,
+            start_after,
+            started_at,
+            is_im: self.is_im,
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died.
+//!
+//! A lease is a `job_lease` row (job id, owner, heartbeat) written in the same transaction
+//! that marks the job started. The Python service wrote no leases, so a started job without
+//! one is either Python's or orphaned, and is judged by its `started_at` alone.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, TransactionBehavior};
+
+use super::history::{insert_history, ExitKind, HistoryRow};
+use super::job::{Job, RawJob, JOB_COLUMNS};
+use super::schedule::TIME_GLOB;
+use super::suppression::delete_expired;
+use super::time::{format_time, to_delta};
+use super::{Queue, QueueError};
+
+impl Queue {
+    /// Reserves the next job for `owner`: due (`start_after <= now`), in `start_after` then id
+    /// order, of a type with no running job and no active suppression. Marks it started and
+    /// leased to `owner` atomically (`BEGIN IMMEDIATE`), so two dispatchers, in any processes,
+    /// never get one job, nor two jobs of one type at once. Removes expired suppressions.
+    ///
+    /// A row that cannot be read (args not a JSON object of strings, a time that does not
+    /// parse, `start_after` that is not a time at all, which counts as due) is reserved all
+    /// the same and returned as `Err(QueueError::BadRow(bad))`: the row is started and leased,
+    /// so neither this nor another dispatcher picks it up again. The dispatcher should report
+    /// `bad.reason` to `bad.channel` (if any) and call [`Queue::finish`] with `bad.id` and
+    /// [`ExitKind::Error`], which removes it and records it. Left alone, it is reaped like any
+    /// job once its owner stops heartbeating.
+    pub fn reserve(&self, owner: &str, now: DateTime<Utc>) -> Result<Option<Job>, QueueError> {
+        let now_text = format_time(now);
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM job
+             WHERE job.started_at IS NULL
+               AND (job.start_after <= ?1 OR job.start_after IS NULL OR job.start_after NOT GLOB {TIME_GLOB})
+               AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM suppression AS s
+                               WHERE s.job_type = job.type AND s.start_at <= ?1 AND s.end_at > ?1)
+             ORDER BY job.start_after, job.id
+             LIMIT 1"
+        );
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        delete_expired(&tx, &now_text)?;
+        let raw = {
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let mut rows = stmt.query([&now_text])?;
+            match rows.next()? {
+                Some(row) => Some(RawJob::from_row(row)?),
+                None => None,
+            }
+        };
+        let Some(raw) = raw else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        tx.prepare_cached("UPDATE job SET started_at = ?2 WHERE id = ?1")?
+            .execute(params![raw.id, now_text])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO job_lease (job_id, owner, heartbeat_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![raw.id, owner, now_text])?;
+        tx.commit()?;
+        drop(conn);
+        match raw.parse() {
+            Ok(mut job) => {
+                job.started_at = Some(now);
+                tracing::debug!(job_id = job.id, job_type = %job.job_type, owner, "job reserved");
+                Ok(Some(job))
+            }
+            Err(bad) => {
+                tracing::warn!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "reserved an unreadable job");
+                Err(QueueError::BadRow(Box::new(bad)))
+            }
+        }
+    }
+
+    /// Renews every lease `owner` holds; call it well within the lease timeout while jobs run.
+    pub fn heartbeat(&self, owner: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached("UPDATE job_lease SET heartbeat_at = ?2 WHERE owner = ?1")?
+            .execute(params![owner, format_time(now)])?;
+        Ok(())
+    }
+
+    /// Removes started jobs whose owner has not heartbeaten for `lease_timeout`, and started
+    /// jobs with no lease (left by the Python service) started more than `lease_timeout` ago,
+    /// recording each in history as [`ExitKind::Interrupted`]. They are never re-run: the
+    /// caller reports each returned job to its channel. Unreadable parts of such rows are
+    /// replaced (args empty, times from what parses) since the row is gone either way.
+    pub fn reap_dead_leases(
+        &self,
+        now: DateTime<Utc>,
+        lease_timeout: std::time::Duration,
+    ) -> Result<Vec<Job>, QueueError> {
+        let cutoff = to_delta(lease_timeout)
+            .and_then(|delta| now.checked_sub_signed(delta))
+            .ok_or(QueueError::DurationTooLong(lease_timeout))?;
+        let cutoff = format_time(cutoff);
+        let now_text = format_time(now);
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_lease AS l ON l.job_id = job.id
+             WHERE job.started_at IS NOT NULL
+               AND ((l.job_id IS NOT NULL AND l.heartbeat_at < ?1)
+                    OR (l.job_id IS NULL AND (job.started_at < ?1 OR job.started_at NOT GLOB {TIME_GLOB})))
+             ORDER BY job.id"
+        );
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let dead = tx
+            .prepare_cached(&sql)?
+            .query_map([&cutoff], RawJob::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        for raw in &dead {
+            tx.prepare_cached("DELETE FROM job WHERE id = ?1")?
+                .execute([raw.id])?;
+            insert_history(
+                &tx,
+                &HistoryRow {
+                    job_id: raw.id,
+                    job_type: &raw.job_type,
+                    args: raw.args.as_deref(),
+                    channel: raw.channel.as_deref(),
+                    started_at: raw.started_at.as_deref(),
+                    ended_at: &now_text,
+                    exit: &ExitKind::Interrupted,
+                    log_dir: None,
+                },
+            )?;
+        }
+        // Also drops leases whose job was removed by other means (e.g. by the Python service).
+        tx.prepare_cached("DELETE FROM job_lease WHERE job_id NOT IN (SELECT id FROM job)")?
+            .execute([])?;
+        tx.commit()?;
+        drop(conn);
+        if !dead.is_empty() {
+            self.wake();
+        }
+        Ok(dead
+            .into_iter()
+            .map(|raw| {
+                tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
+                raw.parse_lossy(now)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn never_reserves_a_job_not_yet_due() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 10);
+        assert!(queue.reserve("d", at(9)).expect("reserve").is_none());
+        let job = queue
+            .reserve("d", at(10))
+            .expect("reserve")
+            .expect("due now");
+        assert_eq!(job.started_at, Some(at(10)));
+    }
+
+    #[test]
+    fn one_job_per_type_at_a_time() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[("n", "1")]), 0);
+        add(&queue, "t", &args(&[("n", "2")]), 0);
+        add(&queue, "u", &args(&[]), 1);
+        let first = queue.reserve("d", at(5)).expect("reserve").expect("job");
+        assert_eq!(first.args, args(&[("n", "1")]));
+        let second = queue.reserve("d", at(5)).expect("reserve").expect("job");
+        assert_eq!(second.job_type, "u", "t is busy, u is next");
+        assert!(queue.reserve("d", at(5)).expect("reserve").is_none());
+        queue
+            .finish(first.id, &finished(ExitKind::Code(0)))
+            .expect("finish");
+        let third = queue.reserve("d", at(5)).expect("reserve").expect("job");
+        assert_eq!(third.args, args(&[("n", "2")]));
+    }
+
+    fn finished(exit: ExitKind) -> super::super::Finished {
+        super::super::Finished {
+            started_at: at(0),
+            ended_at: at(1),
+            exit,
+            log_dir: None,
+        }
+    }
+
+    #[test]
+    fn reserves_in_start_after_then_id_order() {
+        let queue = Queue::open_in_memory().expect("open");
+        let late = add(&queue, "a", &args(&[]), 3);
+        let tie_first = add(&queue, "b", &args(&[]), 1);
+        let tie_second = add(&queue, "c", &args(&[]), 1);
+        let early = add(&queue, "d", &args(&[]), 0);
+        let order: Vec<i64> = std::iter::from_fn(|| queue.reserve("d", at(10)).expect("reserve"))
+            .map(|job| job.id)
+            .collect();
+        assert_eq!(order, vec![early.id, tie_first.id, tie_second.id, late.id]);
+    }
+
+    #[test]
+    fn suppression_blocks_reserve_until_it_expires() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 0);
+        add(&queue, "u", &args(&[]), 0);
+        queue
+            .schedule_suppression("t", at(0), at(60))
+            .expect("suppress");
+        let job = queue.reserve("d", at(1)).expect("reserve").expect("u runs");
+        assert_eq!(job.job_type, "u");
+        assert!(queue.reserve("d", at(59)).expect("reserve").is_none());
+        assert_eq!(count(&queue, "suppression"), 1);
+        let job = queue
+            .reserve("d", at(60))
+            .expect("reserve")
+            .expect("t runs once expired");
+        assert_eq!(job.job_type, "t");
+        assert_eq!(
+            count(&queue, "suppression"),
+            0,
+            "expired suppression removed"
+        );
+    }
+
+    #[test]
+    fn future_suppression_does_not_block_yet() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 0);
+        queue
+            .schedule_suppression("t", at(30), at(60))
+            .expect("suppress");
+        assert!(queue.reserve("d", at(1)).expect("reserve").is_some());
+    }
+
+    #[test]
+    fn unreadable_row_is_reserved_as_an_error_and_finished() {
+        let queue = Queue::open_in_memory().expect("open");
+        raw(
+            &queue,
+            "INSERT INTO job (type, args, channel, thread_ts, start_after) VALUES ('bad', 'not json', 'C7', '1.1', '2030-06-01 12:00:00+00:00');
+             INSERT INTO job (type, args, channel, start_after) VALUES ('later', '{}', 'C7', 'garbage');",
+        );
+        add(&queue, "good", &args(&[]), 5);
+        let Err(QueueError::BadRow(bad)) = queue.reserve("d", at(10)) else {
+            panic!("expected a bad row")
+        };
+        assert_eq!(
+            (
+                bad.job_type.as_str(),
+                bad.channel.as_deref(),
+                bad.thread_ts.as_deref()
+            ),
+            ("bad", Some("C7"), Some("1.1"))
+        );
+        assert!(bad.reason.contains("not json"), "{}", bad.reason);
+        assert_eq!(
+            queue
+                .reserve("d", at(10))
+                .expect("reserve")
+                .expect("good")
+                .job_type,
+            "good"
+        );
+        // An unparseable start_after counts as due, so it is reported rather than stuck.
+        let Err(QueueError::BadRow(later)) = queue.reserve("d", at(10)) else {
+            panic!("expected a bad row")
+        };
+        assert!(later.reason.contains("start_after"), "{}", later.reason);
+        queue
+            .finish(bad.id, &finished(ExitKind::Error(bad.reason.clone())))
+            .expect("finish");
+        let status = queue.status(at(10)).expect("status");
+        assert_eq!(status.running.len(), 1, "good runs");
+        assert_eq!(
+            status.unreadable.len(),
+            1,
+            "later is started but unreadable"
+        );
+        let history = queue.history(10).expect("history");
+        assert_eq!(history[0].args_json.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn heartbeat_keeps_a_lease_alive_and_silence_reaps_it() {
+        let queue = Queue::open_in_memory().expect("open");
+        let timeout = Duration::from_secs(30);
+        add(&queue, "t", &args(&[("n", "1")]), 0);
+        add(&queue, "u", &args(&[]), 0);
+        let alive = queue
+            .reserve("alive", at(0))
+            .expect("reserve")
+            .expect("job");
+        let dead = queue.reserve("dead", at(0)).expect("reserve").expect("job");
+        queue.heartbeat("alive", at(50)).expect("heartbeat");
+        assert!(
+            queue
+                .reap_dead_leases(at(30), timeout)
+                .expect("reap")
+                .is_empty(),
+            "not older than the timeout"
+        );
+        let reaped = queue.reap_dead_leases(at(60), timeout).expect("reap");
+        assert_eq!(
+            reaped.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![dead.id]
+        );
+        assert_eq!(reaped[0].channel, "C1");
+        let status = queue.status(at(60)).expect("status");
+        assert_eq!(
+            status.running.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![alive.id]
+        );
+        let history = queue.history(10).expect("history");
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].exit, ExitKind::Interrupted);
+        assert_eq!(history[0].job_id, dead.id);
+        assert_eq!(history[0].started_at, Some(at(0)));
+        assert_eq!(history[0].ended_at, at(60));
+        // Never re-run: the row is gone, and the type is free for new work.
+        assert!(queue.reserve("alive", at(61)).expect("reserve").is_none());
+    }
+
+    #[test]
+    fn python_left_started_rows_are_reaped_after_the_timeout() {
+        let queue = Queue::open_in_memory().expect("open");
+        raw(
+            &queue,
+            r#"INSERT INTO job (type, args, channel, thread_ts, start_after, started_at, is_im)
+                 VALUES ('old', '{"x": "1"}', 'C5', '5.5', '2030-06-01 11:00:00+00:00', '2030-06-01 11:59:00+00:00', 0);
+               INSERT INTO job (type, args, channel, start_after, started_at, is_im)
+                 VALUES ('fresh', '{}', 'C5', '2030-06-01 11:00:00+00:00', '2030-06-01 11:59:50.5+00:00', 0);
+               INSERT INTO job (type, args, channel, start_after, started_at, is_im)
+                 VALUES ('broken', 'nope', 'C6', 'x', 'y', 0);"#,
+        );
+        let reaped = queue
+            .reap_dead_leases(t0(), Duration::from_secs(30))
+            .expect("reap");
+        let types: Vec<&str> = reaped.iter().map(|j| j.job_type.as_str()).collect();
+        assert_eq!(types, vec!["old", "broken"]);
+        assert_eq!(reaped[0].args, args(&[("x", "1")]));
+        assert_eq!(reaped[0].thread_ts.as_deref(), Some("5.5"));
+        assert_eq!(reaped[1].channel, "C6");
+        assert!(reaped[1].args.is_empty());
+        let history = queue.history(10).expect("history");
+        assert_eq!(history.len(), 2);
+        assert!(history.iter().all(|h| h.exit == ExitKind::Interrupted));
+        let started: Vec<_> = history
+            .iter()
+            .map(|h| (h.job_type.as_str(), h.started_at))
+            .collect();
+        assert!(started.contains(&("broken", None)), "{started:?}");
+        assert!(
+            started.contains(&("old", Some(t0() - chrono::TimeDelta::seconds(60)))),
+            "{started:?}"
+        );
+        assert_eq!(count(&queue, "job"), 1, "fresh one stays");
+    }
+}

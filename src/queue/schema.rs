@@ -1,0 +1,88 @@
+//! The database schema and its migrations, tracked by `PRAGMA user_version`.
+//!
+//! Version 1 is the Python service's two tables, unchanged, so a database it created keeps
+//! working (and a fresh one is one it could read). Later versions only add tables and indexes:
+//! nothing alters `job` or `suppression`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::QueueError;
+
+/// Each step brings the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the Python service's tables, exactly as it creates them.
+    "CREATE TABLE IF NOT EXISTS job (id INTEGER PRIMARY KEY, type TEXT NOT NULL, args TEXT,
+       channel TEXT, thread_ts TEXT, message_ts TEXT, start_after DATETIME, started_at DATETIME,
+       is_im BOOLEAN);
+     CREATE TABLE IF NOT EXISTS suppression (id INTEGER PRIMARY KEY, job_type TEXT NOT NULL,
+       start_at DATETIME, end_at DATETIME);",
+    // 2: leases, so a dead dispatcher's jobs can be found; a table of its own rather than
+    // columns on `job`, so `job` keeps exactly the columns the Python service knows.
+    // The indexes serve reserve (pending in start order, running per type) and dedupe.
+    "CREATE TABLE IF NOT EXISTS job_lease (job_id INTEGER PRIMARY KEY, owner TEXT NOT NULL,
+       heartbeat_at TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS job_lease_owner ON job_lease (owner);
+     CREATE INDEX IF NOT EXISTS job_pending ON job (start_after, id) WHERE started_at IS NULL;
+     CREATE INDEX IF NOT EXISTS job_running ON job (type) WHERE started_at IS NOT NULL;
+     CREATE INDEX IF NOT EXISTS job_type_args ON job (type, args);
+     CREATE INDEX IF NOT EXISTS suppression_type ON suppression (job_type);",
+    // 3: what ran and how it ended.
+    "CREATE TABLE IF NOT EXISTS job_history (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL,
+       type TEXT NOT NULL, args TEXT, channel TEXT, started_at TEXT, ended_at TEXT NOT NULL,
+       exit_kind TEXT NOT NULL, exit_code INTEGER, exit_detail TEXT, log_dir TEXT);
+     CREATE INDEX IF NOT EXISTS job_history_ended ON job_history (ended_at);",
+    // 4: GitHub delivery ids already handled, so a redelivered webhook runs nothing twice.
+    "CREATE TABLE IF NOT EXISTS webhook_delivery (delivery_id TEXT PRIMARY KEY,
+       seen_at TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS webhook_delivery_seen ON webhook_delivery (seen_at);",
+];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Sets the connection up (WAL, busy timeout) and brings the schema to [`SCHEMA_VERSION`].
+pub(crate) fn prepare(conn: &mut Connection) -> Result<(), QueueError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL lets the Slack bot, webhook server and dispatcher read while one of them writes.
+    // It is a no-op ("memory") for in-memory databases.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    tracing::debug!(journal_mode = %mode, "queue database opened");
+    // In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits,
+    // which for a chat bot's queue is worth the ~100x cheaper commits.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    migrate(conn)
+}
+
+/// Runs the missing migrations in one immediate transaction, so two processes starting at
+/// once cannot interleave them.
+fn migrate(conn: &mut Connection) -> Result<(), QueueError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(QueueError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tracing::info!(version = version + 1, "queue schema migrated");
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version recorded in the database.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, QueueError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// The journal mode in force (`wal` for a file database).
+pub(crate) fn journal_mode(conn: &Connection) -> Result<String, QueueError> {
+    Ok(conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+}
