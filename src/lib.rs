@@ -11,5 +11,6 @@ pub mod manifest;
 pub mod queue;
 pub mod settings;
 pub mod slack;
+pub mod webhook;
 
 pub use bennettbot_macros::job_configs;

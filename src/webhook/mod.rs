@@ -157,3 +157,57 @@ pub async fn serve<S: SlackApi>(
         .run(shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(&CONFIG, Path::new("/srv/bot"), |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn settings_come_from_the_services_variables() {
+        let s = settings(&[
+            ("GITHUB_WEBHOOK_SECRET", "hunter2"),
+            ("WEBHOOK_ORIGIN", "https://bot.example.org:9999"),
+        ]);
+        let webhook = WebhookSettings::from_settings(&s).unwrap();
+        assert_eq!(webhook.bind, "0.0.0.0:9999".parse::<SocketAddr>().unwrap());
+        assert_eq!(webhook.secret.expose(), "hunter2");
+        let debug = format!("{webhook:?}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("0.0.0.0:9999"),
+            "{debug}"
+        );
+
+        let bound = settings(&[
+            ("GITHUB_WEBHOOK_SECRET", "hunter2"),
+            ("WEBSERVER_BIND", "127.0.0.1:8000"),
+        ]);
+        assert_eq!(
+            WebhookSettings::from_settings(&bound).unwrap().bind,
+            "127.0.0.1:8000".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_secret_and_an_address_are_required() {
+        let no_secret = settings(&[("WEBHOOK_ORIGIN", "https://bot.example.org")]);
+        assert!(matches!(
+            WebhookSettings::from_settings(&no_secret),
+            Err(WebhookSettingsError::NoSecret)
+        ));
+        let no_address = settings(&[("GITHUB_WEBHOOK_SECRET", "hunter2")]);
+        assert!(matches!(
+            WebhookSettings::from_settings(&no_address),
+            Err(WebhookSettingsError::Address(AddressError::Unset))
+        ));
+    }
+}
