@@ -531,9 +531,14 @@ async fn bodies_that_are_not_json_are_bad_requests() {
     let server = Server::start().await;
     let truncated = &merged()[..1000];
     let not_utf8: &[u8] = b"{\"action\": \"closed\xff\xfe\"}";
+    // The merged payload with one byte of a field nobody reads made invalid UTF-8.
+    let mut latin1 = merged();
+    let at = FIXTURE.find("alice-dev").unwrap();
+    latin1[at] = 0xe9;
     for (what, body) in [
         ("truncated", truncated),
         ("not UTF-8", not_utf8),
+        ("not UTF-8 in a skipped field", &latin1),
         ("empty", b""),
     ] {
         let (status, text) = server

@@ -16,20 +16,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
 use super::notice::suppression_notice;
+use super::payload::{InvalidJson, Payload};
 use super::rules::{trigger_phrase, Project, UnknownProject};
 use super::signature::{verify_headers, SignatureError};
 use crate::config::{Args, Config, GithubRuleSpec};
 use crate::queue::{Queue, QueueError};
 use crate::settings::Secret;
 use crate::slack::{OutgoingMessage, SlackApi};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 
 /// The header naming the event (`pull_request`, `push`, `ping`, ...).
 pub const EVENT_HEADER: &str = "x-github-event";
@@ -93,7 +92,7 @@ pub enum Rejection {
     Signature(#[source] SignatureError),
     /// 400: the body is not JSON.
     #[error("Invalid JSON: {0}")]
-    InvalidJson(String),
+    InvalidJson(#[from] InvalidJson),
     /// 400: no namespace with GitHub rules of that name.
     #[error(transparent)]
     UnknownProject(#[from] UnknownProject),
@@ -159,9 +158,7 @@ pub async fn handle<S: SlackApi>(
     if event == "ping" {
         return Ok(Outcome::Pong);
     }
-    // `from_slice` also refuses bodies that are not UTF-8.
-    let payload: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
+    let payload = Payload::parse(body)?;
     let project = Project::find(state.config, project)?;
     let matched = project.matching(event, &payload);
     if matched.is_empty() {

@@ -5,6 +5,7 @@ mod address;
 mod handler;
 mod middleware;
 mod notice;
+pub mod payload;
 pub mod rules;
 pub mod signature;
 

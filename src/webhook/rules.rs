@@ -1,8 +1,7 @@
 //! Matching a GitHub delivery (event header and JSON payload) against a namespace's
 //! `[[<namespace>.github]]` rules.
 
-use serde_json::Value;
-
+use super::payload::Payload;
 use crate::config::{Config, GithubRuleSpec, NamespaceSpec};
 
 /// The `<project>` in `/github/<project>/` names no namespace with a GitHub rule.
@@ -32,7 +31,7 @@ impl Project {
 
     /// The rules that `event` with `payload` satisfies, one per job type (a delivery that
     /// satisfies two rules for the same job queues it once).
-    pub fn matching(&self, event: &str, payload: &Value) -> Vec<&'static GithubRuleSpec> {
+    pub fn matching(&self, event: &str, payload: &Payload) -> Vec<&'static GithubRuleSpec> {
         let mut found: Vec<&'static GithubRuleSpec> = Vec::new();
         for rule in &self.rules {
             if matches(rule, event, payload) && !found.iter().any(|f| f.job_type == rule.job_type) {
@@ -44,38 +43,15 @@ impl Project {
 }
 
 /// Whether `event` with `payload` satisfies every condition `rule` sets.
-pub fn matches(rule: &GithubRuleSpec, event: &str, payload: &Value) -> bool {
-    if rule.event != event {
-        return false;
-    }
-    if let Some(action) = rule.action {
-        if payload.get("action").and_then(Value::as_str) != Some(action) {
-            return false;
-        }
-    }
-    if let Some(merged) = rule.merged {
-        if payload
-            .pointer("/pull_request/merged")
-            .and_then(Value::as_bool)
-            != Some(merged)
-        {
-            return false;
-        }
-    }
-    if let Some(branch) = rule.base_branch {
-        if branch_of(payload).map(strip_heads) != Some(strip_heads(branch)) {
-            return false;
-        }
-    }
-    true
-}
-
-/// The branch a delivery is about: a pull request's base, else a push's `ref`.
-fn branch_of(payload: &Value) -> Option<&str> {
-    payload
-        .pointer("/pull_request/base/ref")
-        .or_else(|| payload.get("ref"))
-        .and_then(Value::as_str)
+pub fn matches(rule: &GithubRuleSpec, event: &str, payload: &Payload) -> bool {
+    rule.event == event
+        && rule
+            .action
+            .is_none_or(|a| payload.action.as_deref() == Some(a))
+        && rule.merged.is_none_or(|m| payload.merged() == Some(m))
+        && rule
+            .base_branch
+            .is_none_or(|b| payload.branch().map(strip_heads) == Some(strip_heads(b)))
 }
 
 /// `refs/heads/main` and `main` name the same branch; tags (`refs/tags/...`) stay distinct.
@@ -84,12 +60,10 @@ fn strip_heads(git_ref: &str) -> &str {
 }
 
 /// What happened, in the words of the suppression notice: `PR merged`, `Push to main`, ...
-pub fn trigger_phrase(event: &str, payload: &Value) -> String {
+pub fn trigger_phrase(event: &str, payload: &Payload) -> String {
     match event {
-        "pull_request" if payload.pointer("/pull_request/merged") == Some(&Value::Bool(true)) => {
-            "PR merged".to_string()
-        }
-        "push" => match branch_of(payload) {
+        "pull_request" if payload.merged() == Some(true) => "PR merged".to_string(),
+        "push" => match payload.branch() {
             Some(git_ref) => format!("Push to {}", strip_heads(git_ref)),
             None => "Push".to_string(),
         },
@@ -101,7 +75,11 @@ pub fn trigger_phrase(event: &str, payload: &Value) -> String {
 mod tests {
     use super::*;
     use crate::config::CONFIG;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn read(value: Value) -> Payload {
+        Payload::parse(value.to_string().as_bytes()).unwrap()
+    }
 
     fn rule(
         event: &'static str,
@@ -120,8 +98,10 @@ mod tests {
         }
     }
 
-    fn pr(action: &str, merged: bool, base: &str) -> Value {
-        json!({"action": action, "number": 7, "pull_request": {"merged": merged, "base": {"ref": base}}})
+    fn pr(action: &str, merged: bool, base: &str) -> Payload {
+        read(
+            json!({"action": action, "number": 7, "pull_request": {"merged": merged, "base": {"ref": base}}}),
+        )
     }
 
     #[test]
@@ -139,10 +119,10 @@ mod tests {
             .matching("pull_request", &pr("opened", false, "main"))
             .is_empty());
         assert!(project
-            .matching("issues", &json!({"action": "closed"}))
+            .matching("issues", &read(json!({"action": "closed"})))
             .is_empty());
         assert!(project
-            .matching("pull_request", &json!({"action": "closed"}))
+            .matching("pull_request", &read(json!({"action": "closed"})))
             .is_empty());
     }
 
@@ -174,33 +154,41 @@ mod tests {
         ));
 
         let push = rule("push", None, None, Some("main"));
-        assert!(matches(&push, "push", &json!({"ref": "refs/heads/main"})));
-        assert!(matches(&push, "push", &json!({"ref": "main"})));
+        assert!(matches(
+            &push,
+            "push",
+            &read(json!({"ref": "refs/heads/main"}))
+        ));
+        assert!(matches(&push, "push", &read(json!({"ref": "main"}))));
         assert!(!matches(
             &push,
             "push",
-            &json!({"ref": "refs/heads/mainline"})
+            &read(json!({"ref": "refs/heads/mainline"}))
         ));
-        assert!(!matches(&push, "push", &json!({"ref": "refs/tags/main"})));
-        assert!(!matches(&push, "push", &json!({})));
+        assert!(!matches(
+            &push,
+            "push",
+            &read(json!({"ref": "refs/tags/main"}))
+        ));
+        assert!(!matches(&push, "push", &read(json!({}))));
 
         let written_in_full = rule("push", None, None, Some("refs/heads/main"));
         assert!(matches(
             &written_in_full,
             "push",
-            &json!({"ref": "refs/heads/main"})
+            &read(json!({"ref": "refs/heads/main"}))
         ));
     }
 
     #[test]
     fn conditions_need_the_right_json_types() {
         let r = rule("pull_request", Some("closed"), Some(true), None);
-        let stringly = json!({"action": "closed", "pull_request": {"merged": "true"}});
+        let stringly = read(json!({"action": "closed", "pull_request": {"merged": "true"}}));
         assert!(!matches(&r, "pull_request", &stringly));
-        assert!(!matches(&r, "pull_request", &json!([1, 2])));
-        assert!(!matches(&r, "pull_request", &Value::Null));
+        assert!(!matches(&r, "pull_request", &read(json!([1, 2]))));
+        assert!(!matches(&r, "pull_request", &read(Value::Null)));
         let any_push = rule("push", None, None, None);
-        assert!(matches(&any_push, "push", &json!({})));
+        assert!(matches(&any_push, "push", &read(json!({}))));
     }
 
     #[test]
@@ -210,11 +198,11 @@ mod tests {
             "PR merged"
         );
         assert_eq!(
-            trigger_phrase("push", &json!({"ref": "refs/heads/main"})),
+            trigger_phrase("push", &read(json!({"ref": "refs/heads/main"}))),
             "Push to main"
         );
         assert_eq!(
-            trigger_phrase("release", &json!({})),
+            trigger_phrase("release", &read(json!({}))),
             "GitHub `release` event"
         );
     }
