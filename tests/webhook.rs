@@ -818,3 +818,41 @@ async fn each_request_is_logged_with_its_method_path_status_delivery_and_latency
     assert_eq!(span["request_id"].as_str().unwrap().len(), 36, "{span}");
     assert!(!text.contains(SECRET), "the secret never reaches the logs");
 }
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    "finished"
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish() {
+    let router = Router::new().route("/slow", get(slow));
+    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let in_flight = tokio::spawn(async move {
+        let res = client()
+            .get(format!("http://{addr}/slow"))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    assert_eq!(
+        in_flight.await.unwrap(),
+        (StatusCode::OK, "finished".to_string())
+    );
+    task.await.unwrap().unwrap();
+    assert!(client()
+        .get(format!("http://{addr}/slow"))
+        .send()
+        .await
+        .is_err());
+}

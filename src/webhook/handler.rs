@@ -37,9 +37,13 @@ pub const DELIVERY_HEADER: &str = "x-github-delivery";
 
 /// What the handler needs, shared by every request.
 pub struct AppState<S> {
+    /// The secret GitHub signs deliveries with.
     pub secret: Secret,
+    /// Where matched jobs are queued and delivery ids recorded.
     pub queue: Queue,
+    /// Where suppression notices are posted.
     pub slack: Arc<S>,
+    /// The rules and namespaces (the compiled `CONFIG` outside tests).
     pub config: &'static Config,
 }
 
@@ -59,7 +63,9 @@ pub enum Outcome {
 /// One job queued for a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedJob {
+    /// `<namespace>_<job>`.
     pub job_type: &'static str,
+    /// The queued (or pushed back) job's id.
     pub id: i64,
     /// The end of the active suppression of its type, if any.
     pub suppressed_until: Option<DateTime<Utc>>,

@@ -68,7 +68,12 @@ impl WebhookSettings {
 pub enum ServeError {
     /// The address could not be listened on (in use, not ours, ...).
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// Accepting connections failed.
     #[error("webhook server failed: {0}")]
     Serve(#[source] io::Error),

@@ -12,7 +12,9 @@ pub struct UnknownProject(pub String);
 /// A namespace that GitHub may call, with its rules in file order.
 #[derive(Debug, Clone)]
 pub struct Project {
+    /// The namespace (its `default_channel` is where its jobs report).
     pub namespace: &'static NamespaceSpec,
+    /// Its GitHub rules, at least one.
     pub rules: Vec<&'static GithubRuleSpec>,
 }
 
