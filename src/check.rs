@@ -16,11 +16,17 @@ pub struct Finding {
 }
 
 fn ok(text: impl Into<String>) -> Finding {
-    Finding { problem: false, text: text.into() }
+    Finding {
+        problem: false,
+        text: text.into(),
+    }
 }
 
 fn problem(text: impl Into<String>) -> Finding {
-    Finding { problem: true, text: text.into() }
+    Finding {
+        problem: true,
+        text: text.into(),
+    }
 }
 
 /// Checks settings, database, workspace and logs for the given parts.
@@ -37,14 +43,26 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
 
     match Queue::open(&settings.db_path) {
         Ok(queue) => match queue.status(chrono::Utc::now()) {
-            Ok(_) => findings.push(ok(format!("database {} opens, is migrated and readable", settings.db_path.display()))),
-            Err(e) => findings.push(problem(format!("database {} is not usable: {e}", settings.db_path.display()))),
+            Ok(_) => findings.push(ok(format!(
+                "database {} opens, is migrated and readable",
+                settings.db_path.display()
+            ))),
+            Err(e) => findings.push(problem(format!(
+                "database {} is not usable: {e}",
+                settings.db_path.display()
+            ))),
         },
-        Err(e) => findings.push(problem(format!("database {} cannot be opened or migrated: {e}", settings.db_path.display()))),
+        Err(e) => findings.push(problem(format!(
+            "database {} cannot be opened or migrated: {e}",
+            settings.db_path.display()
+        ))),
     }
 
     if settings.workspace_dir.is_dir() {
-        findings.push(ok(format!("workspace {} exists", settings.workspace_dir.display())));
+        findings.push(ok(format!(
+            "workspace {} exists",
+            settings.workspace_dir.display()
+        )));
         let absent: Vec<&str> = config
             .namespaces
             .iter()
@@ -59,10 +77,16 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
             )));
         }
     } else {
-        findings.push(problem(format!("WORKSPACE_DIR {} does not exist", settings.workspace_dir.display())));
+        findings.push(problem(format!(
+            "WORKSPACE_DIR {} does not exist",
+            settings.workspace_dir.display()
+        )));
     }
     findings.push(writeable(&settings.logs_dir, "LOGS_DIR"));
-    findings.push(writeable(&settings.writeable_workspace_dir, "WRITEABLE_WORKSPACE_DIR"));
+    findings.push(writeable(
+        &settings.writeable_workspace_dir,
+        "WRITEABLE_WORKSPACE_DIR",
+    ));
     findings
 }
 
@@ -83,9 +107,17 @@ pub async fn check_online(settings: &Settings) -> Vec<Finding> {
     let client = reqwest::Client::new();
     let tokens = [
         ("SLACK_BOT_TOKEN", &settings.slack_bot_token, "auth.test"),
-        ("SLACK_BOT_USER_TOKEN", &settings.slack_bot_user_token, "auth.test"),
+        (
+            "SLACK_BOT_USER_TOKEN",
+            &settings.slack_bot_user_token,
+            "auth.test",
+        ),
         // App-level tokens cannot call auth.test; opening a connection URL proves them.
-        ("SLACK_APP_TOKEN", &settings.slack_app_token, "apps.connections.open"),
+        (
+            "SLACK_APP_TOKEN",
+            &settings.slack_app_token,
+            "apps.connections.open",
+        ),
     ];
     let mut findings = Vec::new();
     for (name, token, method) in tokens {
@@ -95,7 +127,10 @@ pub async fn check_online(settings: &Settings) -> Vec<Finding> {
         let finding = match answer {
             Ok(resp) => match resp.json::<serde_json::Value>().await {
                 Ok(body) if body["ok"] == true => ok(format!("{name} works ({method})")),
-                Ok(body) => problem(format!("{name} was refused by {method}: {}", body["error"].as_str().unwrap_or("unknown error"))),
+                Ok(body) => problem(format!(
+                    "{name} was refused by {method}: {}",
+                    body["error"].as_str().unwrap_or("unknown error")
+                )),
                 Err(e) => problem(format!("{name}: {method} gave an unreadable answer: {e}")),
             },
             Err(e) => problem(format!("{name}: cannot reach {url}: {e}")),
@@ -118,10 +153,32 @@ mod tests {
             _ => None,
         });
         let findings = check_local(&CONFIG, &settings, &[Part::Dispatcher]);
-        let problems: Vec<&str> = findings.iter().filter(|f| f.problem).map(|f| f.text.as_str()).collect();
-        assert!(problems.iter().any(|p| p.starts_with("SLACK_BOT_TOKEN is not set")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("SLACK_LOGS_CHANNEL is not set")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("WORKSPACE_DIR")), "{problems:?}");
-        assert!(findings.iter().any(|f| !f.problem && f.text.contains("is migrated")), "{findings:?}");
+        let problems: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.problem)
+            .map(|f| f.text.as_str())
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("SLACK_BOT_TOKEN is not set")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("SLACK_LOGS_CHANNEL is not set")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("WORKSPACE_DIR")),
+            "{problems:?}"
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| !f.problem && f.text.contains("is migrated")),
+            "{findings:?}"
+        );
     }
 }

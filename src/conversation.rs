@@ -76,7 +76,11 @@ impl Context {
                 vec![Effect::React("crossed_fingers".into()), Effect::Reply(text)]
             }
             Intent::NamespaceHelp(ns) => {
-                vec![Effect::Reply(help::namespace_help(self.config, ns, &self.org))]
+                vec![Effect::Reply(help::namespace_help(
+                    self.config,
+                    ns,
+                    &self.org,
+                ))]
             }
             Intent::Help { understood } => {
                 let mut text = String::new();
@@ -87,7 +91,10 @@ impl Context {
                 if !understood {
                     let near = suggest::nearest(self.config, &incoming.text, 3);
                     if !near.is_empty() {
-                        let names: Vec<String> = near.iter().map(|c| format!("`{mention}{}`", c.usage)).collect();
+                        let names: Vec<String> = near
+                            .iter()
+                            .map(|c| format!("`{mention}{}`", c.usage))
+                            .collect();
                         text.push_str(&format!("\n\nDid you mean {}?", join_or(&names)));
                     }
                 }
@@ -108,16 +115,28 @@ impl Context {
         })
     }
 
-    fn act(&self, cmd: &Command, incoming: &Incoming, now: DateTime<Utc>, mention: &str) -> Result<Vec<Effect>, QueueError> {
+    fn act(
+        &self,
+        cmd: &Command,
+        incoming: &Incoming,
+        now: DateTime<Utc>,
+        mention: &str,
+    ) -> Result<Vec<Effect>, QueueError> {
         let spec = cmd.spec();
         let job_type = cmd.job_type().as_str();
         Ok(match spec.action {
             Action::ScheduleJob => {
+                // The job's report is a reply to the command: in the command's thread, or in a
+                // new thread under the command itself when it was posted at top level.
+                let report_thread = incoming
+                    .thread_ts
+                    .as_deref()
+                    .or(incoming.message_ts.as_deref());
                 let scheduled = self.queue.schedule_job(
                     job_type,
                     &cmd.args(),
                     &incoming.channel,
-                    incoming.thread_ts.as_deref(),
+                    report_thread,
                     Duration::from_secs(spec.delay_seconds),
                     incoming.is_im,
                     incoming.message_ts.as_deref(),
@@ -132,11 +151,20 @@ impl Context {
             }
             Action::CancelJob => {
                 let n = self.queue.cancel_job(job_type)?;
-                vec![Effect::Reply(format!("Cancelled {n} pending `{job_type}` job{}", if n == 1 { "" } else { "s" }))]
+                vec![Effect::Reply(format!(
+                    "Cancelled {n} pending `{job_type}` job{}",
+                    if n == 1 { "" } else { "s" }
+                ))]
             }
             Action::ScheduleSuppression => {
                 let params = cmd.params();
-                let value = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or("");
+                let value = |name: &str| {
+                    params
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| *v)
+                        .unwrap_or("")
+                };
                 match suppression_window(value("start_at"), value("end_at"), now) {
                     Some((start, end)) => {
                         self.queue.schedule_suppression(job_type, start, end)?;
@@ -179,7 +207,11 @@ pub fn parse_hhmm(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// A suppression window today from `[start_at]` and `[end_at]`, if valid and in order.
-pub fn suppression_window(start: &str, end: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+pub fn suppression_window(
+    start: &str,
+    end: &str,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let start = parse_hhmm(start, now)?;
     let end = parse_hhmm(end, now)?;
     (start < end).then_some((start, end))
@@ -213,19 +245,65 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
     };
     section(
         "running job",
-        status.running.iter().map(|j| format!("* [{}] {} (started at {})", j.id, j.job_type, j.started_at.map(show_time).unwrap_or_default())).collect(),
+        status
+            .running
+            .iter()
+            .map(|j| {
+                format!(
+                    "* [{}] {} (started at {})",
+                    j.id,
+                    j.job_type,
+                    j.started_at.map(show_time).unwrap_or_default()
+                )
+            })
+            .collect(),
     );
     section(
         "scheduled job",
-        status.scheduled.iter().map(|j| format!("* [{}] {} (starting after {})", j.id, j.job_type, show_time(j.start_after))).collect(),
+        status
+            .scheduled
+            .iter()
+            .map(|j| {
+                format!(
+                    "* [{}] {} (starting after {})",
+                    j.id,
+                    j.job_type,
+                    show_time(j.start_after)
+                )
+            })
+            .collect(),
     );
     section(
         "active suppression",
-        status.active_suppressions.iter().map(|s| format!("* [{}] {} (from {} to {})", s.id, s.job_type, show_time(s.start_at), show_time(s.end_at))).collect(),
+        status
+            .active_suppressions
+            .iter()
+            .map(|s| {
+                format!(
+                    "* [{}] {} (from {} to {})",
+                    s.id,
+                    s.job_type,
+                    show_time(s.start_at),
+                    show_time(s.end_at)
+                )
+            })
+            .collect(),
     );
     section(
         "scheduled suppression",
-        status.scheduled_suppressions.iter().map(|s| format!("* [{}] {} (from {} to {})", s.id, s.job_type, show_time(s.start_at), show_time(s.end_at))).collect(),
+        status
+            .scheduled_suppressions
+            .iter()
+            .map(|s| {
+                format!(
+                    "* [{}] {} (from {} to {})",
+                    s.id,
+                    s.job_type,
+                    show_time(s.start_at),
+                    show_time(s.end_at)
+                )
+            })
+            .collect(),
     );
     if !any {
         out.push_str("Nothing is happening");
@@ -241,8 +319,14 @@ mod tests {
     #[test]
     fn times_are_hh_mm_or_hhmm_today() {
         let now = Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap();
-        assert_eq!(parse_hhmm("09:30", now), Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()));
-        assert_eq!(parse_hhmm("0930", now), Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap()));
+        assert_eq!(
+            parse_hhmm("09:30", now),
+            Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap())
+        );
+        assert_eq!(
+            parse_hhmm("0930", now),
+            Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap())
+        );
         assert_eq!(parse_hhmm("9:30pm", now), None);
         assert_eq!(parse_hhmm("25:00", now), None);
         assert!(suppression_window("10:00", "09:00", now).is_none());

@@ -4,12 +4,18 @@
 // The generated code names runtime types as `::bennettbot::config::...`, inside this crate too.
 extern crate self as bennettbot;
 
+pub mod app;
+pub mod check;
 pub mod config;
+pub mod conversation;
+pub mod dispatcher;
 pub mod explain;
 pub mod intent;
+pub mod logging;
 pub mod manifest;
 pub mod queue;
 pub mod settings;
+pub mod shell;
 pub mod slack;
 pub mod webhook;
 

@@ -1,10 +1,18 @@
 //! The `bennettbot` binary: command-line wiring only.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
 
 use bennettbot::config::CONFIG;
+use bennettbot::settings::{Part, Settings};
+use bennettbot::{app, check, explain, logging, manifest, shell};
 
 /// A chatops bot: Slack commands and GitHub webhooks run jobs compiled from job_configs.toml.
+///
+/// Settings come from environment variables, also read from a .env file; see the README.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -14,6 +22,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Talk to the bot on the terminal: no Slack needed, jobs run for real.
+    Shell {
+        /// Database file to use instead of WRITEABLE_DIR/bennettbot-shell.db.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Run the Slack bot alone (Socket Mode), beside `dispatcher` and `webserver`.
+    Bot,
+    /// Run the job dispatcher alone, beside `bot` and `webserver`.
+    Dispatcher,
+    /// Check settings and environment without starting anything.
+    Check {
+        /// Also call Slack's auth.test with each token.
+        #[arg(long)]
+        online: bool,
+    },
     /// Print the compiled command table.
     Commands {
         /// Print a machine-readable JSON manifest instead.
@@ -27,20 +51,96 @@ enum Cmd {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+    match command {
         Cmd::Commands { json } => {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&bennettbot::manifest::json(&CONFIG))?
+                    serde_json::to_string_pretty(&manifest::json(&CONFIG))?
                 );
             } else {
-                print!("{}", bennettbot::manifest::table(&CONFIG));
+                print!("{}", manifest::table(&CONFIG));
             }
+            Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain { message } => print!("{}", bennettbot::explain::explain(&CONFIG, &message)),
+        Cmd::Explain { message } => {
+            print!("{}", explain::explain(&CONFIG, &message));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Shell { db } => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "warn");
+            runtime()?.block_on(shell::run(settings, shell::ShellOptions { db }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check { online } => {
+            let settings = Settings::from_env(&CONFIG);
+            let mut findings = check::check_local(
+                &CONFIG,
+                &settings,
+                &[Part::Bot, Part::Webserver, Part::Dispatcher],
+            );
+            if online {
+                findings.extend(runtime()?.block_on(check::check_online(&settings)));
+            }
+            let mut problems = 0;
+            for f in &findings {
+                if f.problem {
+                    problems += 1;
+                    println!("✗ {}", f.text);
+                } else {
+                    println!("✓ {}", f.text);
+                }
+            }
+            if problems > 0 {
+                println!(
+                    "{problems} problem{} found",
+                    if problems == 1 { "" } else { "s" }
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bot => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "info");
+            settings.require(&[Part::Bot])?;
+            runtime()?.block_on(async {
+                let queue = app::open_queue(&settings)?;
+                let slack = Arc::new(app::slack_client(&settings)?);
+                let shutdown = app::until_true(app::shutdown_on_signals()?);
+                bennettbot::slack::bot::run_bot(settings, queue, slack, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Dispatcher => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "info");
+            settings.require(&[Part::Dispatcher])?;
+            runtime()?.block_on(async {
+                let queue = app::open_queue(&settings)?;
+                let slack = Arc::new(app::slack_client(&settings)?);
+                app::run_dispatcher(&settings, queue, slack, app::shutdown_on_signals()?).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -20,5 +20,38 @@ fn score(text: &str, cmd: &CommandSpec) -> f64 {
     let literal_start = cmd.usage.split('[').next().unwrap_or(cmd.usage).trim_end();
     let words = literal_start.split(' ').count();
     let text_start: String = text.split(' ').take(words).collect::<Vec<_>>().join(" ");
-    strsim::jaro_winkler(text, cmd.usage).max(strsim::jaro_winkler(&text_start, literal_start))
+    let similarity =
+        strsim::jaro_winkler(text, cmd.usage).max(strsim::jaro_winkler(&text_start, literal_start));
+    // A command without parameters cannot take extra words: prefer ones whose shape fits.
+    let fits = !cmd.params.is_empty() || text.split(' ').count() == cmd.usage.split(' ').count();
+    if fits {
+        similarity
+    } else {
+        similarity * 0.9
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CONFIG;
+
+    fn usages(text: &str) -> Vec<&'static str> {
+        nearest(&CONFIG, text, 3).iter().map(|c| c.usage).collect()
+    }
+
+    #[test]
+    fn typos_suggest_the_command_whose_shape_fits() {
+        assert_eq!(usages("test helo Bob")[0], "test hello [name]");
+        assert_eq!(usages("test helo")[0], "test hello");
+        assert_eq!(
+            usages("showlogs tail eror x/1")[0],
+            "showlogs tail error [log_dir]"
+        );
+    }
+
+    #[test]
+    fn nonsense_suggests_nothing() {
+        assert!(usages("zzzz qqqq").is_empty());
+    }
 }

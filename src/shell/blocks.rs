@@ -32,9 +32,17 @@ pub fn render_blocks(blocks: &Value) -> String {
                     .unwrap_or_default();
                 lines.push(format!("  ({})", parts.join(" ")));
             }
-            Some("rich_text") | Some("image") | Some("actions") | Some("input") | None | Some(_) => {
-                let kind = block.get("type").and_then(Value::as_str).unwrap_or("unknown");
-                let alt = block.get("alt_text").and_then(Value::as_str).map(|a| format!(": {a}")).unwrap_or_default();
+            Some("rich_text") | Some("image") | Some("actions") | Some("input") | None
+            | Some(_) => {
+                let kind = block
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                let alt = block
+                    .get("alt_text")
+                    .and_then(Value::as_str)
+                    .map(|a| format!(": {a}"))
+                    .unwrap_or_default();
                 lines.push(format!("[{kind} block{alt}]"));
             }
         }
@@ -72,7 +80,10 @@ mod tests {
         ]);
         assert_eq!(
             render_blocks(&blocks),
-            format!("REPORT\n======\nAll *fine*\n  a: 1\n{}\n  (by bot)\n[image block: a chart]", "─".repeat(40))
+            format!(
+                "REPORT\n======\nAll *fine*\n  a: 1\n{}\n  (by bot)\n[image block: a chart]",
+                "─".repeat(40)
+            )
         );
     }
 }

@@ -54,7 +54,8 @@ impl SlackApi for ConsoleSlack {
     async fn post_message(&self, message: OutgoingMessage) -> Result<PostedMessage, SlackError> {
         let body = match &message.blocks {
             Some(blocks) => render_blocks(blocks),
-            None => message.text.clone(),
+            // Job output ends with a newline; the printer adds its own.
+            None => message.text.trim_end_matches('\n').to_string(),
         };
         self.print(format!("{}{body}", Self::prefix(&message.channel)));
         Ok(PostedMessage {
@@ -76,7 +77,10 @@ impl SlackApi for ConsoleSlack {
         text.push_str(":\n");
         let content = String::from_utf8_lossy(&upload.content);
         if content.len() > MAX_FILE_PRINT {
-            let cut = (0..=MAX_FILE_PRINT).rev().find(|&i| content.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=MAX_FILE_PRINT)
+                .rev()
+                .find(|&i| content.is_char_boundary(i))
+                .unwrap_or(0);
             text.push_str(&content[..cut]);
             text.push_str(&format!("\n... ({} bytes in all)", upload.content.len()));
         } else {

@@ -1,6 +1,7 @@
 //! Talking to Slack: the Web API surface bennettbot needs, as a trait so that the dispatcher,
 //! the webhook server and the bot can run against the real API, a test fake or the local shell.
 
+pub mod api;
 use std::future::Future;
 
 /// A message to post.
@@ -77,3 +78,14 @@ pub trait SlackApi: Send + Sync + 'static {
         ts: &str,
     ) -> impl Future<Output = Result<String, SlackError>> + Send;
 }
+
+pub mod bot;
+pub mod channels;
+pub mod events;
+pub mod mention;
+pub mod recent;
+pub mod search;
+pub mod socket;
+pub mod support;
+pub mod users;
+pub mod web_extra;

@@ -1,0 +1,98 @@
+//! Starting bennettbot's parts from settings: what `serve`, `bot`, `webserver` and `dispatcher`
+//! share. Each part gets one queue connection; `serve` shares one among all three.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use crate::dispatcher::{Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
+use crate::queue::Queue;
+use crate::settings::{Part, Settings};
+use crate::slack::api::SlackClient;
+
+/// How long a dispatcher may go silent before its running jobs count as interrupted.
+pub const LEASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The Slack Web API client for the bot token.
+pub fn slack_client(settings: &Settings) -> anyhow::Result<SlackClient> {
+    let token = settings
+        .slack_bot_token
+        .as_ref()
+        .context("SLACK_BOT_TOKEN is not set")?;
+    Ok(SlackClient::new(token.expose())
+        .with_base_url(settings.slack_api_url.clone())
+        .with_max_retries(settings.max_slack_notify_retries))
+}
+
+/// Opens the queue at `DB_PATH`, creating its folder.
+pub fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
+    if let Some(parent) = settings
+        .db_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Queue::open(&settings.db_path)
+        .with_context(|| format!("opening the job queue {}", settings.db_path.display()))
+}
+
+/// The dispatcher's settings; the caller has checked [`Part::Dispatcher`]'s requirements.
+pub fn dispatcher_settings(settings: &Settings) -> anyhow::Result<DispatcherSettings> {
+    settings.require(&[Part::Dispatcher])?;
+    Ok(DispatcherSettings {
+        workspace_dir: settings.workspace_dir.clone(),
+        writeable_workspace_dir: settings.writeable_workspace_dir.clone(),
+        logs_dir: settings.logs_dir.clone(),
+        host_logs_dir: settings.host_logs_dir.clone(),
+        writeable_dir: settings.writeable_dir.clone(),
+        app_root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        absolute_bin: settings.absolute_bin.clone(),
+        logs_channel: settings.slack_logs_channel.clone().unwrap_or_default(),
+        tech_support_channel: settings
+            .support_channel("SLACK_TECH_SUPPORT_CHANNEL")
+            .unwrap_or_default()
+            .to_string(),
+        app_username: settings.slack_app_username.clone().unwrap_or_default(),
+        lease_timeout: LEASE_TIMEOUT,
+        shutdown_grace: settings.shutdown_grace,
+        kill_grace: DEFAULT_KILL_GRACE,
+    })
+}
+
+/// Runs the dispatcher alone until `shutdown`.
+pub async fn run_dispatcher(
+    settings: &Settings,
+    queue: Queue,
+    slack: Arc<SlackClient>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let dispatcher = Dispatcher::new(queue, slack, dispatcher_settings(settings)?);
+    dispatcher.run(shutdown).await;
+    Ok(())
+}
+
+/// A shutdown signal that turns true on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// A future that completes when `signal` turns true (or its sender is gone).
+pub async fn until_true(mut signal: watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,436 @@
+//! One job, end to end: workspace, logs, the process, the report, and `finish`.
+
+use std::ffi::OsString;
+use std::panic::AssertUnwindSafe;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use tokio::sync::watch;
+
+use super::logs::{create_log_dir, read_head, Head, LogDir};
+use super::report::{self, FailureCause, LogsHint, Output, MAX_UPLOAD_BYTES};
+use super::runner::{self, Outcome, RunRequest};
+use super::workspace::{refresh_fabfile, workspace_for};
+use super::{db, Context};
+use crate::config::{JobSpec, JobType};
+use crate::queue::{BadRow, ExitKind, Finished, Job};
+use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
+
+/// The reaction for a job that succeeded.
+const SUCCESS_REACTION: &str = "white_check_mark";
+/// The reaction for a job that failed or did not run.
+const FAILURE_REACTION: &str = "x";
+
+/// How a run ended, for the history and the reaction.
+struct Ran {
+    exit: ExitKind,
+    log_dir: Option<String>,
+    success: bool,
+}
+
+/// Runs `job`, reports it, and removes it from the queue into history, whatever happens
+/// (a panic included: a job left in the queue would block its type for good).
+pub(crate) async fn run_job<S: SlackApi>(
+    context: Arc<Context<S>>,
+    job: Job,
+    kill: watch::Receiver<bool>,
+) {
+    let started_at = job.started_at.unwrap_or_else(Utc::now);
+    let ran = match AssertUnwindSafe(execute(&context, &job, kill))
+        .catch_unwind()
+        .await
+    {
+        Ok(ran) => ran,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(job_id = job.id, job_type = %job.job_type, panic = %what, "job task panicked");
+            Ran {
+                exit: ExitKind::Error(format!("the dispatcher failed: {what}")),
+                log_dir: None,
+                success: false,
+            }
+        }
+    };
+    if let Some(ts) = &job.message_ts {
+        let reaction = if ran.success {
+            SUCCESS_REACTION
+        } else {
+            FAILURE_REACTION
+        };
+        context.reporter.react(&job.channel, ts, reaction).await;
+    }
+    let finished = Finished {
+        started_at,
+        ended_at: Utc::now(),
+        exit: ran.exit,
+        log_dir: ran.log_dir,
+    };
+    tracing::info!(job_id = job.id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
+    finish(&context, job.id, finished).await;
+}
+
+/// How often recording a job's end is tried: a job left in the queue blocks its type.
+const FINISH_ATTEMPTS: u32 = 5;
+
+/// Removes the job from the queue into history, retrying while the database is busy.
+async fn finish<S>(context: &Context<S>, id: i64, finished: Finished) {
+    for attempt in 1..=FINISH_ATTEMPTS {
+        let record = finished.clone();
+        match db(&context.queue, move |q| q.finish(id, &record)).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(job_id = id, attempt, error = %e, "could not record the end of a job");
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+        }
+    }
+}
+
+/// Reports a reserved row that cannot be read, and removes it.
+pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: BadRow) {
+    tracing::error!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "removing unreadable job");
+    let text = report::unrunnable(&bad.job_type, &bad.reason);
+    let channel = bad
+        .channel
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .unwrap_or(context.reporter.logs_channel());
+    context
+        .reporter
+        .post(channel, bad.thread_ts.as_deref(), &text)
+        .await;
+    let now = Utc::now();
+    let finished = Finished {
+        started_at: now,
+        ended_at: now,
+        exit: ExitKind::Error(bad.reason),
+        log_dir: None,
+    };
+    finish(&context, bad.id, finished).await;
+}
+
+/// Tells a reaped job's channel that it was interrupted.
+pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, job: Job) {
+    let text = report::interrupted(&job.job_type, None);
+    context
+        .reporter
+        .post(&job.channel, job.thread_ts.as_deref(), &text)
+        .await;
+    if let Some(ts) = &job.message_ts {
+        context
+            .reporter
+            .react(&job.channel, ts, FAILURE_REACTION)
+            .await;
+    }
+}
+
+async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Receiver<bool>) -> Ran {
+    let reporter = &context.reporter;
+    let thread = job.thread_ts.as_deref();
+    let prepared = JobType::from_str(&job.job_type)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            t.render(&job.args)
+                .map(|line| (t, line))
+                .map_err(|e| e.to_string())
+        });
+    let (job_type, command_line) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            tracing::error!(job_id = job.id, job_type = %job.job_type, %error, "job cannot run");
+            let text = report::unrunnable(&job.job_type, &error);
+            reporter.post(&job.channel, thread, &text).await;
+            return Ran {
+                exit: ExitKind::Error(error),
+                log_dir: None,
+                success: false,
+            };
+        }
+    };
+    let spec = job_type.spec();
+    let settings = &context.settings;
+
+    let prepared = prepare(context, job_type).await;
+    let (workspace, log_dir) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let cause = FailureCause::CouldNotStart(error.clone());
+            report_failure(context, job, spec, &cause, None).await;
+            return Ran {
+                exit: ExitKind::Error(error),
+                log_dir: None,
+                success: false,
+            };
+        }
+    };
+
+    let request = RunRequest {
+        command_line,
+        workspace,
+        env: job_env(settings),
+        stdout: log_dir.stdout(),
+        stderr: log_dir.stderr(),
+        timeout: spec.timeout_seconds.map(Duration::from_secs),
+        kill_grace: settings.kill_grace,
+    };
+    // The announcement goes out while the job runs, so a slow Slack does not delay the job;
+    // the report waits for both, so it always comes after the announcement.
+    let announcement = report::about_to_start(spec.job_type);
+    let announce = reporter.post(reporter.logs_channel(), None, &announcement);
+    let (_, outcome) = tokio::join!(announce, runner::run(&request, kill));
+    tracing::info!(
+        job_id = job.id,
+        job_type = spec.job_type,
+        ?outcome,
+        "job process ended"
+    );
+    let local_log_dir = Some(log_dir.path.display().to_string());
+    let failed = |exit: ExitKind| Ran {
+        exit,
+        log_dir: local_log_dir.clone(),
+        success: false,
+    };
+    match outcome {
+        Outcome::Exited(0) => match report_success(context, job, spec, &log_dir).await {
+            Ok(()) => Ran {
+                exit: ExitKind::Code(0),
+                log_dir: local_log_dir.clone(),
+                success: true,
+            },
+            Err(BadOutput::InvalidBlocks { error, raw }) => {
+                let cause = FailureCause::InvalidBlocks(error.clone());
+                report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+                reporter
+                    .upload(FileUpload {
+                        channel: job.channel.clone(),
+                        thread_ts: job.thread_ts.clone(),
+                        filename: format!("{}.json", spec.job_type),
+                        title: format!("{} raw output", spec.job_type),
+                        content: raw.bytes,
+                        initial_comment: None,
+                    })
+                    .await;
+                failed(ExitKind::Error(format!(
+                    "output is not a JSON array of blocks: {error}"
+                )))
+            }
+            Err(BadOutput::Unreadable(error)) => {
+                let cause = FailureCause::UnreadableOutput(error.clone());
+                report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+                failed(ExitKind::Error(format!(
+                    "output could not be read: {error}"
+                )))
+            }
+        },
+        Outcome::Exited(code) => {
+            report_failure(context, job, spec, &FailureCause::Exit, Some(&log_dir)).await;
+            failed(ExitKind::Code(code))
+        }
+        Outcome::Signalled(signal) => {
+            report_failure(context, job, spec, &FailureCause::Exit, Some(&log_dir)).await;
+            failed(ExitKind::Signal(signal))
+        }
+        Outcome::TimedOut(limit) => {
+            let cause = FailureCause::TimedOut(limit.as_secs());
+            report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+            failed(ExitKind::Timeout)
+        }
+        Outcome::FailedToStart(error) => {
+            let cause = FailureCause::CouldNotStart(error.clone());
+            report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+            failed(ExitKind::Error(error))
+        }
+        Outcome::Interrupted => {
+            let host_path = log_dir.host_path(&settings.host_logs_dir);
+            let hint = LogsHint {
+                host_path: &host_path,
+                name: &log_dir.name,
+                app_username: &settings.app_username,
+            };
+            let text = report::interrupted(spec.job_type, Some(hint));
+            reporter.post(&job.channel, thread, &text).await;
+            failed(ExitKind::Interrupted)
+        }
+    }
+}
+
+/// The workspace (with a fresh fabfile if the namespace has one) and a new log folder.
+async fn prepare<S: SlackApi>(
+    context: &Context<S>,
+    job_type: JobType,
+) -> Result<(std::path::PathBuf, LogDir), String> {
+    let settings = &context.settings;
+    let namespace = job_type.namespace();
+    let workspace = workspace_for(
+        &settings.workspace_dir,
+        &settings.writeable_workspace_dir,
+        namespace.name,
+    )
+    .map_err(|e| {
+        format!(
+            "could not prepare the workspace of `{}`: {e}",
+            namespace.name
+        )
+    })?;
+    if let Some(url) = namespace.fabfile {
+        if let Err(e) = refresh_fabfile(&context.http, url, &workspace).await {
+            tracing::warn!(url, error = %e, "could not refresh a fabfile");
+            let reporter = &context.reporter;
+            let text = report::could_not_refresh(url, &e.to_string());
+            reporter.post(reporter.logs_channel(), None, &text).await;
+        }
+    }
+    let log_dir = create_log_dir(&settings.logs_dir, job_type.as_str(), Utc::now())
+        .map_err(|e| format!("could not create its log folder: {e}"))?;
+    Ok((workspace, log_dir))
+}
+
+/// The variables jobs get on top of the dispatcher's environment.
+fn job_env(settings: &super::DispatcherSettings) -> Vec<(String, OsString)> {
+    let mut env = vec![
+        ("PYTHONPATH".to_string(), settings.app_root.clone().into()),
+        ("LOGS_DIR".to_string(), settings.logs_dir.clone().into()),
+        (
+            "HOST_LOGS_DIR".to_string(),
+            settings.host_logs_dir.clone().into(),
+        ),
+        (
+            "WRITEABLE_DIR".to_string(),
+            settings.writeable_dir.clone().into(),
+        ),
+    ];
+    if let Some(bin) = &settings.absolute_bin {
+        let mut path = bin.clone().into_os_string();
+        if let Some(existing) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(existing);
+        }
+        env.push(("PATH".to_string(), path));
+    }
+    env
+}
+
+/// Why a successful job's output could not be reported.
+enum BadOutput {
+    /// It should have been blocks but is not (the parse error, and the output read).
+    InvalidBlocks { error: String, raw: Head },
+    /// The stdout file could not be read.
+    Unreadable(String),
+}
+
+/// Posts a successful job's report; `Err` when its output cannot be reported.
+async fn report_success<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+    spec: &JobSpec,
+    log_dir: &LogDir,
+) -> Result<(), BadOutput> {
+    let reporter = &context.reporter;
+    let thread = job.thread_ts.as_deref();
+    if !spec.report_stdout {
+        if spec.report_success {
+            reporter
+                .post(&job.channel, thread, &report::succeeded(spec.job_type))
+                .await;
+        }
+        return Ok(());
+    }
+    let head = match read_head(&log_dir.stdout(), MAX_UPLOAD_BYTES) {
+        Ok(head) => head,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a job's output");
+            return Err(BadOutput::Unreadable(e.to_string()));
+        }
+    };
+    match report::plan_output(spec.report_format, &head) {
+        Output::Empty => {
+            if !spec.suppress_empty {
+                reporter
+                    .post(&job.channel, thread, &report::no_output(spec.job_type))
+                    .await;
+            }
+        }
+        Output::Message(text) => {
+            reporter.post(&job.channel, thread, &text).await;
+        }
+        Output::Blocks(messages) => {
+            let parts = messages.len();
+            for (i, blocks) in messages.into_iter().enumerate() {
+                let mut text = format!("Output of command `{}`", spec.job_type);
+                if parts > 1 {
+                    text.push_str(&format!(" (part {} of {parts})", i + 1));
+                }
+                reporter
+                    .post_message(OutgoingMessage {
+                        channel: job.channel.clone(),
+                        thread_ts: job.thread_ts.clone(),
+                        text,
+                        blocks: Some(serde_json::Value::Array(blocks)),
+                    })
+                    .await;
+            }
+        }
+        Output::Upload { content, truncated } => {
+            let host = log_dir.host_path(&context.settings.host_logs_dir);
+            let initial_comment =
+                truncated.then(|| report::truncated_note("5 MB", &host.join("stdout")));
+            reporter
+                .upload(FileUpload {
+                    channel: job.channel.clone(),
+                    thread_ts: job.thread_ts.clone(),
+                    filename: format!("{}.txt", spec.job_type),
+                    title: format!("{} output", spec.job_type),
+                    content,
+                    initial_comment,
+                })
+                .await;
+        }
+        Output::InvalidBlocks(error) => return Err(BadOutput::InvalidBlocks { error, raw: head }),
+    }
+    Ok(())
+}
+
+/// Posts the failure report, and links it in the tech-support channel when the job asks for
+/// that and it did not run in a DM.
+async fn report_failure<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+    spec: &JobSpec,
+    cause: &FailureCause,
+    log_dir: Option<&LogDir>,
+) {
+    let settings = &context.settings;
+    let reporter = &context.reporter;
+    let call_tech_support = spec.call_tech_support_on_error && !job.is_im;
+    let host_path = log_dir.map(|l| l.host_path(&settings.host_logs_dir));
+    let hint = match (log_dir, &host_path) {
+        (Some(log_dir), Some(host_path)) => Some(LogsHint {
+            host_path,
+            name: &log_dir.name,
+            app_username: &settings.app_username,
+        }),
+        _ => None,
+    };
+    let text = report::failure(spec.job_type, cause, hint, call_tech_support);
+    let posted = reporter
+        .post(&job.channel, job.thread_ts.as_deref(), &text)
+        .await;
+    if !call_tech_support {
+        return;
+    }
+    let Some(posted) = posted else {
+        return;
+    };
+    if let Some(link) = reporter.permalink(&posted.channel, &posted.ts).await {
+        reporter
+            .post(&settings.tech_support_channel, None, &link)
+            .await;
+    }
+}

@@ -1,0 +1,278 @@
+//! The dispatcher: runs due jobs from the queue, one task each, and reports them to Slack.
+//!
+//! Jobs scheduled in this process start at once ([`Queue::notified`]); jobs scheduled by
+//! other processes are seen within a second ([`Queue::data_version`]). While jobs run the
+//! dispatcher heartbeats its leases; jobs of dispatchers that died are reaped and reported as
+//! interrupted. On shutdown it stops reserving, lets running jobs finish for
+//! [`DispatcherSettings::shutdown_grace`], then stops their process groups.
+
+mod job;
+pub mod logs;
+pub mod report;
+pub mod runner;
+pub mod workspace;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::queue::{Queue, QueueError};
+use crate::slack::SlackApi;
+use report::Reporter;
+
+/// How long a job's process group has between SIGTERM and SIGKILL.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// The longest the loop sleeps: jobs from other processes are seen within this.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Reserve even when nothing seems to have changed this often, in case a change was missed
+/// (e.g. a suppression ending).
+const RESERVE_ANYWAY: Duration = Duration::from_secs(30);
+
+/// How often history is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Where jobs run and report; filled from the environment by the binary.
+#[derive(Debug, Clone)]
+pub struct DispatcherSettings {
+    /// Shipped workspaces: `<workspace_dir>/<namespace>`.
+    pub workspace_dir: PathBuf,
+    /// Workspaces of namespaces that ship none, created on demand.
+    pub writeable_workspace_dir: PathBuf,
+    /// Where log folders are created (`LOGS_DIR`).
+    pub logs_dir: PathBuf,
+    /// The same folder as the host sees it (`HOST_LOGS_DIR`), shown to users.
+    pub host_logs_dir: PathBuf,
+    /// Scripts' writeable state (`WRITEABLE_DIR`).
+    pub writeable_dir: PathBuf,
+    /// The application's root, given to jobs as `PYTHONPATH`.
+    pub app_root: PathBuf,
+    /// Put first on jobs' `PATH` when set.
+    pub absolute_bin: Option<PathBuf>,
+    /// Where ``Command `x` about to start`` and Slack failures go.
+    pub logs_channel: String,
+    /// Where failures of jobs with `call_tech_support_on_error` are linked.
+    pub tech_support_channel: String,
+    /// The bot's name as users mention it, for `@<name> showlogs ...` hints.
+    pub app_username: String,
+    /// A lease not heartbeaten for this long is dead.
+    pub lease_timeout: Duration,
+    /// How long running jobs may go on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+    /// How long a stopped job's group has between SIGTERM and SIGKILL ([`DEFAULT_KILL_GRACE`]).
+    pub kill_grace: Duration,
+}
+
+/// What a job task shares with the loop.
+pub(crate) struct Context<S> {
+    pub(crate) queue: Queue,
+    pub(crate) reporter: Reporter<S>,
+    pub(crate) settings: DispatcherSettings,
+    pub(crate) http: reqwest::Client,
+}
+
+/// The dispatcher loop. Generic over Slack so the local shell can print reports instead.
+pub struct Dispatcher<S> {
+    context: Arc<Context<S>>,
+    owner: String,
+}
+
+impl<S: SlackApi> Dispatcher<S> {
+    /// A dispatcher taking jobs from `queue` and reporting through `slack`.
+    pub fn new(queue: Queue, slack: Arc<S>, settings: DispatcherSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let reporter = Reporter::new(slack, settings.logs_channel.clone());
+        Dispatcher {
+            context: Arc::new(Context {
+                queue,
+                reporter,
+                settings,
+                http,
+            }),
+            owner: format!("dispatcher-{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+        }
+    }
+
+    /// The lease owner name this dispatcher reserves jobs under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs until `shutdown` becomes true (or its sender is dropped), then winds down running
+    /// jobs as [`DispatcherSettings::shutdown_grace`] allows. Errors of single jobs or of the
+    /// queue are logged and reported, never returned: the loop keeps going.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let settings = &self.context.settings;
+        let beat_every = (settings.lease_timeout / 3).max(Duration::from_millis(100));
+        let reap_every = settings.lease_timeout.max(Duration::from_secs(1));
+        let (kill_tx, kill_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut last_beat = Instant::now();
+        let mut last_reap = Instant::now();
+        let mut last_prune = Instant::now();
+        let mut last_reserve = Instant::now();
+        let mut last_version = None;
+        let mut woken = true;
+        self.reap(&mut tasks).await;
+        self.prune().await;
+        tracing::info!(owner = %self.owner, "dispatcher started");
+
+        while !*shutdown.borrow() {
+            // Taken before reserving, so a job scheduled meanwhile still wakes the wait below.
+            let notified = self.context.queue.notified();
+            let version = self.db(|q| q.data_version()).await.ok();
+            let next = self.db(|q| q.next_start_after()).await.ok().flatten();
+            let due = next.is_some_and(|at| at <= Utc::now());
+            if woken || due || version != last_version || last_reserve.elapsed() >= RESERVE_ANYWAY {
+                last_version = version;
+                last_reserve = Instant::now();
+                self.reserve_all(&mut tasks, &kill_rx).await;
+            }
+            if last_beat.elapsed() >= beat_every {
+                self.heartbeat().await;
+                last_beat = Instant::now();
+            }
+            if last_reap.elapsed() >= reap_every {
+                self.reap(&mut tasks).await;
+                last_reap = Instant::now();
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                self.prune().await;
+                last_prune = Instant::now();
+            }
+            while let Some(done) = tasks.try_join_next() {
+                log_task_end(done);
+            }
+            let wait = next
+                .and_then(|at| (at - Utc::now()).to_std().ok())
+                .map_or(POLL, |until| until.min(POLL));
+            woken = false;
+            tokio::select! {
+                () = notified => woken = true,
+                () = tokio::time::sleep(wait) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+
+        tracing::info!(running = tasks.len(), "dispatcher stopping");
+        self.wind_down(tasks, kill_tx, beat_every).await;
+        tracing::info!("dispatcher stopped");
+    }
+
+    /// Lets running jobs finish for the grace period (heartbeating), then stops the rest.
+    async fn wind_down(
+        &self,
+        mut tasks: JoinSet<()>,
+        kill_tx: watch::Sender<bool>,
+        beat_every: Duration,
+    ) {
+        let grace_end = Instant::now() + self.context.settings.shutdown_grace;
+        let mut killed = false;
+        while !tasks.is_empty() {
+            let tick = Instant::now() + beat_every;
+            tokio::select! {
+                done = tasks.join_next() => {
+                    if let Some(done) = done {
+                        log_task_end(done);
+                    }
+                }
+                () = tokio::time::sleep_until(grace_end), if !killed => {
+                    tracing::warn!(running = tasks.len(), "shutdown grace over; stopping running jobs");
+                    // Tasks see this, stop their groups, and report the jobs as interrupted.
+                    let _ = kill_tx.send(true);
+                    killed = true;
+                }
+                () = tokio::time::sleep_until(tick) => self.heartbeat().await,
+            }
+        }
+    }
+
+    /// Reserves every due job, each started in its own task.
+    async fn reserve_all(&self, tasks: &mut JoinSet<()>, kill: &watch::Receiver<bool>) {
+        loop {
+            let owner = self.owner.clone();
+            match self.db(move |q| q.reserve(&owner, Utc::now())).await {
+                Ok(Some(job)) => {
+                    tracing::info!(job_id = job.id, job_type = %job.job_type, "starting job");
+                    tasks.spawn(job::run_job(self.context.clone(), job, kill.clone()));
+                }
+                Ok(None) => return,
+                Err(QueueError::BadRow(bad)) => {
+                    tasks.spawn(job::drop_bad_row(self.context.clone(), *bad));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not reserve a job");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let owner = self.owner.clone();
+        if let Err(e) = self.db(move |q| q.heartbeat(&owner, Utc::now())).await {
+            tracing::error!(error = %e, "could not heartbeat the dispatcher's leases");
+        }
+    }
+
+    /// Reports jobs whose dispatcher died as interrupted (the queue already removed them),
+    /// in tasks: slow Slack calls must not delay this dispatcher's own heartbeats.
+    async fn reap(&self, tasks: &mut JoinSet<()>) {
+        let timeout = self.context.settings.lease_timeout;
+        match self
+            .db(move |q| q.reap_dead_leases(Utc::now(), timeout))
+            .await
+        {
+            Ok(dead) => {
+                for job in dead {
+                    tasks.spawn(job::report_reaped(self.context.clone(), job));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not reap dead leases"),
+        }
+    }
+
+    async fn prune(&self) {
+        if let Err(e) = self.db(|q| q.prune_history(Utc::now())).await {
+            tracing::error!(error = %e, "could not prune job history");
+        }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Queue) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        db(&self.context.queue, f).await
+    }
+}
+
+/// Runs a queue call off the async threads: SQLite may wait up to its busy timeout.
+pub(crate) async fn db<T: Send + 'static>(
+    queue: &Queue,
+    f: impl FnOnce(&Queue) -> Result<T, QueueError> + Send + 'static,
+) -> Result<T, QueueError> {
+    let queue = queue.clone();
+    match tokio::task::spawn_blocking(move || f(&queue)).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn log_task_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "a job task panicked");
+    }
+}

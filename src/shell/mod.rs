@@ -1,0 +1,268 @@
+//! `bennettbot shell`: talk to the bot on the terminal, no Slack needed.
+//!
+//! Each line is handled as a direct message from an internal user, through the same parsing,
+//! help, status, permissions and queue as Slack messages; jobs run for real through the
+//! dispatcher and their reports print when they finish. Piped input is read to its end, then
+//! the shell waits for the jobs it scheduled and exits 0.
+
+mod blocks;
+mod console;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::CONFIG;
+use crate::conversation::{Context, Effect, Incoming};
+use crate::dispatcher::{Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
+use crate::intent::normalise;
+use crate::queue::{Job, Queue};
+use crate::settings::Settings;
+
+pub use blocks::render_blocks;
+pub use console::{ConsoleSlack, SHELL_CHANNEL};
+
+/// The shell's database file name in `WRITEABLE_DIR` (never the production queue's).
+pub const SHELL_DB: &str = "bennettbot-shell.db";
+
+/// How often the interactive shell says which jobs are still running.
+const RUNNING_EVERY: Duration = Duration::from_secs(5);
+
+/// Options of the `shell` command.
+#[derive(Debug, Clone, Default)]
+pub struct ShellOptions {
+    /// The database to use instead of `WRITEABLE_DIR/bennettbot-shell.db`.
+    pub db: Option<PathBuf>,
+}
+
+/// The dispatcher settings the shell uses: the operator's folders, printed "channels".
+fn dispatcher_settings(settings: &Settings) -> DispatcherSettings {
+    DispatcherSettings {
+        workspace_dir: settings.workspace_dir.clone(),
+        writeable_workspace_dir: settings.writeable_workspace_dir.clone(),
+        logs_dir: settings.logs_dir.clone(),
+        host_logs_dir: settings.host_logs_dir.clone(),
+        writeable_dir: settings.writeable_dir.clone(),
+        app_root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        absolute_bin: settings.absolute_bin.clone(),
+        logs_channel: settings
+            .slack_logs_channel
+            .clone()
+            .unwrap_or_else(|| "#logs".into()),
+        tech_support_channel: settings
+            .support_channel("SLACK_TECH_SUPPORT_CHANNEL")
+            .unwrap_or("#tech-support")
+            .to_string(),
+        app_username: bot_name(settings),
+        lease_timeout: Duration::from_secs(30),
+        shutdown_grace: settings.shutdown_grace,
+        kill_grace: DEFAULT_KILL_GRACE,
+    }
+}
+
+fn bot_name(settings: &Settings) -> String {
+    settings
+        .slack_app_username
+        .clone()
+        .unwrap_or_else(|| "bennettbot".into())
+}
+
+/// Runs the shell until the input ends (or `exit`), then waits for the jobs it scheduled.
+pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()> {
+    let db = options
+        .db
+        .unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
+    let queue = Queue::open(&db)
+        .with_context(|| format!("opening the shell's database {}", db.display()))?;
+    let interactive = std::io::stdin().is_terminal();
+
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
+    let console = Arc::new(ConsoleSlack::new(out_tx.clone()));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let dispatcher = Dispatcher::new(
+        queue.clone(),
+        console.clone(),
+        dispatcher_settings(&settings),
+    );
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
+
+    let context = Context {
+        config: &CONFIG,
+        queue: queue.clone(),
+        bot_name: bot_name(&settings),
+        org: settings.slack_org_name.clone(),
+        ack_reaction: settings.slack_ack_reaction.clone(),
+    };
+    let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
+    let printer = if interactive {
+        spawn_interactive(line_tx, out_rx)?
+    } else {
+        spawn_piped(line_tx, out_rx)
+    };
+    if interactive {
+        let _ = out_tx.send(format!(
+            "bennettbot shell: type `help`, or a command such as `test hello Bob`; Ctrl-D to quit.\n(database {})",
+            db.display()
+        ));
+    }
+    let ticker = interactive.then(|| tokio::spawn(report_running(queue.clone(), out_tx.clone())));
+
+    while let Some(line) = line_rx.recv().await {
+        let text = normalise(&line);
+        if text.is_empty() {
+            continue;
+        }
+        if matches!(text.as_str(), "exit" | "quit") {
+            break;
+        }
+        let incoming = Incoming {
+            text: text.clone(),
+            channel: SHELL_CHANNEL.into(),
+            thread_ts: None,
+            message_ts: Some(console.new_ts()),
+            is_im: true,
+            mentioned: false,
+        };
+        match context.handle(&incoming, Utc::now(), async { true }).await {
+            Ok(effects) => {
+                for effect in effects {
+                    let _ = out_tx.send(match effect {
+                        Effect::React(name) => format!("(:{name}:)"),
+                        Effect::Reply(text) => text,
+                    });
+                }
+            }
+            Err(e) => {
+                let _ = out_tx.send(format!(
+                    "(:x:)\nUnexpected error: {e}\nwhile responding to message `{text}`"
+                ));
+            }
+        }
+    }
+
+    wait_for_jobs(&queue, &out_tx).await?;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    let _ = shutdown_tx.send(true);
+    dispatcher.await.context("the dispatcher task failed")?;
+    drop(out_tx);
+    drop(console);
+    // The printer ends once every sender (console included) is gone: all output is out.
+    printer.await.context("the printer task failed")?;
+    Ok(())
+}
+
+/// The shell's jobs still queued or running.
+fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
+    let status = queue.status(Utc::now())?;
+    let mine = |jobs: Vec<Job>| {
+        jobs.into_iter()
+            .filter(|j| j.channel == SHELL_CHANNEL)
+            .collect::<Vec<_>>()
+    };
+    Ok((mine(status.running), mine(status.scheduled)))
+}
+
+/// Waits until every job the shell scheduled has run and reported.
+async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> anyhow::Result<()> {
+    let mut announced = false;
+    loop {
+        let (running, scheduled) = shell_jobs(queue)?;
+        if running.is_empty() && scheduled.is_empty() {
+            return Ok(());
+        }
+        if !announced {
+            announced = true;
+            let now = Utc::now();
+            for job in &scheduled {
+                let wait = (job.start_after - now).num_seconds();
+                if wait > 0 {
+                    let _ = out.send(format!(
+                        "Waiting for `{}`, which starts in {wait} s",
+                        job.job_type
+                    ));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every few seconds, says which of the shell's jobs are running and for how long.
+async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
+    loop {
+        tokio::time::sleep(RUNNING_EVERY).await;
+        let Ok((running, _)) = shell_jobs(&queue) else {
+            continue;
+        };
+        let now = Utc::now();
+        let parts: Vec<String> = running
+            .iter()
+            .map(|j| {
+                let secs = j.started_at.map_or(0, |s| (now - s).num_seconds().max(0));
+                format!("`{}` ({secs} s)", j.job_type)
+            })
+            .collect();
+        if !parts.is_empty() {
+            let _ = out.send(format!("… running: {}", parts.join(", ")));
+        }
+    }
+}
+
+/// Reads stdin lines to the end and prints output as it comes.
+fn spawn_piped(
+    lines: mpsc::UnboundedSender<String>,
+    mut out: mpsc::UnboundedReceiver<String>,
+) -> tokio::task::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(text) = out.recv().await {
+            println!("{text}");
+        }
+    })
+}
+
+/// Reads lines with editing and history; output is printed above the prompt.
+fn spawn_interactive(
+    lines: mpsc::UnboundedSender<String>,
+    mut out: mpsc::UnboundedReceiver<String>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use rustyline::ExternalPrinter as _;
+    let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
+    let mut printer = editor
+        .create_external_printer()
+        .context("starting the line editor")?;
+    std::thread::spawn(move || loop {
+        match editor.readline("bennettbot> ") {
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+            // Ctrl-C clears the line, like a shell; Ctrl-D (EOF) ends the session.
+            Err(rustyline::error::ReadlineError::Interrupted) => continue,
+            Err(_) => break,
+        }
+    });
+    Ok(tokio::spawn(async move {
+        while let Some(text) = out.recv().await {
+            if printer.print(format!("{text}\n")).is_err() {
+                println!("{text}");
+            }
+        }
+    }))
+}

@@ -1,0 +1,402 @@
+//! The Slack bot: start-up (users, channels, support channels), the Socket Mode listener, and
+//! acting on each event.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, watch};
+
+use super::channels::{join_public_channels, support_targets, SupportTarget};
+use super::events::{Event, EventCallback, Message};
+use super::mention;
+use super::recent::Recent;
+use super::socket::{listen, SocketEvent, Timing};
+use super::support;
+use super::users::InternalUsers;
+use super::web_extra::BotWeb;
+use super::{OutgoingMessage, SlackApi};
+use crate::config::CONFIG;
+use crate::conversation::{Context, Effect, Incoming};
+use crate::intent::normalise;
+use crate::queue::Queue;
+use crate::settings::{Part, Settings};
+
+/// Timings the tests shorten.
+#[derive(Debug, Clone, Copy)]
+pub struct BotOptions {
+    /// Reconnection backoff and pings.
+    pub socket: Timing,
+    /// How often to search for missed support calls (with `SLACK_BOT_USER_TOKEN`).
+    pub search_interval: Duration,
+}
+
+impl Default for BotOptions {
+    fn default() -> Self {
+        BotOptions {
+            socket: Timing::default(),
+            search_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything an event handler needs, shared by all of them.
+pub(crate) struct Bot<S> {
+    pub(crate) slack: Arc<S>,
+    pub(crate) web: BotWeb,
+    pub(crate) context: Context,
+    pub(crate) bot_id: String,
+    pub(crate) users: InternalUsers,
+    pub(crate) targets: Vec<SupportTarget>,
+    pub(crate) writeable_dir: PathBuf,
+    /// Search hits already handled, as `channel/ts`.
+    pub(crate) searched: Mutex<Recent>,
+}
+
+/// Runs the bot with production timings until `shutdown` completes.
+pub async fn run_bot<S: SlackApi>(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_bot_with(settings, queue, slack, BotOptions::default(), shutdown).await
+}
+
+/// Runs the bot until `shutdown` completes: start-up checks, then the listener.
+pub async fn run_bot_with<S: SlackApi>(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    options: BotOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    // A stale check file would report a healthy bot before it has connected.
+    if let Some(file) = &settings.bot_check_file {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", file.display()));
+            }
+            _ => {}
+        }
+    }
+    settings.require(&[Part::Bot])?;
+    let secret = |s: &Option<crate::settings::Secret>| s.clone().unwrap_or_default();
+    let web = BotWeb::new(
+        &settings.slack_api_url,
+        secret(&settings.slack_bot_token),
+        secret(&settings.slack_app_token),
+        settings.slack_bot_user_token.clone(),
+        settings.max_slack_notify_retries,
+    );
+    let bot_id = web
+        .bot_user_id()
+        .await
+        .context("finding the bot's user id (auth.test)")?;
+    let users = InternalUsers::load(&web)
+        .await
+        .context("loading internal users (users.list)")?;
+    let channels = join_public_channels(&web)
+        .await
+        .context("listing public channels (conversations.list)")?;
+    let targets = support_targets(&settings, CONFIG.support, &channels)
+        .context("checking support channels")?;
+    let bot = Arc::new(Bot {
+        slack,
+        web: web.clone(),
+        context: Context {
+            config: &CONFIG,
+            queue,
+            bot_name: settings.slack_app_username.clone().unwrap_or_default(),
+            org: settings.slack_org_name.clone(),
+            ack_reaction: settings.slack_ack_reaction.clone(),
+        },
+        bot_id,
+        users,
+        targets,
+        writeable_dir: settings.writeable_dir.clone(),
+        searched: Mutex::new(Recent::new(2000)),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
+    let searcher = bot
+        .web
+        .can_search()
+        .then(|| tokio::spawn(search_loop(bot.clone(), options.search_interval, stop_rx)));
+
+    let mut seen = Recent::new(1000);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            event = events_rx.recv() => event,
+            _ = &mut shutdown => None,
+        };
+        match event {
+            None => break,
+            Some(SocketEvent::Connected) => touch(settings.bot_check_file.as_ref()),
+            Some(SocketEvent::Events(payload)) => {
+                let callback: EventCallback = match serde_json::from_value(payload) {
+                    Ok(callback) => callback,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping malformed events_api payload");
+                        continue;
+                    }
+                };
+                // Slack redelivers events it thinks were not acked: act on each once.
+                if let Some(id) = &callback.event_id {
+                    if !seen.insert(id) {
+                        tracing::info!(event_id = %id, "skipping redelivered event");
+                        continue;
+                    }
+                }
+                match Event::parse(&callback.event) {
+                    Ok(event) => {
+                        tokio::spawn(bot.clone().handle(event));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "skipping malformed event"),
+                }
+            }
+        }
+    }
+    tracing::info!("Slack bot shutting down");
+    let _ = stop_tx.send(true);
+    let _ = listener.await;
+    if let Some(searcher) = searcher {
+        let _ = searcher.await;
+    }
+    Ok(())
+}
+
+/// Touches the health-check file; failures are logged, as the bot itself still works.
+fn touch(file: Option<&PathBuf>) {
+    if let Some(file) = file {
+        if let Err(e) = std::fs::write(file, b"") {
+            tracing::warn!(file = %file.display(), error = %e, "could not touch the bot check file");
+        }
+    }
+}
+
+async fn search_loop<S: SlackApi>(
+    bot: Arc<Bot<S>>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        bot.check_search(Utc::now().date_naive()).await;
+    }
+}
+
+impl<S: SlackApi> Bot<S> {
+    /// Acts on one event; failures are logged and never reach the listener.
+    async fn handle(self: Arc<Self>, event: Event) {
+        match event {
+            Event::ChannelCreated(id) => match self.web.join(&id).await {
+                Ok(()) => tracing::info!(channel = %id, "joined new channel"),
+                Err(e) => tracing::warn!(channel = %id, error = %e, "could not join new channel"),
+            },
+            Event::Mention(message) => self.on_mention(message).await,
+            Event::Message(message) => self.on_message(message).await,
+            Event::Other(_) => {}
+        }
+    }
+
+    fn is_from_a_bot(&self, message: &Message) -> bool {
+        message.bot_id.is_some() || message.user.as_deref() == Some(self.bot_id.as_str())
+    }
+
+    fn support_rules<'a>(&'a self, text: &'a str) -> impl Iterator<Item = &'a SupportTarget> {
+        self.targets.iter().filter(move |t| {
+            t.rule
+                .keywords
+                .iter()
+                .any(|k| support::contains_keyword(text, k))
+        })
+    }
+
+    async fn on_mention(&self, message: Message) {
+        // Other bots may run commands (Slackbot posts reminders), but never the bot itself. A
+        // mention that calls support is handled as a support call by the `message` event.
+        let from_self = message.user.as_deref() == Some(self.bot_id.as_str());
+        if from_self || self.support_rules(&message.text).next().is_some() {
+            return;
+        }
+        self.command(message, true).await;
+    }
+
+    async fn on_message(&self, event: Message) {
+        let is_edit = event.subtype.as_deref() == Some("message_changed");
+        let message = match event.subtype.as_deref() {
+            None => event,
+            Some("message_changed") => match &event.message {
+                Some(edited) => Message {
+                    channel: event.channel.clone(),
+                    channel_type: event.channel_type.clone(),
+                    ..(**edited).clone()
+                },
+                None => return,
+            },
+            Some(_) => return,
+        };
+        if self.is_from_a_bot(&message) {
+            return;
+        }
+        let Some(channel) = message.channel.clone() else {
+            return;
+        };
+        let rules: Vec<&SupportTarget> = self.support_rules(&message.text).collect();
+        if message.is_im() {
+            if let Some(target) = rules.first() {
+                self.post(
+                    &channel,
+                    message.thread_ts.clone(),
+                    support::dm_refusal_text(target.rule),
+                )
+                .await;
+            } else if !is_edit {
+                // Editing a command in a DM does not run it again.
+                let mentioned = mention::mentions(&message.text, &self.bot_id);
+                self.command(message, mentioned).await;
+            }
+            return;
+        }
+        for target in rules {
+            if target.channel_id == channel || message.has_reaction(target.rule.reaction) {
+                continue;
+            }
+            self.call_support(
+                target,
+                &channel,
+                &message.ts,
+                message.thread_ts.clone(),
+                None,
+            )
+            .await;
+        }
+    }
+}
+
+impl<S: SlackApi> Bot<S> {
+    /// Answers a command: the text after the mention (or the whole DM).
+    async fn command(&self, message: Message, mentioned: bool) {
+        let Some(channel) = message.channel.clone() else {
+            return;
+        };
+        let incoming = Incoming {
+            text: normalise(mention::command_text(&message.text, &self.bot_id)),
+            channel: channel.clone(),
+            thread_ts: message.thread_ts.clone(),
+            message_ts: Some(message.ts.clone()),
+            is_im: message.is_im(),
+            mentioned,
+        };
+        let user = message.user.clone();
+        let is_internal = async {
+            match &user {
+                Some(user) => self.users.is_internal(&self.web, user).await,
+                None => false,
+            }
+        };
+        // A panic while answering one message must not take the listener down with it.
+        let answered = AssertUnwindSafe(self.context.handle(&incoming, Utc::now(), is_internal))
+            .catch_unwind()
+            .await;
+        let error = match answered {
+            Ok(Ok(effects)) => {
+                for effect in effects {
+                    match effect {
+                        Effect::React(name) => self.react(&channel, &message.ts, &name).await,
+                        Effect::Reply(text) => {
+                            self.post(&channel, message.thread_ts.clone(), text).await
+                        }
+                    }
+                }
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".to_string()),
+        };
+        tracing::error!(%error, text = %message.text, "unexpected error while responding to a message");
+        self.react(&channel, &message.ts, "x").await;
+        let thread = message.thread_ts.clone().or(Some(message.ts.clone()));
+        self.post(
+            &channel,
+            thread,
+            format!(
+                "Unexpected error: {error}\nwhile responding to message `{}`",
+                message.text
+            ),
+        )
+        .await;
+    }
+
+    /// Reacts to a support call, says when support is out of office, and reposts the message's
+    /// permalink to the support channel.
+    pub(crate) async fn call_support(
+        &self,
+        target: &SupportTarget,
+        channel: &str,
+        ts: &str,
+        thread_ts: Option<String>,
+        permalink: Option<String>,
+    ) {
+        self.react(channel, ts, target.rule.reaction).await;
+        let today = Utc::now().date_naive();
+        if let Some(end) = support::out_of_office_until(target.rule, &self.writeable_dir, today) {
+            let thread = thread_ts.or(Some(ts.to_string()));
+            self.post(
+                channel,
+                thread,
+                support::out_of_office_text(target.rule, end),
+            )
+            .await;
+        }
+        let permalink = match permalink {
+            Some(link) => link,
+            None => match self.slack.permalink(channel, ts).await {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::error!(error = %e, rule = target.rule.name, "could not get a support call's permalink");
+                    return;
+                }
+            },
+        };
+        self.post(&target.channel_id, None, permalink).await;
+    }
+
+    /// Adds a reaction, logging failures (there is nowhere better to report them).
+    pub(crate) async fn react(&self, channel: &str, ts: &str, name: &str) {
+        if let Err(e) = self.slack.add_reaction(channel, ts, name).await {
+            tracing::error!(error = %e, channel, name, "could not react");
+        }
+    }
+
+    /// Posts a message, logging failures.
+    pub(crate) async fn post(&self, channel: &str, thread_ts: Option<String>, text: String) {
+        let message = OutgoingMessage {
+            channel: channel.to_string(),
+            thread_ts,
+            text,
+            blocks: None,
+        };
+        if let Err(e) = self.slack.post_message(message).await {
+            tracing::error!(error = %e, channel, "could not post a message");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Searching for support calls the bot did not hear (e.g. posted while it was down or in a
+//! channel it had not joined), with the user token: each hit is re-checked with the same
+//! matcher, then reacted to and reposted.
+
+use chrono::{Days, NaiveDate};
+
+use super::bot::Bot;
+use super::channels::SupportTarget;
+use super::support::contains_keyword;
+use super::web_extra::SearchMatch;
+use super::SlackApi;
+
+/// The `search.messages` query for one keyword: the last two days, without the rule's
+/// reaction, outside its support channel.
+pub fn query(target: &SupportTarget, keyword: &str, today: NaiveDate) -> String {
+    let since = today
+        .checked_sub_days(Days::new(2))
+        .unwrap_or(today)
+        .format("%Y-%m-%d");
+    format!(
+        "\"{keyword}\" -has::{}: -in:#{} after:{since}",
+        target.rule.reaction, target.channel_name
+    )
+}
+
+impl<S: SlackApi> Bot<S> {
+    /// Whether a hit is a support call for `target` that the bot should act on.
+    fn wants(&self, target: &SupportTarget, hit: &SearchMatch) -> bool {
+        !hit.channel.is_im
+            && hit.channel.id != target.channel_id
+            && hit.user.as_deref() != Some(self.bot_id.as_str())
+            && target
+                .rule
+                .keywords
+                .iter()
+                .any(|k| contains_keyword(&hit.text, k))
+    }
+
+    /// One search round over every rule's keywords.
+    pub(crate) async fn check_search(&self, today: NaiveDate) {
+        for target in &self.targets {
+            for keyword in target.rule.keywords {
+                let hits = match self.web.search(&query(target, keyword, today)).await {
+                    Ok(hits) => hits,
+                    Err(e) => {
+                        tracing::warn!(error = %e, rule = target.rule.name, "support search failed");
+                        continue;
+                    }
+                };
+                for hit in hits {
+                    if !self.wants(target, &hit) {
+                        continue;
+                    }
+                    // Search results lag behind reactions: remember what was already handled.
+                    let key = format!("{}/{}/{}", target.rule.name, hit.channel.id, hit.ts);
+                    let new = self
+                        .searched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(&key);
+                    if new {
+                        tracing::info!(rule = target.rule.name, channel = %hit.channel.id, "found a missed support call");
+                        self.repost(target, &hit).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn repost(&self, target: &SupportTarget, hit: &SearchMatch) {
+        self.react(&hit.channel.id, &hit.ts, target.rule.reaction)
+            .await;
+        let permalink = match &hit.permalink {
+            Some(link) => link.clone(),
+            None => match self.slack.permalink(&hit.channel.id, &hit.ts).await {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not get a support call's permalink");
+                    return;
+                }
+            },
+        };
+        self.post(&target.channel_id, None, permalink).await;
+    }
+}

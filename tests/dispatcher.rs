@@ -1,0 +1,903 @@
+//! The dispatcher running real jobs from the compiled config against the fake Slack.
+//!
+//! Jobs use the shipped `workspace/` unless a test needs other script output: then
+//! `workspace_dir` points at a temporary folder whose `test/` holds scripts of the shipped
+//! names (the template names the script; what it does is the test's).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bennettbot::config::Args;
+use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
+use bennettbot::queue::{ExitKind, HistoryEntry, Queue};
+use bennettbot::slack::api::SlackClient;
+use chrono::Utc;
+use support::fake_slack::{Failure, FakeSlack, TOKEN};
+use tempfile::TempDir;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const JOBS: &str = "C0JOBS";
+const LOGS: &str = "C0LOGS";
+const TECH: &str = "C0TECH";
+const THREAD: &str = "1600000000.000100";
+const HOST_LOGS: &str = "/host/logs";
+/// Generous: only a broken dispatcher takes this long.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A dispatcher with its own database, folders and fake Slack.
+struct Harness {
+    fake: FakeSlack,
+    queue: Queue,
+    root: TempDir,
+    settings: DispatcherSettings,
+    shutdown: Option<watch::Sender<bool>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// The shipped workspace.
+fn shipped_workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace")
+}
+
+/// A workspace folder with `test/<name>` scripts of the given contents.
+fn workspace_with(root: &Path, scripts: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join("custom-workspace");
+    std::fs::create_dir_all(dir.join("test")).unwrap();
+    for (name, content) in scripts {
+        std::fs::write(dir.join("test").join(name), content).unwrap();
+    }
+    dir
+}
+
+fn args(pairs: &[(&str, &str)]) -> Args {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Harness {
+    /// Folders, database and fake Slack; the dispatcher is not running yet.
+    async fn new() -> Harness {
+        let root = tempfile::tempdir().unwrap();
+        let queue = Queue::open(&root.path().join("queue.db")).unwrap();
+        for dir in ["logs", "writeable", "writeable-workspace", "app"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let settings = DispatcherSettings {
+            workspace_dir: shipped_workspace(),
+            writeable_workspace_dir: root.path().join("writeable-workspace"),
+            logs_dir: root.path().join("logs"),
+            host_logs_dir: PathBuf::from(HOST_LOGS),
+            writeable_dir: root.path().join("writeable"),
+            app_root: root.path().join("app"),
+            absolute_bin: None,
+            logs_channel: LOGS.into(),
+            tech_support_channel: TECH.into(),
+            app_username: "bennettbot".into(),
+            // Short, so a dispatcher that forgot to heartbeat would reap its own jobs.
+            lease_timeout: Duration::from_secs(3),
+            shutdown_grace: Duration::from_secs(10),
+            kill_grace: Duration::from_secs(1),
+        };
+        Harness {
+            fake: FakeSlack::start().await,
+            queue,
+            root,
+            settings,
+            shutdown: None,
+            handle: None,
+        }
+    }
+
+    /// Starts a dispatcher with the default settings.
+    async fn start() -> Harness {
+        let mut h = Harness::new().await;
+        h.run();
+        h
+    }
+
+    /// Starts a dispatcher whose `test/` scripts are `scripts`.
+    async fn with_scripts(scripts: &[(&str, &str)]) -> Harness {
+        let mut h = Harness::new().await;
+        h.settings.workspace_dir = workspace_with(h.root.path(), scripts);
+        h.run();
+        h
+    }
+
+    fn slack(&self) -> SlackClient {
+        SlackClient::new(TOKEN)
+            .with_base_url(self.fake.url())
+            .with_retry_delay(Duration::from_millis(10))
+    }
+
+    fn run(&mut self) {
+        let dispatcher = Dispatcher::new(
+            self.queue.clone(),
+            Arc::new(self.slack()),
+            self.settings.clone(),
+        );
+        let (tx, rx) = watch::channel(false);
+        self.shutdown = Some(tx);
+        self.handle = Some(tokio::spawn(dispatcher.run(rx)));
+    }
+
+    /// Asks the dispatcher to stop and waits until it has.
+    async fn stop(&mut self) {
+        self.shutdown.take().unwrap().send(true).unwrap();
+        tokio::time::timeout(WAIT, self.handle.take().unwrap())
+            .await
+            .expect("the dispatcher stops")
+            .unwrap();
+    }
+
+    /// Schedules a job as a Slack message in `JOBS` would, with that message's ts.
+    fn schedule(&self, job_type: &str, a: &Args) -> Ticket {
+        self.schedule_in(job_type, a, JOBS, false)
+    }
+
+    fn schedule_in(&self, job_type: &str, a: &Args, channel: &str, is_im: bool) -> Ticket {
+        let after = self.last_history_id();
+        let id = self
+            .queue
+            .schedule_job(
+                job_type,
+                a,
+                channel,
+                Some(THREAD),
+                Duration::ZERO,
+                is_im,
+                Some(THREAD),
+            )
+            .unwrap()
+            .id;
+        Ticket { id, after }
+    }
+
+    /// The newest history row id (job ids are reused once a job leaves the queue).
+    fn last_history_id(&self) -> i64 {
+        let history = self.queue.history(100_000).unwrap();
+        history.iter().map(|e| e.id).max().unwrap_or(0)
+    }
+
+    /// Waits until the scheduled job is in the history, and returns its entry.
+    async fn finished(&self, ticket: Ticket) -> HistoryEntry {
+        self.finished_within(ticket, WAIT).await
+    }
+
+    async fn finished_within(&self, ticket: Ticket, limit: Duration) -> HistoryEntry {
+        let Ticket { id, after } = ticket;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let history = self.queue.history(1000).unwrap();
+            if let Some(entry) = history.into_iter().find(|e| e.job_id == id && e.id > after) {
+                return entry;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} did not finish; Slack saw {:#?}",
+                self.fake.all_calls()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Messages posted in the job channel.
+    fn job_texts(&self) -> Vec<String> {
+        self.fake.texts_in(JOBS)
+    }
+
+    /// Reactions added, as (channel, ts, name).
+    fn reactions(&self) -> Vec<(String, String, String)> {
+        self.fake
+            .calls("reactions.add")
+            .iter()
+            .map(|c| {
+                (
+                    c.str("channel").unwrap().to_string(),
+                    c.str("timestamp").unwrap().to_string(),
+                    c.str("name").unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The local log folder named in a history entry.
+    fn log_dir(&self, entry: &HistoryEntry) -> PathBuf {
+        let dir = PathBuf::from(entry.log_dir.as_deref().expect("a log folder"));
+        assert!(dir.starts_with(self.root.path().join("logs")), "{dir:?}");
+        dir
+    }
+}
+
+/// A scheduled job: its id, and the history row id before it was scheduled.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    id: i64,
+    after: i64,
+}
+
+/// `<job_type>/<stamp>` of a local log folder.
+fn log_name(dir: &Path) -> String {
+    let stamp = dir.file_name().unwrap().to_str().unwrap();
+    let job_type = dir.parent().unwrap().file_name().unwrap().to_str().unwrap();
+    format!("{job_type}/{stamp}")
+}
+
+#[tokio::test]
+async fn text_report_announces_posts_in_thread_and_reacts() {
+    let mut h = Harness::start().await;
+    let id = h.schedule("test_hello_name", &args(&[("name", "Bob")]));
+    let entry = h.finished(id).await;
+    assert_eq!(entry.exit, ExitKind::Code(0));
+    assert_eq!(
+        h.fake.texts_in(LOGS),
+        vec!["Command `test_hello_name` about to start"]
+    );
+    let posts = h.fake.calls("chat.postMessage");
+    let report = posts
+        .iter()
+        .find(|c| c.str("channel") == Some(JOBS))
+        .unwrap();
+    assert_eq!(report.str("text"), Some("Hello Bob\n"));
+    assert_eq!(report.str("thread_ts"), Some(THREAD));
+    assert_eq!(
+        h.reactions(),
+        vec![(JOBS.into(), THREAD.into(), "white_check_mark".into())]
+    );
+    let dir = h.log_dir(&entry);
+    assert!(log_name(&dir).starts_with("test_hello_name/"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("stdout")).unwrap(),
+        "Hello Bob\n"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("stderr")).unwrap(), "");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_argument_arrives_verbatim() {
+    let mut h = Harness::start().await;
+    let pwned = h.root.path().join("pwned");
+    let hostile = format!("$(touch {}); ' \" ` \nnewline", pwned.display());
+    let id = h.schedule("test_hello_name", &args(&[("name", &hostile)]));
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert_eq!(h.job_texts(), vec![format!("Hello {hostile}\n")]);
+    assert!(!pwned.exists(), "the argument was run as shell code");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn code_report_is_wrapped_in_backticks() {
+    let mut h = Harness::start().await;
+    let id = h.schedule("test_read_poem", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let poem = std::fs::read_to_string(shipped_workspace().join("test/poem.txt")).unwrap();
+    assert_eq!(
+        h.job_texts(),
+        vec![format!("```\n{}\n```", poem.trim_end_matches('\n'))]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn long_code_output_is_uploaded_as_a_file() {
+    let poem = "All work and no play makes Jack a dull boy.\n".repeat(100);
+    assert!(poem.len() > 3_990);
+    let mut h = Harness::with_scripts(&[("poem.txt", &poem)]).await;
+    let id = h.schedule("test_read_poem", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert!(h.job_texts().is_empty(), "{:?}", h.job_texts());
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content, poem.as_bytes());
+    assert_eq!(files[0].channel_id.as_deref(), Some(JOBS));
+    assert_eq!(files[0].thread_ts.as_deref(), Some(THREAD));
+    assert_eq!(files[0].initial_comment, None, "nothing was truncated");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn huge_output_is_cut_at_five_megabytes_with_a_pointer_to_the_log() {
+    let poem = "a".repeat(6_000_000);
+    let mut h = Harness::with_scripts(&[("poem.txt", &poem)]).await;
+    let id = h.schedule("test_read_poem", &Args::new());
+    let entry = h.finished(id).await;
+    assert_eq!(entry.exit, ExitKind::Code(0));
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content.len(), 5 * 1024 * 1024);
+    let name = log_name(&h.log_dir(&entry));
+    assert_eq!(
+        files[0].initial_comment.as_deref(),
+        Some(format!(
+            "Output truncated to the first 5 MB; the whole output is in {HOST_LOGS}/{name}/stdout."
+        ))
+        .as_deref()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn very_long_text_is_uploaded_as_a_file() {
+    let script = "printf 'word %.0s' $(seq 1 10001)\n";
+    let mut h = Harness::with_scripts(&[("hello.sh", script)]).await;
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert!(h.job_texts().is_empty(), "{:?}", h.job_texts());
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content.len(), 50_005);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn file_report_uploads_another_jobs_log() {
+    let mut h = Harness::start().await;
+    let first = h.schedule("test_hello_name", &args(&[("name", "Ada")]));
+    let dir = h.log_dir(&h.finished(first).await);
+    let id = h.schedule(
+        "showlogs_all_output",
+        &args(&[("log_dir", &log_name(&dir))]),
+    );
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content, b"Hello Ada\n");
+    assert_eq!(
+        files[0].title.as_deref(),
+        Some("showlogs_all_output output")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shipped_blocks_are_posted_as_blocks() {
+    let mut h = Harness::start().await;
+    let id = h.schedule("test_blocks", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let posts: Vec<_> = h
+        .fake
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.str("channel") == Some(JOBS))
+        .collect();
+    assert_eq!(posts.len(), 1);
+    let blocks = posts[0].params["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 4);
+    assert_eq!(blocks[0]["text"]["text"], "Test report");
+    assert_eq!(
+        posts[0].str("text"),
+        Some("Output of command `test_blocks`")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sixty_blocks_are_split_over_two_messages() {
+    let script = r#"
+        printf '['
+        for i in $(seq 1 60); do
+          [ "$i" -gt 1 ] && printf ','
+          printf '{"type":"section","text":{"type":"mrkdwn","text":"block %s"}}' "$i"
+        done
+        printf ']\n'
+    "#;
+    let mut h = Harness::with_scripts(&[("blocks.sh", script)]).await;
+    let id = h.schedule("test_blocks", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let posts: Vec<_> = h
+        .fake
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.str("channel") == Some(JOBS))
+        .collect();
+    let sizes: Vec<usize> = posts
+        .iter()
+        .map(|c| c.params["blocks"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![50, 10]);
+    assert_eq!(posts[0].params["blocks"][0]["text"]["text"], "block 1");
+    assert_eq!(posts[1].params["blocks"][9]["text"]["text"], "block 60");
+    assert_eq!(
+        posts[1].str("text"),
+        Some("Output of command `test_blocks` (part 2 of 2)")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_blocks_fail_with_the_raw_output_attached() {
+    let mut h = Harness::with_scripts(&[("blocks.sh", "echo '[{\"type\": oops'\n")]).await;
+    let id = h.schedule("test_blocks", &Args::new());
+    let entry = h.finished(id).await;
+    assert!(
+        matches!(&entry.exit, ExitKind::Error(e) if e.contains("not a JSON array of blocks")),
+        "{:?}",
+        entry.exit
+    );
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with(
+            "Command `test_blocks` failed.\nIts output is not a JSON array of Slack blocks ("
+        ),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].ends_with("Calling tech-support."), "{}", texts[0]);
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].content, b"[{\"type\": oops\n");
+    assert_eq!(h.reactions()[0].2, "x");
+    assert_eq!(h.fake.texts_in(TECH).len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn empty_output_says_so() {
+    // No shipped job has suppress_empty = true; `report::plan_output` covers the decision.
+    let mut h = Harness::with_scripts(&[("hello.sh", "printf '\\n'\n")]).await;
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert_eq!(
+        h.job_texts(),
+        vec!["No output found for command `test_hello_name`"]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn success_without_stdout_report_says_succeeded() {
+    let mut h = Harness::start().await;
+    let id = h.schedule("example_deploy", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert_eq!(h.job_texts(), vec!["Command `example_deploy` succeeded"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn failure_without_tech_support_points_at_the_logs() {
+    let mut h = Harness::start().await;
+    let id = h.schedule("test_fail", &Args::new());
+    let entry = h.finished(id).await;
+    assert_eq!(entry.exit, ExitKind::Code(1));
+    let dir = h.log_dir(&entry);
+    let name = log_name(&dir);
+    assert_eq!(
+        h.job_texts(),
+        vec![format!(
+            "Command `test_fail` failed.\nFind logs in {HOST_LOGS}/{name}.\n\
+             Read them with `@bennettbot showlogs tail error {name}` (or `showlogs tail output`, `showlogs all error`)."
+        )]
+    );
+    assert!(std::fs::read_to_string(dir.join("stderr"))
+        .unwrap()
+        .contains("Something went wrong"));
+    assert_eq!(
+        h.reactions(),
+        vec![(JOBS.into(), THREAD.into(), "x".into())]
+    );
+    assert!(h.fake.texts_in(TECH).is_empty());
+    assert!(h.fake.calls("chat.getPermalink").is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn failure_with_tech_support_links_the_report() {
+    // An empty `test/` folder: `cat poem.txt` fails, and test_read_poem calls tech-support.
+    let mut h = Harness::with_scripts(&[]).await;
+    let id = h.schedule("test_read_poem", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(1));
+    let posts = h.fake.calls("chat.postMessage");
+    let report = posts
+        .iter()
+        .find(|c| c.str("channel") == Some(JOBS))
+        .unwrap();
+    let text = report.str("text").unwrap();
+    assert!(
+        text.starts_with(
+            "Command `test_read_poem` failed.\nFind logs in /host/logs/test_read_poem/"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("\nCalling tech-support."), "{text}");
+    let permalinks = h.fake.calls("chat.getPermalink");
+    assert_eq!(permalinks.len(), 1);
+    assert_eq!(permalinks[0].str("channel"), Some(JOBS));
+    let tech = h.fake.texts_in(TECH);
+    assert_eq!(tech.len(), 1);
+    let ts = permalinks[0].str("message_ts").unwrap().replace('.', "");
+    assert_eq!(
+        tech[0],
+        format!("https://fake.slack.com/archives/{JOBS}/p{ts}")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn dm_failures_do_not_call_tech_support() {
+    let mut h = Harness::with_scripts(&[("hello.sh", "no-such-command-anywhere\n")]).await;
+    let id = h.schedule_in("test_hello_name", &args(&[("name", "x")]), "D0DM", true);
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(127));
+    let texts = h.fake.texts_in("D0DM");
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].starts_with("Command `test_hello_name` failed."));
+    assert!(!texts[0].contains("tech-support"), "{}", texts[0]);
+    assert!(h.fake.texts_in(TECH).is_empty());
+    assert_eq!(
+        h.reactions(),
+        vec![("D0DM".into(), THREAD.into(), "x".into())]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn timeout_kills_the_group_including_grandchildren() {
+    // test_slow times out after 60 s; the grandchild ignores SIGTERM and would touch a marker
+    // after 70 s, so only the group's SIGKILL (1 s after SIGTERM here) stops it.
+    let script = r#"
+        ( trap '' TERM; sleep 70; touch "$WRITEABLE_DIR/grandchild-ran" ) &
+        echo $! > "$WRITEABLE_DIR/grandchild.pid"
+        trap '' TERM
+        sleep 120
+    "#;
+    let mut h = Harness::with_scripts(&[("slow.sh", script)]).await;
+    let id = h.schedule("test_slow", &Args::new());
+    let entry = h.finished_within(id, Duration::from_secs(120)).await;
+    assert_eq!(entry.exit, ExitKind::Timeout);
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with("Command `test_slow` failed.\nIt timed out after 60 s.\nFind logs in"),
+        "{}",
+        texts[0]
+    );
+    let writeable = h.root.path().join("writeable");
+    let pid = std::fs::read_to_string(writeable.join("grandchild.pid")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+    let dead = match stat {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .trim_start()
+            .starts_with('Z'),
+    };
+    assert!(dead, "grandchild {} is alive", pid.trim());
+    assert!(!writeable.join("grandchild-ran").exists());
+    // Heartbeats kept the 3 s lease alive for the whole minute: no interrupted report.
+    assert!(!texts[0].contains("interrupted"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn slack_500s_and_429s_are_retried() {
+    let mut h = Harness::new().await;
+    h.fake
+        .fail_next("chat.postMessage", 2, Failure::Status(500));
+    h.fake
+        .fail_next("reactions.add", 1, Failure::RateLimited(1));
+    h.run();
+    let id = h.schedule("test_hello_name", &args(&[("name", "Bob")]));
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    assert_eq!(
+        h.fake.attempts("chat.postMessage").len(),
+        4,
+        "2 failures, then 2 posts"
+    );
+    assert_eq!(h.job_texts(), vec!["Hello Bob\n"]);
+    assert_eq!(
+        h.fake.texts_in(LOGS),
+        vec!["Command `test_hello_name` about to start"]
+    );
+    assert_eq!(h.fake.attempts("reactions.add").len(), 2);
+    assert_eq!(h.reactions().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_upload_is_noted_in_the_logs_channel() {
+    let poem = "x".repeat(5_000);
+    let mut h = Harness::new().await;
+    h.settings.workspace_dir = workspace_with(h.root.path(), &[("poem.txt", &poem)]);
+    h.fake
+        .fail_next("files.getUploadURLExternal", 3, Failure::Status(500));
+    h.run();
+    let id = h.schedule("test_read_poem", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let notes: Vec<String> = h
+        .fake
+        .texts_in(LOGS)
+        .into_iter()
+        .filter(|t| t.starts_with("Could not notify slack"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{:?}", h.fake.texts_in(LOGS));
+    assert!(notes[0].contains("HTTP 500"), "{}", notes[0]);
+    assert!(
+        notes[0].contains("test_read_poem.txt (5000 bytes)"),
+        "{}",
+        notes[0]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn nothing_is_lost_while_slack_is_down() {
+    let mut h = Harness::start().await;
+    h.fake.set_outage(true);
+    let down = h.schedule("test_hello_name", &args(&[("name", "in the dark")]));
+    let entry = h.finished(down).await;
+    assert_eq!(
+        entry.exit,
+        ExitKind::Code(0),
+        "the job ran and was recorded"
+    );
+    let dir = h.log_dir(&entry);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("stdout")).unwrap(),
+        "Hello in the dark\n",
+        "its output is kept in its log folder"
+    );
+    assert!(h.queue.status(Utc::now()).unwrap().running.is_empty());
+    assert!(h.fake.calls("chat.postMessage").is_empty());
+    assert!(!h.fake.attempts("chat.postMessage").is_empty());
+
+    h.fake.set_outage(false);
+    let up = h.schedule("test_hello_name", &args(&[("name", "again")]));
+    assert_eq!(h.finished(up).await.exit, ExitKind::Code(0));
+    assert_eq!(h.job_texts(), vec!["Hello again\n"]);
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert!(status.running.is_empty() && status.scheduled.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_and_unrenderable_jobs_are_reported_and_removed() {
+    let mut h = Harness::start().await;
+    let unknown = h.schedule("retired_job", &Args::new());
+    let entry = h.finished(unknown).await;
+    assert_eq!(
+        entry.exit,
+        ExitKind::Error("unknown job type `retired_job`".into())
+    );
+    let missing = h.schedule("test_hello_name", &Args::new());
+    let entry = h.finished(missing).await;
+    assert_eq!(
+        entry.exit,
+        ExitKind::Error("missing argument `name`".into())
+    );
+    assert_eq!(
+        h.job_texts(),
+        vec![
+            "Command `retired_job` cannot run: unknown job type `retired_job`. It has been removed from the queue.",
+            "Command `test_hello_name` cannot run: missing argument `name`. It has been removed from the queue.",
+        ]
+    );
+    // Both reacted x on the same message; the second answer is already_reacted.
+    assert_eq!(h.fake.attempts("reactions.add").len(), 2);
+    assert_eq!(h.reactions()[0].2, "x");
+    assert!(
+        h.fake.texts_in(LOGS).is_empty(),
+        "nothing was about to start"
+    );
+    // The dispatcher is still alive and runs the next job.
+    let next = h.schedule("test_hello_name", &args(&[("name", "Eve")]));
+    assert_eq!(h.finished(next).await.exit, ExitKind::Code(0));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_of_a_dead_dispatcher_are_reported_interrupted() {
+    let mut h = Harness::new().await;
+    let id = h.schedule("test_slow", &Args::new());
+    let job = h
+        .queue
+        .reserve("dead-dispatcher", Utc::now())
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.id, id.id);
+    // Its last heartbeat was long ago.
+    let long_ago = Utc::now() - chrono::TimeDelta::minutes(10);
+    h.queue.heartbeat("dead-dispatcher", long_ago).unwrap();
+    h.run();
+    let entry = h.finished(id).await;
+    assert_eq!(entry.exit, ExitKind::Interrupted);
+    let text = h.fake.wait_for_text(JOBS, "interrupted", WAIT).await;
+    assert!(
+        text.starts_with("Command `test_slow` was interrupted"),
+        "{text}"
+    );
+    assert!(
+        h.fake.texts_in(LOGS).is_empty(),
+        "the job was not run again"
+    );
+    h.fake.wait_for("reactions.add", 1, WAIT).await;
+    assert_eq!(h.reactions()[0].2, "x");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_quick_jobs_finish_and_interrupts_slow_ones() {
+    let script = r#"
+        if [ "$1" = quick ]; then
+          touch "$WRITEABLE_DIR/quick-started"; sleep 1; echo done; exit 0
+        fi
+        echo started > "$WRITEABLE_DIR/slow-started"
+        sleep 120
+        echo "should not happen" > "$WRITEABLE_DIR/slow-finished"
+    "#;
+    let mut h = Harness::new().await;
+    h.settings.workspace_dir = workspace_with(
+        h.root.path(),
+        &[("slow.sh", "bash hello.sh slow\n"), ("hello.sh", script)],
+    );
+    h.settings.shutdown_grace = Duration::from_secs(5);
+    h.run();
+    let slow = h.schedule("test_slow", &Args::new());
+    let quick = h.schedule("test_hello_name", &args(&[("name", "quick")]));
+    let writeable = h.root.path().join("writeable");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !writeable.join("slow-started").exists() || !writeable.join("quick-started").exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the jobs never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.stop().await;
+    let quick = h.finished(quick).await;
+    assert_eq!(quick.exit, ExitKind::Code(0));
+    let slow = h.finished(slow).await;
+    assert_eq!(slow.exit, ExitKind::Interrupted);
+    let texts = h.job_texts();
+    assert!(texts.contains(&"done\n".to_string()), "{texts:?}");
+    let interrupted: Vec<_> = texts.iter().filter(|t| t.contains("interrupted")).collect();
+    assert_eq!(interrupted.len(), 1, "{texts:?}");
+    assert!(interrupted[0].starts_with("Command `test_slow` was interrupted"));
+    assert!(interrupted[0].contains("Find logs in /host/logs/test_slow/"));
+    assert!(!h.root.path().join("writeable/slow-finished").exists());
+    // Nothing new is started after shutdown.
+    let after = h.schedule("test_hello_name", &args(&[("name", "late")]));
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert_eq!(
+        status.scheduled.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![after.id]
+    );
+    assert!(status.running.is_empty(), "interrupted jobs left the queue");
+}
+
+#[tokio::test]
+async fn jobs_of_different_types_run_at_once() {
+    // The slow job waits for a file that only the hello job writes.
+    let slow = r#"
+        for _ in $(seq 1 200); do
+          [ -f "$WRITEABLE_DIR/go" ] && { echo "Slow job finished"; exit 0; }
+          sleep 0.1
+        done
+        exit 1
+    "#;
+    let hello = "touch \"$WRITEABLE_DIR/go\"; echo hello\n";
+    let mut h = Harness::with_scripts(&[("slow.sh", slow), ("hello.sh", hello)]).await;
+    let slow = h.schedule("test_slow", &Args::new());
+    let hello = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    assert_eq!(h.finished(slow).await.exit, ExitKind::Code(0));
+    assert_eq!(h.finished(hello).await.exit, ExitKind::Code(0));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_from_another_process_are_picked_up() {
+    let mut h = Harness::start().await;
+    // Another connection to the same file stands in for the Slack bot's process.
+    let other = Queue::open(&h.root.path().join("queue.db")).unwrap();
+    let after = h.last_history_id();
+    let id = other
+        .schedule_job(
+            "test_hello_name",
+            &args(&[("name", "from afar")]),
+            JOBS,
+            None,
+            Duration::ZERO,
+            false,
+            None,
+        )
+        .unwrap()
+        .id;
+    let ticket = Ticket { id, after };
+    assert_eq!(h.finished(ticket).await.exit, ExitKind::Code(0));
+    assert_eq!(h.job_texts(), vec!["Hello from afar\n"]);
+    assert!(h.reactions().is_empty(), "no message to react to");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_see_the_documented_environment() {
+    let script = r#"
+        echo "logs=$LOGS_DIR"
+        echo "host=$HOST_LOGS_DIR"
+        echo "writeable=$WRITEABLE_DIR"
+        echo "pythonpath=$PYTHONPATH"
+        echo "tool=$(whoami)"
+        echo "pwd=$(pwd)"
+    "#;
+    let mut h = Harness::new().await;
+    h.settings.workspace_dir = workspace_with(h.root.path(), &[("hello.sh", script)]);
+    // `whoami` exists in /usr/bin too: finding this one proves absolute_bin comes first.
+    let bin = h.root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("whoami"), "#!/bin/sh\necho from-bin\n").unwrap();
+    let mut perms = std::fs::metadata(bin.join("whoami")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(bin.join("whoami"), perms).unwrap();
+    h.settings.absolute_bin = Some(bin);
+    h.run();
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
+    let root = h.root.path();
+    let expected = format!(
+        "logs={}\nhost={HOST_LOGS}\nwriteable={}\npythonpath={}\ntool=from-bin\npwd={}\n",
+        root.join("logs").display(),
+        root.join("writeable").display(),
+        root.join("app").display(),
+        root.join("custom-workspace/test").display(),
+    );
+    assert_eq!(h.job_texts(), vec![expected]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn namespaces_without_a_shipped_workspace_get_a_writeable_one() {
+    // The custom workspace has only `test/`, so `example` runs in the writeable workspace,
+    // where deploy.sh does not exist: the job fails, and the folder was created.
+    let mut h = Harness::with_scripts(&[]).await;
+    let id = h.schedule("example_deploy", &Args::new());
+    assert_eq!(h.finished(id).await.exit, ExitKind::Code(127));
+    assert!(h.root.path().join("writeable-workspace/example").is_dir());
+    let text = &h.job_texts()[0];
+    assert!(
+        text.starts_with("Command `example_deploy` failed."),
+        "{text}"
+    );
+    assert_eq!(
+        h.fake.texts_in(TECH).len(),
+        1,
+        "example_deploy calls tech-support by default"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_reported_and_removed() {
+    let mut h = Harness::new().await;
+    // As another process (e.g. the old Python service) might have left it.
+    let conn = rusqlite::Connection::open(h.root.path().join("queue.db")).unwrap();
+    conn.execute(
+        "INSERT INTO job (type, args, channel, thread_ts, start_after, is_im)
+         VALUES ('test_hello_name', 'not json', ?1, ?2, '2020-01-01 00:00:00', 0)",
+        [JOBS, THREAD],
+    )
+    .unwrap();
+    let id = conn.last_insert_rowid();
+    drop(conn);
+    h.run();
+    let entry = h.finished(Ticket { id, after: 0 }).await;
+    assert!(matches!(entry.exit, ExitKind::Error(_)), "{:?}", entry.exit);
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with("Command `test_hello_name` cannot run: "),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].ends_with("It has been removed from the queue."));
+    assert!(h.fake.texts_in(LOGS).is_empty(), "it never started");
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert!(status.running.is_empty() && status.unreadable.is_empty());
+    h.stop().await;
+}

@@ -1,0 +1,1066 @@
+//! The Slack bot against a fake Slack: the Web API over HTTP (`support/fake_slack.rs`) and
+//! Socket Mode over a websocket (`support/fake_socket.rs`), both on 127.0.0.1.
+
+#[path = "support/fake_slack.rs"]
+#[allow(dead_code)]
+mod fake_slack;
+#[path = "support/fake_socket.rs"]
+mod fake_socket;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bennettbot::config::CONFIG;
+use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
+use bennettbot::queue::Queue;
+use bennettbot::settings::Settings;
+use bennettbot::slack::api::SlackClient;
+use bennettbot::slack::bot::{run_bot_with, BotOptions};
+use bennettbot::slack::socket::Timing;
+use chrono::{Days, Utc};
+use fake_slack::{Call, Failure, FakeSlack, TOKEN};
+use fake_socket::FakeSocket;
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(10);
+const BOT: &str = "U0BOT";
+const GENERAL: &str = "C0GENERAL";
+const TECH: &str = "C0TECH";
+const ADMINS: &str = "C0ADMINS";
+const DM: &str = "D0DM";
+const INTERNAL: &str = "U0INTERNAL";
+const GUEST: &str = "U0GUEST";
+
+static TS: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh message timestamp.
+fn ts() -> String {
+    format!("1800000000.{:06}", TS.fetch_add(1, Ordering::SeqCst))
+}
+
+/// How a test wants the bot started.
+#[derive(Default)]
+struct Setup {
+    env: Vec<(&'static str, String)>,
+    search: bool,
+}
+
+struct Harness {
+    slack: FakeSlack,
+    socket: FakeSocket,
+    queue: Queue,
+    dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    bot: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("SLACK_BOT_TOKEN", TOKEN.to_string()),
+        // The fake accepts one token, so the app and user tokens are the same string here.
+        ("SLACK_APP_TOKEN", TOKEN.to_string()),
+        ("SLACK_APP_USERNAME", "bennettbot".to_string()),
+        // One support channel by name, the other by id: both must resolve.
+        ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support".to_string()),
+        ("SLACK_BENNETT_ADMINS_CHANNEL", ADMINS.to_string()),
+        ("SLACK_API_URL", slack.url()),
+        ("WRITEABLE_DIR", dir.display().to_string()),
+        (
+            "BOT_CHECK_FILE",
+            dir.join("bot_check").display().to_string(),
+        ),
+        ("MAX_SLACK_NOTIFY_RETRIES", "0".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if setup.search {
+        vars.insert("SLACK_BOT_USER_TOKEN".into(), TOKEN.to_string());
+    }
+    for (k, v) in &setup.env {
+        vars.insert(k.to_string(), v.clone());
+    }
+    Settings::from_lookup(&CONFIG, dir, |k| vars.get(k).cloned())
+}
+
+fn default_workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    slack.respond_with("conversations.join", json!({ "channel": {} }));
+    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
+    slack.respond_with(
+        "users.list",
+        json!({ "members": [
+            { "id": INTERNAL, "name": "alice" },
+            { "id": GUEST, "name": "gus", "is_restricted": true },
+            { "id": "U0OTHERBOT", "name": "other", "is_bot": true },
+        ], "response_metadata": { "next_cursor": "" } }),
+    );
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": [
+            { "id": GENERAL, "name": "general", "is_member": false },
+            { "id": TECH, "name": "tech-support", "is_member": true },
+            { "id": ADMINS, "name": "bennett-admins", "is_member": true },
+        ] }),
+    );
+}
+
+fn options() -> BotOptions {
+    BotOptions {
+        socket: Timing {
+            min_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ping_interval: Duration::from_millis(100),
+        },
+        search_interval: Duration::from_millis(50),
+    }
+}
+
+impl Harness {
+    async fn start(setup: Setup) -> Harness {
+        let slack = FakeSlack::start().await;
+        let socket = FakeSocket::start().await;
+        default_workspace(&slack, &socket);
+        Self::start_with(slack, socket, setup).await
+    }
+
+    async fn start_with(slack: FakeSlack, socket: FakeSocket, setup: Setup) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path(), &slack, &setup);
+        let queue = Queue::open(&settings.db_path).unwrap();
+        let client = Arc::new(
+            SlackClient::new(TOKEN)
+                .with_base_url(slack.url())
+                .with_max_retries(0),
+        );
+        let (stop, stopped) = oneshot::channel();
+        let bot = tokio::spawn(run_bot_with(
+            settings,
+            queue.clone(),
+            client,
+            options(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let harness = Harness {
+            slack,
+            socket,
+            queue,
+            dir,
+            stop: Some(stop),
+            bot: Some(bot),
+        };
+        harness.socket.wait_connections(1).await;
+        harness
+    }
+
+    fn check_file(&self) -> PathBuf {
+        self.dir.path().join("bot_check")
+    }
+
+    /// Sends an event and waits for its ack.
+    async fn send(&self, event: Value) {
+        let envelope = self.socket.send_event(event);
+        self.socket.wait_ack(&envelope).await;
+    }
+
+    /// Mentions the bot in `channel` as `user`; returns the message's ts.
+    async fn mention_as(&self, user: &str, channel: &str, text: &str) -> String {
+        let ts = ts();
+        self.send(json!({
+            "type": "app_mention", "user": user, "text": text, "ts": ts,
+            "channel": channel, "event_ts": ts,
+        }))
+        .await;
+        ts
+    }
+
+    /// `<@BOT> text` from an internal user in `channel`.
+    async fn mention(&self, channel: &str, text: &str) -> String {
+        self.mention_as(INTERNAL, channel, &format!("<@{BOT}> {text}"))
+            .await
+    }
+
+    /// A plain message event.
+    async fn message(&self, fields: Value) -> String {
+        let ts = ts();
+        let mut event =
+            json!({ "type": "message", "user": INTERNAL, "ts": ts, "channel_type": "channel" });
+        event
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        self.send(event).await;
+        ts
+    }
+
+    /// Waits for a reply in `channel` containing `needle`.
+    async fn reply(&self, channel: &str, needle: &str) -> Call {
+        self.slack.wait_for_text(channel, needle, WAIT).await;
+        self.posts(channel)
+            .into_iter()
+            .find(|c| c.str("text").unwrap_or_default().contains(needle))
+            .unwrap()
+    }
+
+    fn posts(&self, channel: &str) -> Vec<Call> {
+        self.slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.str("channel") == Some(channel))
+            .collect()
+    }
+
+    fn reactions(&self, channel: &str, ts: &str) -> Vec<String> {
+        self.slack
+            .calls("reactions.add")
+            .into_iter()
+            .filter(|c| c.str("channel") == Some(channel) && c.str("timestamp") == Some(ts))
+            .map(|c| c.str("name").unwrap_or_default().to_string())
+            .collect()
+    }
+
+    async fn wait_reaction(&self, channel: &str, ts: &str, name: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.reactions(channel, ts).iter().any(|r| r == name) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {name} reaction on {channel}/{ts}: {:#?}",
+                self.slack.all_calls()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Events are handled in order of arrival; once a later `status` in `channel` has been
+    /// answered, everything sent before it has been acted on too.
+    async fn settle(&self, channel: &str) {
+        let before = self.posts(channel).len();
+        self.mention(channel, "status").await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.posts(channel).len() <= before {
+            assert!(tokio::time::Instant::now() < deadline, "no status reply");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.bot.take().unwrap().await.unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up
+
+#[tokio::test]
+async fn start_up_joins_channels_touches_the_check_file_and_stops_cleanly() {
+    let h = Harness::start(Setup::default()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !h.check_file().exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "check file never touched"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let joined: Vec<String> = h
+        .slack
+        .calls("conversations.join")
+        .iter()
+        .map(|c| c.str("channel").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        joined,
+        vec![GENERAL.to_string()],
+        "joins only channels it is not in"
+    );
+    let listed = h.slack.calls("conversations.list");
+    assert_eq!(listed[0].str("types"), Some("public_channel"));
+    assert_eq!(listed[0].str("exclude_archived"), Some("true"));
+    assert_eq!(h.slack.calls("auth.test").len(), 1);
+    assert!(h.stop().await.is_ok());
+}
+
+#[tokio::test]
+async fn start_up_removes_a_stale_check_file_and_fails_without_a_support_channel() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": [{ "id": GENERAL, "name": "general", "is_member": true }] }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &slack, &Setup::default());
+    std::fs::write(dir.path().join("bot_check"), "stale").unwrap();
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
+    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("SLACK_TECH_SUPPORT_CHANNEL"), "{message}");
+    assert!(message.contains("#tech-support"), "{message}");
+    assert!(!dir.path().join("bot_check").exists());
+    assert_eq!(socket.connections(), 0, "never connects with a bad config");
+}
+
+#[tokio::test]
+async fn new_channels_are_joined() {
+    let h = Harness::start(Setup::default()).await;
+    h.send(json!({ "type": "channel_created", "channel": { "id": "C0NEW", "name": "new", "created": 1 } }))
+        .await;
+    let joins = h.slack.wait_for("conversations.join", 2, WAIT).await;
+    assert_eq!(joins[1].str("channel"), Some("C0NEW"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Understanding messages
+
+#[tokio::test]
+async fn mentions_are_parsed_the_way_users_write_them() {
+    let h = Harness::start(Setup::default()).await;
+    let cases = [
+        ("C1", format!("<@{BOT}> status")),
+        ("C2", format!("<@{BOT}>    status   ")),
+        ("C3", format!("<@{BOT}> status.")),
+        ("C4", format!("Reminder: <@{BOT}> status.")),
+        ("C5", format!("<@{BOT}>status")),
+        ("C6", format!("<@{BOT}|bennettbot> status")),
+    ];
+    for (channel, text) in &cases {
+        h.mention_as(INTERNAL, channel, text).await;
+    }
+    // Slackbot posts reminders; the bot's own messages are never commands.
+    h.mention_as("USLACKBOT", "C8", &format!("Reminder: <@{BOT}> status."))
+        .await;
+    h.mention_as(BOT, "C9", &format!("<@{BOT}> status")).await;
+    for (channel, text) in &cases {
+        let reply = h.reply(channel, "The time is").await;
+        assert!(
+            reply.str("text").unwrap().contains("Nothing is happening"),
+            "{text}: {reply:?}"
+        );
+    }
+    h.reply("C8", "Nothing is happening").await;
+    h.mention("C7", "test help me").await;
+    h.reply("C7", "I'm sorry, I didn't understand you").await;
+    h.settle("C9").await;
+    assert_eq!(
+        h.posts("C9").len(),
+        1,
+        "only the settling status is answered"
+    );
+}
+
+#[tokio::test]
+async fn direct_messages_work_with_and_without_a_mention() {
+    let h = Harness::start(Setup::default()).await;
+    h.message(json!({ "channel": DM, "channel_type": "im", "text": "status" }))
+        .await;
+    h.reply(DM, "Nothing is happening").await;
+    h.message(
+        json!({ "channel": "D0DM2", "channel_type": "im", "text": format!("<@{BOT}> status.") }),
+    )
+    .await;
+    h.reply("D0DM2", "Nothing is happening").await;
+    // In a DM the text must be the command alone; help there has no `@bot`.
+    h.message(json!({ "channel": "D0DM3", "channel_type": "im", "text": "please status" }))
+        .await;
+    let reply = h.reply("D0DM3", "I'm sorry, I didn't understand you").await;
+    assert!(
+        !reply.str("text").unwrap().contains("@bennettbot"),
+        "{reply:?}"
+    );
+    // Messages in channels are not commands without a mention, and bots are ignored.
+    h.message(json!({ "channel": GENERAL, "text": "status" }))
+        .await;
+    h.message(
+        json!({ "channel": "D0DM4", "channel_type": "im", "text": "status", "bot_id": "B1" }),
+    )
+    .await;
+    h.settle(DM).await;
+    assert!(h.posts(GENERAL).is_empty());
+    assert!(h.posts("D0DM4").is_empty());
+}
+
+#[tokio::test]
+async fn help_names_the_bot_only_when_mentioned() {
+    let h = Harness::start(Setup::default()).await;
+    h.mention(GENERAL, "help").await;
+    let text = h
+        .reply(GENERAL, "Commands in the following categories")
+        .await;
+    let text = text.str("text").unwrap();
+    assert!(
+        text.contains("* `test`: Some commands to test things work"),
+        "{text}"
+    );
+    assert!(text.contains(":lock: `techsupport`"), "{text}");
+    assert!(text.contains("Enter `@bennettbot status`"), "{text}");
+    h.message(json!({ "channel": DM, "channel_type": "im", "text": "help" }))
+        .await;
+    let dm = h.reply(DM, "Commands in the following categories").await;
+    assert!(dm.str("text").unwrap().contains("Enter `status`"), "{dm:?}");
+}
+
+#[tokio::test]
+async fn namespace_help_lists_commands_and_marks_restricted_ones() {
+    let h = Harness::start(Setup::default()).await;
+    h.mention("C1", "test help").await;
+    let test = h.reply("C1", "The following commands are available").await;
+    let test = test.str("text").unwrap();
+    assert!(
+        test.contains("`test hello [name]`: say hello to [name]"),
+        "{test}"
+    );
+    assert!(!test.contains(":lock:"), "{test}");
+    h.mention("C2", "help techsupport").await;
+    let ts = h.reply("C2", "The following commands are available").await;
+    let ts = ts.str("text").unwrap();
+    assert!(
+        ts.starts_with(":lock: These commands are only available to internal users :lock:"),
+        "{ts}"
+    );
+    assert!(ts.contains("`techsupport out-of-office off`"), "{ts}");
+}
+
+#[tokio::test]
+async fn not_understood_suggests_near_commands() {
+    let h = Harness::start(Setup::default()).await;
+    h.mention(GENERAL, "test helo Bob").await;
+    let reply = h.reply(GENERAL, "I'm sorry, I didn't understand you").await;
+    let text = reply.str("text").unwrap();
+    assert!(text.contains("Did you mean"), "{text}");
+    assert!(text.contains("`@bennettbot test hello [name]`"), "{text}");
+}
+
+#[tokio::test]
+async fn replies_go_to_the_thread_the_message_was_in() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = ts();
+    h.send(json!({
+        "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+        "ts": ts, "thread_ts": "1700000000.000001", "channel": GENERAL,
+    }))
+    .await;
+    let reply = h.reply(GENERAL, "The time is").await;
+    assert_eq!(reply.str("thread_ts"), Some("1700000000.000001"));
+    h.mention("C1", "status").await;
+    let reply = h.reply("C1", "The time is").await;
+    assert_eq!(reply.str("thread_ts"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue
+
+#[tokio::test]
+async fn status_lists_jobs_and_suppressions() {
+    let h = Harness::start(Setup::default()).await;
+    let now = Utc::now();
+    h.queue
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
+        .unwrap();
+    h.queue
+        .schedule_suppression(
+            "example_deploy",
+            now + chrono::Duration::hours(1),
+            now + chrono::Duration::hours(2),
+        )
+        .unwrap();
+    h.mention(GENERAL, "status").await;
+    let reply = h.reply(GENERAL, "The time is").await;
+    let text = reply.str("text").unwrap();
+    assert!(
+        text.contains("There is 1 scheduled job:\n* [1] test_hello_world (starting after "),
+        "{text}"
+    );
+    assert!(
+        text.contains("There is 1 scheduled suppression:\n* [1] example_deploy (from "),
+        "{text}"
+    );
+    assert!(!text.contains("Nothing is happening"), "{text}");
+}
+
+#[tokio::test]
+async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
+    let h = Harness::start(Setup::default()).await;
+    let job = h
+        .queue
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
+        .unwrap();
+    let ts = h
+        .mention(GENERAL, &format!("remove job id {}", job.id))
+        .await;
+    h.reply(GENERAL, &format!("Job id [{}] removed", job.id))
+        .await;
+    h.wait_reaction(GENERAL, &ts, "crossed_fingers").await;
+    assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
+    h.mention("C1", "remove job id 99").await;
+    h.reply("C1", "Job id [99] not found in running or scheduled jobs")
+        .await;
+}
+
+#[tokio::test]
+async fn commands_schedule_jobs_with_de_formatted_urls() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = h.mention(GENERAL, "test hello <http://x.org|x.org>").await;
+    h.wait_reaction(GENERAL, &ts, "eyes").await;
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert_eq!(status.scheduled.len(), 1);
+    let job = &status.scheduled[0];
+    assert_eq!(job.job_type, "test_hello_name");
+    assert_eq!(job.channel, GENERAL);
+    assert_eq!(job.message_ts.as_deref(), Some(ts.as_str()));
+    assert_eq!(
+        job.thread_ts.as_deref(),
+        Some(ts.as_str()),
+        "reports reply to the command"
+    );
+    let args: Vec<(String, String)> = job.args.clone().into_iter().collect();
+    assert_eq!(args, vec![("name".to_string(), "http://x.org".to_string())]);
+    // Nothing is running, so no "already started" reply.
+    h.settle(GENERAL).await;
+    assert!(h
+        .posts(GENERAL)
+        .iter()
+        .all(|c| !c.str("text").unwrap().contains("already started")));
+}
+
+#[tokio::test]
+async fn scheduling_behind_a_running_job_says_so() {
+    let h = Harness::start(Setup::default()).await;
+    h.queue
+        .schedule_job(
+            "test_hello_world",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::ZERO,
+            false,
+            None,
+        )
+        .unwrap();
+    let running = h.queue.reserve("test-owner", Utc::now()).unwrap();
+    assert!(running.is_some());
+    h.mention(GENERAL, "test hello").await;
+    let reply = h.reply(GENERAL, "already started").await;
+    assert_eq!(
+        reply.str("text").unwrap(),
+        "A `test_hello_world` job has already started; request queued. Type `@bennettbot status` to see running jobs, and `@bennettbot remove job id [id]` to remove a blocking job."
+    );
+}
+
+#[tokio::test]
+async fn cancel_and_suppressions() {
+    let h = Harness::start(Setup::default()).await;
+    h.queue
+        .schedule_job(
+            "example_deploy",
+            &Default::default(),
+            GENERAL,
+            None,
+            Duration::from_secs(600),
+            false,
+            None,
+        )
+        .unwrap();
+    h.mention("C1", "example cancel deploy").await;
+    h.reply("C1", "Cancelled 1 pending `example_deploy` job")
+        .await;
+    assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
+
+    h.mention("C2", "example suppress deploys from 00:00 to 23:59")
+        .await;
+    h.reply("C2", "example_deploy suppressed from 00:00 to 23:59")
+        .await;
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert_eq!(
+        status.active_suppressions.len() + status.scheduled_suppressions.len(),
+        1
+    );
+
+    h.mention("C3", "example suppress deploys from 10:00 to 09:00")
+        .await;
+    h.reply(
+        "C3",
+        "Wrong time format - `[start_at]` and `[end_at]` must be HH:MM",
+    )
+    .await;
+    h.mention("C4", "example suppress deploys from 9am to 10am")
+        .await;
+    h.reply("C4", "Wrong time format").await;
+
+    h.mention("C5", "example cancel suppression").await;
+    h.reply("C5", "example_deploy suppressions cancelled").await;
+    let status = h.queue.status(Utc::now()).unwrap();
+    assert!(status.active_suppressions.is_empty() && status.scheduled_suppressions.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restricted namespaces
+
+const OOO_STATUS: &str = "techsupport out-of-office status";
+
+fn scheduled_types(queue: &Queue) -> Vec<String> {
+    queue
+        .status(Utc::now())
+        .unwrap()
+        .scheduled
+        .iter()
+        .map(|j| j.job_type.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn restricted_commands_are_for_internal_users_only() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = h
+        .mention_as(INTERNAL, GENERAL, &format!("<@{BOT}> {OOO_STATUS}"))
+        .await;
+    h.wait_reaction(GENERAL, &ts, "eyes").await;
+    assert_eq!(scheduled_types(&h.queue), vec!["techsupport_ooo_status"]);
+    assert!(
+        h.slack.calls("users.info").is_empty(),
+        "known users need no lookup"
+    );
+
+    h.mention_as(GUEST, "C1", &format!("<@{BOT}> {OOO_STATUS}"))
+        .await;
+    let reply = h.reply("C1", "Sorry").await;
+    assert_eq!(
+        reply.str("text").unwrap(),
+        ":no_entry: Sorry, only internal users are allowed to run `techsupport` commands."
+    );
+    assert_eq!(scheduled_types(&h.queue).len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_users_are_looked_up_before_refusal() {
+    let h = Harness::start(Setup::default()).await;
+    h.slack.respond_with(
+        "users.info",
+        json!({ "user": { "id": "U0NEWGUEST", "is_restricted": true } }),
+    );
+    h.mention_as("U0NEWGUEST", "C1", &format!("<@{BOT}> {OOO_STATUS}"))
+        .await;
+    h.reply("C1", ":no_entry: Sorry, only internal users").await;
+    let lookups = h.slack.calls("users.info");
+    assert_eq!(lookups.last().unwrap().str("user"), Some("U0NEWGUEST"));
+
+    h.slack
+        .respond_with("users.info", json!({ "user": { "id": "U0NEWSTAFF" } }));
+    let ts = h
+        .mention_as("U0NEWSTAFF", "C2", &format!("<@{BOT}> {OOO_STATUS}"))
+        .await;
+    h.wait_reaction("C2", &ts, "eyes").await;
+    assert_eq!(scheduled_types(&h.queue), vec!["techsupport_ooo_status"]);
+    // Found once, remembered.
+    let ts = h
+        .mention_as("U0NEWSTAFF", "C3", &format!("<@{BOT}> {OOO_STATUS}"))
+        .await;
+    h.wait_reaction("C3", &ts, "eyes").await;
+    assert_eq!(h.slack.calls("users.info").len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Support calls
+
+fn permalink(channel: &str, ts: &str) -> String {
+    format!(
+        "https://fake.slack.com/archives/{channel}/p{}",
+        ts.replace('.', "")
+    )
+}
+
+#[tokio::test]
+async fn a_support_keyword_reacts_and_reposts() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = h
+        .message(json!({ "channel": GENERAL, "text": "My laptop is broken, Tech-Support!" }))
+        .await;
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+    assert!(h.posts(GENERAL).is_empty(), "in office: no reply");
+
+    let ts = h
+        .message(json!({ "channel": "G0PRIVATE", "channel_type": "group", "text": "bennet-admins: new starter" }))
+        .await;
+    h.reply(ADMINS, &permalink("G0PRIVATE", &ts)).await;
+    assert_eq!(h.reactions("G0PRIVATE", &ts), vec!["flamingo"]);
+}
+
+#[tokio::test]
+async fn edited_messages_call_support_once() {
+    let h = Harness::start(Setup::default()).await;
+    let original = ts();
+    h.message(json!({
+        "channel": GENERAL, "subtype": "message_changed", "hidden": true,
+        "message": { "type": "message", "user": INTERNAL, "text": "ping bennett-admins", "ts": original },
+        "previous_message": { "type": "message", "user": INTERNAL, "text": "ping", "ts": original },
+    }))
+    .await;
+    h.reply(ADMINS, &permalink(GENERAL, &original)).await;
+    assert_eq!(h.reactions(GENERAL, &original), vec!["flamingo"]);
+
+    // Edited again: it already has the reaction, so nothing happens.
+    h.message(json!({
+        "channel": GENERAL, "subtype": "message_changed", "hidden": true,
+        "message": { "type": "message", "user": INTERNAL, "text": "ping bennett-admins again",
+                     "ts": original, "reactions": [{ "name": "flamingo", "count": 1, "users": [BOT] }] },
+    }))
+    .await;
+    h.settle(GENERAL).await;
+    assert_eq!(h.posts(ADMINS).len(), 1);
+    assert_eq!(h.reactions(GENERAL, &original).len(), 1);
+}
+
+#[tokio::test]
+async fn support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other_subtypes() {
+    let h = Harness::start(Setup::default()).await;
+    let in_channel = h
+        .message(json!({ "channel": TECH, "text": "tech-support rota" }))
+        .await;
+    let from_bot = h
+        .message(
+            json!({ "channel": GENERAL, "text": "tech-support: job failed", "bot_id": "B0OTHER" }),
+        )
+        .await;
+    let joined = h
+        .message(
+            json!({ "channel": GENERAL, "text": "tech-support joined", "subtype": "channel_join" }),
+        )
+        .await;
+    let in_url = h
+        .message(json!({ "channel": GENERAL, "text": "see <https://example.org/tech-support>" }))
+        .await;
+    h.settle(GENERAL).await;
+    for (channel, ts) in [
+        (TECH, &in_channel),
+        (GENERAL, &from_bot),
+        (GENERAL, &joined),
+        (GENERAL, &in_url),
+    ] {
+        assert!(h.reactions(channel, ts).is_empty(), "{channel}/{ts}");
+    }
+    assert!(h.posts(TECH).is_empty());
+}
+
+#[tokio::test]
+async fn support_cannot_be_called_from_a_dm() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = h
+        .message(json!({ "channel": DM, "channel_type": "im", "text": "tech-support please" }))
+        .await;
+    let reply = h.reply(DM, "Sorry").await;
+    assert_eq!(
+        reply.str("text").unwrap(),
+        "Sorry, I can't call tech-support from this conversation."
+    );
+    assert!(h.reactions(DM, &ts).is_empty());
+    assert!(h.posts(TECH).is_empty());
+}
+
+#[tokio::test]
+async fn a_mention_with_a_support_keyword_is_a_support_call() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = ts();
+    let text = format!("<@{BOT}> tech-support my build is red");
+    // Slack sends both events for a mention in a channel.
+    h.send(json!({ "type": "app_mention", "user": INTERNAL, "text": text, "ts": ts, "channel": GENERAL }))
+        .await;
+    h.send(json!({ "type": "message", "channel_type": "channel", "user": INTERNAL, "text": text, "ts": ts, "channel": GENERAL }))
+        .await;
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    h.settle(GENERAL).await;
+    assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+    assert!(
+        h.posts(GENERAL)
+            .iter()
+            .all(|c| !c.str("text").unwrap().contains("didn't understand")),
+        "not handled as a command"
+    );
+}
+
+#[tokio::test]
+async fn out_of_office_support_calls_get_a_reply_in_thread() {
+    let h = Harness::start(Setup::default()).await;
+    let today = Utc::now().date_naive();
+    let end = today.checked_add_days(Days::new(3)).unwrap();
+    std::fs::write(
+        h.dir.path().join("techsupport_ooo.json"),
+        json!({ "start": today.checked_sub_days(Days::new(1)).unwrap().to_string(), "end": end.to_string() })
+            .to_string(),
+    )
+    .unwrap();
+    let ts = h
+        .message(json!({ "channel": GENERAL, "text": "tech-support?" }))
+        .await;
+    let reply = h.reply(GENERAL, "out of office").await;
+    assert_eq!(
+        reply.str("text").unwrap(),
+        format!("tech-support is currently out of office and will respond after {end}")
+    );
+    assert_eq!(reply.str("thread_ts"), Some(ts.as_str()));
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+}
+
+#[tokio::test]
+async fn the_search_checker_reposts_missed_support_calls_once() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    let hit = |channel: Value, ts: &str, text: &str, user: &str| {
+        json!({ "channel": channel, "ts": ts, "text": text, "user": user,
+                "permalink": format!("https://fake.slack.com/archives/x/p{}", ts.replace('.', "")) })
+    };
+    let general = json!({ "id": GENERAL, "name": "general" });
+    slack.respond_with(
+        "search.messages",
+        json!({ "messages": { "matches": [
+            hit(general.clone(), "1.000001", "missed tech-support call", INTERNAL),
+            hit(general.clone(), "1.000002", "tech-supportive words", INTERNAL),
+            hit(json!({ "id": TECH, "name": "tech-support" }), "1.000003", "tech-support", INTERNAL),
+            hit(general.clone(), "1.000004", "tech-support", BOT),
+            hit(json!({ "id": DM, "name": INTERNAL, "is_im": true }), "1.000005", "tech-support", INTERNAL),
+        ] } }),
+    );
+    let h = Harness::start_with(
+        slack,
+        socket,
+        Setup {
+            search: true,
+            ..Setup::default()
+        },
+    )
+    .await;
+    // Several rounds over every keyword of every rule.
+    let keywords: usize = CONFIG.support.iter().map(|r| r.keywords.len()).sum();
+    let searches = h
+        .slack
+        .wait_for("search.messages", keywords * 3, WAIT)
+        .await;
+    let query = searches[0].str("query").unwrap();
+    assert!(query.contains("\"tech-support\""), "{query}");
+    assert!(query.contains("-has::sos:"), "{query}");
+    assert!(query.contains("-in:#tech-support"), "{query}");
+    assert!(query.contains("after:"), "{query}");
+    // The same hits come back for bennett-admins keywords too, but only tech-support's match.
+    let reacted: Vec<(String, String)> = h
+        .slack
+        .calls("reactions.add")
+        .iter()
+        .map(|c| {
+            (
+                c.str("timestamp").unwrap().to_string(),
+                c.str("name").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reacted, vec![("1.000001".to_string(), "sos".to_string())]);
+    assert_eq!(h.posts(TECH).len(), 1);
+    assert_eq!(
+        h.posts(TECH)[0].str("text"),
+        Some("https://fake.slack.com/archives/x/p1000001")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reliability
+
+#[tokio::test]
+async fn unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going() {
+    let h = Harness::start(Setup::default()).await;
+    let db = rusqlite::Connection::open(h.dir.path().join("bennettbot.db")).unwrap();
+    db.execute_batch("DROP TABLE job").unwrap();
+    let ts = h.mention(GENERAL, "status").await;
+    let reply = h.reply(GENERAL, "Unexpected error: ").await;
+    let text = reply.str("text").unwrap();
+    assert!(
+        text.ends_with(&format!("\nwhile responding to message `<@{BOT}> status`")),
+        "{text}"
+    );
+    assert!(text.contains("job"), "the error names what failed: {text}");
+    assert_eq!(reply.str("thread_ts"), Some(ts.as_str()));
+    h.wait_reaction(GENERAL, &ts, "x").await;
+    // Still listening.
+    h.mention("C1", "help").await;
+    h.reply("C1", "Commands in the following categories").await;
+}
+
+#[tokio::test]
+async fn redelivered_envelopes_are_acted_on_once_and_malformed_ones_skipped() {
+    let h = Harness::start(Setup::default()).await;
+    let event = json!({ "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+                        "ts": ts(), "channel": "C1" });
+    let first = h.socket.send_event_with_id(event.clone(), "Ev-REDELIVERED");
+    h.socket.wait_ack(&first).await;
+    h.reply("C1", "The time is").await;
+    let again = h.socket.send_event_with_id(event, "Ev-REDELIVERED");
+    h.socket.wait_ack(&again).await;
+    h.socket.send_raw("this is not json");
+    h.socket.send_raw(
+        r#"{"envelope_id":"env-bad","type":"events_api","payload":{"event_id":"Ev-BAD"}}"#,
+    );
+    h.socket.wait_ack("env-bad").await;
+    h.settle("C2").await;
+    assert_eq!(
+        h.posts("C1").len(),
+        1,
+        "a redelivered event is not acted on twice"
+    );
+}
+
+#[tokio::test]
+async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
+    let h = Harness::start(Setup::default()).await;
+    h.socket.disconnect();
+    h.socket.wait_connections(2).await;
+    h.mention("C1", "status").await;
+    h.reply("C1", "The time is").await;
+    h.socket.drop_connection();
+    h.socket.wait_connections(3).await;
+    h.mention("C2", "status").await;
+    h.reply("C2", "The time is").await;
+    assert_eq!(h.slack.calls("apps.connections.open").len(), 3);
+
+    // Failing to get a URL is retried with backoff, too.
+    h.slack
+        .fail_next("apps.connections.open", 2, Failure::Status(500));
+    h.socket.drop_connection();
+    h.socket.wait_connections(4).await;
+    assert_eq!(h.slack.attempts("apps.connections.open").len(), 6);
+
+    // A connection that goes silent (no pongs) is given up and replaced.
+    h.socket.go_silent();
+    h.socket.wait_connections(5).await;
+    h.mention("C3", "status").await;
+    h.reply("C3", "The time is").await;
+    assert!(h.stop().await.is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+#[tokio::test]
+async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread() {
+    let h = Harness::start(Setup::default()).await;
+    let root = h.dir.path().to_path_buf();
+    for dir in ["logs", "writeable-workspace"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let settings = DispatcherSettings {
+        workspace_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace"),
+        writeable_workspace_dir: root.join("writeable-workspace"),
+        logs_dir: root.join("logs"),
+        host_logs_dir: root.join("logs"),
+        writeable_dir: root.clone(),
+        app_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        absolute_bin: None,
+        logs_channel: "C0LOGS".into(),
+        tech_support_channel: TECH.into(),
+        app_username: "bennettbot".into(),
+        lease_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(5),
+        kill_grace: Duration::from_secs(1),
+    };
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(h.slack.url()));
+    let dispatcher = Dispatcher::new(h.queue.clone(), client, settings);
+    let (stop_dispatcher, stopped) = watch::channel(false);
+    let dispatcher = tokio::spawn(dispatcher.run(stopped));
+
+    // At top level: the report starts a thread under the command.
+    let ts = h.mention(GENERAL, "test hello Bob").await;
+    let report = h.reply(GENERAL, "Hello Bob").await;
+    assert_eq!(report.str("thread_ts"), Some(ts.as_str()));
+    h.wait_reaction(GENERAL, &ts, "eyes").await;
+
+    // In a thread: the report goes to that thread.
+    let in_thread = ts_in_thread(&h, "C0THREADS", "test hello Alice", "1700000000.000042").await;
+    let report = h.reply("C0THREADS", "Hello Alice").await;
+    assert_eq!(report.str("thread_ts"), Some("1700000000.000042"));
+    h.wait_reaction("C0THREADS", &in_thread, "eyes").await;
+
+    let _ = stop_dispatcher.send(true);
+    dispatcher.await.unwrap();
+    assert!(h.stop().await.is_ok());
+}
+
+/// Mentions the bot inside the thread `thread_ts`; returns the message's own ts.
+async fn ts_in_thread(h: &Harness, channel: &str, text: &str, thread_ts: &str) -> String {
+    let ts = ts();
+    h.send(json!({
+        "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> {text}"),
+        "ts": ts, "thread_ts": thread_ts, "channel": channel,
+    }))
+    .await;
+    ts
+}
+
+#[tokio::test]
+async fn envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes() {
+    let h = Harness::start(Setup::default()).await;
+    h.slack.set_outage(true);
+    // Acked although every Web API call now fails: the ack does not wait for the work.
+    h.mention("C1", "status").await;
+    h.message(json!({ "channel": GENERAL, "text": "tech-support" }))
+        .await;
+    h.slack.set_outage(false);
+    h.mention("C2", "status").await;
+    h.reply("C2", "The time is").await;
+}
+
+#[tokio::test]
+async fn start_up_retries_rate_limits_and_reports_failed_calls() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::RateLimited(0));
+    let setup = Setup {
+        env: vec![("MAX_SLACK_NOTIFY_RETRIES", "1".to_string())],
+        ..Setup::default()
+    };
+    let h = Harness::start_with(slack, socket, setup).await;
+    assert_eq!(h.slack.attempts("users.list").len(), 2);
+    assert!(h.stop().await.is_ok());
+
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("auth.test", 1, Failure::Api("invalid_auth".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &slack, &Setup::default());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
+    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("auth.test") && message.contains("invalid_auth"),
+        "{message}"
+    );
+}
