@@ -17,5 +17,6 @@ pub mod queue;
 pub mod settings;
 pub mod shell;
 pub mod slack;
+pub mod webhook;
 
 pub use bennettbot_macros::job_configs;

@@ -1,0 +1,241 @@
+//! `POST /github/<project>/`: what one GitHub delivery does.
+//!
+//! In order: the signature (403), `ping` (200), the JSON body (400), the project (400), the
+//! rules (200, nothing done when none match), then, once per delivery id, the jobs.
+//!
+//! The delivery id is recorded only for deliveries that match a rule: the others do nothing
+//! whether seen before or not, so recording them would only cost a database write per event
+//! (GitHub sends many events that no rule wants). A redelivery therefore answers 200 and does
+//! nothing again, exactly as if every id were recorded.
+//!
+//! When a matched job type is suppressed the job is **still queued**, as the Python service did
+//! (it scheduled the deploy, then posted the notice): the dispatcher holds suppressed types, so
+//! the deploy runs when the suppression ends instead of being silently lost, and a later merge
+//! pushes it back as usual. The notice tells the channel why nothing deployed yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::notice::suppression_notice;
+use super::payload::{InvalidJson, Payload};
+use super::rules::{trigger_phrase, Project, UnknownProject};
+use super::signature::{verify_headers, SignatureError};
+use crate::config::{Args, Config, GithubRuleSpec};
+use crate::queue::{Queue, QueueError};
+use crate::settings::Secret;
+use crate::slack::{OutgoingMessage, SlackApi};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+/// The header naming the event (`pull_request`, `push`, `ping`, ...).
+pub const EVENT_HEADER: &str = "x-github-event";
+/// The header carrying the delivery's unique id (the same for a redelivery).
+pub const DELIVERY_HEADER: &str = "x-github-delivery";
+
+/// What the handler needs, shared by every request.
+pub struct AppState<S> {
+    /// The secret GitHub signs deliveries with.
+    pub secret: Secret,
+    /// Where matched jobs are queued and delivery ids recorded.
+    pub queue: Queue,
+    /// Where suppression notices are posted.
+    pub slack: Arc<S>,
+    /// The rules and namespaces (the compiled `CONFIG` outside tests).
+    pub config: &'static Config,
+}
+
+/// A delivery that was accepted (200), and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `X-GitHub-Event: ping`.
+    Pong,
+    /// No rule of the project wants this delivery.
+    NoMatch,
+    /// This delivery id was handled before.
+    Duplicate,
+    /// Jobs queued, with whether each type was suppressed (and so announced in Slack).
+    Queued(Vec<QueuedJob>),
+}
+
+/// One job queued for a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// `<namespace>_<job>`.
+    pub job_type: &'static str,
+    /// The queued (or pushed back) job's id.
+    pub id: i64,
+    /// The end of the active suppression of its type, if any.
+    pub suppressed_until: Option<DateTime<Utc>>,
+}
+
+impl Outcome {
+    fn body(&self) -> String {
+        match self {
+            Outcome::Pong => "pong".into(),
+            Outcome::NoMatch => "No rule matches; nothing to do".into(),
+            Outcome::Duplicate => "Delivery already handled".into(),
+            Outcome::Queued(jobs) => jobs
+                .iter()
+                .map(|j| match j.suppressed_until {
+                    None => format!("Scheduled {} [{}]", j.job_type, j.id),
+                    Some(_) => format!("Scheduled {} [{}], suppressed", j.job_type, j.id),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Why a delivery was refused. The `Display` text is what GitHub is told; internal details
+/// only go to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// 403: not signed with our secret.
+    #[error("Invalid signature")]
+    Signature(#[source] SignatureError),
+    /// 400: the body is not JSON.
+    #[error("Invalid JSON: {0}")]
+    InvalidJson(#[from] InvalidJson),
+    /// 400: no namespace with GitHub rules of that name.
+    #[error(transparent)]
+    UnknownProject(#[from] UnknownProject),
+    /// 500: the queue failed.
+    #[error("Internal error")]
+    Queue(#[source] QueueError),
+    /// 500: the queue task died.
+    #[error("Internal error")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::Signature(_) => StatusCode::FORBIDDEN,
+            Rejection::InvalidJson(_) | Rejection::UnknownProject(_) => StatusCode::BAD_REQUEST,
+            Rejection::Queue(_) | Rejection::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Rejection::Signature(e) => tracing::warn!(reason = %e, "refused unsigned delivery"),
+            Rejection::Queue(e) => tracing::error!(error = %e, "queue failed"),
+            Rejection::Task(e) => tracing::error!(error = %e, "queue task failed"),
+            _ => tracing::info!(reason = %self, "refused delivery"),
+        }
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// The route's handler.
+pub async fn github<S: SlackApi>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, &project, &headers, &body, Utc::now()).await {
+        Ok(outcome) => {
+            tracing::info!(project, outcome = ?outcome, "delivery handled");
+            (StatusCode::OK, outcome.body()).into_response()
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Handles one delivery at `now`.
+pub async fn handle<S: SlackApi>(
+    state: &AppState<S>,
+    project: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Outcome, Rejection> {
+    verify_headers(state.secret.expose().as_bytes(), headers, body)
+        .map_err(Rejection::Signature)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let event = header(EVENT_HEADER).unwrap_or_default();
+    if event == "ping" {
+        return Ok(Outcome::Pong);
+    }
+    let payload = Payload::parse(body)?;
+    let project = Project::find(state.config, project)?;
+    let matched = project.matching(event, &payload);
+    if matched.is_empty() {
+        return Ok(Outcome::NoMatch);
+    }
+
+    let queue = state.queue.clone();
+    let delivery = header(DELIVERY_HEADER).map(str::to_owned);
+    let channel = project.namespace.default_channel;
+    let queued =
+        tokio::task::spawn_blocking(move || queue_jobs(&queue, delivery, &matched, channel, now))
+            .await
+            .map_err(Rejection::Task)?
+            .map_err(Rejection::Queue)?;
+    let Some(queued) = queued else {
+        return Ok(Outcome::Duplicate);
+    };
+
+    let trigger = trigger_phrase(event, &payload);
+    for job in &queued {
+        if let Some(end) = job.suppressed_until {
+            let text = suppression_notice(state.config, &trigger, job.job_type, end);
+            let message = OutgoingMessage {
+                channel: channel.to_string(),
+                text,
+                ..Default::default()
+            };
+            // The job is queued either way; a failed notice must not make GitHub retry it.
+            if let Err(e) = state.slack.post_message(message).await {
+                tracing::error!(error = %e, job_type = job.job_type, "could not post suppression notice");
+            }
+        }
+    }
+    Ok(Outcome::Queued(queued))
+}
+
+/// Records the delivery and queues each matched job; `None` if the delivery was seen before.
+fn queue_jobs(
+    queue: &Queue,
+    delivery: Option<String>,
+    matched: &[&'static GithubRuleSpec],
+    channel: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<QueuedJob>>, QueueError> {
+    // GitHub always sends a delivery id; a request without one cannot be recognised when
+    // repeated, so it is simply handled.
+    if let Some(id) = &delivery {
+        if !queue.record_delivery(id, now)? {
+            return Ok(None);
+        }
+    }
+    let mut queued = Vec::with_capacity(matched.len());
+    for rule in matched {
+        let suppressed_until = queue
+            .active_suppression(rule.job_type, now)?
+            .map(|s| s.end_at);
+        let delay = Duration::from_secs(rule.delay_seconds);
+        let scheduled = queue.schedule_job(
+            rule.job_type,
+            &Args::new(),
+            channel,
+            None,
+            delay,
+            false,
+            None,
+        )?;
+        queued.push(QueuedJob {
+            job_type: rule.job_type,
+            id: scheduled.id,
+            suppressed_until,
+        });
+    }
+    Ok(Some(queued))
+}

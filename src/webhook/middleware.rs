@@ -1,0 +1,80 @@
+//! What every request goes through: a request id, a structured log line, panics turned into
+//! 500s, and the body size limit.
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// The largest body accepted: GitHub caps payloads at 25 MB and drops larger ones itself.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// The header carrying a request's id (set by a proxy, or generated here).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Wraps `router` in the middleware, outermost first.
+pub fn layers(router: Router) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<Body>| {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            tracing::info_span!(
+                "http",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %header(REQUEST_ID_HEADER),
+                delivery = %header("x-github-delivery"),
+            )
+        })
+        .on_request(())
+        .on_response(log_response)
+        // `on_response` already logged the status; a second line per 5xx would be noise.
+        .on_failure(());
+    router
+        // axum's own 2 MB default would refuse bodies the limit below allows.
+        .layer(DefaultBodyLimit::disable())
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(panic_response))
+                // Refuses a declared Content-Length over the limit before reading any of the
+                // body, and stops a chunked body as soon as it passes the limit.
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+}
+
+fn log_response<B>(res: &Response<B>, latency: Duration, _: &Span) {
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "handler panicked");
+    (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+}
