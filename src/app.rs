@@ -12,6 +12,7 @@ use crate::dispatcher::{Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::queue::Queue;
 use crate::settings::{Part, Settings};
 use crate::slack::api::SlackClient;
+use crate::webhook::{WebhookServer, WebhookSettings};
 
 /// How long a dispatcher may go silent before its running jobs count as interrupted.
 pub const LEASE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -78,10 +79,16 @@ pub async fn run_dispatcher(
 
 /// A shutdown signal that turns true on SIGTERM or SIGINT.
 pub fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    stop_on_signals(tx)?;
+    Ok(rx)
+}
+
+/// Sets `tx` to true on SIGTERM or SIGINT.
+pub fn stop_on_signals(tx: watch::Sender<bool>) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -89,7 +96,55 @@ pub fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
         }
         let _ = tx.send(true);
     });
-    Ok(rx)
+    Ok(())
+}
+
+/// Runs the webhook server alone until `shutdown`.
+pub async fn run_webserver(
+    settings: &Settings,
+    queue: Queue,
+    slack: Arc<SlackClient>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let web = WebhookSettings::from_settings(settings)?;
+    WebhookServer::bind(web, queue, slack)
+        .await?
+        .run(until_true(shutdown))
+        .await?;
+    Ok(())
+}
+
+/// `serve`: the bot, the webhook server and the dispatcher in one process, sharing one queue
+/// connection (a job scheduled by the bot or a webhook wakes the dispatcher directly).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
+    let queue = open_queue(&settings)?;
+    let slack = Arc::new(slack_client(&settings)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    stop_on_signals(stop_tx.clone())?;
+
+    let web = WebhookServer::bind(
+        WebhookSettings::from_settings(&settings)?,
+        queue.clone(),
+        slack.clone(),
+    )
+    .await?;
+    let web = tokio::spawn(web.run(until_true(stop_rx.clone())));
+    let dispatcher = Dispatcher::new(
+        queue.clone(),
+        slack.clone(),
+        dispatcher_settings(&settings)?,
+    );
+    let dispatcher = tokio::spawn(dispatcher.run(stop_rx.clone()));
+    let bot = crate::slack::bot::run_bot(settings, queue, slack, until_true(stop_rx.clone())).await;
+    // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
+    // exist): either way the other parts stop too, letting running jobs finish.
+    let _ = stop_tx.send(true);
+    let web = web.await.context("the webhook server task failed")?;
+    dispatcher.await.context("the dispatcher task failed")?;
+    bot?;
+    web?;
+    Ok(())
 }
 
 /// A future that completes when `signal` turns true (or its sender is gone).

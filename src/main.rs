@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the bot, the webhook server and the dispatcher in one process (recommended).
+    Serve,
     /// Talk to the bot on the terminal: no Slack needed, jobs run for real.
     Shell {
         /// Database file to use instead of WRITEABLE_DIR/bennettbot-shell.db.
@@ -30,6 +32,8 @@ enum Cmd {
     },
     /// Run the Slack bot alone (Socket Mode), beside `dispatcher` and `webserver`.
     Bot,
+    /// Run the GitHub webhook server alone, beside `bot` and `dispatcher`.
+    Webserver,
     /// Run the job dispatcher alone, beside `bot` and `webserver`.
     Dispatcher,
     /// Check settings and environment without starting anything.
@@ -111,6 +115,24 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::FAILURE);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "info");
+            settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
+            runtime()?.block_on(app::serve(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Webserver => {
+            let settings = Settings::from_env(&CONFIG);
+            logging::init(settings.log_json, "info");
+            settings.require(&[Part::Webserver])?;
+            runtime()?.block_on(async {
+                let queue = app::open_queue(&settings)?;
+                let slack = Arc::new(app::slack_client(&settings)?);
+                app::run_webserver(&settings, queue, slack, app::shutdown_on_signals()?).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bot => {

@@ -26,9 +26,16 @@ fn check_lists_every_missing_setting_and_fails() {
         "GITHUB_WEBHOOK_SECRET",
         "WEBHOOK_ORIGIN",
     ] {
-        assert_eq!(stdout.matches(&format!("✗ {name} is not set: ")).count(), 1, "{name}:\n{stdout}");
+        assert_eq!(
+            stdout.matches(&format!("✗ {name} is not set: ")).count(),
+            1,
+            "{name}:\n{stdout}"
+        );
     }
-    assert!(stdout.contains("✗ MAX_SLACK_NOTIFY_RETRIES=\"many\" is not a whole number"), "{stdout}");
+    assert!(
+        stdout.contains("✗ MAX_SLACK_NOTIFY_RETRIES=\"many\" is not a whole number"),
+        "{stdout}"
+    );
     // The workspace is looked for in the current directory, which has none.
     assert!(stdout.contains("✗ WORKSPACE_DIR"), "{stdout}");
     assert!(stdout.contains("✓ database"), "{stdout}");
@@ -60,5 +67,8 @@ fn check_passes_with_everything_set() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
-    assert!(!stdout.contains("xoxb-1") && !stdout.contains("s3cret"), "{stdout}");
+    assert!(
+        !stdout.contains("xoxb-1") && !stdout.contains("s3cret"),
+        "{stdout}"
+    );
 }
