@@ -1,0 +1,272 @@
+//! The built binary against a fake Slack (Web API + Socket Mode) and signed GitHub webhooks:
+//! `serve`, and `bot` + `webserver` + `dispatcher` as three processes, do the same round trips;
+//! SIGTERM drains a running job.
+
+#[path = "support/fake_slack.rs"]
+#[allow(dead_code)]
+mod fake_slack;
+#[path = "support/fake_socket.rs"]
+#[allow(dead_code)]
+mod fake_socket;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bennettbot::queue::Queue;
+use bennettbot::webhook::signature::{sign, Algorithm};
+use fake_slack::{FakeSlack, TOKEN};
+use fake_socket::FakeSocket;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+const BOT: &str = "U0BOT";
+const GENERAL: &str = "C0GENERAL";
+const SECRET: &str = "webhook-secret";
+
+/// A running `bennettbot <part>` that is killed if the test ends early.
+struct Part {
+    child: Child,
+    /// Lines the process logged to stderr.
+    logs: mpsc::Receiver<String>,
+}
+
+impl Part {
+    fn start(part: &str, slack: &FakeSlack, dir: &Path, extra: &[(&str, &str)]) -> Part {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+            .arg(part)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs([
+                ("SLACK_BOT_TOKEN", TOKEN),
+                ("SLACK_APP_TOKEN", TOKEN),
+                ("SLACK_APP_USERNAME", "bennettbot"),
+                ("SLACK_LOGS_CHANNEL", "#logs"),
+                ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support"),
+                ("SLACK_BENNETT_ADMINS_CHANNEL", "#bennett-admins"),
+                ("GITHUB_WEBHOOK_SECRET", SECRET),
+                ("WEBSERVER_BIND", "127.0.0.1:0"),
+                ("MAX_SLACK_NOTIFY_RETRIES", "0"),
+                ("LOG_LEVEL", "info"),
+            ])
+            .env("SLACK_API_URL", slack.url())
+            .env("WRITEABLE_DIR", dir)
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Part { child, logs }
+    }
+
+    /// Waits for a log line containing `needle`; returns it.
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {needle:?}; saw:\n{}", seen.join("\n"));
+    }
+
+    /// The webhook server's real address, from its log line.
+    fn webhook_addr(&self) -> String {
+        let line = self.wait_log("webhook server listening");
+        let at = line.find("127.0.0.1:").expect("the address is logged");
+        line[at..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the fake Slack workspace answers at start-up.
+fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    slack.respond_with(
+        "auth.test",
+        json!({ "user_id": BOT, "user": "bennettbot", "team_id": "T0" }),
+    );
+    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
+    slack.respond_with("conversations.join", json!({ "channel": {} }));
+    slack.respond_with(
+        "users.list",
+        json!({ "members": [{ "id": "U0ALICE", "name": "alice" }], "response_metadata": { "next_cursor": "" } }),
+    );
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": [
+            { "id": GENERAL, "name": "general", "is_member": true },
+            { "id": "C0TECH", "name": "tech-support", "is_member": true },
+            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
+        ], "response_metadata": { "next_cursor": "" } }),
+    );
+}
+
+/// Mentions the bot in #general; returns the message ts.
+fn mention(socket: &FakeSocket, text: &str, ts: &str) {
+    socket.send_event(json!({
+        "type": "app_mention", "user": "U0ALICE", "text": format!("<@{BOT}> {text}"),
+        "ts": ts, "channel": GENERAL, "event_ts": ts,
+    }));
+}
+
+/// Sends a signed merged-PR webhook for `example`; returns the HTTP status.
+async fn merged_pr(addr: &str, delivery: &str) -> u16 {
+    let mut payload: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/pull_request_closed.json")).unwrap();
+    payload["pull_request"]["merged"] = json!(true);
+    let body = serde_json::to_vec(&payload).unwrap();
+    reqwest::Client::new()
+        .post(format!("http://{addr}/github/example/"))
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            sign(Algorithm::Sha256, SECRET.as_bytes(), &body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A mention runs `test hello Bob` and its report lands in the mention's thread; a merged PR
+/// queues `example_deploy` 60 s out, and once due it runs and reports to `#tech`.
+async fn round_trips(slack: &FakeSlack, socket: &FakeSocket, webhook_addr: &str, db: &Path) {
+    socket.wait_connections(1).await;
+    mention(socket, "test hello Bob", "1800000000.000100");
+    let report = slack.wait_for_text(GENERAL, "Hello Bob", WAIT).await;
+    assert_eq!(report.trim_end(), "Hello Bob");
+    let posted = slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.str("text").is_some_and(|t| t.contains("Hello Bob")))
+        .unwrap();
+    assert_eq!(posted.str("thread_ts"), Some("1800000000.000100"));
+    slack
+        .wait_for_text("#logs", "Command `test_hello_name` about to start", WAIT)
+        .await;
+
+    assert_eq!(merged_pr(webhook_addr, "delivery-1").await, 200);
+    let queue = Queue::open(db).unwrap();
+    let status = queue.status(chrono::Utc::now()).unwrap();
+    let deploy = status
+        .scheduled
+        .iter()
+        .find(|j| j.job_type == "example_deploy")
+        .expect("deploy queued");
+    let delay = (deploy.start_after - chrono::Utc::now()).num_seconds();
+    assert!((50..=60).contains(&delay), "deploy starts in {delay} s");
+    assert_eq!(deploy.channel, "#tech");
+    // Sixty seconds pass: bring the deploy forward, as the clock would.
+    let due = bennettbot::queue::format_time(chrono::Utc::now() - chrono::Duration::seconds(1));
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "UPDATE job SET start_after = ?1 WHERE type = 'example_deploy'",
+        [due],
+    )
+    .unwrap();
+    slack
+        .wait_for_text("#tech", "Command `example_deploy` succeeded", WAIT)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_does_mention_to_report_and_webhook_to_deploy() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Part::start("serve", &slack, dir.path(), &[]);
+    let addr = serve.webhook_addr();
+    round_trips(&slack, &socket, &addr, &dir.path().join("bennettbot.db")).await;
+    assert!(serve.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processes_behave_like_serve() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let mut web = Part::start("webserver", &slack, dir.path(), &[]);
+    let addr = web.webhook_addr();
+    let mut bot = Part::start("bot", &slack, dir.path(), &[]);
+    let mut dispatcher = Part::start("dispatcher", &slack, dir.path(), &[]);
+    round_trips(&slack, &socket, &addr, &dir.path().join("bennettbot.db")).await;
+    for part in [&mut web, &mut bot, &mut dispatcher] {
+        assert!(part.terminate().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_a_running_job_and_reports_it() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Part::start(
+        "serve",
+        &slack,
+        dir.path(),
+        &[("SLOW_JOB_SECONDS", "3"), ("SHUTDOWN_GRACE_SECONDS", "30")],
+    );
+    socket.wait_connections(1).await;
+    mention(&socket, "test slow", "1800000000.000200");
+    slack
+        .wait_for_text("#logs", "Command `test_slow` about to start", WAIT)
+        .await;
+    let status = serve.terminate();
+    assert!(status.success(), "{status}");
+    // The job finished during the grace period and its report went out before exit.
+    assert!(
+        slack
+            .texts_in(GENERAL)
+            .iter()
+            .any(|t| t.contains("Slow job finished")),
+        "{:#?}",
+        slack.all_calls()
+    );
+    let queue = Queue::open(&dir.path().join("bennettbot.db")).unwrap();
+    let history = queue.history(10).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].job_type, "test_slow");
+    assert_eq!(history[0].exit.kind(), "code");
+}
