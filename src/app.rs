@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -13,9 +12,6 @@ use crate::queue::Queue;
 use crate::settings::{Part, Settings};
 use crate::slack::api::SlackClient;
 use crate::webhook::{WebhookServer, WebhookSettings};
-
-/// How long a dispatcher may go silent before its running jobs count as interrupted.
-pub const LEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Slack Web API client for the bot token.
 pub fn slack_client(settings: &Settings) -> anyhow::Result<SlackClient> {
@@ -59,7 +55,7 @@ pub fn dispatcher_settings(settings: &Settings) -> anyhow::Result<DispatcherSett
             .unwrap_or_default()
             .to_string(),
         app_username: settings.slack_app_username.clone().unwrap_or_default(),
-        lease_timeout: LEASE_TIMEOUT,
+        lease_timeout: settings.lease_timeout,
         shutdown_grace: settings.shutdown_grace,
         kill_grace: DEFAULT_KILL_GRACE,
     })

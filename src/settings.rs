@@ -67,6 +67,8 @@ pub struct Settings {
     pub slack_org_name: String,
     pub slack_ack_reaction: String,
     pub shutdown_grace: Duration,
+    /// A dispatcher silent this long is dead; its running jobs are reported as interrupted.
+    pub lease_timeout: Duration,
     pub log_json: bool,
     /// Problems with values that are set but wrong (e.g. not a number).
     pub invalid: Vec<String>,
@@ -217,6 +219,7 @@ impl Settings {
         };
         let retries = number("MAX_SLACK_NOTIFY_RETRIES", 2);
         let grace = number("SHUTDOWN_GRACE_SECONDS", 30);
+        let lease = number("LEASE_TIMEOUT_SECONDS", 60).max(1);
         let support_channels = config
             .support
             .iter()
@@ -249,6 +252,7 @@ impl Settings {
             slack_org_name: get("SLACK_ORG_NAME").unwrap_or_else(|| "internal".to_string()),
             slack_ack_reaction: get("SLACK_ACK_REACTION").unwrap_or_else(|| "eyes".to_string()),
             shutdown_grace: Duration::from_secs(grace),
+            lease_timeout: Duration::from_secs(lease),
             log_json: get("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             writeable_dir,
             invalid,
