@@ -93,8 +93,11 @@ fn alphabet(a: &Nfa, b: &Nfa) -> (Vec<Sym>, char) {
         .into_iter()
         .find(|c| !chars.contains(c))
         .unwrap_or('\u{2603}');
-    let mut syms: Vec<Sym> = chars.into_iter().map(Sym::Char).collect();
-    syms.push(Sym::Other);
+    // "Any other" first: breadth-first search then fills parameters with a plain letter
+    // rather than a space or punctuation, so witnesses read like messages (`demo hello x`,
+    // not `demo hello  `).
+    let mut syms = vec![Sym::Other];
+    syms.extend(chars.into_iter().map(Sym::Char));
     (syms, other)
 }
 

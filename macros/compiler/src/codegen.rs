@@ -180,6 +180,12 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
                 job_arms.push(quote!(#global => JobType::#job_ident));
             }
         }
+        if ns.slack.is_empty() {
+            // The namespace's enum is empty, but `match self` on `&Command` still wants an arm
+            // for it (the compiler assumes data behind a reference may be inhabited).
+            index_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
+            params_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
+        }
         let doc = format!("The commands of namespace `{n}`.");
         ns_enums.push(quote! {
             #[doc = #doc]
@@ -253,6 +259,14 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
             }
         }
     });
+
+    // With no namespaces at all (the stub emitted next to config errors) `Command` is empty,
+    // and only `match *self {}` type-checks: `match self {}` on `&Command` is non-exhaustive.
+    let (index_body, params_body) = if config.namespaces.is_empty() {
+        (quote!(match *self {}), quote!(match *self {}))
+    } else {
+        (quote!(match self { #(#index_arms),* }), quote!(match self { #(#params_arms),* }))
+    };
 
     quote! {
         #track
@@ -342,7 +356,7 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
 
             /// The position of this command in `CONFIG.commands`.
             pub fn index(&self) -> usize {
-                match self { #(#index_arms),* }
+                #index_body
             }
 
             /// The command's settings.
@@ -352,7 +366,7 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
 
             /// The parameters as `(name, value)`, in pattern order.
             pub fn params(&self) -> ::std::vec::Vec<(&'static str, &str)> {
-                match self { #(#params_arms),* }
+                #params_body
             }
 
             /// The job this command acts on.
@@ -363,5 +377,52 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_config;
+    use crate::validate::validate;
+
+    fn generated(toml: &str) -> String {
+        let mut diags = Vec::new();
+        let config = parse_config(toml, &mut diags);
+        let orders = validate(&config, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        generate(&config, &orders, None).to_string()
+    }
+
+    #[test]
+    fn the_error_stub_matches_its_empty_enum_by_value() {
+        // `match self {}` on `&Command` is E0004 when `Command` is empty: the stub next to config
+        // errors must not add that error to the user's list.
+        let code = generate(&Config::default(), &[], None).to_string();
+        assert!(code.contains("fn index (& self) -> usize { match * self { } }"), "{code}");
+        assert!(code.contains("> { match * self { } }"), "params: {code}");
+        assert_eq!(code.matches("match * self { }").count(), 2, "{code}");
+    }
+
+    #[test]
+    fn a_namespace_without_commands_gets_arms_for_its_empty_enum() {
+        let code = generated(
+            r#"
+[hooks.jobs.deploy]
+run_args_template = "./deploy.sh"
+[[hooks.github]]
+event = "push"
+job_type = "deploy"
+"#,
+        );
+        assert_eq!(code.matches("Command :: Hooks (inner) => match * inner { }").count(), 2, "{code}");
+    }
+
+    #[test]
+    fn names_are_pascal_case_identifiers() {
+        assert_eq!(pascal_case("hello-world [name]"), "HelloWorldName");
+        assert_eq!(pascal_case("[x]"), "X");
+        assert_eq!(pascal_case("2fa on"), "N2faOn");
+        assert_eq!(pascal_case("--"), "N");
     }
 }
