@@ -14,15 +14,14 @@ const WORD: &str = "[^\\s<>&]+";
 /// rest of the message and so may be several words separated by single spaces.
 fn values_for(spec: &'static CommandSpec) -> BoxedStrategy<Vec<String>> {
     let trailing = matches!(spec.pattern.last(), Some(Segment::Param(_)));
-    let word = proptest::string::string_regex(WORD).expect("valid regex");
-    let words = proptest::string::string_regex(&format!("{WORD}( {WORD}){{0,4}}")).expect("valid regex");
+    let regex = |r: &str| proptest::string::string_regex(r).expect("valid regex").boxed();
     let count = spec.params.len();
     let strategies: Vec<BoxedStrategy<String>> = (0..count)
         .map(|i| {
             if trailing && i + 1 == count {
-                words.clone().boxed()
+                regex(&format!("{WORD}( {WORD}){{0,4}}"))
             } else {
-                word.clone().boxed()
+                regex(WORD)
             }
         })
         .collect();

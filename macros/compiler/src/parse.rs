@@ -495,7 +495,10 @@ impl<'a, 'i> Reader<'a, 'i> {
                         format!("a number is written without quotes: `{key} = {}`", s.trim())
                     }
                     DeValue::Float(_) => format!("seconds are whole numbers: write e.g. `{key} = {example}`"),
-                    DeValue::Integer(_) if min > 0 => {
+                    DeValue::Integer(i) if min == 0 && i.as_str().starts_with('-') => {
+                        format!("a delay cannot be negative: write `{key} = 0` to start at once, or e.g. `{key} = {example}`")
+                    }
+                    DeValue::Integer(i) if i.as_str().parse::<i64>().is_ok() => {
                         format!("a job needs at least {min} second to run: write e.g. `{key} = {example}`, or leave `{key}` out")
                     }
                     _ => format!("write e.g. `{key} = {example}`"),
@@ -642,6 +645,8 @@ event = \"push\"
         // A quoted number that would still be out of range gets the general hint, not "remove
         // the quotes" (which would only lead to the next error).
         assert_eq!(help_of(&job("\"0\"")), "write e.g. `timeout_seconds = 3600`");
+        let delay = "[[t.slack]]\ncommand = \"a\"\nhelp = \"a\"\naction = \"cancel_job\"\njob_type = \"a\"\ndelay_seconds = -5\n";
+        assert!(help_of(delay).starts_with("a delay cannot be negative"), "{}", help_of(delay));
     }
 
     #[test]
