@@ -75,7 +75,10 @@ fn regex_baseline(bencher: Bencher, Message(_, text): Message) {
     bencher.bench(|| {
         let message = black_box(text);
         // Captures, as the bot needs the parameters, not just which command matched.
-        regexes.iter().enumerate().find_map(|(i, r)| r.captures(message).map(|c| (i, c.len())))
+        regexes
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.captures(message).map(|c| (i, c.len())))
     });
 }
 

@@ -14,7 +14,11 @@ const WORD: &str = "[^\\s<>&]+";
 /// rest of the message and so may be several words separated by single spaces.
 fn values_for(spec: &'static CommandSpec) -> BoxedStrategy<Vec<String>> {
     let trailing = matches!(spec.pattern.last(), Some(Segment::Param(_)));
-    let regex = |r: &str| proptest::string::string_regex(r).expect("valid regex").boxed();
+    let regex = |r: &str| {
+        proptest::string::string_regex(r)
+            .expect("valid regex")
+            .boxed()
+    };
     let count = spec.params.len();
     let strategies: Vec<BoxedStrategy<String>> = (0..count)
         .map(|i| {
@@ -119,10 +123,12 @@ proptest! {
 #[test]
 fn shipped_config_exercises_every_shape() {
     let with_params = CONFIG.commands.iter().filter(|c| !c.params.is_empty());
-    assert!(with_params.clone().any(|c| matches!(c.pattern.last(), Some(Segment::Param(_)))));
+    assert!(with_params
+        .clone()
+        .any(|c| matches!(c.pattern.last(), Some(Segment::Param(_)))));
     assert!(with_params.clone().any(|c| c.params.len() >= 2));
-    assert!(CONFIG
-        .jobs
+    assert!(CONFIG.jobs.iter().any(|j| j
+        .template
         .iter()
-        .any(|j| j.template.iter().any(|p| matches!(p, TemplatePart::Placeholder(_)))));
+        .any(|p| matches!(p, TemplatePart::Placeholder(_)))));
 }

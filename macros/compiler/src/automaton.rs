@@ -205,8 +205,14 @@ mod tests {
 
     #[test]
     fn literal_beats_param() {
-        assert_eq!(rel("deploy now", "deploy [env]"), Relation::FirstMoreSpecific);
-        assert_eq!(rel("deploy [env]", "deploy now"), Relation::SecondMoreSpecific);
+        assert_eq!(
+            rel("deploy now", "deploy [env]"),
+            Relation::FirstMoreSpecific
+        );
+        assert_eq!(
+            rel("deploy [env]", "deploy now"),
+            Relation::SecondMoreSpecific
+        );
     }
 
     #[test]
@@ -221,7 +227,10 @@ mod tests {
             panic!("expected ambiguity");
         };
         for p in ["[a] now", "deploy [b]"] {
-            assert!(match_segments(&parse_pattern(p).unwrap(), &witness).is_some(), "{p} on {witness}");
+            assert!(
+                match_segments(&parse_pattern(p).unwrap(), &witness).is_some(),
+                "{p} on {witness}"
+            );
         }
     }
 
@@ -234,6 +243,9 @@ mod tests {
     fn multi_param_nesting() {
         // `[a] [b]` (two words at least) is strictly inside `[c]`.
         assert_eq!(rel("x [a] [b]", "x [c]"), Relation::FirstMoreSpecific);
-        assert_eq!(rel("tail [a] [b]", "tail error [c]"), Relation::SecondMoreSpecific);
+        assert_eq!(
+            rel("tail [a] [b]", "tail error [c]"),
+            Relation::SecondMoreSpecific
+        );
     }
 }

@@ -15,7 +15,10 @@ use crate::validate::MatchOrder;
 /// `hello-world [name]` → `HelloWorldName`; never empty, never starting with a digit.
 pub fn pascal_case(text: &str) -> String {
     let mut out = String::new();
-    for word in text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
@@ -59,11 +62,17 @@ fn opt_str(v: &Option<String>) -> TokenStream {
 
 /// Generates the items for `config`. `tracked_path`, when given, is included with
 /// `include_bytes!` so that cargo rebuilds when the file changes.
-pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Path>) -> TokenStream {
+pub fn generate(
+    config: &Config,
+    orders: &[MatchOrder],
+    tracked_path: Option<&Path>,
+) -> TokenStream {
     let rt = quote!(::bennettbot::config);
     let track = tracked_path.map(|p| {
         let p = p.to_string_lossy().into_owned();
-        quote!(const _: &[u8] = include_bytes!(#p);)
+        quote!(
+            const _: &[u8] = include_bytes!(#p);
+        )
     });
 
     // Jobs, in namespace then file order.
@@ -122,14 +131,25 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
     let mut index_arms = Vec::new();
     let mut params_arms = Vec::new();
     let mut job_arms = Vec::new();
-    let ns_idents = unique(config.namespaces.iter().map(|ns| pascal_case(&ns.name.value)).collect());
+    let ns_idents = unique(
+        config
+            .namespaces
+            .iter()
+            .map(|ns| pascal_case(&ns.name.value))
+            .collect(),
+    );
     for (k, ns) in config.namespaces.iter().enumerate() {
         let n = &ns.name.value;
         let base = command_specs.len();
         first.push(base);
         let ns_variant = &ns_idents[k];
         let ns_enum = format_ident!("{}Command", ns_variant);
-        let variant_idents = unique(ns.slack.iter().map(|c| pascal_case(&c.command.value)).collect());
+        let variant_idents = unique(
+            ns.slack
+                .iter()
+                .map(|c| pascal_case(&c.command.value))
+                .collect(),
+        );
         let mut variants = Vec::new();
         for (i, cmd) in ns.slack.iter().enumerate() {
             let global = base + i;
@@ -167,7 +187,8 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
                 variants.push(quote!(#[doc = #doc] #v));
                 build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v)));
                 index_arms.push(quote!(Command::#ns_variant(#ns_enum::#v) => #global));
-                params_arms.push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
+                params_arms
+                    .push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
             } else {
                 variants.push(quote!(#[doc = #doc] #v { #(#fields: ::std::string::String),* }));
                 build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v { #(#fields: captures.next()?),* })));
@@ -194,7 +215,10 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
         });
         let ns_doc = format!("A command of namespace `{n}`.");
         ns_variants.push(quote!(#[doc = #ns_doc] #ns_variant(#ns_enum)));
-        let order: Vec<usize> = orders.get(k).map(|o| o.iter().map(|i| base + i).collect()).unwrap_or_default();
+        let order: Vec<usize> = orders
+            .get(k)
+            .map(|o| o.iter().map(|i| base + i).collect())
+            .unwrap_or_default();
         parse_arms.push(quote!(#n => &[#(#order),*]));
         let description = &ns.description;
         let restricted = ns.restricted;
@@ -260,12 +284,40 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
         }
     });
 
-    // With no namespaces at all (the stub emitted next to config errors) `Command` is empty,
-    // and only `match *self {}` type-checks: `match self {}` on `&Command` is non-exhaustive.
-    let (index_body, params_body) = if config.namespaces.is_empty() {
-        (quote!(match *self {}), quote!(match *self {}))
+    // With no namespaces (the stub emitted next to config errors), an empty `Command` would
+    // fail `match self {}` (E0004: `&Command` counts as inhabited) and would make every use of
+    // a command in the crate "unreachable" (a page of warnings next to the real errors). A
+    // hidden variant that is never constructed keeps both away; likewise for `JobType`.
+    let unconfigured = quote!(::core::unreachable!("no job config was compiled"));
+    let (command_variants, index_body, params_body) = if config.namespaces.is_empty() {
+        (
+            quote!(
+                #[doc(hidden)]
+                Unconfigured
+            ),
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+        )
     } else {
-        (quote!(match self { #(#index_arms),* }), quote!(match self { #(#params_arms),* }))
+        (
+            quote!(#(#ns_variants),*),
+            quote!(match self { #(#index_arms),* }),
+            quote!(match self { #(#params_arms),* }),
+        )
+    };
+    let (job_variants, job_index_body) = if job_idents.is_empty() {
+        (
+            quote!(
+                #[doc(hidden)]
+                Unconfigured
+            ),
+            quote!(match self { JobType::Unconfigured => #unconfigured }),
+        )
+    } else {
+        (
+            quote!(#(#[doc = #job_types] #job_idents),*),
+            quote!(match self { #(JobType::#job_idents => #job_index),* }),
+        )
     };
 
     quote! {
@@ -282,13 +334,13 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
 
         /// A command a user can type, with its parameters.
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub enum Command { #(#ns_variants),* }
+        pub enum Command { #command_variants }
 
         #(#ns_enums)*
 
         /// A job type, stored in the queue as `<namespace>_<job>`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum JobType { #(#[doc = #job_types] #job_idents),* }
+        pub enum JobType { #job_variants }
 
         #[allow(unreachable_code, unreachable_patterns, unused_mut, unused_variables, clippy::match_single_binding)]
         impl JobType {
@@ -297,7 +349,7 @@ pub fn generate(config: &Config, orders: &[MatchOrder], tracked_path: Option<&Pa
 
             /// The position of this job in `CONFIG.jobs`.
             pub fn index(self) -> usize {
-                match self { #(JobType::#job_idents => #job_index),* }
+                #job_index_body
             }
 
             /// The job's settings.
@@ -395,13 +447,36 @@ mod tests {
     }
 
     #[test]
-    fn the_error_stub_matches_its_empty_enum_by_value() {
-        // `match self {}` on `&Command` is E0004 when `Command` is empty: the stub next to config
-        // errors must not add that error to the user's list.
+    fn the_error_stub_has_inhabited_enums() {
+        // An empty `Command` makes `match self {}` on `&Command` E0004 and every use of a
+        // command "unreachable": the stub next to config errors must add neither to the output.
         let code = generate(&Config::default(), &[], None).to_string();
-        assert!(code.contains("fn index (& self) -> usize { match * self { } }"), "{code}");
-        assert!(code.contains("> { match * self { } }"), "params: {code}");
-        assert_eq!(code.matches("match * self { }").count(), 2, "{code}");
+        assert!(
+            code.contains("pub enum Command { # [doc (hidden)] Unconfigured }"),
+            "{code}"
+        );
+        assert!(
+            code.contains("pub enum JobType { # [doc (hidden)] Unconfigured }"),
+            "{code}"
+        );
+        assert_eq!(
+            code.matches("match self { Command :: Unconfigured =>")
+                .count(),
+            2,
+            "{code}"
+        );
+        assert_eq!(
+            code.matches("match self { JobType :: Unconfigured =>")
+                .count(),
+            1,
+            "{code}"
+        );
+        assert!(!code.contains("{ }"), "no empty enum or match: {code}");
+        // The hidden variant is never listed or parsed.
+        assert!(
+            code.contains("pub const ALL : & 'static [JobType] = & [] ;"),
+            "{code}"
+        );
     }
 
     #[test]
@@ -415,7 +490,12 @@ event = "push"
 job_type = "deploy"
 "#,
         );
-        assert_eq!(code.matches("Command :: Hooks (inner) => match * inner { }").count(), 2, "{code}");
+        assert_eq!(
+            code.matches("Command :: Hooks (inner) => match * inner { }")
+                .count(),
+            2,
+            "{code}"
+        );
     }
 
     #[test]

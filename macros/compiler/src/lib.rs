@@ -40,7 +40,10 @@ pub struct Compiled {
 pub fn resolve_config_path(manifest_dir: &Path, env_value: Option<&str>) -> (PathBuf, String) {
     match env_value.filter(|v| !v.trim().is_empty()) {
         Some(v) => (manifest_dir.join(v), v.to_string()),
-        None => (manifest_dir.join(DEFAULT_CONFIG), DEFAULT_CONFIG.to_string()),
+        None => (
+            manifest_dir.join(DEFAULT_CONFIG),
+            DEFAULT_CONFIG.to_string(),
+        ),
     }
 }
 
@@ -67,10 +70,7 @@ pub fn compile_file(path: &Path, display_path: String) -> Result<Compiled, Strin
             path.display()
         )
     })?;
-    Ok(compile(Source {
-        display_path,
-        text,
-    }))
+    Ok(compile(Source { display_path, text }))
 }
 
 /// The generated items, or on errors one `compile_error!` per problem plus stub items (an empty

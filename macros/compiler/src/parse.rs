@@ -62,11 +62,8 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
         for e in errors {
             let span = e.span().unwrap_or(0..0);
             diags.push(
-                Diagnostic::error(
-                    format!("TOML syntax error: {}", e.message().trim()),
-                    span,
-                )
-                .help("fix the TOML syntax; see https://toml.io"),
+                Diagnostic::error(format!("TOML syntax error: {}", e.message().trim()), span)
+                    .help("fix the TOML syntax; see https://toml.io"),
             );
         }
         return Config::default();
@@ -95,8 +92,11 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
         }
         let DeValue::Table(table) = value.get_ref() else {
             diags.push(
-                Diagnostic::error(format!("top-level key `{name}` is not a namespace table"), key.span())
-                    .help(format!("declare a namespace as a table: `[{name}]`")),
+                Diagnostic::error(
+                    format!("top-level key `{name}` is not a namespace table"),
+                    key.span(),
+                )
+                .help(format!("declare a namespace as a table: `[{name}]`")),
             );
             continue;
         };
@@ -104,15 +104,20 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
         let mut ok = true;
         if name.contains('_') {
             diags.push(
-                Diagnostic::error(format!("namespace `{name}` contains `_`"), ns_span.clone()).help(
-                    format!("job types are `<namespace>_<job>`, so namespaces cannot contain `_`; try `{}`", name.replace('_', "-")),
-                ),
+                Diagnostic::error(format!("namespace `{name}` contains `_`"), ns_span.clone())
+                    .help(format!(
+                    "job types are `<namespace>_<job>`, so namespaces cannot contain `_`; try `{}`",
+                    name.replace('_', "-")
+                )),
             );
             ok = false;
         } else if !is_namespace_name(name) {
             diags.push(
-                Diagnostic::error(format!("namespace `{name}` is not a valid name"), ns_span.clone())
-                    .help("use lowercase letters, digits and `-` only"),
+                Diagnostic::error(
+                    format!("namespace `{name}` is not a valid name"),
+                    ns_span.clone(),
+                )
+                .help("use lowercase letters, digits and `-` only"),
             );
             ok = false;
         } else if RESERVED_NAMESPACES.contains(&name) {
@@ -179,8 +184,11 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
                     let job_name = job_key.get_ref().as_ref();
                     if !is_job_name(job_name) {
                         diags.push(
-                            Diagnostic::error(format!("job name `{job_name}` in `[{n}.jobs]` is not valid"), job_key.span())
-                                .help("use lowercase letters, digits and `_` only, e.g. `hello_name`"),
+                            Diagnostic::error(
+                                format!("job name `{job_name}` in `[{n}.jobs]` is not valid"),
+                                job_key.span(),
+                            )
+                            .help("use lowercase letters, digits and `_` only, e.g. `hello_name`"),
                         );
                         continue;
                     }
@@ -191,7 +199,12 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
                         );
                         continue;
                     };
-                    match read_job(&n, Sp::new(job_name.to_string(), job_key.span()), job_table, diags) {
+                    match read_job(
+                        &n,
+                        Sp::new(job_name.to_string(), job_key.span()),
+                        job_table,
+                        diags,
+                    ) {
                         Some(job) => ns.jobs.push(job),
                         None => ns.broken_jobs.push(job_name.to_string()),
                     }
@@ -224,13 +237,23 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
     ns
 }
 
-fn read_job(ns: &str, name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Option<Job> {
+fn read_job(
+    ns: &str,
+    name: Sp<String>,
+    table: &DeTable<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Job> {
     let ctx = format!("job `[{ns}.jobs.{}]`", name.value);
     let mut r = Reader::new(table, name.span.clone(), ctx, JOB_KEYS, diags);
-    let template = r.required_string("run_args_template", "the bash command to run, e.g. `run_args_template = \"./run.sh\"`");
+    let template = r.required_string(
+        "run_args_template",
+        "the bash command to run, e.g. `run_args_template = \"./run.sh\"`",
+    );
     let report_stdout = r.bool("report_stdout").unwrap_or(false);
     let report_success = r.bool("report_success").unwrap_or(true);
-    let report_format = r.choice("report_format", &ReportFormat::NAMES).map(|s| ReportFormat::from_name(&s).expect("checked by choice"));
+    let report_format = r
+        .choice("report_format", &ReportFormat::NAMES)
+        .map(|s| ReportFormat::from_name(&s).expect("checked by choice"));
     let call_tech_support_on_error = r.bool("call_tech_support_on_error").unwrap_or(true);
     let suppress_empty = r.bool("suppress_empty").unwrap_or(false);
     let timeout = r.seconds("timeout_seconds", 1);
@@ -241,7 +264,16 @@ fn read_job(ns: &str, name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Dia
         Err(e) => {
             // Point inside the string: skip the opening quote.
             let at = template.span.start + 1 + e.offset;
-            diags.push(Diagnostic::error(format!("bad `run_args_template` in job `{ns}.{}`: {}", name.value, e.message), at..at + 1).help(e.help));
+            diags.push(
+                Diagnostic::error(
+                    format!(
+                        "bad `run_args_template` in job `{ns}.{}`: {}",
+                        name.value, e.message
+                    ),
+                    at..at + 1,
+                )
+                .help(e.help),
+            );
             return None;
         }
     };
@@ -258,13 +290,27 @@ fn read_job(ns: &str, name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Dia
     })
 }
 
-fn read_slack(ns: &str, table: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) -> Option<SlackCommand> {
+fn read_slack(
+    ns: &str,
+    table: &DeTable<'_>,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SlackCommand> {
     let ctx = format!("slack command in `[[{ns}.slack]]`");
     let mut r = Reader::new(table, span, ctx, SLACK_KEYS, diags);
-    let command = r.required_string("command", "the words users type after the namespace, e.g. `command = \"hello [name]\"`");
-    let help = r.required_string("help", "one line for the namespace help, e.g. `help = \"say hello\"`");
+    let command = r.required_string(
+        "command",
+        "the words users type after the namespace, e.g. `command = \"hello [name]\"`",
+    );
+    let help = r.required_string(
+        "help",
+        "one line for the namespace help, e.g. `help = \"say hello\"`",
+    );
     let action = r.required_choice("action", &Action::NAMES);
-    let job_type = r.required_string("job_type", "the job (of this namespace) the command acts on, e.g. `job_type = \"hello\"`");
+    let job_type = r.required_string(
+        "job_type",
+        "the job (of this namespace) the command acts on, e.g. `job_type = \"hello\"`",
+    );
     let delay = r.seconds("delay_seconds", 0);
     let examples = r.string_array("examples");
     r.finish();
@@ -281,14 +327,25 @@ fn read_slack(ns: &str, table: &DeTable<'_>, span: Range<usize>, diags: &mut Vec
     })
 }
 
-fn read_github(ns: &str, table: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) -> Option<GithubRule> {
+fn read_github(
+    ns: &str,
+    table: &DeTable<'_>,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<GithubRule> {
     let ctx = format!("GitHub rule in `[[{ns}.github]]`");
     let mut r = Reader::new(table, span, ctx, GITHUB_KEYS, diags);
-    let event = r.required_string("event", "the `X-GitHub-Event` to act on, e.g. `event = \"pull_request\"`");
+    let event = r.required_string(
+        "event",
+        "the `X-GitHub-Event` to act on, e.g. `event = \"pull_request\"`",
+    );
     let action = r.string("action").map(|s| s.value);
     let merged = r.bool_spanned("merged");
     let base_branch = r.string("base_branch").map(|s| s.value);
-    let job_type = r.required_string("job_type", "the job (of this namespace) to schedule, e.g. `job_type = \"deploy\"`");
+    let job_type = r.required_string(
+        "job_type",
+        "the job (of this namespace) to schedule, e.g. `job_type = \"deploy\"`",
+    );
     let delay = r.seconds("delay_seconds", 0);
     r.finish();
     let rule = GithubRule {
@@ -302,12 +359,25 @@ fn read_github(ns: &str, table: &DeTable<'_>, span: Range<usize>, diags: &mut Ve
     Some(rule)
 }
 
-fn read_support(table: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnostic>) -> Option<SupportRule> {
-    let mut r = Reader::new(table, span, "support rule in `[[support]]`".into(), SUPPORT_KEYS, diags);
+fn read_support(
+    table: &DeTable<'_>,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SupportRule> {
+    let mut r = Reader::new(
+        table,
+        span,
+        "support rule in `[[support]]`".into(),
+        SUPPORT_KEYS,
+        diags,
+    );
     let name = r.required_string("name", "who is called, e.g. `name = \"tech-support\"`");
     let keywords = r.string_array("keywords");
     let channel_env = r.required_string("channel_env", "the env var naming the support channel, e.g. `channel_env = \"SLACK_TECH_SUPPORT_CHANNEL\"`");
-    let reaction = r.required_string("reaction", "the emoji to react with, e.g. `reaction = \"sos\"`");
+    let reaction = r.required_string(
+        "reaction",
+        "the emoji to react with, e.g. `reaction = \"sos\"`",
+    );
     let ooo = r.string("out_of_office_file").map(|s| s.value);
     let table_span = r.span.clone();
     r.finish();
@@ -316,17 +386,30 @@ fn read_support(table: &DeTable<'_>, span: Range<usize>, diags: &mut Vec<Diagnos
         Some(k) if !k.is_empty() => k,
         _ => {
             diags.push(
-                Diagnostic::error(format!("support rule `{}` has no `keywords`", name.value), table_span)
-                    .help("list the words that call it, e.g. `keywords = [\"tech-support\"]`"),
+                Diagnostic::error(
+                    format!("support rule `{}` has no `keywords`", name.value),
+                    table_span,
+                )
+                .help("list the words that call it, e.g. `keywords = [\"tech-support\"]`"),
             );
             return None;
         }
     };
     let channel_env = channel_env?;
-    if !channel_env.value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+    if !channel_env
+        .value
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
         diags.push(
-            Diagnostic::error(format!("`channel_env = \"{}\"` is not an environment variable name", channel_env.value), channel_env.span.clone())
-                .help("use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"),
+            Diagnostic::error(
+                format!(
+                    "`channel_env = \"{}\"` is not an environment variable name",
+                    channel_env.value
+                ),
+                channel_env.span.clone(),
+            )
+            .help("use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"),
         );
         return None;
     }
@@ -384,18 +467,33 @@ impl<'a, 'i> Reader<'a, 'i> {
         allowed: &'static [&'static str],
         diags: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        Reader { table, span, ctx, allowed, diags }
+        Reader {
+            table,
+            span,
+            ctx,
+            allowed,
+            diags,
+        }
     }
 
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
-    fn get(&self, key: &str) -> Option<(&'a Spanned<toml::de::DeString<'i>>, &'a Spanned<DeValue<'i>>)> {
+    fn get(
+        &self,
+        key: &str,
+    ) -> Option<(
+        &'a Spanned<toml::de::DeString<'i>>,
+        &'a Spanned<DeValue<'i>>,
+    )> {
         self.table.get_key_value(key)
     }
 
-    fn take(&mut self, key: &str) -> Option<(Spanned<toml::de::DeString<'i>>, Spanned<DeValue<'i>>)> {
+    fn take(
+        &mut self,
+        key: &str,
+    ) -> Option<(Spanned<toml::de::DeString<'i>>, Spanned<DeValue<'i>>)> {
         self.get(key).map(|(k, v)| (k.clone(), v.clone()))
     }
 
@@ -418,8 +516,11 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     fn required_string(&mut self, key: &str, what: &str) -> Option<Sp<String>> {
         if self.get(key).is_none() {
-            let d = Diagnostic::error(format!("missing key `{key}` in {}", self.ctx), self.span.clone())
-                .help(format!("add `{key}`: {what}"));
+            let d = Diagnostic::error(
+                format!("missing key `{key}` in {}", self.ctx),
+                self.span.clone(),
+            )
+            .help(format!("add `{key}`: {what}"));
             self.push(d);
             return None;
         }
@@ -431,20 +532,38 @@ impl<'a, 'i> Reader<'a, 'i> {
         if choices.contains(&s.value.as_str()) {
             return Some(s.value);
         }
-        let mut help = format!("use one of {}", choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "));
+        let mut help = format!(
+            "use one of {}",
+            choices
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if let Some(c) = closest(&s.value, choices.iter().copied()) {
             help = format!("did you mean `{c}`? {help}");
         }
-        let d = Diagnostic::error(format!("`{key} = \"{}\"` in {} is not valid", s.value, self.ctx), s.span).help(help);
+        let d = Diagnostic::error(
+            format!("`{key} = \"{}\"` in {} is not valid", s.value, self.ctx),
+            s.span,
+        )
+        .help(help);
         self.push(d);
         None
     }
 
     fn required_choice(&mut self, key: &str, choices: &[&str]) -> Option<Sp<String>> {
         if self.get(key).is_none() {
-            let list = choices.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
-            let d = Diagnostic::error(format!("missing key `{key}` in {}", self.ctx), self.span.clone())
-                .help(format!("add `{key}`, one of {list}"));
+            let list = choices
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let d = Diagnostic::error(
+                format!("missing key `{key}` in {}", self.ctx),
+                self.span.clone(),
+            )
+            .help(format!("add `{key}`, one of {list}"));
             self.push(d);
             return None;
         }
@@ -474,7 +593,10 @@ impl<'a, 'i> Reader<'a, 'i> {
         let parsed = match v.get_ref() {
             DeValue::Integer(i) => {
                 let digits = i.as_str().replace('_', "");
-                let digits = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
+                let digits = digits
+                    .trim_start_matches("0x")
+                    .trim_start_matches("0o")
+                    .trim_start_matches("0b");
                 i64::from_str_radix(digits, i.radix()).ok()
             }
             _ => None,
@@ -482,7 +604,11 @@ impl<'a, 'i> Reader<'a, 'i> {
         match parsed {
             Some(n) if n >= min as i64 => Some(n as u64),
             _ => {
-                let what = if min == 0 { "a whole number of seconds, 0 or more" } else { "a whole number of seconds, 1 or more" };
+                let what = if min == 0 {
+                    "a whole number of seconds, 0 or more"
+                } else {
+                    "a whole number of seconds, 1 or more"
+                };
                 let shown = match v.get_ref() {
                     DeValue::Integer(i) => i.as_str().to_string(),
                     DeValue::Float(f) => f.as_str().to_string(),
@@ -491,10 +617,14 @@ impl<'a, 'i> Reader<'a, 'i> {
                 };
                 let example = if min == 0 { 60 } else { 3600 };
                 let help = match v.get_ref() {
-                    DeValue::String(s) if s.trim().parse::<i64>().is_ok_and(|n| n >= min as i64) => {
+                    DeValue::String(s)
+                        if s.trim().parse::<i64>().is_ok_and(|n| n >= min as i64) =>
+                    {
                         format!("a number is written without quotes: `{key} = {}`", s.trim())
                     }
-                    DeValue::Float(_) => format!("seconds are whole numbers: write e.g. `{key} = {example}`"),
+                    DeValue::Float(_) => {
+                        format!("seconds are whole numbers: write e.g. `{key} = {example}`")
+                    }
                     DeValue::Integer(i) if min == 0 && i.as_str().starts_with('-') => {
                         format!("a delay cannot be negative: write `{key} = 0` to start at once, or e.g. `{key} = {example}`")
                     }
@@ -503,7 +633,11 @@ impl<'a, 'i> Reader<'a, 'i> {
                     }
                     _ => format!("write e.g. `{key} = {example}`"),
                 };
-                let d = Diagnostic::error(format!("`{key} = {shown}` in {} must be {what}", self.ctx), span).help(help);
+                let d = Diagnostic::error(
+                    format!("`{key} = {shown}` in {} must be {what}", self.ctx),
+                    span,
+                )
+                .help(help);
                 self.push(d);
                 None
             }
@@ -536,12 +670,20 @@ impl<'a, 'i> Reader<'a, 'i> {
             if self.allowed.contains(&name) {
                 continue;
             }
-            let allowed = self.allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            let allowed = self
+                .allowed
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let help = match closest(name, self.allowed.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`? Allowed keys: {allowed}"),
                 None => format!("remove it; allowed keys: {allowed}"),
             };
-            self.diags.push(Diagnostic::error(format!("unknown key `{name}` in {}", self.ctx), key.span()).help(help));
+            self.diags.push(
+                Diagnostic::error(format!("unknown key `{name}` in {}", self.ctx), key.span())
+                    .help(help),
+            );
         }
     }
 }
@@ -569,7 +711,12 @@ mod tests {
         };
         diags
             .iter()
-            .map(|d| (source.line_col(d.span.clone().unwrap().start).line, d.message.clone()))
+            .map(|d| {
+                (
+                    source.line_col(d.span.clone().unwrap().start).line,
+                    d.message.clone(),
+                )
+            })
             .collect()
     }
 
@@ -614,9 +761,20 @@ event = \"push\"
         let got = located(text);
         let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
         assert_eq!(got.len(), 3, "{got:?}");
-        assert!(got[0].1.contains("missing key `reaction` in support rule"), "{got:?}");
-        assert!(got[1].1.contains("missing key `run_args_template` in job `[t.jobs.a]`"), "{got:?}");
-        assert!(got[2].1.contains("missing key `job_type` in GitHub rule"), "{got:?}");
+        assert!(
+            got[0].1.contains("missing key `reaction` in support rule"),
+            "{got:?}"
+        );
+        assert!(
+            got[1]
+                .1
+                .contains("missing key `run_args_template` in job `[t.jobs.a]`"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].1.contains("missing key `job_type` in GitHub rule"),
+            "{got:?}"
+        );
         assert_eq!(lines, vec![1, 6, 9]);
     }
 
@@ -637,16 +795,31 @@ event = \"push\"
 
     #[test]
     fn seconds_say_how_to_fix_each_kind_of_value() {
-        let job = |value: &str| format!("[t.jobs.a]\nrun_args_template = \"x\"\ntimeout_seconds = {value}\n");
-        assert_eq!(help_of(&job("\"60\"")), "a number is written without quotes: `timeout_seconds = 60`");
+        let job = |value: &str| {
+            format!("[t.jobs.a]\nrun_args_template = \"x\"\ntimeout_seconds = {value}\n")
+        };
+        assert_eq!(
+            help_of(&job("\"60\"")),
+            "a number is written without quotes: `timeout_seconds = 60`"
+        );
         assert!(help_of(&job("1.5")).starts_with("seconds are whole numbers"));
         assert!(help_of(&job("0")).starts_with("a job needs at least 1 second"));
-        assert_eq!(help_of(&job("\"1h\"")), "write e.g. `timeout_seconds = 3600`");
+        assert_eq!(
+            help_of(&job("\"1h\"")),
+            "write e.g. `timeout_seconds = 3600`"
+        );
         // A quoted number that would still be out of range gets the general hint, not "remove
         // the quotes" (which would only lead to the next error).
-        assert_eq!(help_of(&job("\"0\"")), "write e.g. `timeout_seconds = 3600`");
+        assert_eq!(
+            help_of(&job("\"0\"")),
+            "write e.g. `timeout_seconds = 3600`"
+        );
         let delay = "[[t.slack]]\ncommand = \"a\"\nhelp = \"a\"\naction = \"cancel_job\"\njob_type = \"a\"\ndelay_seconds = -5\n";
-        assert!(help_of(delay).starts_with("a delay cannot be negative"), "{}", help_of(delay));
+        assert!(
+            help_of(delay).starts_with("a delay cannot be negative"),
+            "{}",
+            help_of(delay)
+        );
     }
 
     #[test]
@@ -657,6 +830,9 @@ event = \"push\"
         assert_eq!(diags.len(), 1, "{diags:?}");
         let span = diags[0].span.clone().unwrap();
         assert_eq!(&text[span], "{");
-        assert!(diags[0].help.as_deref().unwrap_or("").contains("`{{`"), "{diags:?}");
+        assert!(
+            diags[0].help.as_deref().unwrap_or("").contains("`{{`"),
+            "{diags:?}"
+        );
     }
 }

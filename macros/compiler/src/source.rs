@@ -139,7 +139,8 @@ mod tests {
             display_path: "job_configs.toml".into(),
             text: "[test]\nreport_fromat = \"x\"\n".into(),
         };
-        let d = Diagnostic::error("unknown key `report_fromat`", 7..20).help("did you mean `report_format`?");
+        let d = Diagnostic::error("unknown key `report_fromat`", 7..20)
+            .help("did you mean `report_format`?");
         assert_eq!(
             d.render(&source),
             "unknown key `report_fromat`\n --> job_configs.toml:2:1\n  |\n2 | report_fromat = \"x\"\n  | ^^^^^^^^^^^^^\n  |\n  = help: did you mean `report_format`?"
@@ -158,7 +159,10 @@ mod tests {
 
     #[test]
     fn closest_suggests_near_words_only() {
-        assert_eq!(closest("report_fromat", ["report_format", "help"]), Some("report_format"));
+        assert_eq!(
+            closest("report_fromat", ["report_format", "help"]),
+            Some("report_format")
+        );
         assert_eq!(closest("zzz", ["report_format"]), None);
     }
 }

@@ -52,14 +52,22 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
     for p in &params {
         if !seen.insert(*p) {
             diags.push(
-                Diagnostic::error(format!("command `{n} {c}` has the parameter `[{p}]` twice"), span.clone())
-                    .help(format!("give each parameter its own name, e.g. `[{p}]` and `[{p}_2]`")),
+                Diagnostic::error(
+                    format!("command `{n} {c}` has the parameter `[{p}]` twice"),
+                    span.clone(),
+                )
+                .help(format!(
+                    "give each parameter its own name, e.g. `[{p}]` and `[{p}_2]`"
+                )),
             );
         }
         if matches!(*p, "self" | "super" | "crate") {
             diags.push(
-                Diagnostic::error(format!("parameter `[{p}]` of command `{n} {c}` is a reserved word"), span.clone())
-                    .help(format!("rename it, e.g. `[{p}_name]`")),
+                Diagnostic::error(
+                    format!("parameter `[{p}]` of command `{n} {c}` is a reserved word"),
+                    span.clone(),
+                )
+                .help(format!("rename it, e.g. `[{p}_name]`")),
             );
         }
     }
@@ -81,7 +89,10 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
         }
         let mut help = unknown_job_help(ns, &cmd.job_type.value);
         if ns.jobs.is_empty() {
-            help = format!("declare it as `[{n}.jobs.{}]` with a `run_args_template`", cmd.job_type.value);
+            help = format!(
+                "declare it as `[{n}.jobs.{}]` with a `run_args_template`",
+                cmd.job_type.value
+            );
         }
         let elsewhere: Vec<String> = config
             .namespaces
@@ -98,8 +109,14 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
             );
         }
         diags.push(
-            Diagnostic::error(format!("`job_type = \"{}\"` is not a job of namespace `{n}`", cmd.job_type.value), cmd.job_type.span.clone())
-                .help(help),
+            Diagnostic::error(
+                format!(
+                    "`job_type = \"{}\"` is not a job of namespace `{n}`",
+                    cmd.job_type.value
+                ),
+                cmd.job_type.span.clone(),
+            )
+            .help(help),
         );
         return;
     };
@@ -149,10 +166,16 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
             if !params.is_empty() {
                 diags.push(
                     Diagnostic::error(
-                        format!("`{}` command `{full}` cannot have parameters", cmd.action.name()),
+                        format!(
+                            "`{}` command `{full}` cannot have parameters",
+                            cmd.action.name()
+                        ),
                         span.clone(),
                     )
-                    .help(format!("it acts on every pending `{n}_{job_name}`; remove {}", list_or_none(params.iter().map(|p| format!("`[{p}]`"))))),
+                    .help(format!(
+                        "it acts on every pending `{n}_{job_name}`; remove {}",
+                        list_or_none(params.iter().map(|p| format!("`[{p}]`")))
+                    )),
                 );
             }
         }
@@ -257,19 +280,35 @@ fn check_examples(ns: &Namespace, order: &[usize], diags: &mut Vec<Diagnostic>) 
         for example in &cmd.examples {
             let text = bennettbot_pattern::collapse_whitespace(&example.value);
             let starts_here = text.split(' ').next() == Some(n.as_str());
-            let parsed = if starts_here { parse_in_namespace(ns, order, &text) } else { None };
+            let parsed = if starts_here {
+                parse_in_namespace(ns, order, &text)
+            } else {
+                None
+            };
             match parsed {
                 Some(j) if j == i => {}
                 Some(j) => diags.push(
                     Diagnostic::error(
-                        format!("example `{}` of command `{full}` parses as `{n} {}` instead", example.value, ns.slack[j].command.value),
+                        format!(
+                            "example `{}` of command `{full}` parses as `{n} {}` instead",
+                            example.value, ns.slack[j].command.value
+                        ),
                         example.span.clone(),
                     )
                     .help("change the example, or make the commands tell it apart"),
                 ),
                 None => diags.push(
-                    Diagnostic::error(format!("example `{}` does not parse as command `{full}` (nor any other)", example.value), example.span.clone())
-                        .help(format!("an example is the whole message, starting with the namespace, e.g. `{}`", example_for(&full))),
+                    Diagnostic::error(
+                        format!(
+                            "example `{}` does not parse as command `{full}` (nor any other)",
+                            example.value
+                        ),
+                        example.span.clone(),
+                    )
+                    .help(format!(
+                        "an example is the whole message, starting with the namespace, e.g. `{}`",
+                        example_for(&full)
+                    )),
                 ),
             }
         }
@@ -280,7 +319,10 @@ fn example_for(full: &str) -> String {
     let Ok(segments) = parse_pattern(full) else {
         return full.to_string();
     };
-    let values: Vec<String> = param_names(&segments).iter().map(|p| p.to_uppercase()).collect();
+    let values: Vec<String> = param_names(&segments)
+        .iter()
+        .map(|p| p.to_uppercase())
+        .collect();
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     bennettbot_pattern::render(&segments, &refs)
 }
@@ -290,8 +332,14 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
     if let Some(merged) = &rule.merged {
         if rule.event.value != "pull_request" {
             diags.push(
-                Diagnostic::error(format!("`merged` only applies to `pull_request` events, not `{}`", rule.event.value), merged.span.clone())
-                    .help("remove `merged`, or set `event = \"pull_request\"`"),
+                Diagnostic::error(
+                    format!(
+                        "`merged` only applies to `pull_request` events, not `{}`",
+                        rule.event.value
+                    ),
+                    merged.span.clone(),
+                )
+                .help("remove `merged`, or set `event = \"pull_request\"`"),
             );
         }
     }
@@ -300,8 +348,14 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
             return;
         }
         diags.push(
-            Diagnostic::error(format!("`job_type = \"{}\"` in `[[{n}.github]]` is not a job of namespace `{n}`", rule.job_type.value), rule.job_type.span.clone())
-                .help(unknown_job_help(ns, &rule.job_type.value)),
+            Diagnostic::error(
+                format!(
+                    "`job_type = \"{}\"` in `[[{n}.github]]` is not a job of namespace `{n}`",
+                    rule.job_type.value
+                ),
+                rule.job_type.span.clone(),
+            )
+            .help(unknown_job_help(ns, &rule.job_type.value)),
         );
         return;
     };
@@ -322,18 +376,36 @@ fn check_support(config: &Config, diags: &mut Vec<Diagnostic>) {
     let mut keywords = BTreeSet::new();
     for rule in &config.support {
         if !names.insert(rule.name.value.clone()) {
-            diags.push(Diagnostic::error(format!("support rule `{}` is declared twice", rule.name.value), rule.name.span.clone()).help("remove one of them"));
+            diags.push(
+                Diagnostic::error(
+                    format!("support rule `{}` is declared twice", rule.name.value),
+                    rule.name.span.clone(),
+                )
+                .help("remove one of them"),
+            );
         }
         for k in &rule.keywords {
             let lower = k.value.to_lowercase();
-            let valid = !lower.is_empty() && lower.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+            let valid = !lower.is_empty()
+                && lower
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
             if !valid {
                 diags.push(
-                    Diagnostic::error(format!("support keyword `{}` must be one word", k.value), k.span.clone())
-                        .help("use letters, digits, `-` and `_` only, e.g. `tech-support`"),
+                    Diagnostic::error(
+                        format!("support keyword `{}` must be one word", k.value),
+                        k.span.clone(),
+                    )
+                    .help("use letters, digits, `-` and `_` only, e.g. `tech-support`"),
                 );
             } else if !keywords.insert(lower) {
-                diags.push(Diagnostic::error(format!("support keyword `{}` is used twice", k.value), k.span.clone()).help("each keyword calls one rule; remove the repeat"));
+                diags.push(
+                    Diagnostic::error(
+                        format!("support keyword `{}` is used twice", k.value),
+                        k.span.clone(),
+                    )
+                    .help("each keyword calls one rule; remove the repeat"),
+                );
             }
         }
     }
@@ -405,7 +477,10 @@ job_type = "helo"
         let mut diags = Vec::new();
         let config = parse_config(toml, &mut diags);
         validate(&config, &mut diags);
-        diags.into_iter().map(|d| (d.message, d.help.unwrap_or_default())).collect()
+        diags
+            .into_iter()
+            .map(|d| (d.message, d.help.unwrap_or_default()))
+            .collect()
     }
 
     #[test]
@@ -429,7 +504,10 @@ job_type = "deploy"
         let errs = errors(toml);
         assert_eq!(errs.len(), 2, "{errs:#?}");
         assert!(errs[0].contains("bad `run_args_template`"), "{errs:#?}");
-        assert!(errs[1].contains("missing key `run_args_template`"), "{errs:#?}");
+        assert!(
+            errs[1].contains("missing key `run_args_template`"),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -496,8 +574,19 @@ job_type = "b"
         let errs = errors(toml);
         assert_eq!(errs.len(), 1, "{errs:#?}");
         // The example message is one a user could type: no doubled or trailing space.
-        let witness = errs[0].split("(e.g. `").nth(1).and_then(|w| w.split('`').next()).unwrap();
-        assert_eq!(witness, bennettbot_pattern::collapse_whitespace(witness), "{errs:#?}");
-        assert!(witness.starts_with("t show ") && witness.len() > "t show ".len(), "{errs:#?}");
+        let witness = errs[0]
+            .split("(e.g. `")
+            .nth(1)
+            .and_then(|w| w.split('`').next())
+            .unwrap();
+        assert_eq!(
+            witness,
+            bennettbot_pattern::collapse_whitespace(witness),
+            "{errs:#?}"
+        );
+        assert!(
+            witness.starts_with("t show ") && witness.len() > "t show ".len(),
+            "{errs:#?}"
+        );
     }
 }

@@ -6,7 +6,9 @@ use crate::model::*;
 use crate::source::Diagnostic;
 
 /// Interpreters whose first argument is the script they run.
-const INTERPRETERS: [&str; 8] = ["python", "python3", "bash", "sh", "node", "ruby", "perl", "uv"];
+const INTERPRETERS: [&str; 8] = [
+    "python", "python3", "bash", "sh", "node", "ruby", "perl", "uv",
+];
 
 /// Suspect parts of a valid config. `workspace_dir` is the repo's `workspace/`.
 pub fn warnings(config: &Config, workspace_dir: &Path) -> Vec<Diagnostic> {
@@ -14,7 +16,10 @@ pub fn warnings(config: &Config, workspace_dir: &Path) -> Vec<Diagnostic> {
     for ns in &config.namespaces {
         let n = &ns.name.value;
         for job in &ns.jobs {
-            let started = ns.slack.iter().any(|c| c.action == Action::ScheduleJob && c.job_type.value == job.name.value)
+            let started = ns
+                .slack
+                .iter()
+                .any(|c| c.action == Action::ScheduleJob && c.job_type.value == job.name.value)
                 || ns.github.iter().any(|r| r.job_type.value == job.name.value);
             if !started {
                 out.push(
