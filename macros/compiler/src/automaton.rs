@@ -29,6 +29,9 @@ enum Sym {
 
 type States = BTreeSet<usize>;
 
+/// The states of both automata after the same text.
+type Pair = (States, States);
+
 impl Nfa {
     /// Builds the automaton of a pattern.
     pub fn new(segments: &[Segment<'_>]) -> Self {
@@ -111,7 +114,7 @@ fn search(
 ) -> Option<String> {
     let (syms, other) = alphabet(a, b);
     let start = (a.start(), b.start());
-    let mut parent: HashMap<(States, States), Option<((States, States), Sym)>> = HashMap::new();
+    let mut parent: HashMap<Pair, Option<(Pair, Sym)>> = HashMap::new();
     parent.insert(start.clone(), None);
     let mut queue = VecDeque::from([start]);
     while let Some(pair) = queue.pop_front() {
