@@ -6,7 +6,6 @@
 #[allow(dead_code)]
 mod fake_slack;
 #[path = "support/fake_socket.rs"]
-#[allow(dead_code)]
 mod fake_socket;
 
 use std::io::{BufRead, BufReader};

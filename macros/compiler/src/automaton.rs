@@ -29,6 +29,9 @@ enum Sym {
 
 type States = BTreeSet<usize>;
 
+/// The states of both automata after the same text.
+type Pair = (States, States);
+
 impl Nfa {
     /// Builds the automaton of a pattern.
     pub fn new(segments: &[Segment<'_>]) -> Self {
@@ -93,8 +96,11 @@ fn alphabet(a: &Nfa, b: &Nfa) -> (Vec<Sym>, char) {
         .into_iter()
         .find(|c| !chars.contains(c))
         .unwrap_or('\u{2603}');
-    let mut syms: Vec<Sym> = chars.into_iter().map(Sym::Char).collect();
-    syms.push(Sym::Other);
+    // "Any other" first: breadth-first search then fills parameters with a plain letter
+    // rather than a space or punctuation, so witnesses read like messages (`demo hello x`,
+    // not `demo hello  `).
+    let mut syms = vec![Sym::Other];
+    syms.extend(chars.into_iter().map(Sym::Char));
     (syms, other)
 }
 
@@ -108,7 +114,7 @@ fn search(
 ) -> Option<String> {
     let (syms, other) = alphabet(a, b);
     let start = (a.start(), b.start());
-    let mut parent: HashMap<(States, States), Option<((States, States), Sym)>> = HashMap::new();
+    let mut parent: HashMap<Pair, Option<(Pair, Sym)>> = HashMap::new();
     parent.insert(start.clone(), None);
     let mut queue = VecDeque::from([start]);
     while let Some(pair) = queue.pop_front() {

@@ -201,6 +201,12 @@ pub fn generate(
                 job_arms.push(quote!(#global => JobType::#job_ident));
             }
         }
+        if ns.slack.is_empty() {
+            // The namespace's enum is empty, but `match self` on `&Command` still wants an arm
+            // for it (the compiler assumes data behind a reference may be inhabited).
+            index_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
+            params_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
+        }
         let doc = format!("The commands of namespace `{n}`.");
         ns_enums.push(quote! {
             #[doc = #doc]
@@ -278,6 +284,42 @@ pub fn generate(
         }
     });
 
+    // With no namespaces (the stub emitted next to config errors), an empty `Command` would
+    // fail `match self {}` (E0004: `&Command` counts as inhabited) and would make every use of
+    // a command in the crate "unreachable" (a page of warnings next to the real errors). A
+    // hidden variant that is never constructed keeps both away; likewise for `JobType`.
+    let unconfigured = quote!(::core::unreachable!("no job config was compiled"));
+    let (command_variants, index_body, params_body) = if config.namespaces.is_empty() {
+        (
+            quote!(
+                #[doc(hidden)]
+                Unconfigured
+            ),
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+        )
+    } else {
+        (
+            quote!(#(#ns_variants),*),
+            quote!(match self { #(#index_arms),* }),
+            quote!(match self { #(#params_arms),* }),
+        )
+    };
+    let (job_variants, job_index_body) = if job_idents.is_empty() {
+        (
+            quote!(
+                #[doc(hidden)]
+                Unconfigured
+            ),
+            quote!(match self { JobType::Unconfigured => #unconfigured }),
+        )
+    } else {
+        (
+            quote!(#(#[doc = #job_types] #job_idents),*),
+            quote!(match self { #(JobType::#job_idents => #job_index),* }),
+        )
+    };
+
     quote! {
         #track
 
@@ -292,13 +334,13 @@ pub fn generate(
 
         /// A command a user can type, with its parameters.
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub enum Command { #(#ns_variants),* }
+        pub enum Command { #command_variants }
 
         #(#ns_enums)*
 
         /// A job type, stored in the queue as `<namespace>_<job>`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum JobType { #(#[doc = #job_types] #job_idents),* }
+        pub enum JobType { #job_variants }
 
         #[allow(unreachable_code, unreachable_patterns, unused_mut, unused_variables, clippy::match_single_binding)]
         impl JobType {
@@ -307,7 +349,7 @@ pub fn generate(
 
             /// The position of this job in `CONFIG.jobs`.
             pub fn index(self) -> usize {
-                match self { #(JobType::#job_idents => #job_index),* }
+                #job_index_body
             }
 
             /// The job's settings.
@@ -366,7 +408,7 @@ pub fn generate(
 
             /// The position of this command in `CONFIG.commands`.
             pub fn index(&self) -> usize {
-                match self { #(#index_arms),* }
+                #index_body
             }
 
             /// The command's settings.
@@ -376,7 +418,7 @@ pub fn generate(
 
             /// The parameters as `(name, value)`, in pattern order.
             pub fn params(&self) -> ::std::vec::Vec<(&'static str, &str)> {
-                match self { #(#params_arms),* }
+                #params_body
             }
 
             /// The job this command acts on.
@@ -387,5 +429,80 @@ pub fn generate(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_config;
+    use crate::validate::validate;
+
+    fn generated(toml: &str) -> String {
+        let mut diags = Vec::new();
+        let config = parse_config(toml, &mut diags);
+        let orders = validate(&config, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        generate(&config, &orders, None).to_string()
+    }
+
+    #[test]
+    fn the_error_stub_has_inhabited_enums() {
+        // An empty `Command` makes `match self {}` on `&Command` E0004 and every use of a
+        // command "unreachable": the stub next to config errors must add neither to the output.
+        let code = generate(&Config::default(), &[], None).to_string();
+        assert!(
+            code.contains("pub enum Command { # [doc (hidden)] Unconfigured }"),
+            "{code}"
+        );
+        assert!(
+            code.contains("pub enum JobType { # [doc (hidden)] Unconfigured }"),
+            "{code}"
+        );
+        assert_eq!(
+            code.matches("match self { Command :: Unconfigured =>")
+                .count(),
+            2,
+            "{code}"
+        );
+        assert_eq!(
+            code.matches("match self { JobType :: Unconfigured =>")
+                .count(),
+            1,
+            "{code}"
+        );
+        assert!(!code.contains("{ }"), "no empty enum or match: {code}");
+        // The hidden variant is never listed or parsed.
+        assert!(
+            code.contains("pub const ALL : & 'static [JobType] = & [] ;"),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn a_namespace_without_commands_gets_arms_for_its_empty_enum() {
+        let code = generated(
+            r#"
+[hooks.jobs.deploy]
+run_args_template = "./deploy.sh"
+[[hooks.github]]
+event = "push"
+job_type = "deploy"
+"#,
+        );
+        assert_eq!(
+            code.matches("Command :: Hooks (inner) => match * inner { }")
+                .count(),
+            2,
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn names_are_pascal_case_identifiers() {
+        assert_eq!(pascal_case("hello-world [name]"), "HelloWorldName");
+        assert_eq!(pascal_case("[x]"), "X");
+        assert_eq!(pascal_case("2fa on"), "N2faOn");
+        assert_eq!(pascal_case("--"), "N");
     }
 }

@@ -31,6 +31,9 @@ pub struct Namespace {
     pub fabfile: Option<String>,
     pub default_channel: String,
     pub jobs: Vec<Job>,
+    /// Jobs declared but left out for errors already reported: references to them are not
+    /// reported again as unknown jobs.
+    pub broken_jobs: Vec<String>,
     pub slack: Vec<SlackCommand>,
     pub github: Vec<GithubRule>,
 }

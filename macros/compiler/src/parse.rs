@@ -72,6 +72,15 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         if name == "support" {
+            if let DeValue::Table(_) = value.get_ref() {
+                // `[support]` is either a namespace with a reserved name or a support rule
+                // written with one pair of brackets; say both rather than "not an array".
+                diags.push(
+                    Diagnostic::error("`[support]` cannot be a namespace: `support` is reserved for the `[[support]]` rules", key.span())
+                        .help("rename the namespace, e.g. `[support-jobs]`; a support rule is written `[[support]]` (two brackets) with `name`, `keywords`, `channel_env` and `reaction`"),
+                );
+                continue;
+            }
             if let Some(items) = array_of_tables(key, value, "support", diags) {
                 for (table, span) in items {
                     if let Some(rule) = read_support(table, span, diags) {
@@ -163,6 +172,7 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
         fabfile,
         default_channel,
         jobs: Vec::new(),
+        broken_jobs: Vec::new(),
         slack: Vec::new(),
         github: Vec::new(),
     };
@@ -189,13 +199,14 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
                         );
                         continue;
                     };
-                    if let Some(job) = read_job(
+                    match read_job(
                         &n,
                         Sp::new(job_name.to_string(), job_key.span()),
                         job_table,
                         diags,
                     ) {
-                        ns.jobs.push(job);
+                        Some(job) => ns.jobs.push(job),
+                        None => ns.broken_jobs.push(job_name.to_string()),
                     }
                 }
             }
@@ -253,13 +264,16 @@ fn read_job(
         Err(e) => {
             // Point inside the string: skip the opening quote.
             let at = template.span.start + 1 + e.offset;
-            diags.push(Diagnostic::error(
-                format!(
-                    "bad `run_args_template` in job `{ns}.{}`: {}",
-                    name.value, e.message
-                ),
-                at..at + 1,
-            ));
+            diags.push(
+                Diagnostic::error(
+                    format!(
+                        "bad `run_args_template` in job `{ns}.{}`: {}",
+                        name.value, e.message
+                    ),
+                    at..at + 1,
+                )
+                .help(e.help),
+            );
             return None;
         }
     };
@@ -601,14 +615,29 @@ impl<'a, 'i> Reader<'a, 'i> {
                     DeValue::String(s) => format!("\"{s}\""),
                     _ => "this value".to_string(),
                 };
+                let example = if min == 0 { 60 } else { 3600 };
+                let help = match v.get_ref() {
+                    DeValue::String(s)
+                        if s.trim().parse::<i64>().is_ok_and(|n| n >= min as i64) =>
+                    {
+                        format!("a number is written without quotes: `{key} = {}`", s.trim())
+                    }
+                    DeValue::Float(_) => {
+                        format!("seconds are whole numbers: write e.g. `{key} = {example}`")
+                    }
+                    DeValue::Integer(i) if min == 0 && i.as_str().starts_with('-') => {
+                        format!("a delay cannot be negative: write `{key} = 0` to start at once, or e.g. `{key} = {example}`")
+                    }
+                    DeValue::Integer(i) if i.as_str().parse::<i64>().is_ok() => {
+                        format!("a job needs at least {min} second to run: write e.g. `{key} = {example}`, or leave `{key}` out")
+                    }
+                    _ => format!("write e.g. `{key} = {example}`"),
+                };
                 let d = Diagnostic::error(
                     format!("`{key} = {shown}` in {} must be {what}", self.ctx),
                     span,
                 )
-                .help(format!(
-                    "write e.g. `{key} = {}`",
-                    if min == 0 { 60 } else { 3600 }
-                ));
+                .help(help);
                 self.push(d);
                 None
             }
@@ -664,5 +693,146 @@ fn example_of(expected: &str) -> &'static str {
         "a string" => "\"...\"",
         "`true` or `false`" => "true",
         _ => "[\"...\"]",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    /// Each diagnostic as `(line, message)`, in the order found.
+    fn located(text: &str) -> Vec<(usize, String)> {
+        let mut diags = Vec::new();
+        parse_config(text, &mut diags);
+        let source = Source {
+            display_path: "t.toml".into(),
+            text: text.into(),
+        };
+        diags
+            .iter()
+            .map(|d| {
+                (
+                    source.line_col(d.span.clone().unwrap().start).line,
+                    d.message.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn missing_key_in_an_array_table_points_at_that_entry() {
+        let text = "\
+[t.jobs.a]
+run_args_template = \"x\"
+
+[[t.slack]]
+command = \"a\"
+help = \"x\"
+action = \"schedule_job\"
+job_type = \"a\"
+
+[[t.slack]]
+command = \"b\"
+action = \"schedule_job\"
+job_type = \"a\"
+";
+        let got = located(text);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].1.contains("missing key `help`"), "{got:?}");
+        // Line 10 is the second `[[t.slack]]` header, not the first entry nor the namespace.
+        assert_eq!(got[0].0, 10, "{got:?}");
+    }
+
+    #[test]
+    fn missing_keys_of_jobs_and_rules_point_at_their_headers() {
+        let text = "\
+[[support]]
+name = \"s\"
+keywords = [\"s\"]
+channel_env = \"S\"
+
+[t.jobs.a]
+report_stdout = true
+
+[[t.github]]
+event = \"push\"
+";
+        let got = located(text);
+        let lines: Vec<usize> = got.iter().map(|(l, _)| *l).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].1.contains("missing key `reaction` in support rule"),
+            "{got:?}"
+        );
+        assert!(
+            got[1]
+                .1
+                .contains("missing key `run_args_template` in job `[t.jobs.a]`"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].1.contains("missing key `job_type` in GitHub rule"),
+            "{got:?}"
+        );
+        assert_eq!(lines, vec![1, 6, 9]);
+    }
+
+    #[test]
+    fn support_as_a_table_says_it_is_reserved() {
+        let got = located("[support]\ndescription = \"x\"\n");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, 1);
+        assert!(got[0].1.contains("`support` is reserved"), "{got:?}");
+    }
+
+    fn help_of(text: &str) -> String {
+        let mut diags = Vec::new();
+        parse_config(text, &mut diags);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        diags[0].help.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn seconds_say_how_to_fix_each_kind_of_value() {
+        let job = |value: &str| {
+            format!("[t.jobs.a]\nrun_args_template = \"x\"\ntimeout_seconds = {value}\n")
+        };
+        assert_eq!(
+            help_of(&job("\"60\"")),
+            "a number is written without quotes: `timeout_seconds = 60`"
+        );
+        assert!(help_of(&job("1.5")).starts_with("seconds are whole numbers"));
+        assert!(help_of(&job("0")).starts_with("a job needs at least 1 second"));
+        assert_eq!(
+            help_of(&job("\"1h\"")),
+            "write e.g. `timeout_seconds = 3600`"
+        );
+        // A quoted number that would still be out of range gets the general hint, not "remove
+        // the quotes" (which would only lead to the next error).
+        assert_eq!(
+            help_of(&job("\"0\"")),
+            "write e.g. `timeout_seconds = 3600`"
+        );
+        let delay = "[[t.slack]]\ncommand = \"a\"\nhelp = \"a\"\naction = \"cancel_job\"\njob_type = \"a\"\ndelay_seconds = -5\n";
+        assert!(
+            help_of(delay).starts_with("a delay cannot be negative"),
+            "{}",
+            help_of(delay)
+        );
+    }
+
+    #[test]
+    fn template_errors_point_inside_the_string_and_say_how_to_fix() {
+        let text = "[t.jobs.a]\nrun_args_template = \"echo {name\"\n";
+        let mut diags = Vec::new();
+        parse_config(text, &mut diags);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let span = diags[0].span.clone().unwrap();
+        assert_eq!(&text[span], "{");
+        assert!(
+            diags[0].help.as_deref().unwrap_or("").contains("`{{`"),
+            "{diags:?}"
+        );
     }
 }

@@ -7,6 +7,8 @@ use crate::model::TemplatePart;
 pub struct TemplateError {
     pub offset: usize,
     pub message: String,
+    /// How to fix it.
+    pub help: String,
 }
 
 /// Splits a template into literal text and placeholders.
@@ -29,16 +31,16 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, TemplateError
                 let Some(end) = rest.find('}') else {
                     return Err(TemplateError {
                         offset: i,
-                        message: "`{` is not closed; write `{{` for a literal brace".into(),
+                        message: "`{` is not closed".into(),
+                        help: "close the placeholder, e.g. `{name}` for the command's `[name]`; write `{{` for a literal brace".into(),
                     });
                 };
                 let name = &rest[..end];
                 if !bennettbot_pattern::is_param_name(name) {
                     return Err(TemplateError {
                         offset: i,
-                        message: format!(
-                            "`{{{name}}}` is not a placeholder name (a-z, 0-9, `_`, starting with a letter); write `{{{{` for a literal brace"
-                        ),
+                        message: format!("`{{{name}}}` is not a placeholder name"),
+                        help: "a placeholder is a lowercase name like `{job_id}` (a-z, 0-9, `_`, starting with a letter); write `{{` and `}}` for literal braces".into(),
                     });
                 }
                 if !literal.is_empty() {
@@ -52,7 +54,8 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, TemplateError
             '}' => {
                 return Err(TemplateError {
                     offset: i,
-                    message: "`}` has no matching `{`; write `}}` for a literal brace".into(),
+                    message: "`}` has no matching `{`".into(),
+                    help: "write `}}` for a literal brace".into(),
                 })
             }
             c => literal.push(c),

@@ -16,7 +16,7 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) -> Vec<MatchOrder>
     let mut orders = Vec::new();
     for ns in &config.namespaces {
         for cmd in &ns.slack {
-            check_command(ns, cmd, diags);
+            check_command(config, ns, cmd, diags);
         }
         for rule in &ns.github {
             check_github(ns, rule, diags);
@@ -33,7 +33,7 @@ fn full_pattern(ns: &str, command: &str) -> String {
     format!("{ns} {command}")
 }
 
-fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>) {
+fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>) {
     let n = &ns.name.value;
     let c = &cmd.command.value;
     let span = cmd.command.span.clone();
@@ -83,16 +83,28 @@ fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
     }
 
     let Some(job) = ns.job(&cmd.job_type.value) else {
-        let mut help = format!("jobs in `{n}`: {}", job_list(ns));
-        if let Some(near) = closest(
-            &cmd.job_type.value,
-            ns.jobs.iter().map(|j| j.name.value.as_str()),
-        ) {
-            help = format!("did you mean `{near}`? {help}");
+        if ns.broken_jobs.contains(&cmd.job_type.value) {
+            // Declared, but with errors of its own that are already reported.
+            return;
         }
+        let mut help = unknown_job_help(ns, &cmd.job_type.value);
         if ns.jobs.is_empty() {
             help = format!(
                 "declare it as `[{n}.jobs.{}]` with a `run_args_template`",
+                cmd.job_type.value
+            );
+        }
+        let elsewhere: Vec<String> = config
+            .namespaces
+            .iter()
+            .filter(|other| other.name.value != *n && other.job(&cmd.job_type.value).is_some())
+            .map(|other| format!("`{}`", other.name.value))
+            .collect();
+        if !elsewhere.is_empty() {
+            help = format!(
+                "`{}` is a job of {}, but a command can only act on jobs of its own namespace; declare `[{n}.jobs.{}]`, or move the command. {help}",
+                cmd.job_type.value,
+                elsewhere.join(", "),
                 cmd.job_type.value
             );
         }
@@ -167,6 +179,15 @@ fn check_command(ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
                 );
             }
         }
+    }
+}
+
+/// "did you mean" (when a job's name is close) and the namespace's jobs.
+fn unknown_job_help(ns: &Namespace, job_type: &str) -> String {
+    let help = format!("jobs in `{}`: {}", ns.name.value, job_list(ns));
+    match closest(job_type, ns.jobs.iter().map(|j| j.name.value.as_str())) {
+        Some(near) => format!("did you mean `{near}`? {help}"),
+        None => help,
     }
 }
 
@@ -323,6 +344,9 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
         }
     }
     let Some(job) = ns.job(&rule.job_type.value) else {
+        if ns.broken_jobs.contains(&rule.job_type.value) {
+            return;
+        }
         diags.push(
             Diagnostic::error(
                 format!(
@@ -331,7 +355,7 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
                 ),
                 rule.job_type.span.clone(),
             )
-            .help(format!("jobs in `{n}`: {}", job_list(ns))),
+            .help(unknown_job_help(ns, &rule.job_type.value)),
         );
         return;
     };
@@ -447,5 +471,122 @@ job_type = "helo"
         assert!(errs[0].contains("parameter `[who]`"));
         assert!(errs[1].contains("placeholder `{name}`"));
         assert!(errs[2].contains("`job_type = \"helo\"`"));
+    }
+
+    fn helps(toml: &str) -> Vec<(String, String)> {
+        let mut diags = Vec::new();
+        let config = parse_config(toml, &mut diags);
+        validate(&config, &mut diags);
+        diags
+            .into_iter()
+            .map(|d| (d.message, d.help.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_with_errors_is_not_also_reported_as_unknown() {
+        // The template error is the only problem: the command and the GitHub rule name a job
+        // that exists, so "not a job of namespace" would send the user the wrong way.
+        let toml = r#"
+[t.jobs.hello]
+run_args_template = "echo {name"
+[t.jobs.deploy]
+report_stdout = true
+[[t.slack]]
+command = "hello [name]"
+help = "x"
+action = "schedule_job"
+job_type = "hello"
+[[t.github]]
+event = "push"
+job_type = "deploy"
+"#;
+        let errs = errors(toml);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("bad `run_args_template`"), "{errs:#?}");
+        assert!(
+            errs[1].contains("missing key `run_args_template`"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn a_job_of_another_namespace_is_named_in_the_help() {
+        let toml = r#"
+[a.jobs.hello]
+run_args_template = "echo hello"
+[b.jobs.bye]
+run_args_template = "echo bye"
+[[b.slack]]
+command = "hello"
+help = "x"
+action = "schedule_job"
+job_type = "hello"
+[[b.slack]]
+command = "bye"
+help = "x"
+action = "schedule_job"
+job_type = "bye"
+"#;
+        let got = helps(toml);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].1.contains("`hello` is a job of `a`"), "{got:#?}");
+        assert!(got[0].1.contains("jobs in `b`: `bye`"), "{got:#?}");
+    }
+
+    #[test]
+    fn unknown_github_job_suggests_the_nearest() {
+        let toml = r#"
+[t.jobs.deploy]
+run_args_template = "./deploy.sh"
+[[t.slack]]
+command = "deploy"
+help = "x"
+action = "schedule_job"
+job_type = "deploy"
+[[t.github]]
+event = "push"
+job_type = "deploi"
+"#;
+        let got = helps(toml);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].1.starts_with("did you mean `deploy`?"), "{got:#?}");
+    }
+
+    #[test]
+    fn identical_commands_get_a_readable_witness() {
+        let toml = r#"
+[t.jobs.a]
+run_args_template = "echo {x}"
+[t.jobs.b]
+run_args_template = "echo {y}"
+[[t.slack]]
+command = "show [x]"
+help = "x"
+action = "schedule_job"
+job_type = "a"
+[[t.slack]]
+command = "show [y]"
+help = "x"
+action = "schedule_job"
+job_type = "b"
+"#;
+        let errs = errors(toml);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        // The example message is one a user could type: no doubled or trailing space.
+        let witness = errs[0]
+            .split("(e.g. `")
+            .nth(1)
+            .and_then(|w| w.split('`').next())
+            .unwrap();
+        assert_eq!(
+            witness,
+            bennettbot_pattern::collapse_whitespace(witness),
+            "{errs:#?}"
+        );
+        assert!(
+            witness.starts_with("t show ") && witness.len() > "t show ".len(),
+            "{errs:#?}"
+        );
     }
 }

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("ambiguous_commands.toml");
+
+fn main() {}

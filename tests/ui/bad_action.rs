@@ -1,0 +1,3 @@
+bennettbot::job_configs!("bad_action.toml");
+
+fn main() {}

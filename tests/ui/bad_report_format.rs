@@ -1,0 +1,3 @@
+bennettbot::job_configs!("bad_report_format.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("bad_template.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("cancel_job_params.toml");
+
+fn main() {}

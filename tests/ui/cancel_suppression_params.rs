@@ -1,0 +1,3 @@
+bennettbot::job_configs!("cancel_suppression_params.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("delay_not_integer.toml");
+
+fn main() {}

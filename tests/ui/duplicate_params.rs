@@ -1,0 +1,3 @@
+bennettbot::job_configs!("duplicate_params.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("example_no_command.toml");
+
+fn main() {}

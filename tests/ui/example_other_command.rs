@@ -1,0 +1,3 @@
+bennettbot::job_configs!("example_other_command.toml");
+
+fn main() {}

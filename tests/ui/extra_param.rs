@@ -1,0 +1,3 @@
+bennettbot::job_configs!("extra_param.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("github_job_params.toml");
+
+fn main() {}

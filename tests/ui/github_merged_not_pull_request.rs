@@ -1,0 +1,3 @@
+bennettbot::job_configs!("github_merged_not_pull_request.toml");
+
+fn main() {}

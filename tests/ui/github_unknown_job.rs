@@ -1,0 +1,3 @@
+bennettbot::job_configs!("github_unknown_job.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("help_collision.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("identical_commands.toml");
+
+fn main() {}

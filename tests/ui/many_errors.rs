@@ -1,0 +1,3 @@
+bennettbot::job_configs!("many_errors.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("missing_key_slack.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("namespace_underscore.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("negative_delay.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("placeholder_without_param.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("reserved_help.toml");
+
+fn main() {}

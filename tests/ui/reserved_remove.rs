@@ -1,0 +1,3 @@
+bennettbot::job_configs!("reserved_remove.toml");
+
+fn main() {}

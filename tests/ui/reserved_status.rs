@@ -1,0 +1,3 @@
+bennettbot::job_configs!("reserved_status.toml");
+
+fn main() {}

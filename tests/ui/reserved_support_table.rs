@@ -1,0 +1,3 @@
+bennettbot::job_configs!("reserved_support_table.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("suppression_params.toml");
+
+fn main() {}

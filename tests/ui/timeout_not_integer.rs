@@ -1,0 +1,3 @@
+bennettbot::job_configs!("timeout_not_integer.toml");
+
+fn main() {}

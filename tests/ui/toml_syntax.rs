@@ -1,0 +1,3 @@
+bennettbot::job_configs!("toml_syntax.toml");
+
+fn main() {}

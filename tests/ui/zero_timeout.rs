@@ -1,0 +1,3 @@
+bennettbot::job_configs!("zero_timeout.toml");
+
+fn main() {}
