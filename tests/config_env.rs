@@ -96,8 +96,14 @@ fn assert_reports_exactly_its_marked_mistakes(relative: &str) {
     }
     // Nor a warning about the crate's own code: the stub items the macro emits next to the
     // errors must leave the rest of the crate as it is (no "unreachable expression").
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning")).collect();
-    assert!(warnings.is_empty(), "warnings next to the config errors:\n{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "warnings next to the config errors:\n{stderr}"
+    );
 }
 
 #[test]
