@@ -52,7 +52,13 @@ if cmp -s "$config" "$backup"; then
 fi
 incremental=$(timed_build)
 
+# For scale: the same full build with the shipped config (this also leaves the target directory
+# built for it, as the next ordinary build wants).
+touch job_configs.toml
+shipped=$(BENNETTBOT_JOB_CONFIGS= CARGO_INCREMENTAL=0 timed_build)
+
 commands=$(grep -c '^\[\[.*\.slack\]\]' "$backup")
 echo "config: $config ($commands commands)"
 echo "full build of bennettbot --lib after touching the config: ${full} s"
 echo "incremental rebuild after editing one help text:          ${incremental} s"
+echo "for scale, full build with the shipped job_configs.toml:    ${shipped} s"

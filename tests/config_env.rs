@@ -96,9 +96,13 @@ fn assert_reports_exactly_its_marked_mistakes(relative: &str) {
     }
     // Nor a warning about the crate's own code: the stub items the macro emits next to the
     // errors must leave the rest of the crate as it is (no "unreachable expression").
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
     assert!(
-        !stderr.contains("--> src/"),
-        "diagnostics in the crate's own code:\n{stderr}"
+        warnings.is_empty(),
+        "warnings next to the config errors:\n{stderr}"
     );
 }
 
