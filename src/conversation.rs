@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::config::{help, suggest, Action, Command, Config};
 use crate::intent::{understand, Intent};
-use crate::queue::{Queue, QueueError, Status};
+use crate::queue::{Queue, QueueError, Status, Suppression};
 
 /// Where a message came from and how to answer it.
 #[derive(Debug, Clone)]
@@ -221,6 +221,16 @@ fn show_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
 }
 
+fn suppression_line(s: &Suppression) -> String {
+    format!(
+        "* [{}] {} (from {} to {})",
+        s.id,
+        s.job_type,
+        show_time(s.start_at),
+        show_time(s.end_at)
+    )
+}
+
 /// The `status` reply.
 pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
     let mut out = format!("The time is {}\n\n", show_time(now));
@@ -278,15 +288,7 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
         status
             .active_suppressions
             .iter()
-            .map(|s| {
-                format!(
-                    "* [{}] {} (from {} to {})",
-                    s.id,
-                    s.job_type,
-                    show_time(s.start_at),
-                    show_time(s.end_at)
-                )
-            })
+            .map(suppression_line)
             .collect(),
     );
     section(
@@ -294,15 +296,7 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
         status
             .scheduled_suppressions
             .iter()
-            .map(|s| {
-                format!(
-                    "* [{}] {} (from {} to {})",
-                    s.id,
-                    s.job_type,
-                    show_time(s.start_at),
-                    show_time(s.end_at)
-                )
-            })
+            .map(suppression_line)
             .collect(),
     );
     if !any {
