@@ -2,116 +2,29 @@
 //! `serve`, and `bot` + `webserver` + `dispatcher` as three processes, do the same round trips;
 //! SIGTERM drains a running job.
 
+#[path = "support/binary.rs"]
+#[allow(dead_code)]
+mod binary;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
+// fake_socket.rs allows dead code itself.
 #[path = "support/fake_socket.rs"]
 mod fake_socket;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use bennettbot::queue::Queue;
 use bennettbot::webhook::signature::{sign, Algorithm};
-use fake_slack::{FakeSlack, TOKEN};
+use binary::{Part, SECRET};
+use fake_slack::FakeSlack;
 use fake_socket::FakeSocket;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 const BOT: &str = "U0BOT";
 const GENERAL: &str = "C0GENERAL";
-const SECRET: &str = "webhook-secret";
-
-/// A running `bennettbot <part>` that is killed if the test ends early.
-struct Part {
-    child: Child,
-    /// Lines the process logged to stderr.
-    logs: mpsc::Receiver<String>,
-}
-
-impl Part {
-    fn start(part: &str, slack: &FakeSlack, dir: &Path, extra: &[(&str, &str)]) -> Part {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-            .arg(part)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs([
-                ("SLACK_BOT_TOKEN", TOKEN),
-                ("SLACK_APP_TOKEN", TOKEN),
-                ("SLACK_APP_USERNAME", "bennettbot"),
-                ("SLACK_LOGS_CHANNEL", "#logs"),
-                ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support"),
-                ("SLACK_BENNETT_ADMINS_CHANNEL", "#bennett-admins"),
-                ("GITHUB_WEBHOOK_SECRET", SECRET),
-                ("WEBSERVER_BIND", "127.0.0.1:0"),
-                ("MAX_SLACK_NOTIFY_RETRIES", "0"),
-                ("LOG_LEVEL", "info"),
-            ])
-            .env("SLACK_API_URL", slack.url())
-            .env("WRITEABLE_DIR", dir)
-            .envs(extra.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Part { child, logs }
-    }
-
-    /// Waits for a log line containing `needle`; returns it.
-    fn wait_log(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no log line with {needle:?}; saw:\n{}", seen.join("\n"));
-    }
-
-    /// The webhook server's real address, from its log line.
-    fn webhook_addr(&self) -> String {
-        let line = self.wait_log("webhook server listening");
-        let at = line.find("127.0.0.1:").expect("the address is logged");
-        line[at..]
-            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-            .next()
-            .unwrap()
-            .to_string()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Part {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What the fake Slack workspace answers at start-up.
 fn workspace(slack: &FakeSlack, socket: &FakeSocket) {

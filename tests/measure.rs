@@ -1,0 +1,236 @@
+//! Memory and throughput figures of the built binary's long-running parts against the fake
+//! Slack, on loopback. Ignored by default: it prints figures (never asserts them) and takes a
+//! while. `scripts/measure-e2e.sh` runs it as
+//! `cargo test --release --test measure -- --ignored --nocapture --test-threads=1`.
+//!
+//! Every figure comes after the work it describes is checked to have happened (each job in
+//! history and reported), so a broken run fails instead of printing a flattering number.
+
+#[path = "support/binary.rs"]
+#[allow(dead_code)]
+mod binary;
+#[path = "support/fake_slack.rs"]
+#[allow(dead_code)]
+mod fake_slack;
+// fake_socket.rs allows dead code itself.
+#[path = "support/fake_socket.rs"]
+mod fake_socket;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bennettbot::queue::Queue;
+use bennettbot::webhook::signature::{sign, Algorithm};
+use binary::{Part, SECRET};
+use fake_slack::FakeSlack;
+use fake_socket::FakeSocket;
+use serde_json::json;
+
+const JOBS: &str = "C0JOBS";
+/// Jobs queued up front in each drain.
+const QUEUED: usize = 1_000;
+/// Webhook deliveries sent to the webserver.
+const DELIVERIES: usize = 1_000;
+/// How long a part is left alone before its idle figure is read.
+const SETTLE: Duration = Duration::from_secs(2);
+/// Far beyond any healthy drain of `QUEUED` jobs.
+const DRAIN_WAIT: Duration = Duration::from_secs(600);
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
+fn memory(part: &Part) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", part.child.id()))
+        .expect("the process is alive");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+/// Collects rows of the printed table.
+#[derive(Default)]
+struct Table(Vec<[String; 4]>);
+
+impl Table {
+    fn add(&mut self, what: &str, part: &Part, note: String) {
+        let (rss, hwm) = memory(part);
+        self.0.push([what.to_string(), mib(rss), mib(hwm), note]);
+    }
+
+    fn print(&self) {
+        println!(
+            "\n{:<46} {:>9} {:>9}  note",
+            "process / moment", "RSS MiB", "peak MiB"
+        );
+        for [what, rss, hwm, note] in &self.0 {
+            println!("{what:<46} {rss:>9} {hwm:>9}  {note}");
+        }
+    }
+}
+
+/// What the fake Slack workspace answers at the bot's start-up.
+fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    slack.respond_with(
+        "auth.test",
+        json!({ "user_id": "U0BOT", "user": "bennettbot", "team_id": "T0" }),
+    );
+    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
+    slack.respond_with("conversations.join", json!({ "channel": {} }));
+    slack.respond_with(
+        "users.list",
+        json!({ "members": [], "response_metadata": { "next_cursor": "" } }),
+    );
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": [
+            { "id": "C0TECH", "name": "tech-support", "is_member": true },
+            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
+        ], "response_metadata": { "next_cursor": "" } }),
+    );
+}
+
+/// Queues `QUEUED` `test_hello_name` jobs named `<prefix><n>` through another connection,
+/// waits until all are in history, and checks each was reported once. Returns the drain time.
+async fn drain(slack: &FakeSlack, db: &Path, prefix: &str) -> Duration {
+    let queue = Queue::open(db).unwrap();
+    let before = queue.history(usize::MAX).unwrap().len();
+    let began = Instant::now();
+    for n in 0..QUEUED {
+        let args = [("name".to_string(), format!("{prefix}{n}"))].into();
+        queue
+            .schedule_job(
+                "test_hello_name",
+                &args,
+                JOBS,
+                None,
+                Duration::ZERO,
+                false,
+                None,
+            )
+            .unwrap();
+    }
+    let deadline = Instant::now() + DRAIN_WAIT;
+    while queue.history(usize::MAX).unwrap().len() < before + QUEUED {
+        assert!(Instant::now() < deadline, "{prefix}: jobs never drained");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = began.elapsed();
+    let texts = slack.texts_in(JOBS);
+    for n in 0..QUEUED {
+        let hello = format!("Hello {prefix}{n}");
+        assert_eq!(
+            texts.iter().filter(|t| t.trim_end() == hello).count(),
+            1,
+            "{hello}"
+        );
+    }
+    took
+}
+
+/// Sends a signed merged-PR delivery; returns the HTTP status.
+async fn merged_pr(client: &reqwest::Client, addr: &str, delivery: &str, body: &[u8]) -> u16 {
+    client
+        .post(format!("http://{addr}/github/example/"))
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            sign(Algorithm::Sha256, SECRET.as_bytes(), body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn rate(n: usize, took: Duration) -> String {
+    format!(
+        "{n} jobs in {:.1} s = {:.0} jobs/s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "prints memory figures; run by scripts/measure-e2e.sh"]
+async fn memory_of_serve_and_of_separate_parts() {
+    let mut table = Table::default();
+
+    // `serve`: bot, webserver and dispatcher in one process.
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bennettbot.db");
+    let mut serve = Part::start("serve", &slack, dir.path(), &[]);
+    serve.webhook_addr();
+    socket.wait_connections(1).await;
+    tokio::time::sleep(SETTLE).await;
+    table.add("serve, idle (Socket Mode connected)", &serve, String::new());
+    let took = drain(&slack, &db, "serve").await;
+    table.add(
+        "serve, after draining 1,000 queued jobs",
+        &serve,
+        rate(QUEUED, took),
+    );
+    assert!(serve.terminate().success());
+
+    // `webserver` and `dispatcher` as separate processes on one database.
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bennettbot.db");
+    let mut web = Part::start("webserver", &slack, dir.path(), &[]);
+    let addr = web.webhook_addr();
+    let mut dispatcher = Part::start("dispatcher", &slack, dir.path(), &[]);
+    dispatcher.wait_log("dispatcher started");
+    tokio::time::sleep(SETTLE).await;
+    table.add("webserver, idle", &web, String::new());
+    table.add("dispatcher, idle", &dispatcher, String::new());
+
+    let mut payload: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/pull_request_closed.json")).unwrap();
+    payload["pull_request"]["merged"] = json!(true);
+    let body = serde_json::to_vec(&payload).unwrap();
+    let client = reqwest::Client::new();
+    let began = Instant::now();
+    for n in 0..DELIVERIES {
+        let status = merged_pr(&client, &addr, &format!("delivery-{n}"), &body).await;
+        assert_eq!(status, 200, "delivery {n}");
+    }
+    let took = began.elapsed();
+    // Every delivery is recorded; the deploys dedupe onto one pending job, 60 s out.
+    let status = Queue::open(&db)
+        .unwrap()
+        .status(chrono::Utc::now())
+        .unwrap();
+    assert_eq!(status.scheduled.len(), 1, "{status:?}");
+    table.add(
+        "webserver, after 1,000 signed deliveries",
+        &web,
+        format!(
+            "sequential, {:.0} requests/s",
+            DELIVERIES as f64 / took.as_secs_f64()
+        ),
+    );
+    let took = drain(&slack, &db, "parts").await;
+    table.add(
+        "dispatcher, after draining 1,000 queued jobs",
+        &dispatcher,
+        rate(QUEUED, took),
+    );
+    assert!(web.terminate().success());
+    assert!(dispatcher.terminate().success());
+
+    table.print();
+}

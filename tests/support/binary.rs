@@ -1,0 +1,122 @@
+//! Running the built `bennettbot` binary in tests, against the fake Slack.
+//!
+//! Used as `#[path = "support/binary.rs"] mod binary;` by test crates that also declare
+//! `mod fake_slack` at their root (the fake is named through `crate::fake_slack`).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::fake_slack::{FakeSlack, TOKEN};
+
+/// The secret every part is given for GitHub webhooks.
+pub const SECRET: &str = "webhook-secret";
+
+/// How long [`Part::wait_log`] waits: only a broken part takes this long.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `bennettbot <part>` that is killed if the test ends early.
+pub struct Part {
+    pub child: Child,
+    /// Lines the process logged to stderr.
+    logs: mpsc::Receiver<String>,
+}
+
+impl Part {
+    /// Starts `bennettbot <part>` from the repository root (so the shipped `workspace/` is
+    /// used unless `extra` sets `WORKSPACE_DIR`), with everything under `dir` and Slack at
+    /// `slack`. `extra` variables come last and win.
+    pub fn start(part: &str, slack: &FakeSlack, dir: &Path, extra: &[(&str, &str)]) -> Part {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+            .arg(part)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs([
+                ("SLACK_BOT_TOKEN", TOKEN),
+                ("SLACK_APP_TOKEN", TOKEN),
+                ("SLACK_APP_USERNAME", "bennettbot"),
+                ("SLACK_LOGS_CHANNEL", "#logs"),
+                ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support"),
+                ("SLACK_BENNETT_ADMINS_CHANNEL", "#bennett-admins"),
+                ("GITHUB_WEBHOOK_SECRET", SECRET),
+                ("WEBSERVER_BIND", "127.0.0.1:0"),
+                ("MAX_SLACK_NOTIFY_RETRIES", "0"),
+                ("LOG_LEVEL", "info"),
+            ])
+            .env("SLACK_API_URL", slack.url())
+            .env("WRITEABLE_DIR", dir)
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Part { child, logs }
+    }
+
+    /// Waits for a log line containing `needle`; returns it. Lines before it are consumed.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {needle:?}; saw:\n{}", seen.join("\n"));
+    }
+
+    /// Every log line not consumed yet, without waiting for more.
+    pub fn logged_so_far(&self) -> Vec<String> {
+        self.logs.try_iter().collect()
+    }
+
+    /// The webhook server's real address, from its log line.
+    pub fn webhook_addr(&self) -> String {
+        let line = self.wait_log("webhook server listening");
+        let at = line.find("127.0.0.1:").expect("the address is logged");
+        line[at..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL (no chance to clean up), then waits for the exit.
+    pub fn sigkill(&mut self) -> ExitStatus {
+        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
