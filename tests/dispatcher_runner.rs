@@ -39,7 +39,7 @@ async fn exit_codes_outputs_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let (_tx, rx) = watch::channel(false);
     let line = r#"echo "out $MARK"; echo err >&2; cat; pwd; exit 3"#;
-    let outcome = run(&request(dir.path(), line), rx).await;
+    let outcome = run(&request(dir.path(), line), rx, |_| {}).await;
     assert_eq!(outcome, Outcome::Exited(3));
     let stdout = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
     let marker = dir.path().join("marker");
@@ -60,11 +60,19 @@ async fn exit_codes_outputs_and_environment() {
 async fn missing_commands_and_folders_fail() {
     let dir = tempfile::tempdir().unwrap();
     let (_tx, rx) = watch::channel(false);
-    let outcome = run(&request(dir.path(), "no-such-command-here"), rx.clone()).await;
+    let outcome = run(
+        &request(dir.path(), "no-such-command-here"),
+        rx.clone(),
+        |_| {},
+    )
+    .await;
     assert_eq!(outcome, Outcome::Exited(127));
     let mut gone = request(dir.path(), "true");
     gone.workspace = dir.path().join("missing");
-    assert!(matches!(run(&gone, rx).await, Outcome::FailedToStart(_)));
+    assert!(matches!(
+        run(&gone, rx, |_| {}).await,
+        Outcome::FailedToStart(_)
+    ));
 }
 
 #[tokio::test]
@@ -79,7 +87,7 @@ async fn timeout_kills_the_whole_group_even_grandchildren_ignoring_sigterm() {
     "#;
     let mut req = request(dir.path(), line);
     req.timeout = Some(Duration::from_secs(1));
-    let outcome = run(&req, rx).await;
+    let outcome = run(&req, rx, |_| {}).await;
     assert_eq!(outcome, Outcome::TimedOut(Duration::from_secs(1)));
     let pid = std::fs::read_to_string(dir.path().join("grandchild.pid")).unwrap();
     let pid = pid.trim();
@@ -103,7 +111,7 @@ async fn kill_switch_interrupts() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = watch::channel(false);
     let req = request(dir.path(), "echo started; sleep 60; touch \"$MARK\"");
-    let running = tokio::spawn(async move { run(&req, rx).await });
+    let running = tokio::spawn(async move { run(&req, rx, |_| {}).await });
     // Wait until the job is surely running before throwing the switch.
     let stdout = dir.path().join("stdout");
     for _ in 0..100 {

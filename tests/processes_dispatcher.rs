@@ -133,7 +133,7 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
     .await;
     let status = doomed.sigkill();
     assert_eq!(status.code(), None, "killed by a signal: {status}");
-    // Its job lives on in its own process group: nothing is left to stop it.
+    // Its job lives on in its own process group, orphaned.
     let orphan = Pid::from_raw(slow_pids(&pid_file)[0]);
     assert!(kill(orphan, None).is_ok(), "the orphaned job still runs");
 
@@ -159,6 +159,12 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
         text.contains("Run it again if it is still needed"),
         "{text}"
     );
+    // The reaper stopped the orphan's group (marked with its job id) before reporting, so it
+    // cannot run beside the type's next job.
+    eventually("the orphaned job to be stopped", WAIT, || {
+        kill(orphan, None).is_err().then_some(())
+    })
+    .await;
     let posted = slack
         .calls("chat.postMessage")
         .into_iter()

@@ -16,7 +16,7 @@ use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
 use super::{db, Context};
 use crate::config::{JobSpec, JobType};
-use crate::queue::{BadRow, ExitKind, Finished, Job};
+use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
 /// The reaction for a job that succeeded.
@@ -116,8 +116,12 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
     finish(&context, bad.id, finished).await;
 }
 
-/// Tells a reaped job's channel that it was interrupted.
-pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, job: Job) {
+/// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
+pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
+    let job = reaped.job;
+    if let Some(pgid) = reaped.process_group {
+        super::orphans::stop_orphaned_group(pgid, job.id, context.settings.kill_grace).await;
+    }
     let text = report::interrupted(&job.job_type, None);
     context
         .reporter
@@ -174,7 +178,7 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
     let request = RunRequest {
         command_line,
         workspace,
-        env: job_env(settings),
+        env: job_env(settings, job.id),
         stdout: log_dir.stdout(),
         stderr: log_dir.stderr(),
         timeout: spec.timeout_seconds.map(Duration::from_secs),
@@ -184,7 +188,17 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
     // the report waits for both, so it always comes after the announcement.
     let announcement = report::about_to_start(spec.job_type);
     let announce = reporter.post(reporter.logs_channel(), None, &announcement);
-    let (_, outcome) = tokio::join!(announce, runner::run(&request, kill));
+    // Recorded so that, should this dispatcher die, the next one can stop the orphans.
+    let queue = context.queue.clone();
+    let job_id = job.id;
+    let record_group = move |pgid: i32| {
+        tokio::spawn(async move {
+            if let Err(e) = db(&queue, move |q| q.set_process_group(job_id, pgid)).await {
+                tracing::warn!(job_id, error = %e, "could not record the job's process group");
+            }
+        });
+    };
+    let (_, outcome) = tokio::join!(announce, runner::run(&request, kill, record_group));
     tracing::info!(
         job_id = job.id,
         job_type = spec.job_type,
@@ -293,8 +307,12 @@ async fn prepare<S: SlackApi>(
 }
 
 /// The variables jobs get on top of the dispatcher's environment.
-fn job_env(settings: &super::DispatcherSettings) -> Vec<(String, OsString)> {
+fn job_env(settings: &super::DispatcherSettings, job_id: i64) -> Vec<(String, OsString)> {
     let mut env = vec![
+        (
+            super::orphans::JOB_ID_ENV.to_string(),
+            job_id.to_string().into(),
+        ),
         ("PYTHONPATH".to_string(), settings.app_root.clone().into()),
         ("LOGS_DIR".to_string(), settings.logs_dir.clone().into()),
         (

@@ -8,6 +8,7 @@
 
 mod job;
 pub mod logs;
+pub mod orphans;
 pub mod report;
 pub mod runner;
 pub mod workspace;
@@ -233,12 +234,12 @@ impl<S: SlackApi> Dispatcher<S> {
     async fn reap(&self, tasks: &mut JoinSet<()>) {
         let timeout = self.context.settings.lease_timeout;
         match self
-            .db(move |q| q.reap_dead_leases(Utc::now(), timeout))
+            .db(move |q| q.reap_dead_leases_with_groups(Utc::now(), timeout))
             .await
         {
             Ok(dead) => {
-                for job in dead {
-                    tasks.spawn(job::report_reaped(self.context.clone(), job));
+                for reaped in dead {
+                    tasks.spawn(job::report_reaped(self.context.clone(), reaped));
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not reap dead leases"),

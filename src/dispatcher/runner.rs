@@ -59,7 +59,12 @@ impl Outcome {
 }
 
 /// Runs `request`, stopping the whole process group on timeout or when `kill` becomes true.
-pub async fn run(request: &RunRequest, mut kill: watch::Receiver<bool>) -> Outcome {
+/// `on_spawn` learns the group's id as soon as the process exists.
+pub async fn run(
+    request: &RunRequest,
+    mut kill: watch::Receiver<bool>,
+    on_spawn: impl FnOnce(i32),
+) -> Outcome {
     let mut child = match spawn(request) {
         Ok(child) => child,
         Err(e) => return Outcome::FailedToStart(e.to_string()),
@@ -71,6 +76,7 @@ pub async fn run(request: &RunRequest, mut kill: watch::Receiver<bool>) -> Outco
     else {
         return Outcome::FailedToStart("the process vanished at once".into());
     };
+    on_spawn(pgid.as_raw());
     let timeout = async {
         match request.timeout {
             Some(limit) => tokio::time::sleep(limit).await,

@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::history::{insert_history, ExitKind, HistoryRow};
 use super::job::{Job, RawJob, JOB_COLUMNS};
@@ -100,16 +100,37 @@ impl Queue {
         Ok(())
     }
 
-    /// Removes started jobs whose owner has not heartbeaten for `lease_timeout`, and started
-    /// jobs with no lease (left by the Python service) started more than `lease_timeout` ago,
-    /// recording each in history as [`ExitKind::Interrupted`]. They are never re-run: the
-    /// caller reports each returned job to its channel. Unreadable parts of such rows are
-    /// replaced (args empty, times from what parses) since the row is gone either way.
+    /// Records the process group the leased job `job_id` runs in (see [`Reaped`]).
+    pub fn set_process_group(&self, job_id: i64, process_group: i32) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached("UPDATE job_lease SET process_group = ?2 WHERE job_id = ?1")?
+            .execute(params![job_id, process_group])?;
+        Ok(())
+    }
+
+    /// [`Queue::reap_dead_leases`], without the process groups.
     pub fn reap_dead_leases(
         &self,
         now: DateTime<Utc>,
         lease_timeout: std::time::Duration,
     ) -> Result<Vec<Job>, QueueError> {
+        Ok(self
+            .reap_dead_leases_with_groups(now, lease_timeout)?
+            .into_iter()
+            .map(|r| r.job)
+            .collect())
+    }
+
+    /// Removes started jobs whose owner has not heartbeaten for `lease_timeout`, and started
+    /// jobs with no lease (left by the Python service) started more than `lease_timeout` ago,
+    /// recording each in history as [`ExitKind::Interrupted`]. They are never re-run: the
+    /// caller reports each returned job to its channel. Unreadable parts of such rows are
+    /// replaced (args empty, times from what parses) since the row is gone either way.
+    pub fn reap_dead_leases_with_groups(
+        &self,
+        now: DateTime<Utc>,
+        lease_timeout: std::time::Duration,
+    ) -> Result<Vec<Reaped>, QueueError> {
         let cutoff = to_delta(lease_timeout)
             .and_then(|delta| now.checked_sub_signed(delta))
             .ok_or(QueueError::DurationTooLong(lease_timeout))?;
@@ -129,7 +150,14 @@ impl Queue {
             .prepare_cached(&sql)?
             .query_map([&cutoff], RawJob::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
+        let mut groups = Vec::with_capacity(dead.len());
         for raw in &dead {
+            let group: Option<i32> = tx
+                .prepare_cached("SELECT process_group FROM job_lease WHERE job_id = ?1")?
+                .query_row([raw.id], |row| row.get(0))
+                .optional()?
+                .flatten();
+            groups.push(group);
             tx.prepare_cached("DELETE FROM job WHERE id = ?1")?
                 .execute([raw.id])?;
             insert_history(
@@ -156,12 +184,25 @@ impl Queue {
         }
         Ok(dead
             .into_iter()
-            .map(|raw| {
+            .zip(groups)
+            .map(|(raw, process_group)| {
                 tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
-                raw.parse_lossy(now)
+                Reaped {
+                    job: raw.parse_lossy(now),
+                    process_group,
+                }
             })
             .collect())
     }
+}
+
+/// A job whose dispatcher died, removed from the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaped {
+    pub job: Job,
+    /// The process group its processes ran in, if its dispatcher recorded one; they may still
+    /// be running, orphaned.
+    pub process_group: Option<i32>,
 }
 
 #[cfg(test)]
@@ -325,6 +366,27 @@ mod tests {
             .any(|h| h.args_json.as_deref() == Some("not json")));
         assert!(history.iter().all(|h| matches!(h.exit, ExitKind::Error(_))));
         assert_eq!(queue.status(at(10)).expect("status").unreadable.len(), 1);
+    }
+
+    #[test]
+    fn reaping_returns_the_dead_jobs_process_group() {
+        let queue = Queue::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 0);
+        add(&queue, "u", &args(&[]), 0);
+        let with_group = queue.reserve("d", at(0)).expect("reserve").expect("job");
+        let without = queue.reserve("d", at(0)).expect("reserve").expect("job");
+        queue
+            .set_process_group(with_group.id, 4321)
+            .expect("record group");
+        let reaped = queue
+            .reap_dead_leases_with_groups(at(100), Duration::from_secs(30))
+            .expect("reap");
+        let groups: Vec<(i64, Option<i32>)> =
+            reaped.iter().map(|r| (r.job.id, r.process_group)).collect();
+        assert_eq!(
+            groups,
+            vec![(with_group.id, Some(4321)), (without.id, None)]
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub use args::{decode_args, encode_args, ArgsError};
 pub use deliveries::DELIVERY_RETENTION;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 pub use job::{BadRow, Job, NewJob, Scheduled};
+pub use lease::Reaped;
 pub use schema::SCHEMA_VERSION;
 pub use status::Status;
 pub use suppression::Suppression;

@@ -35,6 +35,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS webhook_delivery (delivery_id TEXT PRIMARY KEY,
        seen_at TEXT NOT NULL);
      CREATE INDEX IF NOT EXISTS webhook_delivery_seen ON webhook_delivery (seen_at);",
+    // 5: the process group a leased job runs in, so that when its dispatcher dies the job's
+    // processes can be stopped too, not left running beside the type's next job.
+    "ALTER TABLE job_lease ADD COLUMN process_group INTEGER;",
 ];
 
 /// The schema version this build creates and understands.
