@@ -12,7 +12,9 @@ use bennettbot::queue::{Job, Queue};
 use bennettbot::settings::Secret;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use bennettbot::webhook::signature::{sign, Algorithm};
-use bennettbot::webhook::{layers, ServeError, WebhookServer, WebhookSettings, MAX_BODY_BYTES};
+use bennettbot::webhook::{
+    layers, layers_with_timeout, ServeError, WebhookServer, WebhookSettings, MAX_BODY_BYTES,
+};
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -688,6 +690,37 @@ async fn every_response_carries_a_request_id() {
         .deliver("example", "pull_request", "d-id", "{}", &[])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_gets_408_and_frees_the_connection() {
+    let router = Router::new().route(
+        "/github/{project}/",
+        axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+    );
+    let server = WebhookServer::bind_app(
+        "127.0.0.1:0".parse().unwrap(),
+        layers_with_timeout(router, Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /github/example/ HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000\r\n\r\n{{\"action\"");
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), raw.read(&mut answer))
+        .await
+        .expect("answered although the body never ended")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
 
 async fn boom() -> &'static str {

@@ -1,5 +1,5 @@
 //! What every request goes through: a request id, a structured log line, panics turned into
-//! 500s, and the body size limit.
+//! 500s, a time limit, and the body size limit.
 
 use std::any::Any;
 use std::time::Duration;
@@ -13,17 +13,27 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 /// The largest body accepted: GitHub caps payloads at 25 MB and drops larger ones itself.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// How long a request may take, body included: a client that trickles its body (or never
+/// finishes it) gets 408 instead of holding a connection and a task for ever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The header carrying a request's id (set by a proxy, or generated here).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Wraps `router` in the middleware, outermost first.
 pub fn layers(router: Router) -> Router {
+    layers_with_timeout(router, REQUEST_TIMEOUT)
+}
+
+/// [`layers`] with another request time limit (tests use a short one).
+pub fn layers_with_timeout(router: Router, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -47,6 +57,11 @@ pub fn layers(router: Router) -> Router {
         // `on_response` already logged the status; a second line per 5xx would be noise.
         .on_failure(());
     router
+        // Innermost, around the handler that reads the body.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         // axum's own 2 MB default would refuse bodies the limit below allows.
         .layer(DefaultBodyLimit::disable())
         .layer(

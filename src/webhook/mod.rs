@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
 pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
-pub use middleware::{layers, MAX_BODY_BYTES, REQUEST_ID_HEADER};
+pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
 use crate::config::CONFIG;
