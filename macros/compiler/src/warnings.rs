@@ -63,6 +63,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn warns_about_unstartable_jobs_and_missing_scripts() {
+        let toml = r#"
+[demo.jobs.hello]
+run_args_template = "bash hello.sh"
+[demo.jobs.orphan]
+run_args_template = "echo nobody starts me"
+[demo.jobs.missing]
+run_args_template = "python3 missing.py"
+[[demo.slack]]
+command = "hello"
+help = "x"
+action = "schedule_job"
+job_type = "hello"
+[[demo.github]]
+event = "push"
+job_type = "missing"
+"#;
+        let workspace =
+            std::env::temp_dir().join(format!("bennettbot-warnings-{}", std::process::id()));
+        std::fs::create_dir_all(workspace.join("demo")).unwrap();
+        std::fs::write(workspace.join("demo/hello.sh"), "echo hi").unwrap();
+        let mut diags = Vec::new();
+        let config = crate::parse::parse_config(toml, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        let messages: Vec<String> = warnings(&config, &workspace)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        let _ = std::fs::remove_dir_all(&workspace);
+        assert_eq!(
+            messages,
+            vec![
+                "job `demo_orphan` cannot be started: no `schedule_job` command or GitHub rule names it".to_string(),
+                "job `demo_missing` runs `missing.py`, but `workspace/demo/missing.py` does not exist".to_string(),
+            ]
+        );
+    }
+
+    #[test]
     fn finds_the_script() {
         assert_eq!(script_of("python3 jobs.py --name={name}"), Some("jobs.py"));
         assert_eq!(script_of("./deploy.sh now"), Some("deploy.sh"));
