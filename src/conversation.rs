@@ -126,17 +126,13 @@ impl Context {
         let job_type = cmd.job_type().as_str();
         Ok(match spec.action {
             Action::ScheduleJob => {
-                // The job's report is a reply to the command: in the command's thread, or in a
-                // new thread under the command itself when it was posted at top level.
-                let report_thread = incoming
-                    .thread_ts
-                    .as_deref()
-                    .or(incoming.message_ts.as_deref());
+                // The report goes where the command was: its thread if it was in one, else the
+                // channel itself, as the Python service did (the reactions mark the command).
                 let scheduled = self.queue.schedule_job(
                     job_type,
                     &cmd.args(),
                     &incoming.channel,
-                    report_thread,
+                    incoming.thread_ts.as_deref(),
                     Duration::from_secs(spec.delay_seconds),
                     incoming.is_im,
                     incoming.message_ts.as_deref(),
@@ -149,12 +145,10 @@ impl Context {
                     Vec::new()
                 }
             }
+            // The acknowledging reaction is the whole answer, as in the Python service.
             Action::CancelJob => {
-                let n = self.queue.cancel_job(job_type)?;
-                vec![Effect::Reply(format!(
-                    "Cancelled {n} pending `{job_type}` job{}",
-                    if n == 1 { "" } else { "s" }
-                ))]
+                self.queue.cancel_job(job_type)?;
+                Vec::new()
             }
             Action::ScheduleSuppression => {
                 let params = cmd.params();
@@ -170,8 +164,8 @@ impl Context {
                         self.queue.schedule_suppression(job_type, start, end)?;
                         vec![Effect::Reply(format!(
                             "{job_type} suppressed from {} to {}",
-                            start.format("%H:%M"),
-                            end.format("%H:%M")
+                            show_time(start),
+                            show_time(end)
                         ))]
                     }
                     None => vec![Effect::Reply(
@@ -195,8 +189,23 @@ fn join_or(items: &[String]) -> String {
     }
 }
 
-/// Parses `HH:MM` or `HHMM` as a time today (UTC).
+/// Parses `HH:MM` or `HHMM` (exactly two digits each) as a time today (UTC).
 pub fn parse_hhmm(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    let shaped = match text.len() {
+        4 => digits(&text[..2]) && digits(&text[2..]),
+        5 => {
+            text.is_char_boundary(2)
+                && text.is_char_boundary(3)
+                && digits(&text[..2])
+                && &text[2..3] == ":"
+                && digits(&text[3..])
+        }
+        _ => false,
+    };
+    if !shaped {
+        return None;
+    }
     let time = NaiveTime::parse_from_str(text, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(text, "%H%M"))
         .ok()?;
@@ -217,8 +226,9 @@ pub fn suppression_window(
     (start < end).then_some((start, end))
 }
 
+/// Times as users have always seen them: the stored form, e.g. `2026-11-27 09:00:00.000000+00:00`.
 fn show_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
+    crate::queue::format_time(t)
 }
 
 fn suppression_line(s: &Suppression) -> String {
@@ -246,7 +256,7 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
             format!("There are {} {noun}s:", lines.len())
         };
         out.push_str(&head);
-        out.push('\n');
+        out.push_str("\n\n");
         for line in lines {
             out.push_str(&line);
             out.push('\n');
@@ -322,6 +332,10 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2026, 11, 27, 9, 30, 0).unwrap())
         );
         assert_eq!(parse_hhmm("9:30pm", now), None);
+        assert_eq!(parse_hhmm("9:30", now), None);
+        assert_eq!(parse_hhmm("09:3", now), None);
+        assert_eq!(parse_hhmm("0930 ", now), None);
+        assert_eq!(parse_hhmm("09é0", now), None);
         assert_eq!(parse_hhmm("25:00", now), None);
         assert!(suppression_window("10:00", "09:00", now).is_none());
         assert!(suppression_window("09:00", "09:00", now).is_none());

@@ -50,10 +50,19 @@ fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
 
 /// Mentions the bot in #general; returns the message ts.
 fn mention(socket: &FakeSocket, text: &str, ts: &str) {
-    socket.send_event(json!({
+    mention_in_thread(socket, text, ts, None);
+}
+
+/// Mentions the bot in #general, in a thread if `thread_ts` is given.
+fn mention_in_thread(socket: &FakeSocket, text: &str, ts: &str, thread_ts: Option<&str>) {
+    let mut event = json!({
         "type": "app_mention", "user": "U0ALICE", "text": format!("<@{BOT}> {text}"),
         "ts": ts, "channel": GENERAL, "event_ts": ts,
-    }));
+    });
+    if let Some(thread) = thread_ts {
+        event["thread_ts"] = json!(thread);
+    }
+    socket.send_event(event);
 }
 
 /// Sends a signed merged-PR webhook for `example`; returns the HTTP status.
@@ -83,7 +92,13 @@ async fn merged_pr(addr: &str, delivery: &str) -> u16 {
 /// queues `example_deploy` 60 s out, and once due it runs and reports to `#tech`.
 async fn round_trips(slack: &FakeSlack, socket: &FakeSocket, webhook_addr: &str, db: &Path) {
     socket.wait_connections(1).await;
-    mention(socket, "test hello Bob", "1800000000.000100");
+    // Asked in a thread: the report is a reply in that thread.
+    mention_in_thread(
+        socket,
+        "test hello Bob",
+        "1800000000.000100",
+        Some("1800000000.000050"),
+    );
     let report = slack.wait_for_text(GENERAL, "Hello Bob", WAIT).await;
     assert_eq!(report.trim_end(), "Hello Bob");
     let posted = slack
@@ -91,7 +106,7 @@ async fn round_trips(slack: &FakeSlack, socket: &FakeSocket, webhook_addr: &str,
         .into_iter()
         .find(|c| c.str("text").is_some_and(|t| t.contains("Hello Bob")))
         .unwrap();
-    assert_eq!(posted.str("thread_ts"), Some("1800000000.000100"));
+    assert_eq!(posted.str("thread_ts"), Some("1800000000.000050"));
     slack
         .wait_for_text("#logs", "Command `test_hello_name` about to start", WAIT)
         .await;

@@ -98,8 +98,8 @@ fn status_shows_queued_jobs_then_waits_for_them() {
     let (_, out) = shell("status\ntest slow\nstatus\n", dir.path());
     assert!(out.contains("Nothing is happening"), "{out}");
     assert!(
-        out.contains("There is 1 scheduled job:\n* [1] test_slow")
-            || out.contains("There is 1 running job:\n* [1] test_slow"),
+        out.contains("There is 1 scheduled job:\n\n* [1] test_slow")
+            || out.contains("There is 1 running job:\n\n* [1] test_slow"),
         "{out}"
     );
     // At end of input the shell waited for the slow job's report.

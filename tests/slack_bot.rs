@@ -486,11 +486,11 @@ async fn status_lists_jobs_and_suppressions() {
     let reply = h.reply(GENERAL, "The time is").await;
     let text = reply.str("text").unwrap();
     assert!(
-        text.contains("There is 1 scheduled job:\n* [1] test_hello_world (starting after "),
+        text.contains("There is 1 scheduled job:\n\n* [1] test_hello_world (starting after "),
         "{text}"
     );
     assert!(
-        text.contains("There is 1 scheduled suppression:\n* [1] example_deploy (from "),
+        text.contains("There is 1 scheduled suppression:\n\n* [1] example_deploy (from "),
         "{text}"
     );
     assert!(!text.contains("Nothing is happening"), "{text}");
@@ -535,9 +535,8 @@ async fn commands_schedule_jobs_with_de_formatted_urls() {
     assert_eq!(job.channel, GENERAL);
     assert_eq!(job.message_ts.as_deref(), Some(ts.as_str()));
     assert_eq!(
-        job.thread_ts.as_deref(),
-        Some(ts.as_str()),
-        "reports reply to the command"
+        job.thread_ts, None,
+        "a top-level command's report goes to the channel"
     );
     let args: Vec<(String, String)> = job.args.clone().into_iter().collect();
     assert_eq!(args, vec![("name".to_string(), "http://x.org".to_string())]);
@@ -587,15 +586,17 @@ async fn cancel_and_suppressions() {
             None,
         )
         .unwrap();
-    h.mention("C1", "example cancel deploy").await;
-    h.reply("C1", "Cancelled 1 pending `example_deploy` job")
-        .await;
+    // The acknowledging reaction is the only answer; the cancel happened before it.
+    let cancel = h.mention("C1", "example cancel deploy").await;
+    h.wait_reaction("C1", &cancel, "eyes").await;
     assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
 
     h.mention("C2", "example suppress deploys from 00:00 to 23:59")
         .await;
-    h.reply("C2", "example_deploy suppressed from 00:00 to 23:59")
-        .await;
+    let reply = h.reply("C2", "example_deploy suppressed from ").await;
+    let text = reply.str("text").unwrap();
+    assert!(text.contains(" 00:00:00.000000+00:00 to "), "{text}");
+    assert!(text.ends_with(" 23:59:00.000000+00:00"), "{text}");
     let status = h.queue.status(Utc::now()).unwrap();
     assert_eq!(
         status.active_suppressions.len() + status.scheduled_suppressions.len(),
@@ -992,10 +993,10 @@ async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_threa
     let (stop_dispatcher, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher.run(stopped));
 
-    // At top level: the report starts a thread under the command.
+    // At top level: the report goes to the channel, as it always has.
     let ts = h.mention(GENERAL, "test hello Bob").await;
     let report = h.reply(GENERAL, "Hello Bob").await;
-    assert_eq!(report.str("thread_ts"), Some(ts.as_str()));
+    assert_eq!(report.str("thread_ts"), None);
     h.wait_reaction(GENERAL, &ts, "eyes").await;
 
     // In a thread: the report goes to that thread.

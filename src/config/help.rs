@@ -16,7 +16,7 @@ pub fn general_help(config: &Config, mention: &str) -> String {
     let example = namespaces.first().map_or("test", |n| n.name);
     let _ = write!(
         out,
-        "\nEnter `{mention}[category] help` (e.g. `{mention}{example} help`) for more help\n\
+        "Enter `{mention}[category] help` (e.g. `{mention}{example} help`) for more help\n\
          Enter `{mention}status` to see running and scheduled jobs\n\
          Enter `{mention}remove job id [id]` to remove a job; this will not cancel jobs that are in progress, but will let you retry a job that appears to have stalled."
     );
@@ -103,7 +103,7 @@ mod tests {
     fn general_help_lists_sorted_namespaces_with_locks() {
         let help = general_help(&CONFIG, "@bot ");
         assert!(help.starts_with(
-            "Commands in the following categories are available:\n\n* `alpha`: First\n* :lock: `zeta`: Last\n\nEnter `@bot [category] help` (e.g. `@bot alpha help`) for more help\n"
+            "Commands in the following categories are available:\n\n* `alpha`: First\n* :lock: `zeta`: Last\nEnter `@bot [category] help` (e.g. `@bot alpha help`) for more help\n"
         ), "{help}");
         assert!(help.contains("Enter `@bot status` to see running and scheduled jobs"));
         assert!(general_help(&CONFIG, "").contains("Enter `status` to see"));

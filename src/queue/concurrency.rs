@@ -83,10 +83,9 @@ fn two_connections_reserve_each_job_once_and_one_per_type() {
         .map(|w| w.join().expect("worker"))
         .collect();
     assert_eq!(per_worker.iter().sum::<usize>(), JOBS, "{per_worker:?}");
-    assert!(
-        per_worker.iter().all(|&n| n > 0),
-        "both connections reserved: {per_worker:?}"
-    );
+    // How the work splits depends on scheduling (one thread may drain everything on a busy
+    // machine), so it is shown, not asserted; exactly-once and one-per-type are what matter.
+    println!("reserved per connection: {per_worker:?}");
     assert_eq!(seen.lock().expect("seen").len(), JOBS);
     let check = Queue::open(&path).expect("reopen");
     assert_eq!(count(&check, "job"), 0);

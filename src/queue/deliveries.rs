@@ -35,12 +35,30 @@ impl Queue {
         tx.commit()?;
         Ok(inserted == 1)
     }
+
+    /// Forgets a recorded delivery, so that GitHub's redelivery of one that failed half-way
+    /// is handled again rather than skipped as already seen.
+    pub fn forget_delivery(&self, delivery_id: &str) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached("DELETE FROM webhook_delivery WHERE delivery_id = ?1")?
+            .execute([delivery_id])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
     use super::*;
+
+    #[test]
+    fn a_forgotten_delivery_is_new_again() {
+        let queue = Queue::open_in_memory().expect("open");
+        assert!(queue.record_delivery("d1", t0()).expect("record"));
+        assert!(!queue.record_delivery("d1", t0()).expect("record"));
+        queue.forget_delivery("d1").expect("forget");
+        assert!(queue.record_delivery("d1", t0()).expect("record"));
+    }
 
     #[test]
     fn new_repeat_and_expired() {

@@ -27,6 +27,7 @@ impl<S: SlackApi> Bot<S> {
     /// Whether a hit is a support call for `target` that the bot should act on.
     fn wants(&self, target: &SupportTarget, hit: &SearchMatch) -> bool {
         !hit.channel.is_im
+            && !hit.channel.is_mpim
             && hit.channel.id != target.channel_id
             && hit.user.as_deref() != Some(self.bot_id.as_str())
             && target

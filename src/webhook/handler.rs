@@ -216,6 +216,27 @@ fn queue_jobs(
             return Ok(None);
         }
     }
+    match schedule_matched(queue, matched, channel, now) {
+        Ok(queued) => Ok(Some(queued)),
+        Err(e) => {
+            // GitHub gets a 500 and may redeliver: that must not be skipped as already seen.
+            if let Some(id) = &delivery {
+                if let Err(forget) = queue.forget_delivery(id) {
+                    tracing::error!(delivery = %id, error = %forget, "could not forget a failed delivery");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Queues each matched job, noting any active suppression of its type.
+fn schedule_matched(
+    queue: &Queue,
+    matched: &[&'static GithubRuleSpec],
+    channel: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<QueuedJob>, QueueError> {
     let mut queued = Vec::with_capacity(matched.len());
     for rule in matched {
         let suppressed_until = queue
@@ -237,5 +258,5 @@ fn queue_jobs(
             suppressed_until,
         });
     }
-    Ok(Some(queued))
+    Ok(queued)
 }
