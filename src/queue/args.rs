@@ -17,7 +17,8 @@ pub struct ArgsError {
 }
 
 /// Encodes args as Python's `json.dumps(args, sort_keys=True)` does: `", "` and `": "`
-/// separators, keys in code-point order, everything outside printable ASCII as `\uXXXX`.
+/// separators, keys in code-point order, everything outside printable ASCII as a `\u`
+/// escape of four hex digits.
 pub fn encode_args(args: &Args) -> String {
     let mut out = String::with_capacity(
         2 + args
