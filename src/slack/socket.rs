@@ -43,7 +43,7 @@ pub enum SocketEvent {
 
 /// Why one connection ended.
 enum Ended {
-    /// Slack asked us to reconnect (`disconnect`): do so at once.
+    /// Slack asked us to reconnect (`disconnect`): at once, unless it keeps asking.
     Disconnect,
     /// The socket failed or closed: reconnect after a backoff.
     Dropped(String),
@@ -63,13 +63,29 @@ pub async fn listen(
         if *shutdown.borrow() || events.is_closed() {
             return;
         }
+        let started = tokio::time::Instant::now();
         let ended = match connect_once(&web, &events, &mut shutdown, &mut wait, timing).await {
             Ok(ended) => ended,
             Err(detail) => Ended::Dropped(detail),
         };
         match ended {
             Ended::Shutdown => return,
-            Ended::Disconnect => tracing::info!("Slack asked to reconnect; reconnecting"),
+            // Routine refreshes come hours apart: reconnect at once. A connection told to go
+            // again almost as soon as it opened is a storm, and gets the backoff too.
+            Ended::Disconnect if started.elapsed() >= timing.max_backoff => {
+                tracing::info!("Slack asked to reconnect; reconnecting")
+            }
+            Ended::Disconnect => {
+                tracing::warn!(
+                    wait_ms = wait.as_millis() as u64,
+                    "Slack asked to reconnect again soon after connecting; backing off"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return,
+                }
+                wait = (wait * 2).min(timing.max_backoff);
+            }
             Ended::Dropped(detail) => {
                 tracing::warn!(%detail, wait_ms = wait.as_millis() as u64, "Socket Mode connection lost; reconnecting");
                 tokio::select! {
