@@ -38,10 +38,21 @@ pub fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
         .with_context(|| format!("opening the job queue {}", settings.db_path.display()))
 }
 
-/// The dispatcher's settings; the caller has checked [`Part::Dispatcher`]'s requirements.
+/// The dispatcher's settings, refusing to go on without what the dispatcher needs.
 pub fn dispatcher_settings(settings: &Settings) -> anyhow::Result<DispatcherSettings> {
     settings.require(&[Part::Dispatcher])?;
-    Ok(DispatcherSettings {
+    Ok(dispatcher_settings_or(settings, "", "", ""))
+}
+
+/// The dispatcher's settings, with stand-ins for the channels and the bot's name where the
+/// environment names none (the local shell prints "channels" rather than posting to them).
+pub fn dispatcher_settings_or(
+    settings: &Settings,
+    logs_channel: &str,
+    tech_support_channel: &str,
+    app_username: &str,
+) -> DispatcherSettings {
+    DispatcherSettings {
         workspace_dir: settings.workspace_dir.clone(),
         writeable_workspace_dir: settings.writeable_workspace_dir.clone(),
         logs_dir: settings.logs_dir.clone(),
@@ -49,16 +60,34 @@ pub fn dispatcher_settings(settings: &Settings) -> anyhow::Result<DispatcherSett
         writeable_dir: settings.writeable_dir.clone(),
         app_root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         absolute_bin: settings.absolute_bin.clone(),
-        logs_channel: settings.slack_logs_channel.clone().unwrap_or_default(),
+        logs_channel: settings
+            .slack_logs_channel
+            .clone()
+            .unwrap_or_else(|| logs_channel.to_string()),
         tech_support_channel: settings
             .support_channel("SLACK_TECH_SUPPORT_CHANNEL")
-            .unwrap_or_default()
+            .unwrap_or(tech_support_channel)
             .to_string(),
-        app_username: settings.slack_app_username.clone().unwrap_or_default(),
+        app_username: settings
+            .slack_app_username
+            .clone()
+            .unwrap_or_else(|| app_username.to_string()),
         lease_timeout: settings.lease_timeout,
         shutdown_grace: settings.shutdown_grace,
         kill_grace: DEFAULT_KILL_GRACE,
-    })
+    }
+}
+
+/// Runs one part alone until SIGTERM or SIGINT, as a separate process beside the others.
+pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
+    let queue = open_queue(&settings)?;
+    let slack = Arc::new(slack_client(&settings)?);
+    let shutdown = shutdown_on_signals()?;
+    match part {
+        Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, until_true(shutdown)).await,
+        Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
+        Part::Dispatcher => run_dispatcher(&settings, queue, slack, shutdown).await,
+    }
 }
 
 /// Runs the dispatcher alone until `shutdown`.

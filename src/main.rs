@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -118,47 +117,29 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve => {
-            let settings = Settings::from_env(&CONFIG);
-            logging::init(settings.log_json, "info");
-            settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
+            let settings = part_settings(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
             runtime()?.block_on(app::serve(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Webserver => {
-            let settings = Settings::from_env(&CONFIG);
-            logging::init(settings.log_json, "info");
-            settings.require(&[Part::Webserver])?;
-            runtime()?.block_on(async {
-                let queue = app::open_queue(&settings)?;
-                let slack = Arc::new(app::slack_client(&settings)?);
-                app::run_webserver(&settings, queue, slack, app::shutdown_on_signals()?).await
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Bot => {
-            let settings = Settings::from_env(&CONFIG);
-            logging::init(settings.log_json, "info");
-            settings.require(&[Part::Bot])?;
-            runtime()?.block_on(async {
-                let queue = app::open_queue(&settings)?;
-                let slack = Arc::new(app::slack_client(&settings)?);
-                let shutdown = app::until_true(app::shutdown_on_signals()?);
-                bennettbot::slack::bot::run_bot(settings, queue, slack, shutdown).await
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Dispatcher => {
-            let settings = Settings::from_env(&CONFIG);
-            logging::init(settings.log_json, "info");
-            settings.require(&[Part::Dispatcher])?;
-            runtime()?.block_on(async {
-                let queue = app::open_queue(&settings)?;
-                let slack = Arc::new(app::slack_client(&settings)?);
-                app::run_dispatcher(&settings, queue, slack, app::shutdown_on_signals()?).await
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Bot => run_alone(Part::Bot),
+        Cmd::Webserver => run_alone(Part::Webserver),
+        Cmd::Dispatcher => run_alone(Part::Dispatcher),
     }
+}
+
+/// Loads settings, starts logging, and refuses to go on without what `parts` need.
+fn part_settings(parts: &[Part]) -> anyhow::Result<Settings> {
+    let settings = Settings::from_env(&CONFIG);
+    logging::init(settings.log_json, "info");
+    settings.require(parts)?;
+    Ok(settings)
+}
+
+/// Runs one part as its own process.
+fn run_alone(part: Part) -> anyhow::Result<ExitCode> {
+    let settings = part_settings(&[part])?;
+    runtime()?.block_on(app::run_alone(part, settings))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -72,3 +72,40 @@ fn check_passes_with_everything_set() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_part_without_its_settings_refuses_to_start_listing_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("error: missing or invalid settings"),
+        "{stderr}"
+    );
+    for name in [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_APP_USERNAME",
+        "SLACK_LOGS_CHANNEL",
+        "SLACK_TECH_SUPPORT_CHANNEL",
+        "SLACK_BENNETT_ADMINS_CHANNEL",
+        "GITHUB_WEBHOOK_SECRET",
+        "WEBHOOK_ORIGIN",
+    ] {
+        assert_eq!(
+            stderr.matches(&format!("  {name}: ")).count(),
+            1,
+            "{name}:\n{stderr}"
+        );
+    }
+    // Nothing was started: no database was created.
+    assert!(!dir.path().join("bennettbot.db").exists());
+}

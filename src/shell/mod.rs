@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::CONFIG;
 use crate::conversation::{Context, Effect, Incoming};
-use crate::dispatcher::{Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
+use crate::dispatcher::Dispatcher;
 use crate::intent::normalise;
 use crate::queue::{Job, Queue};
 use crate::settings::Settings;
@@ -38,31 +38,6 @@ const RUNNING_EVERY: Duration = Duration::from_secs(5);
 pub struct ShellOptions {
     /// The database to use instead of `WRITEABLE_DIR/bennettbot-shell.db`.
     pub db: Option<PathBuf>,
-}
-
-/// The dispatcher settings the shell uses: the operator's folders, printed "channels".
-fn dispatcher_settings(settings: &Settings) -> DispatcherSettings {
-    DispatcherSettings {
-        workspace_dir: settings.workspace_dir.clone(),
-        writeable_workspace_dir: settings.writeable_workspace_dir.clone(),
-        logs_dir: settings.logs_dir.clone(),
-        host_logs_dir: settings.host_logs_dir.clone(),
-        writeable_dir: settings.writeable_dir.clone(),
-        app_root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-        absolute_bin: settings.absolute_bin.clone(),
-        logs_channel: settings
-            .slack_logs_channel
-            .clone()
-            .unwrap_or_else(|| "#logs".into()),
-        tech_support_channel: settings
-            .support_channel("SLACK_TECH_SUPPORT_CHANNEL")
-            .unwrap_or("#tech-support")
-            .to_string(),
-        app_username: bot_name(settings),
-        lease_timeout: Duration::from_secs(30),
-        shutdown_grace: settings.shutdown_grace,
-        kill_grace: DEFAULT_KILL_GRACE,
-    }
 }
 
 fn bot_name(settings: &Settings) -> String {
@@ -87,7 +62,12 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
     let dispatcher = Dispatcher::new(
         queue.clone(),
         console.clone(),
-        dispatcher_settings(&settings),
+        crate::app::dispatcher_settings_or(
+            &settings,
+            "#logs",
+            "#tech-support",
+            &bot_name(&settings),
+        ),
     );
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
 
