@@ -246,6 +246,7 @@ async fn run_scenario(
         let call = Instant::now();
         let scheduled = scheduler
             .schedule_job(JOB_TYPE, &args, CHANNEL, None, Duration::ZERO, false, None)
+            .await
             .expect("schedule");
         let schedule_call = call.elapsed();
         sent.push(Sent {
@@ -264,7 +265,7 @@ async fn run_scenario(
             let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
         }
         loop {
-            let last = scheduler.history(1).expect("history");
+            let last = scheduler.history(1).await.expect("history");
             if last.first().is_some_and(|h| h.job_id == scheduled.id) {
                 break;
             }

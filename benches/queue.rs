@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bennettbot::config::Args;
-use bennettbot::queue::{ExitKind, Finished, NewJob, Queue};
+use bennettbot::queue::{ExitKind, Finished, NewJob, SqliteStore as Queue};
 use chrono::{TimeDelta, Utc};
 use divan::counter::ItemsCount;
 use divan::Bencher;
@@ -126,7 +126,9 @@ fn reserve_finish(bencher: Bencher) {
                 exit: ExitKind::Code(0),
                 log_dir: None,
             };
-            queue.finish(job.id, &record).expect("finish");
+            queue
+                .finish(job.run.expect("run"), &record)
+                .expect("finish");
         });
 }
 

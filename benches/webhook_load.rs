@@ -136,7 +136,7 @@ async fn run(requests: usize, concurrency: usize) {
         report(scenario.name, &figures);
     }
 
-    let status = queue.status(chrono::Utc::now()).unwrap();
+    let status = queue.status(chrono::Utc::now()).await.unwrap();
     assert_eq!(
         status.scheduled.len(),
         1,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::queue::Queue;
+use crate::queue::SqliteStore;
 use crate::settings::{Part, Settings};
 
 /// The outcome of one check.
@@ -41,7 +41,8 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
     }
     findings.extend(settings.invalid.iter().map(|p| problem(p.clone())));
 
-    match Queue::open(&settings.db_path) {
+    // `check` runs no runtime: the store is used directly.
+    match SqliteStore::open(&settings.db_path) {
         Ok(queue) => match queue.status(chrono::Utc::now()) {
             Ok(_) => findings.push(ok(format!(
                 "database {} opens, is migrated and readable",

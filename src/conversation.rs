@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::config::{help, suggest, Action, Command, Config};
 use crate::intent::{understand, Intent};
-use crate::queue::{Queue, QueueError, Status, Suppression};
+use crate::queue::{Queue, QueueError, Removal, Status, Suppression};
 
 /// Where a message came from and how to answer it.
 #[derive(Debug, Clone)]
@@ -22,6 +22,9 @@ pub struct Incoming {
     pub message_ts: Option<String>,
     /// A direct message with the bot.
     pub is_im: bool,
+    /// Who sent it (a Slack user id; the shell's user on the terminal), named when a running
+    /// job they remove is stopped.
+    pub user: String,
     /// Replying to a mention: help then says `@<bot>` before commands.
     pub mentioned: bool,
 }
@@ -66,12 +69,17 @@ impl Context {
     ) -> Result<Vec<Effect>, QueueError> {
         let mention = self.mention(incoming);
         Ok(match understand(self.config, &incoming.text) {
-            Intent::Status => vec![Effect::Reply(status_text(&self.queue.status(now)?, now))],
+            Intent::Status => vec![Effect::Reply(status_text(
+                &self.queue.status(now).await?,
+                now,
+            ))],
             Intent::RemoveJob(id) => {
-                let text = if self.queue.remove_job(id)? {
-                    format!("Job id [{id}] removed")
-                } else {
-                    format!("Job id [{id}] not found in running or scheduled jobs")
+                // A running job is stopped by its dispatcher, which then says so in its thread.
+                let text = match self.queue.remove_job(id, &incoming.user, now).await? {
+                    Removal::Removed | Removal::Stopping => format!("Job id [{id}] removed"),
+                    Removal::NotFound => {
+                        format!("Job id [{id}] not found in running or scheduled jobs")
+                    }
                 };
                 vec![Effect::React("crossed_fingers".into()), Effect::Reply(text)]
             }
@@ -109,13 +117,13 @@ impl Context {
                     ))]);
                 }
                 let mut effects = vec![Effect::React(self.ack_reaction.clone())];
-                effects.extend(self.act(&cmd, incoming, now, &mention)?);
+                effects.extend(self.act(&cmd, incoming, now, &mention).await?);
                 effects
             }
         })
     }
 
-    fn act(
+    async fn act(
         &self,
         cmd: &Command,
         incoming: &Incoming,
@@ -128,15 +136,18 @@ impl Context {
             Action::ScheduleJob => {
                 // The report goes where the command was: its thread if it was in one, else the
                 // channel itself, as the Python service did (the reactions mark the command).
-                let scheduled = self.queue.schedule_job(
-                    job_type,
-                    &cmd.args(),
-                    &incoming.channel,
-                    incoming.thread_ts.as_deref(),
-                    Duration::from_secs(spec.delay_seconds),
-                    incoming.is_im,
-                    incoming.message_ts.as_deref(),
-                )?;
+                let scheduled = self
+                    .queue
+                    .schedule_job(
+                        job_type,
+                        &cmd.args(),
+                        &incoming.channel,
+                        incoming.thread_ts.as_deref(),
+                        Duration::from_secs(spec.delay_seconds),
+                        incoming.is_im,
+                        incoming.message_ts.as_deref(),
+                    )
+                    .await?;
                 if scheduled.already_running {
                     vec![Effect::Reply(format!(
                         "A `{job_type}` job has already started; request queued. Type `{mention}status` to see running jobs, and `{mention}remove job id [id]` to remove a blocking job."
@@ -147,7 +158,7 @@ impl Context {
             }
             // The acknowledging reaction is the whole answer, as in the Python service.
             Action::CancelJob => {
-                self.queue.cancel_job(job_type)?;
+                self.queue.cancel_job(job_type).await?;
                 Vec::new()
             }
             Action::ScheduleSuppression => {
@@ -161,7 +172,9 @@ impl Context {
                 };
                 match suppression_window(value("start_at"), value("end_at"), now) {
                     Some((start, end)) => {
-                        self.queue.schedule_suppression(job_type, start, end)?;
+                        self.queue
+                            .schedule_suppression(job_type, start, end)
+                            .await?;
                         vec![Effect::Reply(format!(
                             "{job_type} suppressed from {} to {}",
                             show_time(start),
@@ -174,7 +187,7 @@ impl Context {
                 }
             }
             Action::CancelSuppression => {
-                self.queue.cancel_suppressions(job_type)?;
+                self.queue.cancel_suppressions(job_type).await?;
                 vec![Effect::Reply(format!("{job_type} suppressions cancelled"))]
             }
         })
@@ -289,6 +302,19 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
                     j.id,
                     j.job_type,
                     show_time(j.start_after)
+                )
+            })
+            .collect(),
+    );
+    section(
+        "unreadable job",
+        status
+            .unreadable
+            .iter()
+            .map(|b| {
+                format!(
+                    "* [{}] {} ({}; `remove job id {}` removes it)",
+                    b.id, b.job_type, b.reason, b.id
                 )
             })
             .collect(),

@@ -136,12 +136,12 @@ impl Harness {
     }
 
     /// Schedules a job as a Slack message in `JOBS` would, with that message's ts.
-    fn schedule(&self, job_type: &str, a: &Args) -> Ticket {
-        self.schedule_in(job_type, a, JOBS, false)
+    async fn schedule(&self, job_type: &str, a: &Args) -> Ticket {
+        self.schedule_in(job_type, a, JOBS, false).await
     }
 
-    fn schedule_in(&self, job_type: &str, a: &Args, channel: &str, is_im: bool) -> Ticket {
-        let after = self.last_history_id();
+    async fn schedule_in(&self, job_type: &str, a: &Args, channel: &str, is_im: bool) -> Ticket {
+        let after = self.last_history_id().await;
         let id = self
             .queue
             .schedule_job(
@@ -153,14 +153,15 @@ impl Harness {
                 is_im,
                 Some(THREAD),
             )
+            .await
             .unwrap()
             .id;
         Ticket { id, after }
     }
 
     /// The newest history row id (job ids are reused once a job leaves the queue).
-    fn last_history_id(&self) -> i64 {
-        let history = self.queue.history(100_000).unwrap();
+    async fn last_history_id(&self) -> i64 {
+        let history = self.queue.history(100_000).await.unwrap();
         history.iter().map(|e| e.id).max().unwrap_or(0)
     }
 
@@ -173,7 +174,7 @@ impl Harness {
         let Ticket { id, after } = ticket;
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let history = self.queue.history(1000).unwrap();
+            let history = self.queue.history(1000).await.unwrap();
             if let Some(entry) = history.into_iter().find(|e| e.job_id == id && e.id > after) {
                 return entry;
             }
@@ -231,7 +232,9 @@ fn log_name(dir: &Path) -> String {
 #[tokio::test]
 async fn text_report_announces_posts_in_thread_and_reacts() {
     let mut h = Harness::start().await;
-    let id = h.schedule("test_hello_name", &args(&[("name", "Bob")]));
+    let id = h
+        .schedule("test_hello_name", &args(&[("name", "Bob")]))
+        .await;
     let entry = h.finished(id).await;
     assert_eq!(entry.exit, ExitKind::Code(0));
     assert_eq!(
@@ -264,7 +267,9 @@ async fn hostile_argument_arrives_verbatim() {
     let mut h = Harness::start().await;
     let pwned = h.root.path().join("pwned");
     let hostile = format!("$(touch {}); ' \" ` \nnewline", pwned.display());
-    let id = h.schedule("test_hello_name", &args(&[("name", &hostile)]));
+    let id = h
+        .schedule("test_hello_name", &args(&[("name", &hostile)]))
+        .await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert_eq!(h.job_texts(), vec![format!("Hello {hostile}\n")]);
     assert!(!pwned.exists(), "the argument was run as shell code");
@@ -274,7 +279,7 @@ async fn hostile_argument_arrives_verbatim() {
 #[tokio::test]
 async fn code_report_is_wrapped_in_backticks() {
     let mut h = Harness::start().await;
-    let id = h.schedule("test_read_poem", &Args::new());
+    let id = h.schedule("test_read_poem", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let poem = std::fs::read_to_string(shipped_workspace().join("test/poem.txt")).unwrap();
     assert_eq!(
@@ -289,7 +294,7 @@ async fn long_code_output_is_uploaded_as_a_file() {
     let poem = "All work and no play makes Jack a dull boy.\n".repeat(100);
     assert!(poem.len() > 3_990);
     let mut h = Harness::with_scripts(&[("poem.txt", &poem)]).await;
-    let id = h.schedule("test_read_poem", &Args::new());
+    let id = h.schedule("test_read_poem", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert!(h.job_texts().is_empty(), "{:?}", h.job_texts());
     let files = h.fake.files();
@@ -305,7 +310,7 @@ async fn long_code_output_is_uploaded_as_a_file() {
 async fn huge_output_is_cut_at_five_megabytes_with_a_pointer_to_the_log() {
     let poem = "a".repeat(6_000_000);
     let mut h = Harness::with_scripts(&[("poem.txt", &poem)]).await;
-    let id = h.schedule("test_read_poem", &Args::new());
+    let id = h.schedule("test_read_poem", &Args::new()).await;
     let entry = h.finished(id).await;
     assert_eq!(entry.exit, ExitKind::Code(0));
     let files = h.fake.files();
@@ -326,7 +331,7 @@ async fn huge_output_is_cut_at_five_megabytes_with_a_pointer_to_the_log() {
 async fn very_long_text_is_uploaded_as_a_file() {
     let script = "printf 'word %.0s' $(seq 1 10001)\n";
     let mut h = Harness::with_scripts(&[("hello.sh", script)]).await;
-    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")])).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert!(h.job_texts().is_empty(), "{:?}", h.job_texts());
     let files = h.fake.files();
@@ -338,12 +343,16 @@ async fn very_long_text_is_uploaded_as_a_file() {
 #[tokio::test]
 async fn file_report_uploads_another_jobs_log() {
     let mut h = Harness::start().await;
-    let first = h.schedule("test_hello_name", &args(&[("name", "Ada")]));
+    let first = h
+        .schedule("test_hello_name", &args(&[("name", "Ada")]))
+        .await;
     let dir = h.log_dir(&h.finished(first).await);
-    let id = h.schedule(
-        "showlogs_all_output",
-        &args(&[("log_dir", &log_name(&dir))]),
-    );
+    let id = h
+        .schedule(
+            "showlogs_all_output",
+            &args(&[("log_dir", &log_name(&dir))]),
+        )
+        .await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let files = h.fake.files();
     assert_eq!(files.len(), 1);
@@ -358,7 +367,7 @@ async fn file_report_uploads_another_jobs_log() {
 #[tokio::test]
 async fn shipped_blocks_are_posted_as_blocks() {
     let mut h = Harness::start().await;
-    let id = h.schedule("test_blocks", &Args::new());
+    let id = h.schedule("test_blocks", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let posts: Vec<_> = h
         .fake
@@ -388,7 +397,7 @@ async fn sixty_blocks_are_split_over_two_messages() {
         printf ']\n'
     "#;
     let mut h = Harness::with_scripts(&[("blocks.sh", script)]).await;
-    let id = h.schedule("test_blocks", &Args::new());
+    let id = h.schedule("test_blocks", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let posts: Vec<_> = h
         .fake
@@ -413,7 +422,7 @@ async fn sixty_blocks_are_split_over_two_messages() {
 #[tokio::test]
 async fn invalid_blocks_fail_with_the_raw_output_attached() {
     let mut h = Harness::with_scripts(&[("blocks.sh", "echo '[{\"type\": oops'\n")]).await;
-    let id = h.schedule("test_blocks", &Args::new());
+    let id = h.schedule("test_blocks", &Args::new()).await;
     let entry = h.finished(id).await;
     assert!(
         matches!(&entry.exit, ExitKind::Error(e) if e.contains("not a JSON array of blocks")),
@@ -442,7 +451,7 @@ async fn invalid_blocks_fail_with_the_raw_output_attached() {
 async fn empty_output_says_so() {
     // No shipped job has suppress_empty = true; `report::plan_output` covers the decision.
     let mut h = Harness::with_scripts(&[("hello.sh", "printf '\\n'\n")]).await;
-    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")])).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert_eq!(
         h.job_texts(),
@@ -454,7 +463,7 @@ async fn empty_output_says_so() {
 #[tokio::test]
 async fn success_without_stdout_report_says_succeeded() {
     let mut h = Harness::start().await;
-    let id = h.schedule("example_deploy", &Args::new());
+    let id = h.schedule("example_deploy", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert_eq!(h.job_texts(), vec!["Command `example_deploy` succeeded"]);
     h.stop().await;
@@ -463,7 +472,7 @@ async fn success_without_stdout_report_says_succeeded() {
 #[tokio::test]
 async fn failure_without_tech_support_points_at_the_logs() {
     let mut h = Harness::start().await;
-    let id = h.schedule("test_fail", &Args::new());
+    let id = h.schedule("test_fail", &Args::new()).await;
     let entry = h.finished(id).await;
     assert_eq!(entry.exit, ExitKind::Code(1));
     let dir = h.log_dir(&entry);
@@ -491,7 +500,7 @@ async fn failure_without_tech_support_points_at_the_logs() {
 async fn failure_with_tech_support_links_the_report() {
     // An empty `test/` folder: `cat poem.txt` fails, and test_read_poem calls tech-support.
     let mut h = Harness::with_scripts(&[]).await;
-    let id = h.schedule("test_read_poem", &Args::new());
+    let id = h.schedule("test_read_poem", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(1));
     let posts = h.fake.calls("chat.postMessage");
     let report = posts
@@ -522,7 +531,9 @@ async fn failure_with_tech_support_links_the_report() {
 #[tokio::test]
 async fn dm_failures_do_not_call_tech_support() {
     let mut h = Harness::with_scripts(&[("hello.sh", "no-such-command-anywhere\n")]).await;
-    let id = h.schedule_in("test_hello_name", &args(&[("name", "x")]), "D0DM", true);
+    let id = h
+        .schedule_in("test_hello_name", &args(&[("name", "x")]), "D0DM", true)
+        .await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(127));
     let texts = h.fake.texts_in("D0DM");
     assert_eq!(texts.len(), 1);
@@ -547,7 +558,7 @@ async fn timeout_kills_the_group_including_grandchildren() {
         sleep 120
     "#;
     let mut h = Harness::with_scripts(&[("slow.sh", script)]).await;
-    let id = h.schedule("test_slow", &Args::new());
+    let id = h.schedule("test_slow", &Args::new()).await;
     let entry = h.finished_within(id, Duration::from_secs(120)).await;
     assert_eq!(entry.exit, ExitKind::Timeout);
     let texts = h.job_texts();
@@ -584,7 +595,9 @@ async fn slack_500s_and_429s_are_retried() {
     h.fake
         .fail_next("reactions.add", 1, Failure::RateLimited(1));
     h.run();
-    let id = h.schedule("test_hello_name", &args(&[("name", "Bob")]));
+    let id = h
+        .schedule("test_hello_name", &args(&[("name", "Bob")]))
+        .await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     assert_eq!(
         h.fake.attempts("chat.postMessage").len(),
@@ -609,7 +622,7 @@ async fn a_failed_upload_is_noted_in_the_logs_channel() {
     h.fake
         .fail_next("files.getUploadURLExternal", 3, Failure::Status(500));
     h.run();
-    let id = h.schedule("test_read_poem", &Args::new());
+    let id = h.schedule("test_read_poem", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let notes: Vec<String> = h
         .fake
@@ -631,7 +644,9 @@ async fn a_failed_upload_is_noted_in_the_logs_channel() {
 async fn nothing_is_lost_while_slack_is_down() {
     let mut h = Harness::start().await;
     h.fake.set_outage(true);
-    let down = h.schedule("test_hello_name", &args(&[("name", "in the dark")]));
+    let down = h
+        .schedule("test_hello_name", &args(&[("name", "in the dark")]))
+        .await;
     let entry = h.finished(down).await;
     assert_eq!(
         entry.exit,
@@ -644,15 +659,17 @@ async fn nothing_is_lost_while_slack_is_down() {
         "Hello in the dark\n",
         "its output is kept in its log folder"
     );
-    assert!(h.queue.status(Utc::now()).unwrap().running.is_empty());
+    assert!(h.queue.status(Utc::now()).await.unwrap().running.is_empty());
     assert!(h.fake.calls("chat.postMessage").is_empty());
     assert!(!h.fake.attempts("chat.postMessage").is_empty());
 
     h.fake.set_outage(false);
-    let up = h.schedule("test_hello_name", &args(&[("name", "again")]));
+    let up = h
+        .schedule("test_hello_name", &args(&[("name", "again")]))
+        .await;
     assert_eq!(h.finished(up).await.exit, ExitKind::Code(0));
     assert_eq!(h.job_texts(), vec!["Hello again\n"]);
-    let status = h.queue.status(Utc::now()).unwrap();
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert!(status.running.is_empty() && status.scheduled.is_empty());
     h.stop().await;
 }
@@ -660,13 +677,13 @@ async fn nothing_is_lost_while_slack_is_down() {
 #[tokio::test]
 async fn unknown_and_unrenderable_jobs_are_reported_and_removed() {
     let mut h = Harness::start().await;
-    let unknown = h.schedule("retired_job", &Args::new());
+    let unknown = h.schedule("retired_job", &Args::new()).await;
     let entry = h.finished(unknown).await;
     assert_eq!(
         entry.exit,
         ExitKind::Error("unknown job type `retired_job`".into())
     );
-    let missing = h.schedule("test_hello_name", &Args::new());
+    let missing = h.schedule("test_hello_name", &Args::new()).await;
     let entry = h.finished(missing).await;
     assert_eq!(
         entry.exit,
@@ -687,7 +704,9 @@ async fn unknown_and_unrenderable_jobs_are_reported_and_removed() {
         "nothing was about to start"
     );
     // The dispatcher is still alive and runs the next job.
-    let next = h.schedule("test_hello_name", &args(&[("name", "Eve")]));
+    let next = h
+        .schedule("test_hello_name", &args(&[("name", "Eve")]))
+        .await;
     assert_eq!(h.finished(next).await.exit, ExitKind::Code(0));
     h.stop().await;
 }
@@ -695,16 +714,20 @@ async fn unknown_and_unrenderable_jobs_are_reported_and_removed() {
 #[tokio::test]
 async fn jobs_of_a_dead_dispatcher_are_reported_interrupted() {
     let mut h = Harness::new().await;
-    let id = h.schedule("test_slow", &Args::new());
+    let id = h.schedule("test_slow", &Args::new()).await;
     let job = h
         .queue
         .reserve("dead-dispatcher", Utc::now())
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(job.id, id.id);
     // Its last heartbeat was long ago.
     let long_ago = Utc::now() - chrono::TimeDelta::minutes(10);
-    h.queue.heartbeat("dead-dispatcher", long_ago).unwrap();
+    h.queue
+        .heartbeat("dead-dispatcher", long_ago)
+        .await
+        .unwrap();
     h.run();
     let entry = h.finished(id).await;
     assert_eq!(entry.exit, ExitKind::Interrupted);
@@ -739,8 +762,10 @@ async fn shutdown_lets_quick_jobs_finish_and_interrupts_slow_ones() {
     );
     h.settings.shutdown_grace = Duration::from_secs(5);
     h.run();
-    let slow = h.schedule("test_slow", &Args::new());
-    let quick = h.schedule("test_hello_name", &args(&[("name", "quick")]));
+    let slow = h.schedule("test_slow", &Args::new()).await;
+    let quick = h
+        .schedule("test_hello_name", &args(&[("name", "quick")]))
+        .await;
     let writeable = h.root.path().join("writeable");
     let deadline = tokio::time::Instant::now() + WAIT;
     while !writeable.join("slow-started").exists() || !writeable.join("quick-started").exists() {
@@ -763,8 +788,10 @@ async fn shutdown_lets_quick_jobs_finish_and_interrupts_slow_ones() {
     assert!(interrupted[0].contains("Find logs in /host/logs/test_slow/"));
     assert!(!h.root.path().join("writeable/slow-finished").exists());
     // Nothing new is started after shutdown.
-    let after = h.schedule("test_hello_name", &args(&[("name", "late")]));
-    let status = h.queue.status(Utc::now()).unwrap();
+    let after = h
+        .schedule("test_hello_name", &args(&[("name", "late")]))
+        .await;
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert_eq!(
         status.scheduled.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![after.id]
@@ -784,8 +811,8 @@ async fn jobs_of_different_types_run_at_once() {
     "#;
     let hello = "touch \"$WRITEABLE_DIR/go\"; echo hello\n";
     let mut h = Harness::with_scripts(&[("slow.sh", slow), ("hello.sh", hello)]).await;
-    let slow = h.schedule("test_slow", &Args::new());
-    let hello = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    let slow = h.schedule("test_slow", &Args::new()).await;
+    let hello = h.schedule("test_hello_name", &args(&[("name", "x")])).await;
     assert_eq!(h.finished(slow).await.exit, ExitKind::Code(0));
     assert_eq!(h.finished(hello).await.exit, ExitKind::Code(0));
     h.stop().await;
@@ -796,7 +823,7 @@ async fn jobs_from_another_process_are_picked_up() {
     let mut h = Harness::start().await;
     // Another connection to the same file stands in for the Slack bot's process.
     let other = Queue::open(&h.root.path().join("queue.db")).unwrap();
-    let after = h.last_history_id();
+    let after = h.last_history_id().await;
     let id = other
         .schedule_job(
             "test_hello_name",
@@ -807,6 +834,7 @@ async fn jobs_from_another_process_are_picked_up() {
             false,
             None,
         )
+        .await
         .unwrap()
         .id;
     let ticket = Ticket { id, after };
@@ -837,7 +865,7 @@ async fn jobs_see_the_documented_environment() {
     std::fs::set_permissions(bin.join("whoami"), perms).unwrap();
     h.settings.absolute_bin = Some(bin);
     h.run();
-    let id = h.schedule("test_hello_name", &args(&[("name", "x")]));
+    let id = h.schedule("test_hello_name", &args(&[("name", "x")])).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(0));
     let root = h.root.path();
     let expected = format!(
@@ -856,7 +884,7 @@ async fn namespaces_without_a_shipped_workspace_get_a_writeable_one() {
     // The custom workspace has only `test/`, so `example` runs in the writeable workspace,
     // where deploy.sh does not exist: the job fails, and the folder was created.
     let mut h = Harness::with_scripts(&[]).await;
-    let id = h.schedule("example_deploy", &Args::new());
+    let id = h.schedule("example_deploy", &Args::new()).await;
     assert_eq!(h.finished(id).await.exit, ExitKind::Code(127));
     assert!(h.root.path().join("writeable-workspace/example").is_dir());
     let text = &h.job_texts()[0];
@@ -897,7 +925,7 @@ async fn unreadable_rows_are_reported_and_removed() {
     );
     assert!(texts[0].ends_with("It has been removed from the queue."));
     assert!(h.fake.texts_in(LOGS).is_empty(), "it never started");
-    let status = h.queue.status(Utc::now()).unwrap();
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert!(status.running.is_empty() && status.unreadable.is_empty());
     h.stop().await;
 }

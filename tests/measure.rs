@@ -19,7 +19,7 @@ mod fake_socket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bennettbot::queue::Queue;
+use bennettbot::queue::SqliteStore as Queue;
 use bennettbot::webhook::signature::{sign, Algorithm};
 use binary::{Part, SECRET};
 use fake_slack::FakeSlack;

@@ -15,7 +15,7 @@ mod fake_socket;
 use std::path::Path;
 use std::time::Duration;
 
-use bennettbot::queue::Queue;
+use bennettbot::queue::SqliteStore as Queue;
 use bennettbot::webhook::signature::{sign, Algorithm};
 use binary::{Part, SECRET};
 use fake_slack::FakeSlack;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bennettbot::config::Args;
-use bennettbot::queue::{decode_args, ExitKind, HistoryEntry, Queue};
+use bennettbot::queue::{decode_args, ExitKind, HistoryEntry, SqliteStore as Queue};
 use binary::Part;
 use chrono::Utc;
 use fake_slack::FakeSlack;

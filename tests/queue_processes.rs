@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bennettbot::config::Args;
-use bennettbot::queue::{ExitKind, Finished, Queue};
+use bennettbot::queue::{ExitKind, Finished, SqliteStore as Queue};
 use chrono::{TimeDelta, Utc};
 
 const DB: &str = "QUEUE_TEST_CHILD_DB";
@@ -87,7 +87,9 @@ fn child_drain() {
                     exit: ExitKind::Code(0),
                     log_dir: None,
                 };
-                queue.finish(job.id, &record).expect("finish");
+                queue
+                    .finish(job.run.expect("run"), &record)
+                    .expect("finish");
             }
             None if queue.history(total).expect("history").len() >= total => return,
             None => std::thread::sleep(Duration::from_millis(1)),

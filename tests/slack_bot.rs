@@ -474,6 +474,7 @@ async fn status_lists_jobs_and_suppressions() {
             false,
             None,
         )
+        .await
         .unwrap();
     h.queue
         .schedule_suppression(
@@ -481,6 +482,7 @@ async fn status_lists_jobs_and_suppressions() {
             now + chrono::Duration::hours(1),
             now + chrono::Duration::hours(2),
         )
+        .await
         .unwrap();
     h.mention(GENERAL, "status").await;
     let reply = h.reply(GENERAL, "The time is").await;
@@ -510,6 +512,7 @@ async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
             false,
             None,
         )
+        .await
         .unwrap();
     let ts = h
         .mention(GENERAL, &format!("remove job id {}", job.id))
@@ -517,7 +520,13 @@ async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
     h.reply(GENERAL, &format!("Job id [{}] removed", job.id))
         .await;
     h.wait_reaction(GENERAL, &ts, "crossed_fingers").await;
-    assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
+    assert!(h
+        .queue
+        .status(Utc::now())
+        .await
+        .unwrap()
+        .scheduled
+        .is_empty());
     h.mention("C1", "remove job id 99").await;
     h.reply("C1", "Job id [99] not found in running or scheduled jobs")
         .await;
@@ -528,7 +537,7 @@ async fn commands_schedule_jobs_with_de_formatted_urls() {
     let h = Harness::start(Setup::default()).await;
     let ts = h.mention(GENERAL, "test hello <http://x.org|x.org>").await;
     h.wait_reaction(GENERAL, &ts, "eyes").await;
-    let status = h.queue.status(Utc::now()).unwrap();
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert_eq!(status.scheduled.len(), 1);
     let job = &status.scheduled[0];
     assert_eq!(job.job_type, "test_hello_name");
@@ -561,8 +570,9 @@ async fn scheduling_behind_a_running_job_says_so() {
             false,
             None,
         )
+        .await
         .unwrap();
-    let running = h.queue.reserve("test-owner", Utc::now()).unwrap();
+    let running = h.queue.reserve("test-owner", Utc::now()).await.unwrap();
     assert!(running.is_some());
     h.mention(GENERAL, "test hello").await;
     let reply = h.reply(GENERAL, "already started").await;
@@ -585,11 +595,18 @@ async fn cancel_and_suppressions() {
             false,
             None,
         )
+        .await
         .unwrap();
     // The acknowledging reaction is the only answer; the cancel happened before it.
     let cancel = h.mention("C1", "example cancel deploy").await;
     h.wait_reaction("C1", &cancel, "eyes").await;
-    assert!(h.queue.status(Utc::now()).unwrap().scheduled.is_empty());
+    assert!(h
+        .queue
+        .status(Utc::now())
+        .await
+        .unwrap()
+        .scheduled
+        .is_empty());
 
     h.mention("C2", "example suppress deploys from 00:00 to 23:59")
         .await;
@@ -597,7 +614,7 @@ async fn cancel_and_suppressions() {
     let text = reply.str("text").unwrap();
     assert!(text.contains(" 00:00:00.000000+00:00 to "), "{text}");
     assert!(text.ends_with(" 23:59:00.000000+00:00"), "{text}");
-    let status = h.queue.status(Utc::now()).unwrap();
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert_eq!(
         status.active_suppressions.len() + status.scheduled_suppressions.len(),
         1
@@ -616,7 +633,7 @@ async fn cancel_and_suppressions() {
 
     h.mention("C5", "example cancel suppression").await;
     h.reply("C5", "example_deploy suppressions cancelled").await;
-    let status = h.queue.status(Utc::now()).unwrap();
+    let status = h.queue.status(Utc::now()).await.unwrap();
     assert!(status.active_suppressions.is_empty() && status.scheduled_suppressions.is_empty());
 }
 
@@ -625,9 +642,10 @@ async fn cancel_and_suppressions() {
 
 const OOO_STATUS: &str = "techsupport out-of-office status";
 
-fn scheduled_types(queue: &Queue) -> Vec<String> {
+async fn scheduled_types(queue: &Queue) -> Vec<String> {
     queue
         .status(Utc::now())
+        .await
         .unwrap()
         .scheduled
         .iter()
@@ -642,7 +660,10 @@ async fn restricted_commands_are_for_internal_users_only() {
         .mention_as(INTERNAL, GENERAL, &format!("<@{BOT}> {OOO_STATUS}"))
         .await;
     h.wait_reaction(GENERAL, &ts, "eyes").await;
-    assert_eq!(scheduled_types(&h.queue), vec!["techsupport_ooo_status"]);
+    assert_eq!(
+        scheduled_types(&h.queue).await,
+        vec!["techsupport_ooo_status"]
+    );
     assert!(
         h.slack.calls("users.info").is_empty(),
         "known users need no lookup"
@@ -655,7 +676,7 @@ async fn restricted_commands_are_for_internal_users_only() {
         reply.str("text").unwrap(),
         ":no_entry: Sorry, only internal users are allowed to run `techsupport` commands."
     );
-    assert_eq!(scheduled_types(&h.queue).len(), 1);
+    assert_eq!(scheduled_types(&h.queue).await.len(), 1);
 }
 
 #[tokio::test]
@@ -677,7 +698,10 @@ async fn unknown_users_are_looked_up_before_refusal() {
         .mention_as("U0NEWSTAFF", "C2", &format!("<@{BOT}> {OOO_STATUS}"))
         .await;
     h.wait_reaction("C2", &ts, "eyes").await;
-    assert_eq!(scheduled_types(&h.queue), vec!["techsupport_ooo_status"]);
+    assert_eq!(
+        scheduled_types(&h.queue).await,
+        vec!["techsupport_ooo_status"]
+    );
     // Found once, remembered.
     let ts = h
         .mention_as("U0NEWSTAFF", "C3", &format!("<@{BOT}> {OOO_STATUS}"))

@@ -163,8 +163,8 @@ impl Server {
         .await
     }
 
-    fn scheduled(&self) -> Vec<Job> {
-        let status = self.queue.status(Utc::now()).unwrap();
+    async fn scheduled(&self) -> Vec<Job> {
+        let status = self.queue.status(Utc::now()).await.unwrap();
         assert!(status.running.is_empty(), "{status:?}");
         status.scheduled
     }
@@ -277,7 +277,7 @@ async fn a_merged_pull_request_signed_with_sha256_queues_a_deploy() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.starts_with("Scheduled example_deploy ["), "{body}");
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
     assert!(server.posted().is_empty(), "no suppression, no notice");
 }
 
@@ -295,7 +295,7 @@ async fn a_merged_pull_request_signed_with_sha1_queues_a_deploy() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]
@@ -316,7 +316,7 @@ async fn the_path_works_without_its_trailing_slash() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]
@@ -340,7 +340,7 @@ async fn unmerged_and_opened_pull_requests_and_issues_do_nothing() {
             "{event} #{i}"
         );
     }
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
     assert!(server.posted().is_empty());
 }
 
@@ -357,7 +357,7 @@ async fn ping_is_answered_and_does_nothing() {
         .deliver("example", "ping", "d-ping-2", ping.to_vec(), &[])
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
 }
 
 #[tokio::test]
@@ -372,7 +372,7 @@ async fn a_redelivery_does_nothing_again() {
         )
         .await;
     assert_eq!(first.0, StatusCode::OK);
-    let jobs = server.scheduled();
+    let jobs = server.scheduled().await;
     assert_one_deploy(&jobs);
 
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -386,7 +386,7 @@ async fn a_redelivery_does_nothing_again() {
         .await;
     assert_eq!(again, (StatusCode::OK, "Delivery already handled".into()));
     assert_eq!(
-        server.scheduled(),
+        server.scheduled().await,
         jobs,
         "the redelivery did not even push the deploy back"
     );
@@ -396,7 +396,7 @@ async fn a_redelivery_does_nothing_again() {
         .signed("example", "pull_request", "another-merge", &merged())
         .await;
     assert_eq!(second.0, StatusCode::OK);
-    let after = server.scheduled();
+    let after = server.scheduled().await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].id, jobs[0].id);
     assert!(
@@ -421,7 +421,7 @@ async fn unknown_projects_are_refused() {
             .await,
         (StatusCode::BAD_REQUEST, "Unknown project: test".into())
     );
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
 }
 
 /// What is wrong, the body sent, and the signature headers sent with it.
@@ -500,13 +500,13 @@ async fn every_bad_signature_is_forbidden_and_changes_nothing() {
             "{what}"
         );
     }
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
     // Nothing was recorded either: the genuine delivery with the same id still deploys.
     let (status, _) = server
         .signed("example", "pull_request", "d-forged", &body)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]
@@ -552,7 +552,7 @@ async fn bodies_that_are_not_json_are_bad_requests() {
             "{what}: {text}"
         );
     }
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
 }
 
 #[tokio::test]
@@ -587,7 +587,7 @@ async fn bodies_over_25_mib_are_refused_with_413() {
         .signed("example", "pull_request", "d-big", &big)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
-    assert!(server.scheduled().is_empty());
+    assert!(server.scheduled().await.is_empty());
 }
 
 #[tokio::test]
@@ -601,6 +601,7 @@ async fn a_suppressed_deploy_is_announced_with_the_real_commands() {
             Utc::now() - chrono::TimeDelta::minutes(1),
             end,
         )
+        .await
         .unwrap();
 
     let (status, body) = server
@@ -618,7 +619,7 @@ async fn a_suppressed_deploy_is_announced_with_the_real_commands() {
          In an emergency, use `example cancel suppression` followed by `example deploy` to force a deployment"
     );
     // Still queued (as the Python service did): the dispatcher holds it until the suppression ends.
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 
     // A redelivery does not announce it twice.
     server
@@ -634,13 +635,14 @@ async fn a_suppression_that_has_not_started_is_not_announced() {
     server
         .queue
         .schedule_suppression("example_deploy", start, start + chrono::TimeDelta::hours(1))
+        .await
         .unwrap();
     let (status, _) = server
         .signed("example", "pull_request", "d-later", &merged())
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(server.posted().is_empty());
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]
@@ -658,13 +660,14 @@ async fn a_failed_notice_still_answers_200_with_the_job_queued() {
             Utc::now() - chrono::TimeDelta::minutes(1),
             end,
         )
+        .await
         .unwrap();
     let (status, _) = server
         .signed("example", "pull_request", "d-slack-down", &merged())
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(server.posted().len(), 1, "the notice was attempted");
-    assert_one_deploy(&server.scheduled());
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]

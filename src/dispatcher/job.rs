@@ -14,9 +14,9 @@ use super::logs::{create_log_dir, read_head, Head, LogDir};
 use super::report::{self, FailureCause, LogsHint, Output, MAX_UPLOAD_BYTES};
 use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
-use super::{db, Context};
+use super::Context;
 use crate::config::{JobSpec, JobType};
-use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped};
+use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped, RunId};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
 /// The reaction for a job that succeeded.
@@ -31,15 +31,30 @@ struct Ran {
     success: bool,
 }
 
+/// Why a running job is stopped before it ends, other than its timeout or shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A user removed it (`remove job id N`).
+    Removed {
+        /// Their Slack user id.
+        by: String,
+    },
+    /// Its run is gone from the queue: another dispatcher reaped it (and reported it) while
+    /// this one was too slow to heartbeat. Its process must not run on beside the next job.
+    Lost,
+}
+
 /// Runs `job`, reports it, and removes it from the queue into history, whatever happens
-/// (a panic included: a job left in the queue would block its type for good).
+/// (a panic included: a job left in the queue would block its type for good). `kill` is the
+/// dispatcher's shutdown switch; `stop` is this run's own.
 pub(crate) async fn run_job<S: SlackApi>(
     context: Arc<Context<S>>,
     job: Job,
     kill: watch::Receiver<bool>,
+    stop: watch::Receiver<Option<Stop>>,
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
-    let ran = match AssertUnwindSafe(execute(&context, &job, kill))
+    let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop))
         .catch_unwind()
         .await
     {
@@ -73,23 +88,65 @@ pub(crate) async fn run_job<S: SlackApi>(
         log_dir: ran.log_dir,
     };
     tracing::info!(job_id = job.id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
-    finish(&context, job.id, finished).await;
+    if let Some(run) = job.run {
+        finish(&context, run, job.id, &job.job_type, finished).await;
+    }
 }
 
-/// How often recording a job's end is tried: a job left in the queue blocks its type.
+/// How many times recording a job's end is tried before its run is released without history.
 const FINISH_ATTEMPTS: u32 = 5;
 
-/// Removes the job from the queue into history, retrying while the database is busy.
-async fn finish<S>(context: &Context<S>, id: i64, finished: Finished) {
-    for attempt in 1..=FINISH_ATTEMPTS {
-        let record = finished.clone();
-        match db(&context.queue, move |q| q.finish(id, &record)).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(job_id = id, attempt, error = %e, "could not record the end of a job");
-                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+/// The first wait between attempts; it doubles each time, up to [`FINISH_MAX_BACKOFF`].
+const FINISH_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between attempts once the run could not even be released.
+const FINISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Removes the run from the queue into history. A run left in the queue blocks its type, so:
+/// retry with backoff; after [`FINISH_ATTEMPTS`] failures release the run without its
+/// history row (a failure particular to the history insert, such as a full disk, then frees
+/// the type) and tell the logs channel; if even that fails, keep retrying both, backing off
+/// to [`FINISH_MAX_BACKOFF`], for as long as this dispatcher lives (should it die, the lease
+/// expires and another dispatcher reaps the run).
+async fn finish<S: SlackApi>(
+    context: &Context<S>,
+    run: RunId,
+    job_id: i64,
+    job_type: &str,
+    finished: Finished,
+) {
+    let mut backoff = FINISH_BACKOFF;
+    let mut attempt = 0u32;
+    let mut reported = false;
+    loop {
+        attempt += 1;
+        let error = match context.queue.finish(run, &finished).await {
+            Ok(_) => return,
+            Err(e) => e,
+        };
+        tracing::error!(job_id, run_id = %run, attempt, error = %error, "could not record the end of a job");
+        if attempt >= FINISH_ATTEMPTS {
+            let released = context.queue.release(run).await;
+            if let Err(e) = &released {
+                tracing::error!(job_id, run_id = %run, error = %e, "could not release the run either");
+            }
+            if !reported || released.is_ok() {
+                let text = report::could_not_record_end(
+                    job_type,
+                    job_id,
+                    &error.to_string(),
+                    released.is_ok(),
+                );
+                let reporter = &context.reporter;
+                reporter.post(reporter.logs_channel(), None, &text).await;
+                reported = true;
+            }
+            if released.is_ok() {
+                return;
             }
         }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(FINISH_MAX_BACKOFF);
     }
 }
 
@@ -113,14 +170,16 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
         exit: ExitKind::Error(bad.reason),
         log_dir: None,
     };
-    finish(&context, bad.id, finished).await;
+    if let Some(run) = bad.run {
+        finish(&context, run, bad.id, &bad.job_type, finished).await;
+    }
 }
 
 /// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
 pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
     let job = reaped.job;
-    if let Some(pgid) = reaped.process_group {
-        super::orphans::stop_orphaned_group(pgid, job.id, context.settings.kill_grace).await;
+    if let (Some(pgid), Some(run)) = (reaped.process_group, job.run) {
+        super::orphans::stop_orphaned_group(pgid, run.0, context.settings.kill_grace).await;
     }
     let text = report::interrupted(&job.job_type, None);
     context
@@ -135,7 +194,12 @@ pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped:
     }
 }
 
-async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Receiver<bool>) -> Ran {
+async fn execute<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+    kill: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) -> Ran {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
     let prepared = JobType::from_str(&job.job_type)
@@ -178,7 +242,7 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
     let request = RunRequest {
         command_line,
         workspace,
-        env: job_env(settings, job.id),
+        env: job_env(settings, job.id, job.run),
         stdout: log_dir.stdout(),
         stderr: log_dir.stderr(),
         timeout: spec.timeout_seconds.map(Duration::from_secs),
@@ -190,15 +254,30 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
     let announce = reporter.post(reporter.logs_channel(), None, &announcement);
     // Recorded so that, should this dispatcher die, the next one can stop the orphans.
     let queue = context.queue.clone();
-    let job_id = job.id;
+    let (job_id, run) = (job.id, job.run);
     let record_group = move |pgid: i32| {
+        let Some(run) = run else { return };
         tokio::spawn(async move {
-            if let Err(e) = db(&queue, move |q| q.set_process_group(job_id, pgid)).await {
+            if let Err(e) = queue.set_process_group(run, pgid).await {
                 tracing::warn!(job_id, error = %e, "could not record the job's process group");
             }
         });
     };
-    let (_, outcome) = tokio::join!(announce, runner::run(&request, kill, record_group));
+    // The runner has one kill switch: thrown by shutdown or by this run's stop.
+    let (run_kill_tx, run_kill) = watch::channel(false);
+    let stop_reason = stop.clone();
+    let mut shutdown = kill;
+    let forward = tokio::spawn(async move {
+        tokio::select! {
+            true = async { shutdown.wait_for(|k| *k).await.is_ok() } => {}
+            true = async { stop.wait_for(Option::is_some).await.is_ok() } => {}
+            else => std::future::pending::<()>().await,
+        }
+        let _ = run_kill_tx.send(true);
+    });
+    let (_, outcome) = tokio::join!(announce, runner::run(&request, run_kill, record_group));
+    forward.abort();
+    let stopped = stop_reason.borrow().clone();
     tracing::info!(
         job_id = job.id,
         job_type = spec.job_type,
@@ -261,6 +340,21 @@ async fn execute<S: SlackApi>(context: &Context<S>, job: &Job, kill: watch::Rece
             report_failure(context, job, spec, &cause, Some(&log_dir)).await;
             failed(ExitKind::Error(error))
         }
+        Outcome::Interrupted if stopped.is_some() => match stopped {
+            Some(Stop::Removed { by }) => {
+                let text = report::stopped_by_removal(spec.job_type, job.id, &by);
+                reporter.post(&job.channel, thread, &text).await;
+                failed(ExitKind::Removed)
+            }
+            // Another dispatcher reaped the run and has reported it already.
+            _ => {
+                tracing::warn!(
+                    job_id = job.id,
+                    "stopped a job whose run was reaped elsewhere"
+                );
+                failed(ExitKind::Interrupted)
+            }
+        },
         Outcome::Interrupted => {
             let host_path = log_dir.host_path(&settings.host_logs_dir);
             let hint = LogsHint {
@@ -307,11 +401,19 @@ async fn prepare<S: SlackApi>(
 }
 
 /// The variables jobs get on top of the dispatcher's environment.
-fn job_env(settings: &super::DispatcherSettings, job_id: i64) -> Vec<(String, OsString)> {
+fn job_env(
+    settings: &super::DispatcherSettings,
+    job_id: i64,
+    run: Option<RunId>,
+) -> Vec<(String, OsString)> {
     let mut env = vec![
         (
             super::orphans::JOB_ID_ENV.to_string(),
             job_id.to_string().into(),
+        ),
+        (
+            super::orphans::RUN_ID_ENV.to_string(),
+            run.map_or(0, |r| r.0).to_string().into(),
         ),
         ("PYTHONPATH".to_string(), settings.app_root.clone().into()),
         ("LOGS_DIR".to_string(), settings.logs_dir.clone().into()),
@@ -360,7 +462,11 @@ async fn report_success<S: SlackApi>(
         }
         return Ok(());
     }
-    let head = match read_head(&log_dir.stdout(), MAX_UPLOAD_BYTES) {
+    // Up to 5 MB from disk: off the async threads.
+    let stdout = log_dir.stdout();
+    let read = tokio::task::spawn_blocking(move || read_head(&stdout, MAX_UPLOAD_BYTES)).await;
+    let read = read.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let head = match read {
         Ok(head) => head,
         Err(e) => {
             tracing::error!(error = %e, "could not read a job's output");

@@ -13,6 +13,7 @@ pub mod report;
 pub mod runner;
 pub mod workspace;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::queue::{Queue, QueueError};
+use crate::queue::{Queue, QueueError, RunId};
+use job::Stop;
+
+/// Each running job's stop switch, by run.
+type Stops = HashMap<RunId, watch::Sender<Option<Stop>>>;
 use crate::slack::SlackApi;
 use report::Reporter;
 
@@ -123,6 +128,7 @@ impl<S: SlackApi> Dispatcher<S> {
         let mut last_reserve = Instant::now();
         let mut last_version = None;
         let mut woken = true;
+        let mut stops = Stops::new();
         self.reap(&mut tasks).await;
         self.prune().await;
         tracing::info!(owner = %self.owner, "dispatcher started");
@@ -130,14 +136,15 @@ impl<S: SlackApi> Dispatcher<S> {
         while !*shutdown.borrow() {
             // Taken before reserving, so a job scheduled meanwhile still wakes the wait below.
             let notified = self.context.queue.notified();
-            let version = self.db(|q| q.data_version()).await.ok();
-            let next = self.db(|q| q.next_start_after()).await.ok().flatten();
+            let version = self.context.queue.data_version().await.ok();
+            let next = self.context.queue.next_start_after().await.ok().flatten();
             let due = next.is_some_and(|at| at <= Utc::now());
             if woken || due || version != last_version || last_reserve.elapsed() >= RESERVE_ANYWAY {
                 last_version = version;
                 last_reserve = Instant::now();
-                self.reserve_all(&mut tasks, &kill_rx).await;
+                self.reserve_all(&mut tasks, &kill_rx, &mut stops).await;
             }
+            self.check_stops(&mut stops).await;
             if last_beat.elapsed() >= beat_every {
                 self.heartbeat().await;
                 last_beat = Instant::now();
@@ -201,14 +208,27 @@ impl<S: SlackApi> Dispatcher<S> {
         }
     }
 
-    /// Reserves every due job, each started in its own task.
-    async fn reserve_all(&self, tasks: &mut JoinSet<()>, kill: &watch::Receiver<bool>) {
+    /// Reserves every due job, each started in its own task with its own stop switch.
+    async fn reserve_all(
+        &self,
+        tasks: &mut JoinSet<()>,
+        kill: &watch::Receiver<bool>,
+        stops: &mut Stops,
+    ) {
         loop {
-            let owner = self.owner.clone();
-            match self.db(move |q| q.reserve(&owner, Utc::now())).await {
+            match self.context.queue.reserve(&self.owner, Utc::now()).await {
                 Ok(Some(job)) => {
-                    tracing::info!(job_id = job.id, job_type = %job.job_type, "starting job");
-                    tasks.spawn(job::run_job(self.context.clone(), job, kill.clone()));
+                    tracing::info!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, "starting job");
+                    let (stop_tx, stop_rx) = watch::channel(None);
+                    if let Some(run) = job.run {
+                        stops.insert(run, stop_tx);
+                    }
+                    tasks.spawn(job::run_job(
+                        self.context.clone(),
+                        job,
+                        kill.clone(),
+                        stop_rx,
+                    ));
                 }
                 Ok(None) => return,
                 Err(QueueError::BadRow(bad)) => {
@@ -222,9 +242,39 @@ impl<S: SlackApi> Dispatcher<S> {
         }
     }
 
+    /// Stops runs a user removed, and runs another dispatcher reaped (gone from the queue).
+    async fn check_stops(&self, stops: &mut Stops) {
+        // A task that ended dropped its receiver.
+        stops.retain(|_, tx| !tx.is_closed());
+        if stops.is_empty() {
+            return;
+        }
+        let states = match self.context.queue.run_states(&self.owner).await {
+            Ok(states) => states.into_iter().collect::<HashMap<_, _>>(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not check for removed jobs");
+                return;
+            }
+        };
+        for (run, tx) in stops.iter() {
+            let stop = match states.get(run) {
+                Some(Some(by)) => Stop::Removed { by: by.clone() },
+                Some(None) => continue,
+                None => Stop::Lost,
+            };
+            tx.send_if_modified(|current| {
+                let first = current.is_none();
+                if first {
+                    tracing::info!(run_id = %run, ?stop, "stopping a running job");
+                    *current = Some(stop);
+                }
+                first
+            });
+        }
+    }
+
     async fn heartbeat(&self) {
-        let owner = self.owner.clone();
-        if let Err(e) = self.db(move |q| q.heartbeat(&owner, Utc::now())).await {
+        if let Err(e) = self.context.queue.heartbeat(&self.owner, Utc::now()).await {
             tracing::error!(error = %e, "could not heartbeat the dispatcher's leases");
         }
     }
@@ -234,7 +284,9 @@ impl<S: SlackApi> Dispatcher<S> {
     async fn reap(&self, tasks: &mut JoinSet<()>) {
         let timeout = self.context.settings.lease_timeout;
         match self
-            .db(move |q| q.reap_dead_leases_with_groups(Utc::now(), timeout))
+            .context
+            .queue
+            .reap_dead_leases(Utc::now(), timeout)
             .await
         {
             Ok(dead) => {
@@ -247,28 +299,9 @@ impl<S: SlackApi> Dispatcher<S> {
     }
 
     async fn prune(&self) {
-        if let Err(e) = self.db(|q| q.prune_history(Utc::now())).await {
+        if let Err(e) = self.context.queue.prune_history(Utc::now()).await {
             tracing::error!(error = %e, "could not prune job history");
         }
-    }
-
-    async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Queue) -> Result<T, QueueError> + Send + 'static,
-    ) -> Result<T, QueueError> {
-        db(&self.context.queue, f).await
-    }
-}
-
-/// Runs a queue call off the async threads: SQLite may wait up to its busy timeout.
-pub(crate) async fn db<T: Send + 'static>(
-    queue: &Queue,
-    f: impl FnOnce(&Queue) -> Result<T, QueueError> + Send + 'static,
-) -> Result<T, QueueError> {
-    let queue = queue.clone();
-    match tokio::task::spawn_blocking(move || f(&queue)).await {
-        Ok(result) => result,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

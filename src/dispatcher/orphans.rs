@@ -2,8 +2,8 @@
 //! process group and outlive it, and would otherwise run beside the type's next job.
 //!
 //! A process group id may have been reused since, so a group is only signalled if one of its
-//! members carries the job's marker in its environment (`BENNETTBOT_JOB_ID=<id>`, set by the
-//! dispatcher for every job). This needs `/proc` (Linux); elsewhere nothing is stopped.
+//! members carries the run's marker in its environment (`BENNETTBOT_RUN_ID=<run id>`, set by
+//! the dispatcher for every job; run ids, unlike job ids, are never reused). This needs `/proc` (Linux); elsewhere nothing is stopped.
 
 use std::time::Duration;
 
@@ -11,15 +11,18 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-/// The environment variable that marks a job's processes.
+/// The environment variable that tells a job its id (informative: job ids are reused).
 pub const JOB_ID_ENV: &str = "BENNETTBOT_JOB_ID";
+
+/// The environment variable that marks a run's processes.
+pub const RUN_ID_ENV: &str = "BENNETTBOT_RUN_ID";
 
 /// How often a stopping group is checked for survivors.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Whether any process in group `pgid` is marked as job `job_id`.
-pub fn group_runs_job(pgid: i32, job_id: i64) -> bool {
-    let marker = format!("{JOB_ID_ENV}={job_id}");
+/// Whether any process in group `pgid` is marked as run `run_id`.
+pub fn group_runs_job(pgid: i32, run_id: i64) -> bool {
+    let marker = format!("{RUN_ID_ENV}={run_id}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -49,23 +52,30 @@ fn environ_has(pid: i32, entry: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Stops job `job_id`'s orphaned group `pgid` if it still runs: SIGTERM, then SIGKILL after
+/// [`group_runs_job`] off the async threads: it reads every process's files in `/proc`.
+async fn scan(pgid: i32, run_id: i64) -> bool {
+    tokio::task::spawn_blocking(move || group_runs_job(pgid, run_id))
+        .await
+        .unwrap_or(false)
+}
+
+/// Stops run `run_id`'s orphaned group `pgid` if it still runs: SIGTERM, then SIGKILL after
 /// `grace`. Returns whether anything was found to stop.
-pub async fn stop_orphaned_group(pgid: i32, job_id: i64, grace: Duration) -> bool {
-    if pgid <= 1 || !group_runs_job(pgid, job_id) {
+pub async fn stop_orphaned_group(pgid: i32, run_id: i64, grace: Duration) -> bool {
+    if pgid <= 1 || !scan(pgid, run_id).await {
         return false;
     }
     let group = Pid::from_raw(pgid);
     tracing::warn!(
         pgid,
-        job_id,
+        run_id,
         "stopping the processes of a job whose dispatcher died"
     );
     let _ = killpg(group, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
-        if !group_runs_job(pgid, job_id) {
+        if !scan(pgid, run_id).await {
             return true;
         }
     }
@@ -83,7 +93,7 @@ mod tests {
     async fn stops_only_a_group_marked_with_the_job() {
         let mut child = Command::new("bash")
             .args(["-c", "trap '' TERM; sleep 30 & wait"])
-            .env(JOB_ID_ENV, "4242")
+            .env(RUN_ID_ENV, "4242")
             .process_group(0)
             .spawn()
             .unwrap();

@@ -119,6 +119,26 @@ pub fn interrupted(job_type: &str, logs: Option<LogsHint<'_>>) -> String {
     text
 }
 
+/// ``Command `<type>` was stopped: job id [N] removed by <@USER>.``: `remove job id N` on a
+/// running job.
+pub fn stopped_by_removal(job_type: &str, job_id: i64, by: &str) -> String {
+    format!("Command `{job_type}` was stopped: job id [{job_id}] removed by <@{by}>.")
+}
+
+/// The end of a job could not be recorded in the queue, so it was released without its
+/// history row (or, if even that failed, is still being retried).
+pub fn could_not_record_end(job_type: &str, job_id: i64, error: &str, released: bool) -> String {
+    if released {
+        format!(
+            "Could not record the end of job id [{job_id}] (`{job_type}`): {error}. It was removed from the queue without its history entry, so `{job_type}` jobs can run again."
+        )
+    } else {
+        format!(
+            "Could not record the end of job id [{job_id}] (`{job_type}`): {error}. Retrying until the queue database answers; `{job_type}` jobs wait until then."
+        )
+    }
+}
+
 /// A queued job that cannot be run (unknown type, bad arguments).
 pub fn unrunnable(job_type: &str, error: &str) -> String {
     format!("Command `{job_type}` cannot run: {error}. It has been removed from the queue.")

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use super::test_util::*;
-use super::{ExitKind, Finished, Queue};
+use super::{ExitKind, Finished, SqliteStore};
 
 const JOBS: usize = 1_000;
 const TYPES: usize = 20;
@@ -15,7 +15,7 @@ const TYPES: usize = 20;
 fn two_connections_reserve_each_job_once_and_one_per_type() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("queue.db");
-    let setup = Queue::open(&path).expect("open");
+    let setup = SqliteStore::open(&path).expect("open");
     for i in 0..JOBS {
         let n = i.to_string();
         // Runs of one type in start order: a reserve that ignored running types would take
@@ -40,7 +40,7 @@ fn two_connections_reserve_each_job_once_and_one_per_type() {
                 Arc::clone(&start),
             );
             std::thread::spawn(move || {
-                let queue = Queue::open(&path).expect("open in thread");
+                let queue = SqliteStore::open(&path).expect("open in thread");
                 let deadline = Instant::now() + Duration::from_secs(120);
                 let mut mine = 0usize;
                 start.wait();
@@ -70,7 +70,9 @@ fn two_connections_reserve_each_job_once_and_one_per_type() {
                         exit: ExitKind::Code(0),
                         log_dir: None,
                     };
-                    queue.finish(job.id, &record).expect("finish");
+                    queue
+                        .finish(job.run.expect("run"), &record)
+                        .expect("finish");
                     done.fetch_add(1, Ordering::SeqCst);
                     mine += 1;
                 }
@@ -87,9 +89,9 @@ fn two_connections_reserve_each_job_once_and_one_per_type() {
     // machine), so it is shown, not asserted; exactly-once and one-per-type are what matter.
     println!("reserved per connection: {per_worker:?}");
     assert_eq!(seen.lock().expect("seen").len(), JOBS);
-    let check = Queue::open(&path).expect("reopen");
+    let check = SqliteStore::open(&path).expect("reopen");
     assert_eq!(count(&check, "job"), 0);
-    assert_eq!(count(&check, "job_lease"), 0);
+    assert_eq!(count(&check, "job_run"), 0);
     assert_eq!(
         count(&check, "job_history"),
         i64::try_from(JOBS).expect("small")

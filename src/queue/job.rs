@@ -11,7 +11,20 @@ use crate::config::Args;
 
 /// The columns every job query selects, in the order [`RawJob::from_row`] reads them.
 pub(crate) const JOB_COLUMNS: &str =
-    "job.id, job.type, job.args, job.channel, job.thread_ts, job.message_ts, job.start_after, job.started_at, job.is_im";
+    "job.id, job.type, job.args, job.channel, job.thread_ts, job.message_ts, job.start_after, job.started_at, job.is_im,
+     (SELECT run_id FROM job_run WHERE job_run.job_id = job.id)";
+
+/// One reservation of a job by a dispatcher. Unlike job ids, which the Python-compatible
+/// `job` table reuses once a row is deleted, a run id is never reused, so every write made
+/// after reservation (finish, process group, stop) names the run it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub i64);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A queued or running job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,9 +47,12 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     /// Whether the request came from a direct message.
     pub is_im: bool,
+    /// Its current run, while a dispatcher has it (`None` while pending, or for a started
+    /// row left by the Python service).
+    pub run: Option<RunId>,
 }
 
-/// A job to schedule at an absolute time (see [`super::Queue::schedule`]).
+/// A job to schedule at an absolute time (see [`super::SqliteStore::schedule`]).
 #[derive(Debug, Clone, Copy)]
 pub struct NewJob<'a> {
     /// The job type.
@@ -64,6 +80,17 @@ pub struct Scheduled {
     pub already_running: bool,
 }
 
+/// What `remove job id N` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// No such job.
+    NotFound,
+    /// Removed from the queue.
+    Removed,
+    /// A dispatcher runs it: it was asked to stop the job's processes, then remove it.
+    Stopping,
+}
+
 /// A job row that cannot be read, with what is known of it so it can be reported and removed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job {id} ({job_type}) cannot be read: {reason}")]
@@ -76,6 +103,8 @@ pub struct BadRow {
     pub channel: Option<String>,
     /// The thread as stored.
     pub thread_ts: Option<String>,
+    /// Its run, when it was just reserved (finish it with this).
+    pub run: Option<RunId>,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -92,6 +121,7 @@ pub(crate) struct RawJob {
     pub start_after: Option<String>,
     pub started_at: Option<String>,
     pub is_im: bool,
+    pub run: Option<RunId>,
 }
 
 /// Any SQLite value as text (`NULL` as `None`): Python's DATETIME and BOOLEAN columns have
@@ -134,6 +164,7 @@ impl RawJob {
             start_after: text(row, 6)?,
             started_at: text(row, 7)?,
             is_im: flag(row, 8)?,
+            run: row.get::<_, Option<i64>>(9)?.map(RunId),
         })
     }
 
@@ -143,6 +174,7 @@ impl RawJob {
             job_type: self.job_type.clone(),
             channel: self.channel.clone(),
             thread_ts: self.thread_ts.clone(),
+            run: self.run,
             reason,
         }
     }
@@ -174,6 +206,7 @@ impl RawJob {
             start_after,
             started_at,
             is_im: self.is_im,
+            run: self.run,
         })
     }
 
@@ -206,6 +239,7 @@ impl RawJob {
             start_after,
             started_at,
             is_im: self.is_im,
+            run: self.run,
         }
     }
 }

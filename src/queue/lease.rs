@@ -1,7 +1,7 @@
 //! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died.
 //!
-//! A lease is a `job_lease` row (job id, owner, heartbeat) written in the same transaction
-//! that marks the job started. The Python service wrote no leases, so a started job without
+//! A lease is a `job_run` row (run id, job id, owner, heartbeat) written in the same
+//! transaction that marks the job started; its run id is never reused (see [`RunId`]). The Python service wrote no leases, so a started job without
 //! one is either Python's or orphaned, and is judged by its `started_at` alone.
 
 use std::sync::LazyLock;
@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::history::{insert_history, ExitKind, HistoryRow};
-use super::job::{Job, RawJob, JOB_COLUMNS};
+use super::job::{Job, RawJob, RunId, JOB_COLUMNS};
 use super::suppression::delete_expired;
 use super::time::{format_time, to_delta};
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteStore};
 
 /// The candidates `reserve` tries in turn, each one index range on `job_pending` (an `OR` of
 /// the three would scan every pending row): rows whose `start_after` is NULL, rows whose
@@ -39,7 +39,7 @@ static RESERVE_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
     ]
 });
 
-impl Queue {
+impl SqliteStore {
     /// Reserves the next job for `owner`: due (`start_after <= now`), in `start_after` then id
     /// order, of a type with no running job and no active suppression. Marks it started and
     /// leased to `owner` atomically (`BEGIN IMMEDIATE`), so two dispatchers, in any processes,
@@ -49,7 +49,7 @@ impl Queue {
     /// parse) is reserved all the same and returned as `Err(QueueError::BadRow(bad))`: the
     /// row is started and leased, so neither this nor another dispatcher picks it up again.
     /// The dispatcher should report `bad.reason` to `bad.channel` (if any) and call
-    /// [`Queue::finish`] with `bad.id` and [`ExitKind::Error`], which removes it and records
+    /// [`SqliteStore::finish`] with `bad.id` and [`ExitKind::Error`], which removes it and records
     /// it. Left alone, it is reaped like any job once its owner stops heartbeating. A
     /// `start_after` that is NULL or not even shaped like a time (not starting with a digit)
     /// counts as due, so such a row is reported at once rather than sitting unseen.
@@ -73,16 +73,20 @@ impl Queue {
         };
         tx.prepare_cached("UPDATE job SET started_at = ?2 WHERE id = ?1")?
             .execute(params![raw.id, now_text])?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO job_lease (job_id, owner, heartbeat_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![raw.id, owner, now_text])?;
+        // A run left behind by a row deleted outside this crate (the Python service's
+        // `remove`) would hold the reused id: it belongs to no job any more.
+        tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
+            .execute([raw.id])?;
+        tx.prepare_cached("INSERT INTO job_run (job_id, owner, heartbeat_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![raw.id, owner, now_text])?;
+        let mut raw = raw;
+        raw.run = Some(RunId(tx.last_insert_rowid()));
         tx.commit()?;
         drop(conn);
         match raw.parse() {
             Ok(mut job) => {
                 job.started_at = Some(now);
-                tracing::debug!(job_id = job.id, job_type = %job.job_type, owner, "job reserved");
+                tracing::debug!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, owner, "job reserved");
                 Ok(Some(job))
             }
             Err(bad) => {
@@ -95,20 +99,33 @@ impl Queue {
     /// Renews every lease `owner` holds; call it well within the lease timeout while jobs run.
     pub fn heartbeat(&self, owner: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
         self.conn()
-            .prepare_cached("UPDATE job_lease SET heartbeat_at = ?2 WHERE owner = ?1")?
+            .prepare_cached("UPDATE job_run SET heartbeat_at = ?2 WHERE owner = ?1")?
             .execute(params![owner, format_time(now)])?;
         Ok(())
     }
 
-    /// Records the process group the leased job `job_id` runs in (see [`Reaped`]).
-    pub fn set_process_group(&self, job_id: i64, process_group: i32) -> Result<(), QueueError> {
-        self.conn()
-            .prepare_cached("UPDATE job_lease SET process_group = ?2 WHERE job_id = ?1")?
-            .execute(params![job_id, process_group])?;
-        Ok(())
+    /// Records the process group run `run` runs in (see [`Reaped`]); `false` if the run is
+    /// gone (reaped meanwhile), in which case nothing is written.
+    pub fn set_process_group(&self, run: RunId, process_group: i32) -> Result<bool, QueueError> {
+        let updated = self
+            .conn()
+            .prepare_cached("UPDATE job_run SET process_group = ?2 WHERE run_id = ?1")?
+            .execute(params![run.0, process_group])?;
+        Ok(updated == 1)
     }
 
-    /// [`Queue::reap_dead_leases`], without the process groups.
+    /// The runs `owner` holds, each with who asked to stop it (`remove job id N`), if anyone.
+    /// A run its dispatcher still runs but that is missing here was reaped by another
+    /// dispatcher: its process must stop too.
+    pub fn run_states(&self, owner: &str) -> Result<Vec<(RunId, Option<String>)>, QueueError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT run_id, stop_requested_by FROM job_run WHERE owner = ?1")?;
+        let rows = stmt.query_map([owner], |row| Ok((RunId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// [`SqliteStore::reap_dead_leases`], without the process groups.
     pub fn reap_dead_leases(
         &self,
         now: DateTime<Utc>,
@@ -138,7 +155,7 @@ impl Queue {
         let now_text = format_time(now);
         // Text from `:` up cannot be a time: such a Python-left row is reaped at once.
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_lease AS l ON l.job_id = job.id
+            "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_run AS l ON l.job_id = job.id
              WHERE job.started_at IS NOT NULL
                AND ((l.job_id IS NOT NULL AND l.heartbeat_at < ?1)
                     OR (l.job_id IS NULL AND (job.started_at < ?1 OR job.started_at >= ':')))
@@ -153,17 +170,20 @@ impl Queue {
         let mut groups = Vec::with_capacity(dead.len());
         for raw in &dead {
             let group: Option<i32> = tx
-                .prepare_cached("SELECT process_group FROM job_lease WHERE job_id = ?1")?
+                .prepare_cached("SELECT process_group FROM job_run WHERE job_id = ?1")?
                 .query_row([raw.id], |row| row.get(0))
                 .optional()?
                 .flatten();
             groups.push(group);
             tx.prepare_cached("DELETE FROM job WHERE id = ?1")?
                 .execute([raw.id])?;
+            tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
+                .execute([raw.id])?;
             insert_history(
                 &tx,
                 &HistoryRow {
                     job_id: raw.id,
+                    run: raw.run,
                     job_type: &raw.job_type,
                     args: raw.args.as_deref(),
                     channel: raw.channel.as_deref(),
@@ -175,7 +195,7 @@ impl Queue {
             )?;
         }
         // Also drops leases whose job was removed by other means (e.g. by the Python service).
-        tx.prepare_cached("DELETE FROM job_lease WHERE job_id NOT IN (SELECT id FROM job)")?
+        tx.prepare_cached("DELETE FROM job_run WHERE job_id NOT IN (SELECT id FROM job)")?
             .execute([])?;
         tx.commit()?;
         drop(conn);
@@ -214,7 +234,7 @@ mod tests {
 
     #[test]
     fn never_reserves_a_job_not_yet_due() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[]), 10);
         assert!(queue.reserve("d", at(9)).expect("reserve").is_none());
         let job = queue
@@ -226,7 +246,7 @@ mod tests {
 
     #[test]
     fn one_job_per_type_at_a_time() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[("n", "1")]), 0);
         add(&queue, "t", &args(&[("n", "2")]), 0);
         add(&queue, "u", &args(&[]), 1);
@@ -236,7 +256,7 @@ mod tests {
         assert_eq!(second.job_type, "u", "t is busy, u is next");
         assert!(queue.reserve("d", at(5)).expect("reserve").is_none());
         queue
-            .finish(first.id, &finished(ExitKind::Code(0)))
+            .finish(first.run.expect("run"), &finished(ExitKind::Code(0)))
             .expect("finish");
         let third = queue.reserve("d", at(5)).expect("reserve").expect("job");
         assert_eq!(third.args, args(&[("n", "2")]));
@@ -253,7 +273,7 @@ mod tests {
 
     #[test]
     fn reserves_in_start_after_then_id_order() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let late = add(&queue, "a", &args(&[]), 3);
         let tie_first = add(&queue, "b", &args(&[]), 1);
         let tie_second = add(&queue, "c", &args(&[]), 1);
@@ -266,7 +286,7 @@ mod tests {
 
     #[test]
     fn suppression_blocks_reserve_until_it_expires() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[]), 0);
         add(&queue, "u", &args(&[]), 0);
         queue
@@ -290,7 +310,7 @@ mod tests {
 
     #[test]
     fn future_suppression_does_not_block_yet() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[]), 0);
         queue
             .schedule_suppression("t", at(30), at(60))
@@ -300,7 +320,7 @@ mod tests {
 
     #[test]
     fn unreadable_row_is_reserved_as_an_error_and_finished() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         raw(
             &queue,
             "INSERT INTO job (type, args, channel, thread_ts, start_after)
@@ -356,7 +376,10 @@ mod tests {
         );
         for bad in &bad_rows {
             queue
-                .finish(bad.id, &finished(ExitKind::Error(bad.reason.clone())))
+                .finish(
+                    bad.run.expect("run"),
+                    &finished(ExitKind::Error(bad.reason.clone())),
+                )
                 .expect("finish");
         }
         let history = queue.history(10).expect("history");
@@ -370,13 +393,13 @@ mod tests {
 
     #[test]
     fn reaping_returns_the_dead_jobs_process_group() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[]), 0);
         add(&queue, "u", &args(&[]), 0);
         let with_group = queue.reserve("d", at(0)).expect("reserve").expect("job");
         let without = queue.reserve("d", at(0)).expect("reserve").expect("job");
         queue
-            .set_process_group(with_group.id, 4321)
+            .set_process_group(with_group.run.expect("run"), 4321)
             .expect("record group");
         let reaped = queue
             .reap_dead_leases_with_groups(at(100), Duration::from_secs(30))
@@ -391,7 +414,7 @@ mod tests {
 
     #[test]
     fn heartbeat_keeps_a_lease_alive_and_silence_reaps_it() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let timeout = Duration::from_secs(30);
         add(&queue, "t", &args(&[("n", "1")]), 0);
         add(&queue, "u", &args(&[]), 0);
@@ -431,7 +454,7 @@ mod tests {
 
     #[test]
     fn python_left_started_rows_are_reaped_after_the_timeout() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         raw(
             &queue,
             r#"INSERT INTO job (type, args, channel, thread_ts, start_after, started_at, is_im)

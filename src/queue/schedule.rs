@@ -1,13 +1,13 @@
 //! Adding, cancelling and removing jobs, and when the next one is due.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::args::encode_args;
 use super::history::{insert_history, ExitKind, HistoryRow};
-use super::job::{NewJob, RawJob, Scheduled, JOB_COLUMNS};
+use super::job::{NewJob, RawJob, Removal, Scheduled, JOB_COLUMNS};
 use super::time::{format_time, parse_time, to_delta};
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteStore};
 use crate::config::Args;
 
 /// Pending jobs' `start_after` shaped like a time (starting with a digit; others are
@@ -29,7 +29,7 @@ const NEXT_SUPPRESSED_SQL: &str = "SELECT MIN(MAX(job.start_after,
        AND job.started_at IS NULL AND job.start_after >= '0' AND job.start_after < ':'
        AND NOT EXISTS (SELECT 1 FROM job AS r WHERE r.type = job.type AND r.started_at IS NOT NULL)";
 
-impl Queue {
+impl SqliteStore {
     /// Schedules a job to start after `delay`, deduplicating on type and args text: a pending
     /// job with both equal is updated (channel, threads, start time, `is_im`) instead of
     /// adding another. Wakes this process's dispatcher.
@@ -59,62 +59,15 @@ impl Queue {
         })
     }
 
-    /// [`Queue::schedule_job`] with an absolute start time.
+    /// [`SqliteStore::schedule_job`] with an absolute start time.
     pub fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
-        let args = encode_args(job.args);
-        let start_after = format_time(job.start_after);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: Option<i64> = tx
-            .prepare_cached(
-                "SELECT id FROM job WHERE type = ?1 AND args = ?2 AND started_at IS NULL ORDER BY id LIMIT 1",
-            )?
-            .query_row(params![job.job_type, args], |row| row.get(0))
-            .optional()?;
-        let id = match pending {
-            Some(id) => {
-                tx.prepare_cached(
-                    "UPDATE job SET channel = ?2, thread_ts = ?3, message_ts = ?4, start_after = ?5, is_im = ?6
-                     WHERE id = ?1",
-                )?
-                .execute(params![id, job.channel, job.thread_ts, job.message_ts, start_after, job.is_im])?;
-                id
-            }
-            None => {
-                tx.prepare_cached(
-                    "INSERT INTO job (type, args, channel, thread_ts, message_ts, start_after, started_at, is_im)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-                )?
-                .execute(params![
-                    job.job_type,
-                    args,
-                    job.channel,
-                    job.thread_ts,
-                    job.message_ts,
-                    start_after,
-                    job.is_im
-                ])?;
-                tx.last_insert_rowid()
-            }
-        };
-        let already_running: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
-            )?
-            .query_row([job.job_type], |row| row.get(0))?;
+        let scheduled = schedule_in(&tx, job)?;
         tx.commit()?;
         drop(conn);
-        tracing::debug!(
-            job_id = id,
-            job_type = job.job_type,
-            updated = pending.is_some(),
-            "job scheduled"
-        );
         self.wake();
-        Ok(Scheduled {
-            id,
-            already_running,
-        })
+        Ok(scheduled)
     }
 
     /// Removes every pending job of a type; running ones are left alone. Returns how many.
@@ -127,10 +80,12 @@ impl Queue {
         Ok(removed)
     }
 
-    /// Removes one job row, running or pending (`remove job id N`, to unblock a type whose
-    /// job is stuck). A running one is recorded in history as [`ExitKind::Removed`]; its
-    /// process, if any, is the dispatcher's to stop. Returns whether the row existed.
-    pub fn remove_job(&self, id: i64) -> Result<bool, QueueError> {
+    /// `remove job id N`, by user `by`. A pending job, or a started one that no dispatcher
+    /// runs (a row left by the Python service), is deleted at once (a started one recorded in
+    /// history as [`ExitKind::Removed`]). A job a dispatcher runs is only marked: that
+    /// dispatcher stops its process group and then finishes the run as removed, so the type
+    /// stays blocked until the process is gone and two jobs of a type never run at once.
+    pub fn remove_job(&self, id: i64, by: &str, now: DateTime<Utc>) -> Result<Removal, QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let sql = format!("SELECT {JOB_COLUMNS} FROM job WHERE id = ?1");
@@ -139,23 +94,39 @@ impl Queue {
             .query_row([id], RawJob::from_row)
             .optional()?;
         let Some(row) = row else {
-            return Ok(false);
+            return Ok(Removal::NotFound);
         };
+        let now_text = format_time(now);
+        let running = row.started_at.is_some();
+        if let (true, Some(run)) = (running, row.run) {
+            // The first request names who removed it; a repeated one changes nothing.
+            tx.prepare_cached(
+                "UPDATE job_run SET stop_requested_by = COALESCE(stop_requested_by, ?2),
+                                    stop_requested_at = COALESCE(stop_requested_at, ?3)
+                 WHERE run_id = ?1",
+            )?
+            .execute(params![run.0, by, now_text])?;
+            tx.commit()?;
+            drop(conn);
+            tracing::info!(job_id = id, run_id = %run, job_type = %row.job_type, by, "running job to be stopped");
+            self.wake();
+            return Ok(Removal::Stopping);
+        }
         tx.prepare_cached("DELETE FROM job WHERE id = ?1")?
             .execute([id])?;
-        tx.prepare_cached("DELETE FROM job_lease WHERE job_id = ?1")?
+        tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
             .execute([id])?;
-        let running = row.started_at.is_some();
         if running {
             insert_history(
                 &tx,
                 &HistoryRow {
                     job_id: id,
+                    run: None,
                     job_type: &row.job_type,
                     args: row.args.as_deref(),
                     channel: row.channel.as_deref(),
                     started_at: row.started_at.as_deref(),
-                    ended_at: &format_time(Utc::now()),
+                    ended_at: &now_text,
                     exit: &ExitKind::Removed,
                     log_dir: None,
                 },
@@ -163,20 +134,20 @@ impl Queue {
         }
         tx.commit()?;
         drop(conn);
-        tracing::info!(job_id = id, job_type = %row.job_type, running, "job removed");
+        tracing::info!(job_id = id, job_type = %row.job_type, running, by, "job removed");
         self.wake();
-        Ok(true)
+        Ok(Removal::Removed)
     }
 
-    /// When the dispatcher should next try [`Queue::reserve`]: the earliest `start_after` of a
+    /// When the dispatcher should next try [`SqliteStore::reserve`]: the earliest `start_after` of a
     /// pending job whose type is not running, pushed to the end of any suppression active now
     /// (so a suppressed job does not make the dispatcher spin). `None` if nothing waits.
-    /// A finishing job wakes the dispatcher through [`Queue::notified`] / `data_version`.
+    /// A finishing job wakes the dispatcher through [`SqliteStore::notified`] / `data_version`.
     pub fn next_start_after(&self) -> Result<Option<DateTime<Utc>>, QueueError> {
         self.next_start_after_at(Utc::now())
     }
 
-    /// [`Queue::next_start_after`] with suppressions judged at `now`.
+    /// [`SqliteStore::next_start_after`] with suppressions judged at `now`.
     pub fn next_start_after_at(
         &self,
         now: DateTime<Utc>,
@@ -229,7 +200,7 @@ mod tests {
 
     #[test]
     fn same_type_and_args_updates_the_pending_job() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let a = args(&[("name", "Bob")]);
         let first = add(&queue, "greet", &a, 10);
         let second = queue
@@ -256,7 +227,7 @@ mod tests {
 
     #[test]
     fn different_args_queue_separately() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let a = add(&queue, "greet", &args(&[("name", "Bob")]), 0);
         let b = add(&queue, "greet", &args(&[("name", "Ann")]), 0);
         let c = add(&queue, "other", &args(&[("name", "Bob")]), 0);
@@ -267,7 +238,7 @@ mod tests {
 
     #[test]
     fn dedupes_against_python_written_args() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         raw(
             &queue,
             r#"INSERT INTO job (type, args, channel, start_after, is_im)
@@ -280,7 +251,7 @@ mod tests {
 
     #[test]
     fn running_job_is_not_updated_and_flag_is_set() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let a = args(&[("x", "1")]);
         let first = add(&queue, "t", &a, 0);
         assert!(!first.already_running);
@@ -296,7 +267,7 @@ mod tests {
 
     #[test]
     fn schedule_job_uses_delay_from_now() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         let before = Utc::now();
         queue
             .schedule_job(
@@ -323,7 +294,7 @@ mod tests {
 
     #[test]
     fn cancel_never_removes_running() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "t", &args(&[("x", "1")]), 0);
         let running = queue.reserve("d", at(0)).expect("reserve").expect("job");
         add(&queue, "t", &args(&[("x", "2")]), 0);
@@ -338,8 +309,8 @@ mod tests {
     }
 
     #[test]
-    fn remove_job_removes_pending_or_running() {
-        let queue = Queue::open_in_memory().expect("open");
+    fn remove_job_removes_pending_and_marks_running() {
+        let queue = SqliteStore::open_in_memory().expect("open");
         let pending = add(&queue, "p", &args(&[]), 100);
         add(&queue, "r", &args(&[]), 0);
         let running = queue.reserve("d", at(0)).expect("reserve").expect("job");
@@ -348,21 +319,43 @@ mod tests {
             queue.reserve("d", at(1)).expect("reserve").is_none(),
             "type r is blocked"
         );
-        assert!(queue.remove_job(running.id).expect("remove"));
-        assert!(queue.remove_job(pending.id).expect("remove"));
-        assert!(!queue.remove_job(pending.id).expect("remove again"));
-        assert_eq!(count(&queue, "job_lease"), 0);
+        assert_eq!(
+            queue.remove_job(running.id, "U1", at(1)).expect("remove"),
+            Removal::Stopping,
+            "a dispatcher runs it: it stops it first"
+        );
+        assert!(
+            queue.reserve("d", at(1)).expect("reserve").is_none(),
+            "r stays blocked while its process may run"
+        );
+        assert_eq!(
+            queue.remove_job(pending.id, "U1", at(1)).expect("remove"),
+            Removal::Removed
+        );
+        assert_eq!(
+            queue
+                .remove_job(pending.id, "U1", at(1))
+                .expect("remove again"),
+            Removal::NotFound
+        );
+        // A started row no dispatcher runs (left by the Python service) goes at once.
+        raw(&queue, "INSERT INTO job (type, args, channel, start_after, started_at) VALUES ('py', '{}', 'C1', '2030-06-01 12:00:00+00:00', '2030-06-01 12:00:00+00:00')");
+        let py = queue.status(at(1)).expect("status").running;
+        let py = py.iter().find(|j| j.job_type == "py").expect("python row");
+        assert_eq!(py.run, None);
+        assert_eq!(
+            queue.remove_job(py.id, "U1", at(1)).expect("remove"),
+            Removal::Removed
+        );
         let history = queue.history(10).expect("history");
-        assert_eq!(history.len(), 1, "only the running one ran");
+        assert_eq!(history.len(), 1, "only the started python row ran");
         assert_eq!(history[0].exit, ExitKind::Removed);
-        // The type is unblocked.
-        let next = queue.reserve("d", at(1)).expect("reserve").expect("job");
-        assert_eq!(next.args, args(&[("n", "2")]));
+        assert_eq!(count(&queue, "job_run"), 1, "r's run is still there");
     }
 
     #[test]
     fn next_start_after_skips_running_types_and_waits_out_suppressions() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         assert_eq!(queue.next_start_after_at(at(0)).expect("next"), None);
         add(&queue, "a", &args(&[]), 0);
         queue.reserve("d", at(0)).expect("reserve").expect("job");
@@ -417,4 +410,58 @@ mod tests {
             "latest end of active ones"
         );
     }
+}
+
+/// [`SqliteStore::schedule`] inside the caller's transaction (the caller wakes the dispatcher
+/// once it commits).
+pub(crate) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
+    let args = encode_args(job.args);
+    let start_after = format_time(job.start_after);
+    let pending: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM job WHERE type = ?1 AND args = ?2 AND started_at IS NULL ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![job.job_type, args], |row| row.get(0))
+        .optional()?;
+    let id = match pending {
+        Some(id) => {
+            tx.prepare_cached(
+                "UPDATE job SET channel = ?2, thread_ts = ?3, message_ts = ?4, start_after = ?5, is_im = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, job.channel, job.thread_ts, job.message_ts, start_after, job.is_im])?;
+            id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO job (type, args, channel, thread_ts, message_ts, start_after, started_at, is_im)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+            )?
+            .execute(params![
+                job.job_type,
+                args,
+                job.channel,
+                job.thread_ts,
+                job.message_ts,
+                start_after,
+                job.is_im
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    let already_running: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
+        )?
+        .query_row([job.job_type], |row| row.get(0))?;
+    tracing::debug!(
+        job_id = id,
+        job_type = job.job_type,
+        updated = pending.is_some(),
+        "job scheduled"
+    );
+    Ok(Scheduled {
+        id,
+        already_running,
+    })
 }

@@ -38,6 +38,20 @@ const MIGRATIONS: &[&str] = &[
     // 5: the process group a leased job runs in, so that when its dispatcher dies the job's
     // processes can be stopped too, not left running beside the type's next job.
     "ALTER TABLE job_lease ADD COLUMN process_group INTEGER;",
+    // 6: runs. A job id is reused once its row is deleted (the Python schema has no
+    // AUTOINCREMENT), so leases become runs with an id that never is: every write after
+    // reservation (finish, process group, stop) names its run, and a run outlives nothing of
+    // another job. `stop_requested_by` marks a running job a user removed (the dispatcher stops
+    // its process group, then finishes the run).
+    "CREATE TABLE IF NOT EXISTS job_run (run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+       job_id INTEGER NOT NULL, owner TEXT NOT NULL, heartbeat_at TEXT NOT NULL,
+       process_group INTEGER, stop_requested_by TEXT, stop_requested_at TEXT);
+     INSERT INTO job_run (job_id, owner, heartbeat_at, process_group)
+       SELECT job_id, owner, heartbeat_at, process_group FROM job_lease ORDER BY job_id;
+     DROP TABLE job_lease;
+     CREATE UNIQUE INDEX IF NOT EXISTS job_run_job ON job_run (job_id);
+     CREATE INDEX IF NOT EXISTS job_run_owner ON job_run (owner);
+     ALTER TABLE job_history ADD COLUMN run_id INTEGER;",
 ];
 
 /// The schema version this build creates and understands.

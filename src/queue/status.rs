@@ -8,7 +8,7 @@ use super::suppression::{
     delete_expired, parse_suppression, read_suppression, Suppression, SUPPRESSION_COLUMNS,
 };
 use super::time::format_time;
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteStore};
 
 /// What is running, waiting and suppressed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Status {
     pub unreadable: Vec<BadRow>,
 }
 
-impl Queue {
+impl SqliteStore {
     /// The queue at `now`, after deleting expired suppressions. Unreadable job rows go to
     /// `unreadable`; unreadable suppression rows are logged and left out.
     pub fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn lists_running_scheduled_and_suppressions() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         add(&queue, "r", &args(&[]), 0);
         let running = queue.reserve("d", at(0)).expect("reserve").expect("job");
         let later = add(&queue, "s", &args(&[("n", "2")]), 20);

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
 
 use super::time::{format_time, parse_time};
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteStore};
 
 /// A window during which jobs of one type are not started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub(crate) fn delete_expired(conn: &Connection, now: &str) -> Result<usize, Queu
         .execute([now])?)
 }
 
-impl Queue {
+impl SqliteStore {
     /// Suppresses jobs of `job_type` from `start` until `end`; fails if `end <= start`.
     pub fn schedule_suppression(
         &self,
@@ -92,19 +92,27 @@ impl Queue {
         job_type: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Suppression>, QueueError> {
-        let now = format_time(now);
-        let conn = self.conn();
-        delete_expired(&conn, &now)?;
-        let sql = format!(
-            "SELECT {SUPPRESSION_COLUMNS} FROM suppression
-             WHERE job_type = ?1 AND start_at <= ?2 AND end_at > ?2 ORDER BY end_at DESC, id LIMIT 1"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params![job_type, now])?;
-        match rows.next()? {
-            Some(row) => Ok(Some(parse_suppression(read_suppression(row)?)?)),
-            None => Ok(None),
-        }
+        active_suppression_in(&self.conn(), job_type, now)
+    }
+}
+
+/// [`SqliteStore::active_suppression`] on a connection or inside a transaction.
+pub(crate) fn active_suppression_in(
+    conn: &Connection,
+    job_type: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Suppression>, QueueError> {
+    let now = format_time(now);
+    delete_expired(conn, &now)?;
+    let sql = format!(
+        "SELECT {SUPPRESSION_COLUMNS} FROM suppression
+         WHERE job_type = ?1 AND start_at <= ?2 AND end_at > ?2 ORDER BY end_at DESC, id LIMIT 1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![job_type, now])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(parse_suppression(read_suppression(row)?)?)),
+        None => Ok(None),
     }
 }
 
@@ -115,7 +123,7 @@ mod tests {
 
     #[test]
     fn active_only_within_its_window_and_expired_ones_are_removed() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         queue
             .schedule_suppression("t", at(10), at(20))
             .expect("suppress");
@@ -136,7 +144,7 @@ mod tests {
 
     #[test]
     fn cancel_removes_all_of_a_type() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         queue
             .schedule_suppression("t", at(0), at(20))
             .expect("suppress");
@@ -156,7 +164,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_window() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         assert!(matches!(
             queue.schedule_suppression("t", at(5), at(5)),
             Err(QueueError::EmptySuppression { .. })
@@ -165,7 +173,7 @@ mod tests {
 
     #[test]
     fn python_written_suppression_applies() {
-        let queue = Queue::open_in_memory().expect("open");
+        let queue = SqliteStore::open_in_memory().expect("open");
         raw(
             &queue,
             "INSERT INTO suppression (job_type, start_at, end_at)

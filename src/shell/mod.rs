@@ -24,6 +24,9 @@ use crate::intent::normalise;
 use crate::queue::{Job, Queue};
 use crate::settings::Settings;
 
+/// Who the shell's messages are from (named when a job removed from the shell is stopped).
+const SHELL_USER: &str = "shell";
+
 pub use blocks::render_blocks;
 pub use console::{ConsoleSlack, SHELL_CHANNEL};
 
@@ -107,6 +110,7 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
             message_ts: Some(console.new_ts()),
             is_im: true,
             mentioned: false,
+            user: SHELL_USER.into(),
         };
         match context.handle(&incoming, Utc::now(), async { true }).await {
             Ok(effects) => {
@@ -139,8 +143,8 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
 }
 
 /// The shell's jobs still queued or running.
-fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
-    let status = queue.status(Utc::now())?;
+async fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
+    let status = queue.status(Utc::now()).await?;
     let mine = |jobs: Vec<Job>| {
         jobs.into_iter()
             .filter(|j| j.channel == SHELL_CHANNEL)
@@ -153,7 +157,7 @@ fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
 async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> anyhow::Result<()> {
     let mut announced = false;
     loop {
-        let (running, scheduled) = shell_jobs(queue)?;
+        let (running, scheduled) = shell_jobs(queue).await?;
         if running.is_empty() && scheduled.is_empty() {
             return Ok(());
         }
@@ -178,7 +182,7 @@ async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> an
 async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
     loop {
         tokio::time::sleep(RUNNING_EVERY).await;
-        let Ok((running, _)) = shell_jobs(&queue) else {
+        let Ok((running, _)) = shell_jobs(&queue).await else {
             continue;
         };
         let now = Utc::now();

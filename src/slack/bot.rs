@@ -301,6 +301,7 @@ impl<S: SlackApi> Bot<S> {
             message_ts: Some(message.ts.clone()),
             is_im: message.is_im(),
             mentioned,
+            user: message.user.clone().unwrap_or_default(),
         };
         let user = message.user.clone();
         let is_internal = async {

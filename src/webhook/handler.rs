@@ -21,7 +21,7 @@ use super::payload::{InvalidJson, Payload};
 use super::rules::{trigger_phrase, Project, UnknownProject};
 use super::signature::{verify_headers, SignatureError};
 use crate::config::{Args, Config, GithubRuleSpec};
-use crate::queue::{Queue, QueueError};
+use crate::queue::{NewJob, Queue, QueueError};
 use crate::settings::Secret;
 use crate::slack::{OutgoingMessage, SlackApi};
 use axum::body::Bytes;
@@ -105,9 +105,6 @@ pub enum Rejection {
     /// 500: the queue failed.
     #[error("Internal error")]
     Queue(#[source] QueueError),
-    /// 500: the queue task died.
-    #[error("Internal error")]
-    Task(#[source] tokio::task::JoinError),
 }
 
 impl Rejection {
@@ -115,7 +112,7 @@ impl Rejection {
         match self {
             Rejection::Signature(_) => StatusCode::FORBIDDEN,
             Rejection::InvalidJson(_) | Rejection::UnknownProject(_) => StatusCode::BAD_REQUEST,
-            Rejection::Queue(_) | Rejection::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::Queue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -126,7 +123,6 @@ impl IntoResponse for Rejection {
         match &self {
             Rejection::Signature(e) => tracing::warn!(reason = %e, "refused unsigned delivery"),
             Rejection::Queue(e) => tracing::error!(error = %e, "queue failed"),
-            Rejection::Task(e) => tracing::error!(error = %e, "queue task failed"),
             _ => tracing::info!(reason = %self, "refused delivery"),
         }
         (status, self.to_string()).into_response()
@@ -171,14 +167,11 @@ pub async fn handle<S: SlackApi>(
         return Ok(Outcome::NoMatch);
     }
 
-    let queue = state.queue.clone();
-    let delivery = header(DELIVERY_HEADER).map(str::to_owned);
+    let delivery = header(DELIVERY_HEADER);
     let channel = project.namespace.default_channel;
-    let queued =
-        tokio::task::spawn_blocking(move || queue_jobs(&queue, delivery, &matched, channel, now))
-            .await
-            .map_err(Rejection::Task)?
-            .map_err(Rejection::Queue)?;
+    let queued = queue_jobs(&state.queue, delivery, &matched, channel, now)
+        .await
+        .map_err(Rejection::Queue)?;
     let Some(queued) = queued else {
         return Ok(Outcome::Duplicate);
     };
@@ -201,62 +194,49 @@ pub async fn handle<S: SlackApi>(
     Ok(Outcome::Queued(queued))
 }
 
-/// Records the delivery and queues each matched job; `None` if the delivery was seen before.
-fn queue_jobs(
+/// Records the delivery and queues each matched job, in one transaction (so a crash cannot
+/// leave the delivery recorded without its jobs, which would make GitHub's redelivery be
+/// skipped); `None` if the delivery was seen before. GitHub always sends a delivery id; a
+/// request without one cannot be recognised when repeated, so it is simply handled.
+async fn queue_jobs(
     queue: &Queue,
-    delivery: Option<String>,
+    delivery: Option<&str>,
     matched: &[&'static GithubRuleSpec],
     channel: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<QueuedJob>>, QueueError> {
-    // GitHub always sends a delivery id; a request without one cannot be recognised when
-    // repeated, so it is simply handled.
-    if let Some(id) = &delivery {
-        if !queue.record_delivery(id, now)? {
-            return Ok(None);
-        }
-    }
-    match schedule_matched(queue, matched, channel, now) {
-        Ok(queued) => Ok(Some(queued)),
-        Err(e) => {
-            // GitHub gets a 500 and may redeliver: that must not be skipped as already seen.
-            if let Some(id) = &delivery {
-                if let Err(forget) = queue.forget_delivery(id) {
-                    tracing::error!(delivery = %id, error = %forget, "could not forget a failed delivery");
-                }
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Queues each matched job, noting any active suppression of its type.
-fn schedule_matched(
-    queue: &Queue,
-    matched: &[&'static GithubRuleSpec],
-    channel: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<QueuedJob>, QueueError> {
-    let mut queued = Vec::with_capacity(matched.len());
-    for rule in matched {
-        let suppressed_until = queue
-            .active_suppression(rule.job_type, now)?
-            .map(|s| s.end_at);
-        let delay = Duration::from_secs(rule.delay_seconds);
-        let scheduled = queue.schedule_job(
-            rule.job_type,
-            &Args::new(),
-            channel,
-            None,
-            delay,
-            false,
-            None,
-        )?;
-        queued.push(QueuedJob {
-            job_type: rule.job_type,
-            id: scheduled.id,
-            suppressed_until,
-        });
-    }
-    Ok(queued)
+    let args = Args::new();
+    let jobs = matched
+        .iter()
+        .map(|rule| {
+            let delay = Duration::from_secs(rule.delay_seconds);
+            let start_after = chrono::TimeDelta::from_std(delay)
+                .ok()
+                .and_then(|delta| now.checked_add_signed(delta))
+                .ok_or(QueueError::DurationTooLong(delay))?;
+            Ok(NewJob {
+                job_type: rule.job_type,
+                args: &args,
+                channel,
+                thread_ts: None,
+                message_ts: None,
+                is_im: false,
+                start_after,
+            })
+        })
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    let Some(scheduled) = queue.schedule_delivery(delivery, &jobs, now).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        matched
+            .iter()
+            .zip(scheduled)
+            .map(|(rule, (scheduled, suppressed_until))| QueuedJob {
+                job_type: rule.job_type,
+                id: scheduled.id,
+                suppressed_until,
+            })
+            .collect(),
+    ))
 }
