@@ -190,6 +190,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("LOG_LEVEL / RUST_LOG", "info", "log filter"),
     ("LOG_FORMAT", "text", "`json` for JSON logs"),
+    ("NO_COLOR", "unset", "any non-empty value turns off coloured logs"),
 ];
 
 fn purpose(name: &str) -> &'static str {
