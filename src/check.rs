@@ -31,7 +31,11 @@ fn problem(text: impl Into<String>) -> Finding {
 
 /// Checks settings, database, workspace and logs for the given parts.
 pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = settings
+        .env_file
+        .iter()
+        .map(|p| problem(p.clone()))
+        .collect();
     let missing = settings.missing(parts);
     if missing.is_empty() {
         findings.push(ok("all required settings are present"));

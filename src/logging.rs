@@ -1,5 +1,8 @@
 //! `tracing` to stderr: human-readable by default, JSON with `LOG_FORMAT=json`; the filter
-//! comes from `LOG_LEVEL` or `RUST_LOG`.
+//! comes from `LOG_LEVEL` or `RUST_LOG`. Colour only on a terminal, and never with `NO_COLOR`.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,6 +16,10 @@ pub fn init(json: bool, default_level: &str) {
         .unwrap_or_else(|| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr);
     // A second init (e.g. in tests) keeps the first subscriber.
     let _ = if json {
@@ -20,4 +27,24 @@ pub fn init(json: bool, default_level: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// Whether to colour logs: files and journald would keep the escape codes as text, and
+/// <https://no-color.org> asks for none when `NO_COLOR` is set to anything but the empty string.
+fn colour(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some("1".into())));
+    }
 }

@@ -72,6 +72,9 @@ pub struct Settings {
     pub log_json: bool,
     /// Problems with values that are set but wrong (e.g. not a number).
     pub invalid: Vec<String>,
+    /// Problems with the `.env` file, such as a line that is not `NAME=value` (listed first:
+    /// a bad line can be why a variable looks missing).
+    pub env_file: Vec<String>,
 }
 
 /// The settings table: name, default, and what it is for (also shown by `check`).
@@ -188,10 +191,22 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "30",
         "how long running jobs may finish on shutdown",
     ),
+    (
+        "LEASE_TIMEOUT_SECONDS",
+        "60",
+        "a dispatcher silent this long is dead; its running jobs are reported as interrupted",
+    ),
     ("LOG_LEVEL / RUST_LOG", "info", "log filter"),
     ("LOG_FORMAT", "text", "`json` for JSON logs"),
+    (
+        "NO_COLOR",
+        "unset",
+        "any non-empty value turns off coloured logs",
+    ),
 ];
 
+/// What a variable is for: its row in [`VARIABLES`], or else the channel a `[[support]]` rule
+/// names (those come from the job config, not the table).
 fn purpose(name: &str) -> &'static str {
     VARIABLES
         .iter()
@@ -256,15 +271,29 @@ impl Settings {
             log_json: get("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             writeable_dir,
             invalid,
+            env_file: Vec::new(),
         }
     }
 
-    /// Reads the process environment, after loading `.env` from the current directory if present.
+    /// Reads the process environment, after loading `.env` from the current directory (or the
+    /// nearest parent that has one) if present. Its unreadable lines become [`Settings::env_file`].
     pub fn from_env(config: &Config) -> Self {
-        // A missing .env is normal; a malformed one is reported by `check`.
-        let _ = dotenvy::dotenv();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Self::from_lookup(config, &cwd, |name| std::env::var(name).ok())
+        let mut problems = Vec::new();
+        if let Some(path) = find_env_file(&cwd) {
+            let file = read_env_file(&path);
+            for (name, value) in file.vars {
+                // The environment wins over the file, as with dotenvy's own loading.
+                if std::env::var_os(&name).is_none() {
+                    std::env::set_var(name, value);
+                }
+            }
+            problems = file.problems;
+        }
+        Settings {
+            env_file: problems,
+            ..Self::from_lookup(config, &cwd, |name| std::env::var(name).ok())
+        }
     }
 
     /// The channel a support rule names through its `channel_env`.
@@ -321,16 +350,82 @@ impl Settings {
     /// One message listing every missing or invalid setting, or `Ok` if there are none.
     pub fn require(&self, parts: &[Part]) -> Result<(), SettingsError> {
         let missing = self.missing(parts);
-        if missing.is_empty() && self.invalid.is_empty() {
+        if missing.is_empty() && self.invalid.is_empty() && self.env_file.is_empty() {
             return Ok(());
         }
-        let mut lines: Vec<String> = missing
-            .into_iter()
-            .map(|(name, what)| format!("  {name}: {what}"))
-            .collect();
+        let mut lines: Vec<String> = self.env_file.iter().map(|p| format!("  {p}")).collect();
+        lines.extend(
+            missing
+                .into_iter()
+                .map(|(name, what)| format!("  {name}: {what}")),
+        );
         lines.extend(self.invalid.iter().map(|p| format!("  {p}")));
         Err(SettingsError(lines.join("\n")))
     }
+}
+
+/// The `.env` file `dotenvy` would load: in `dir` or the nearest parent directory that has one.
+fn find_env_file(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join(".env"))
+        .find(|p| p.is_file())
+}
+
+/// A `.env` file's variables, in order, and a problem for each line that could not be read.
+#[derive(Debug, Default)]
+struct EnvFile {
+    vars: Vec<(String, String)>,
+    problems: Vec<String>,
+}
+
+/// Reads a `.env` file with dotenvy, going on past bad lines so that every one is reported
+/// with its line number (never its text, which may hold a secret).
+fn read_env_file(path: &Path) -> EnvFile {
+    let mut file = EnvFile::default();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            file.problems
+                .push(format!("{} cannot be read: {e}", path.display()));
+            return file;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    // Bad lines come in file order, so each is looked for after the previous one.
+    let mut searched_to = 0;
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok(var) => file.vars.push(var),
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                let at = line_number(text, searched_to, &line);
+                let place = match at {
+                    Some(n) => {
+                        searched_to = n;
+                        format!("{} line {n}", path.display())
+                    }
+                    None => path.display().to_string(),
+                };
+                file.problems.push(format!(
+                    "{place} is not a `NAME=value` line (a value with spaces needs quotes)"
+                ));
+            }
+            Err(e) => file
+                .problems
+                .push(format!("{} cannot be read: {e}", path.display())),
+        }
+    }
+    file
+}
+
+/// The 1-based number of the first line after line `after` where `logical` (a line as dotenvy
+/// gives it: without a trailing comment, possibly spanning lines in quotes) begins.
+fn line_number(text: &str, after: usize, logical: &str) -> Option<usize> {
+    let first = logical.lines().next().unwrap_or("");
+    text.lines()
+        .enumerate()
+        .skip(after)
+        .find(|(_, l)| l.starts_with(first))
+        .map(|(i, _)| i + 1)
 }
 
 /// Settings a part needs but lacks.
@@ -397,6 +492,61 @@ mod tests {
             err.contains("MAX_SLACK_NOTIFY_RETRIES=\"lots\" is not a whole number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_variable_read_is_in_the_table_or_a_support_channel() {
+        let read = std::cell::RefCell::new(Vec::new());
+        Settings::from_lookup(&CONFIG, Path::new("/srv/bot"), |name| {
+            read.borrow_mut().push(name.to_string());
+            None
+        });
+        let channels: Vec<&str> = CONFIG.support.iter().map(|r| r.channel_env).collect();
+        for name in read.into_inner() {
+            assert!(
+                VARIABLES.iter().any(|(n, _, _)| *n == name) || channels.contains(&name.as_str()),
+                "{name} has no row in VARIABLES"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_env_lines_are_named_by_number_and_good_ones_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "# settings\nA=1\nTHIS IS NOT VALID\nB=\"two\nlines\"\n\nSLACK_BOT_TOKEN xoxb-secret # oops\nC=3\n",
+        )
+        .unwrap();
+        let file = read_env_file(&path);
+        let vars: Vec<(&str, &str)> = file
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(vars, [("A", "1"), ("B", "two\nlines"), ("C", "3")]);
+        let p = path.display();
+        assert_eq!(
+            file.problems,
+            [
+                format!("{p} line 3 is not a `NAME=value` line (a value with spaces needs quotes)"),
+                format!("{p} line 7 is not a `NAME=value` line (a value with spaces needs quotes)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_env_file_is_found_in_the_nearest_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("a").join("b");
+        std::fs::create_dir_all(&inner).unwrap();
+        // A .env above the temporary directory is not ours to control.
+        assert!(find_env_file(&inner).is_none_or(|p| !p.starts_with(dir.path())));
+        std::fs::write(dir.path().join(".env"), "A=1\n").unwrap();
+        assert_eq!(find_env_file(&inner), Some(dir.path().join(".env")));
+        std::fs::write(inner.join(".env"), "A=2\n").unwrap();
+        assert_eq!(find_env_file(&inner), Some(inner.join(".env")));
     }
 
     #[test]

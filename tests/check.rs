@@ -109,3 +109,109 @@ fn a_part_without_its_settings_refuses_to_start_listing_them_all() {
     // Nothing was started: no database was created.
     assert!(!dir.path().join("bennettbot.db").exists());
 }
+
+#[test]
+fn a_bad_lease_timeout_is_named_with_its_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .env("LEASE_TIMEOUT_SECONDS", "abc")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("LEASE_TIMEOUT_SECONDS"))
+        .unwrap_or_else(|| panic!("LEASE_TIMEOUT_SECONDS is not reported:\n{stdout}"));
+    assert!(
+        line.starts_with("✗ LEASE_TIMEOUT_SECONDS=\"abc\" is not a whole number (a dispatcher silent this long is dead"),
+        "{line}"
+    );
+    assert!(!line.contains("support"), "{line}");
+}
+
+/// A `.env` in `dir` with a good line, two malformed ones (`KEY value` holds a secret) and a
+/// good line after them.
+fn malformed_env_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join(".env");
+    std::fs::write(
+        &path,
+        "SLACK_APP_USERNAME=bennett_bot\nTHIS IS NOT VALID\nSLACK_BOT_TOKEN xoxb-secret\nGITHUB_WEBHOOK_SECRET=s3cret\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn check_names_each_malformed_env_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = malformed_env_file(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    for line in [2, 3] {
+        assert!(
+            stdout.contains(&format!(
+                "✗ {} line {line} is not a `NAME=value` line",
+                env_file.display()
+            )),
+            "line {line}:\n{stdout}"
+        );
+    }
+    // Good lines on both sides of the bad ones were loaded; the bad line's secret is not shown.
+    assert!(
+        !stdout.contains("SLACK_APP_USERNAME is not set"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("GITHUB_WEBHOOK_SECRET is not set"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("xoxb-secret"), "{stdout}");
+}
+
+#[test]
+fn a_part_refuses_to_start_with_a_malformed_env_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = malformed_env_file(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        .arg("webserver")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir.path())
+        .envs([
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("WEBSERVER_BIND", "127.0.0.1:0"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("error: missing or invalid settings"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "  {} line 2 is not a `NAME=value` line",
+            env_file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" line 3 is not"), "{stderr}");
+    assert!(!stderr.contains("xoxb-secret"), "{stderr}");
+    assert!(!dir.path().join("bennettbot.db").exists());
+}

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 /// Runs `bennettbot shell` in the repository with `input` on stdin and only a temporary
 /// WRITEABLE_DIR set; returns (exit success, stdout).
-fn shell(input: &str, writeable: &Path) -> (bool, String) {
+fn shell(input: impl AsRef<[u8]>, writeable: &Path) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
         .arg("shell")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +23,7 @@ fn shell(input: &str, writeable: &Path) -> (bool, String) {
         .stdin
         .take()
         .unwrap()
-        .write_all(input.as_bytes())
+        .write_all(input.as_ref())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -140,4 +140,16 @@ fn restricted_commands_run_for_the_shell_user() {
     );
     let saved = std::fs::read_to_string(dir.path().join("techsupport_ooo.json")).unwrap();
     assert_eq!(saved.trim(), r#"{"start":"2026-12-24","end":"2027-01-02"}"#);
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_answered_and_the_next_lines_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = shell(b"test hello \xff\ntest hello after\n", dir.path());
+    assert!(
+        out.lines()
+            .any(|l| l == "I'm sorry, line 1 is not valid UTF-8 text, so I skipped it"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "Hello after"), "{out}");
 }

@@ -1,5 +1,7 @@
-//! The local shell's stand-in for Slack: every Web API call becomes text on the terminal.
+//! The local shell's terminal: every Web API call becomes text on it (a stand-in for Slack),
+//! and piped input is read from it line by line.
 
+use std::io::BufRead;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -46,6 +48,33 @@ impl ConsoleSlack {
             String::new()
         } else {
             format!("[{channel}] ")
+        }
+    }
+}
+
+/// A line of piped input that is not text: it is answered, and the lines after it still run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("I'm sorry, line {line} is not valid UTF-8 text, so I skipped it")]
+pub struct NotUtf8 {
+    /// The line's number, from 1.
+    pub line: usize,
+}
+
+/// Reads `input` to its end, giving `send` each line (without its line ending) until `send`
+/// returns false. A read error ends the input like its end does.
+pub fn read_lines(mut input: impl BufRead, mut send: impl FnMut(Result<String, NotUtf8>) -> bool) {
+    let mut bytes = Vec::new();
+    for line in 1.. {
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let line = String::from_utf8(text.to_vec()).map_err(|_| NotUtf8 { line });
+        if !send(line) {
+            return;
         }
     }
 }
@@ -98,6 +127,38 @@ impl SlackApi for ConsoleSlack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named_and_reading_goes_on() {
+        let mut lines = Vec::new();
+        read_lines(&b"one\r\ntw\xff\n\nthree"[..], |line| {
+            lines.push(line);
+            true
+        });
+        assert_eq!(
+            lines,
+            [
+                Ok("one".to_string()),
+                Err(NotUtf8 { line: 2 }),
+                Ok(String::new()),
+                Ok("three".to_string()),
+            ]
+        );
+        assert_eq!(
+            NotUtf8 { line: 2 }.to_string(),
+            "I'm sorry, line 2 is not valid UTF-8 text, so I skipped it"
+        );
+    }
+
+    #[test]
+    fn reading_stops_when_told() {
+        let mut count = 0;
+        read_lines(&b"a\nb\nc\n"[..], |_| {
+            count += 1;
+            false
+        });
+        assert_eq!(count, 1);
+    }
 
     #[tokio::test]
     async fn prints_messages_reactions_and_files() {

@@ -8,7 +8,7 @@
 mod blocks;
 mod console;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,7 @@ use crate::settings::Settings;
 const SHELL_USER: &str = "shell";
 
 pub use blocks::render_blocks;
+use console::NotUtf8;
 pub use console::{ConsoleSlack, SHELL_CHANNEL};
 
 /// The shell's database file name in `WRITEABLE_DIR` (never the production queue's).
@@ -81,7 +82,7 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
         org: settings.slack_org_name.clone(),
         ack_reaction: settings.slack_ack_reaction.clone(),
     };
-    let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
+    let (line_tx, mut line_rx) = mpsc::unbounded_channel::<Result<String, NotUtf8>>();
     let printer = if interactive {
         spawn_interactive(line_tx, out_rx)?
     } else {
@@ -96,6 +97,13 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
     let ticker = interactive.then(|| tokio::spawn(report_running(queue.clone(), out_tx.clone())));
 
     while let Some(line) = line_rx.recv().await {
+        let line = match line {
+            Ok(line) => line,
+            Err(not_utf8) => {
+                let _ = out_tx.send(not_utf8.to_string());
+                continue;
+            }
+        };
         let text = normalise(&line);
         if text.is_empty() {
             continue;
@@ -201,16 +209,11 @@ async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
 
 /// Reads stdin lines to the end and prints output as it comes.
 fn spawn_piped(
-    lines: mpsc::UnboundedSender<String>,
+    lines: mpsc::UnboundedSender<Result<String, NotUtf8>>,
     mut out: mpsc::UnboundedReceiver<String>,
 ) -> tokio::task::JoinHandle<()> {
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
+        console::read_lines(std::io::stdin().lock(), |line| lines.send(line).is_ok())
     });
     tokio::spawn(async move {
         while let Some(text) = out.recv().await {
@@ -221,7 +224,7 @@ fn spawn_piped(
 
 /// Reads lines with editing and history; output is printed above the prompt.
 fn spawn_interactive(
-    lines: mpsc::UnboundedSender<String>,
+    lines: mpsc::UnboundedSender<Result<String, NotUtf8>>,
     mut out: mpsc::UnboundedReceiver<String>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use rustyline::ExternalPrinter as _;
@@ -233,7 +236,7 @@ fn spawn_interactive(
         match editor.readline("bennettbot> ") {
             Ok(line) => {
                 let _ = editor.add_history_entry(line.as_str());
-                if lines.send(line).is_err() {
+                if lines.send(Ok(line)).is_err() {
                     break;
                 }
             }
