@@ -1031,12 +1031,8 @@ async fn shutdown_drops_a_request_still_running_after_the_drain_time() {
         ..ConnectionLimits::default()
     };
     let (addr, stop, task) = start_limited(router, limits).await;
-    let in_flight = tokio::spawn(async move {
-        client()
-            .get(format!("http://{addr}/forever"))
-            .send()
-            .await
-    });
+    let in_flight =
+        tokio::spawn(async move { client().get(format!("http://{addr}/forever")).send().await });
     started.notified().await;
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)
