@@ -13,13 +13,14 @@ use bennettbot::settings::Secret;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use bennettbot::webhook::signature::{sign, Algorithm};
 use bennettbot::webhook::{
-    layers, layers_with_timeout, ServeError, WebhookServer, WebhookSettings, MAX_BODY_BYTES,
+    layers, layers_with_timeout, ConnectionLimits, ServeError, WebhookServer, WebhookSettings,
+    MAX_BODY_BYTES,
 };
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 // GitHub's documented example secret, so its test vector can be sent to the real server too.
@@ -891,4 +892,188 @@ async fn shutdown_lets_the_request_in_flight_finish() {
         .send()
         .await
         .is_err());
+}
+
+/// Far longer than anything below should take: only a server that hangs reaches it.
+const LIVENESS: Duration = Duration::from_secs(10);
+
+/// A server with `/check/` and the middleware, under `limits`; the sender stops it.
+async fn start_limited(
+    router: Router,
+    limits: ConnectionLimits,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<Result<(), ServeError>>,
+) {
+    let router = router.route("/check/", get(|| async { "ok" }));
+    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
+        .await
+        .unwrap()
+        .with_limits(limits);
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+/// A client that sends a request line and one header, then nothing more.
+async fn stalled_client(addr: SocketAddr) -> TcpStream {
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(format!("GET /check/ HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+        .await
+        .unwrap();
+    raw
+}
+
+/// Waits for the server to close `raw` (a reset counts); returns what it sent first.
+async fn closed_by_server(raw: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(LIVENESS, raw.read_to_end(&mut seen))
+        .await
+        .expect("the server closes the connection");
+    seen
+}
+
+/// Reads from `raw` until a whole `/check/` answer has arrived.
+async fn read_check_answer(raw: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\r\n\r\nok") {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(LIVENESS, raw.read(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(n > 0, "closed before answering: {seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(seen).unwrap()
+}
+
+async fn check_is_ok(addr: SocketAddr) {
+    let res = client()
+        .get(format!("http://{addr}/check/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(500),
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop, task) = start_limited(Router::new(), limits).await;
+    let mut stalled = stalled_client(addr).await;
+    // Other clients are served while it stalls.
+    check_is_ok(addr).await;
+    let answer = closed_by_server(&mut stalled).await;
+    assert!(answer.is_empty(), "{answer:?}");
+    check_is_ok(addr).await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop, task) = start_limited(Router::new(), limits).await;
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(format!("GET /check/ HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let answer = read_check_answer(&mut raw).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    let after = closed_by_server(&mut raw).await;
+    assert!(after.is_empty(), "{after:?}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_on_a_stalled_client() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        drain_timeout: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop, task) = start_limited(Router::new(), limits).await;
+    let mut stalled = stalled_client(addr).await;
+    // Connections are accepted in order, so the stalled one is being served once this is.
+    check_is_ok(addr).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("shutdown finishes although a client stalls")
+        .unwrap()
+        .unwrap();
+    closed_by_server(&mut stalled).await;
+}
+
+#[tokio::test]
+async fn shutdown_drops_a_request_still_running_after_the_drain_time() {
+    let started = Arc::new(Notify::new());
+    let running = started.clone();
+    let router = Router::new().route(
+        "/forever",
+        get(move || async move {
+            running.notify_one();
+            std::future::pending::<&'static str>().await
+        }),
+    );
+    let limits = ConnectionLimits {
+        drain_timeout: Duration::from_millis(300),
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop, task) = start_limited(router, limits).await;
+    let in_flight =
+        tokio::spawn(async move { client().get(format!("http://{addr}/forever")).send().await });
+    started.notified().await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("shutdown finishes although a request never does")
+        .unwrap()
+        .unwrap();
+    let dropped = tokio::time::timeout(LIVENESS, in_flight)
+        .await
+        .expect("the client sees its connection go")
+        .unwrap();
+    assert!(dropped.is_err(), "{dropped:?}");
+}
+
+#[tokio::test]
+async fn clients_over_the_connection_cap_wait_until_one_closes() {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        max_connections: 4,
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop, task) = start_limited(Router::new(), limits).await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stalled_client(addr).await);
+    }
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    fifth
+        .write_all(format!("GET /check/ HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Asserts an absence, so it can only wait a while: an answer now would break the cap.
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(300), fifth.read(&mut buf)).await;
+    assert!(early.is_err(), "answered over the cap: {early:?}");
+    drop(stalled.pop());
+    let answer = read_check_answer(&mut fifth).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
 }

@@ -2,6 +2,7 @@
 //! `GET /check/` says it is up.
 
 mod address;
+mod connections;
 mod handler;
 mod middleware;
 mod notice;
@@ -19,6 +20,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
+pub use connections::{ConnectionLimits, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
@@ -74,9 +76,6 @@ pub enum ServeError {
         /// What the OS said.
         source: io::Error,
     },
-    /// Accepting connections failed.
-    #[error("webhook server failed: {0}")]
-    Serve(#[source] io::Error),
 }
 
 /// The routes, without middleware.
@@ -106,6 +105,7 @@ pub struct WebhookServer {
     listener: TcpListener,
     addr: SocketAddr,
     app: Router,
+    limits: ConnectionLimits,
 }
 
 impl WebhookServer {
@@ -129,7 +129,14 @@ impl WebhookServer {
             listener,
             addr,
             app,
+            limits: ConnectionLimits::default(),
         })
+    }
+
+    /// Other connection limits than the defaults (tests use short time limits).
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The address actually listened on.
@@ -137,15 +144,13 @@ impl WebhookServer {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight and returns.
+    /// Serves until `shutdown` resolves, then lets the requests in flight finish (for at most
+    /// the drain time) and returns.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve)?;
+        connections::serve(self.listener, self.app, self.limits, shutdown).await;
         tracing::info!(addr = %self.addr, "webhook server stopped");
         Ok(())
     }
