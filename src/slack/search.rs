@@ -56,8 +56,13 @@ impl<S: SlackApi> Bot<S> {
                     // call heard live may be found again.
                     if self.claim_call(target, &hit.channel.id, &hit.ts).await {
                         tracing::info!(rule = target.rule.name, channel = %hit.channel.id, "found a missed support call");
-                        self.repost_claimed(target, &hit.channel.id, &hit.ts, hit.permalink.clone())
-                            .await;
+                        self.repost_claimed(
+                            target,
+                            &hit.channel.id,
+                            &hit.ts,
+                            hit.permalink.clone(),
+                        )
+                        .await;
                     }
                 }
             }

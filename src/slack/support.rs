@@ -76,7 +76,12 @@ impl<S: SlackApi> Bot<S> {
         {
             Ok(true) => true,
             Ok(false) => {
-                tracing::info!(rule, channel, ts, "support call already reacted to: not reposting");
+                tracing::info!(
+                    rule,
+                    channel,
+                    ts,
+                    "support call already reacted to: not reposting"
+                );
                 false
             }
             // A missing reaction must not lose the call: repost anyway.
