@@ -20,6 +20,7 @@ use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
 use bennettbot::slack::bot::{run_bot_with, BotOptions};
 use bennettbot::slack::socket::Timing;
+use bennettbot::slack::SlackApi;
 use chrono::{Days, Utc};
 use fake_slack::{Call, Failure, FakeSlack, TOKEN};
 use fake_socket::FakeSocket;
@@ -57,6 +58,9 @@ struct Harness {
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     bot: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Events sent through [`Harness::send`], and how many the bot has handled.
+    sent: AtomicU64,
+    handled: watch::Receiver<u64>,
 }
 
 fn settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings {
@@ -117,6 +121,7 @@ fn options() -> BotOptions {
             ping_interval: Duration::from_millis(100),
         },
         search_interval: Duration::from_millis(50),
+        handled_events: None,
     }
 }
 
@@ -138,11 +143,16 @@ impl Harness {
                 .with_max_retries(0),
         );
         let (stop, stopped) = oneshot::channel();
+        let (handled_events, handled) = watch::channel(0);
+        let options = BotOptions {
+            handled_events: Some(handled_events),
+            ..options()
+        };
         let bot = tokio::spawn(run_bot_with(
             settings,
             queue.clone(),
             client,
-            options(),
+            options,
             async move {
                 let _ = stopped.await;
             },
@@ -154,6 +164,8 @@ impl Harness {
             dir,
             stop: Some(stop),
             bot: Some(bot),
+            sent: AtomicU64::new(0),
+            handled,
         };
         harness.socket.wait_connections(1).await;
         harness
@@ -165,6 +177,7 @@ impl Harness {
 
     /// Sends an event and waits for its ack.
     async fn send(&self, event: Value) {
+        self.sent.fetch_add(1, Ordering::SeqCst);
         let envelope = self.socket.send_event(event);
         self.socket.wait_ack(&envelope).await;
     }
@@ -247,6 +260,30 @@ impl Harness {
             assert!(tokio::time::Instant::now() < deadline, "no status reply");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Waits until the bot has handled every event sent through [`Harness::send`], including
+    /// those that should have no visible effect.
+    async fn handled_all(&self) {
+        let sent = self.sent.load(Ordering::SeqCst);
+        let mut handled = self.handled.clone();
+        let waited = tokio::time::timeout(WAIT, handled.wait_for(|n| *n >= sent)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "the bot handled {} of {sent} events",
+            *self.handled.borrow()
+        );
+    }
+
+    /// Waits until the search checker has searched for every keyword since this call, each
+    /// answered with the current `search.messages` answer. A search's hits are handled before
+    /// the next search starts, so those hits have been handled too.
+    async fn searched(&self) {
+        let keywords: usize = CONFIG.support.iter().map(|r| r.keywords.len()).sum();
+        let from = self.slack.calls("search.messages").len();
+        self.slack
+            .wait_for("search.messages", from + keywords + 1, WAIT)
+            .await;
     }
 
     async fn stop(mut self) -> anyhow::Result<()> {
@@ -1088,4 +1125,134 @@ async fn start_up_retries_rate_limits_and_reports_failed_calls() {
         message.contains("auth.test") && message.contains("invalid_auth"),
         "{message}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Support calls are reposted once, however they reach the bot
+
+/// A bot that searches for support calls; search finds nothing until a test says otherwise.
+async fn searching_bot() -> Harness {
+    let h = Harness::start(Setup {
+        search: true,
+        ..Setup::default()
+    })
+    .await;
+    finds(&h, &[]);
+    h
+}
+
+/// Makes `search.messages` answer with these messages of #general (ts, text).
+fn finds(h: &Harness, messages: &[(&str, &str)]) {
+    let matches: Vec<Value> = messages
+        .iter()
+        .map(|(ts, text)| {
+            json!({ "channel": { "id": GENERAL, "name": "general" }, "ts": ts, "text": text,
+                    "user": INTERNAL, "permalink": permalink(GENERAL, ts) })
+        })
+        .collect();
+    h.slack.respond_with(
+        "search.messages",
+        json!({ "messages": { "matches": matches } }),
+    );
+}
+
+/// A message event in #general with the given ts.
+async fn message_at(h: &Harness, ts: &str, text: &str) {
+    h.send(
+        json!({ "type": "message", "channel": GENERAL, "channel_type": "channel",
+                   "user": INTERNAL, "text": text, "ts": ts }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_support_call_heard_live_is_not_reposted_when_search_finds_it() {
+    let h = searching_bot().await;
+    let text = "tech-support: the printer is on fire";
+    let ts = h.message(json!({ "channel": GENERAL, "text": text })).await;
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    // Search results lag behind reactions: the call is found although it has its reaction.
+    finds(&h, &[(&ts, text)]);
+    h.searched().await;
+    assert_eq!(h.slack.texts_in(TECH), vec![permalink(GENERAL, &ts)]);
+    assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+}
+
+#[tokio::test]
+async fn editing_a_support_call_does_not_repost_it() {
+    let h = Harness::start(Setup::default()).await;
+    let ts = h
+        .message(json!({ "channel": GENERAL, "text": "tech-support: no wifi" }))
+        .await;
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    // Edit events do not reliably carry the message's reactions: this one has none.
+    h.message(json!({
+        "channel": GENERAL, "subtype": "message_changed", "hidden": true,
+        "message": { "type": "message", "user": INTERNAL, "text": "tech-support: no wifi at all", "ts": ts },
+        "previous_message": { "type": "message", "user": INTERNAL, "text": "tech-support: no wifi", "ts": ts },
+    }))
+    .await;
+    h.handled_all().await;
+    assert_eq!(h.slack.texts_in(TECH), vec![permalink(GENERAL, &ts)]);
+}
+
+#[tokio::test]
+async fn a_support_call_found_by_search_is_not_reposted_when_heard_live() {
+    let h = searching_bot().await;
+    let ts = ts();
+    let text = "anyone from tech-support around?";
+    finds(&h, &[(&ts, text)]);
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    // The event arrives late (e.g. after a reconnection), and is edited too.
+    message_at(&h, &ts, text).await;
+    h.message(json!({
+        "channel": GENERAL, "subtype": "message_changed", "hidden": true,
+        "message": { "type": "message", "user": INTERNAL, "text": "tech-support, anyone?", "ts": ts },
+    }))
+    .await;
+    h.handled_all().await;
+    h.searched().await;
+    assert_eq!(h.slack.texts_in(TECH), vec![permalink(GENERAL, &ts)]);
+    assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+}
+
+#[tokio::test]
+async fn a_support_call_already_reacted_to_is_not_reposted() {
+    let h = searching_bot().await;
+    // Reacted to by an earlier run of the bot, which this one does not remember.
+    let earlier = SlackClient::new(TOKEN).with_base_url(h.slack.url());
+    let (heard, found) = (ts(), ts());
+    for ts in [&heard, &found] {
+        earlier.add_reaction(GENERAL, ts, "sos").await.unwrap();
+    }
+    message_at(&h, &heard, "tech-support: still broken").await;
+    finds(&h, &[(&found, "tech-support: also broken")]);
+    h.handled_all().await;
+    h.searched().await;
+    assert!(h.posts(TECH).is_empty(), "{:#?}", h.posts(TECH));
+    // Each was claimed with a reaction, which Slack said was already there.
+    for ts in [&heard, &found] {
+        let tried = h
+            .slack
+            .attempts("reactions.add")
+            .into_iter()
+            .filter(|c| c.str("timestamp") == Some(ts.as_str()))
+            .count();
+        assert_eq!(tried, 2, "{ts}");
+    }
+}
+
+#[tokio::test]
+async fn a_support_call_that_failed_live_is_reposted_by_search() {
+    let h = searching_bot().await;
+    h.slack.set_outage(true);
+    let text = "tech-support: is Slack down?";
+    let ts = h.message(json!({ "channel": GENERAL, "text": text })).await;
+    h.handled_all().await;
+    h.slack.set_outage(false);
+    // Neither reacted to nor reposted, so search finds it and the claim was given back.
+    finds(&h, &[(&ts, text)]);
+    h.reply(TECH, &permalink(GENERAL, &ts)).await;
+    h.searched().await;
+    assert_eq!(h.slack.texts_in(TECH), vec![permalink(GENERAL, &ts)]);
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -27,13 +27,16 @@ use crate::intent::normalise;
 use crate::queue::Queue;
 use crate::settings::{Part, Settings};
 
-/// Timings the tests shorten.
-#[derive(Debug, Clone, Copy)]
+/// Timings the tests shorten, and a counter they wait on.
+#[derive(Debug, Clone)]
 pub struct BotOptions {
     /// Reconnection backoff and pings.
     pub socket: Timing,
     /// How often to search for missed support calls (with `SLACK_BOT_USER_TOKEN`).
     pub search_interval: Duration,
+    /// If set, counts events handled to the end, so a test can tell that an event which
+    /// should have no effect was acted on.
+    pub handled_events: Option<watch::Sender<u64>>,
 }
 
 impl Default for BotOptions {
@@ -41,6 +44,7 @@ impl Default for BotOptions {
         BotOptions {
             socket: Timing::default(),
             search_interval: Duration::from_secs(10),
+            handled_events: None,
         }
     }
 }
@@ -54,8 +58,8 @@ pub(crate) struct Bot<S> {
     pub(crate) users: InternalUsers,
     pub(crate) targets: Vec<SupportTarget>,
     pub(crate) writeable_dir: PathBuf,
-    /// Search hits already handled, as `channel/ts`.
-    pub(crate) searched: Mutex<Recent>,
+    /// Support calls already claimed, live or by search.
+    pub(crate) handled: support::Handled,
 }
 
 /// Runs the bot with production timings until `shutdown` completes.
@@ -120,7 +124,7 @@ pub async fn run_bot_with<S: SlackApi>(
         users,
         targets,
         writeable_dir: settings.writeable_dir.clone(),
-        searched: Mutex::new(Recent::new(2000)),
+        handled: support::Handled::default(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -131,7 +135,7 @@ pub async fn run_bot_with<S: SlackApi>(
         .can_search()
         .then(|| tokio::spawn(search_loop(bot.clone(), options.search_interval, stop_rx)));
 
-    let mut seen = Recent::new(1000);
+    let mut seen: Recent = Recent::new(1000);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let event = tokio::select! {
@@ -158,7 +162,13 @@ pub async fn run_bot_with<S: SlackApi>(
                 }
                 match Event::parse(&callback.event) {
                     Ok(event) => {
-                        tokio::spawn(bot.clone().handle(event));
+                        let (bot, done) = (bot.clone(), options.handled_events.clone());
+                        tokio::spawn(async move {
+                            bot.handle(event).await;
+                            if let Some(done) = done {
+                                done.send_modify(|n| *n += 1);
+                            }
+                        });
                     }
                     Err(e) => tracing::warn!(error = %e, "skipping malformed event"),
                 }
@@ -347,8 +357,8 @@ impl<S: SlackApi> Bot<S> {
         .await;
     }
 
-    /// Reacts to a support call, says when support is out of office, and reposts the message's
-    /// permalink to the support channel.
+    /// Claims a support call (reacting to it), says when support is out of office, and reposts
+    /// the message's permalink to the support channel.
     pub(crate) async fn call_support(
         &self,
         target: &SupportTarget,
@@ -357,7 +367,9 @@ impl<S: SlackApi> Bot<S> {
         thread_ts: Option<String>,
         permalink: Option<String>,
     ) {
-        self.react(channel, ts, target.rule.reaction).await;
+        if !self.claim_call(target, channel, ts).await {
+            return;
+        }
         let today = Utc::now().date_naive();
         if let Some(end) = support::out_of_office_until(target.rule, &self.writeable_dir, today) {
             let thread = thread_ts.or(Some(ts.to_string()));
@@ -368,17 +380,7 @@ impl<S: SlackApi> Bot<S> {
             )
             .await;
         }
-        let permalink = match permalink {
-            Some(link) => link,
-            None => match self.slack.permalink(channel, ts).await {
-                Ok(link) => link,
-                Err(e) => {
-                    tracing::error!(error = %e, rule = target.rule.name, "could not get a support call's permalink");
-                    return;
-                }
-            },
-        };
-        self.post(&target.channel_id, None, permalink).await;
+        self.repost_claimed(target, channel, ts, permalink).await;
     }
 
     /// Adds a reaction, logging failures (there is nowhere better to report them).

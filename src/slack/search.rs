@@ -1,6 +1,6 @@
 //! Searching for support calls the bot did not hear (e.g. posted while it was down or in a
 //! channel it had not joined), with the user token: each hit is re-checked with the same
-//! matcher, then reacted to and reposted.
+//! matcher, then claimed, reacted to and reposted like a call heard live.
 
 use chrono::{Days, NaiveDate};
 
@@ -52,35 +52,20 @@ impl<S: SlackApi> Bot<S> {
                     if !self.wants(target, &hit) {
                         continue;
                     }
-                    // Search results lag behind reactions: remember what was already handled.
-                    let key = format!("{}/{}/{}", target.rule.name, hit.channel.id, hit.ts);
-                    let new = self
-                        .searched
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(&key);
-                    if new {
+                    // Shared with the live handler: search results lag behind reactions, and a
+                    // call heard live may be found again.
+                    if self.claim_call(target, &hit.channel.id, &hit.ts).await {
                         tracing::info!(rule = target.rule.name, channel = %hit.channel.id, "found a missed support call");
-                        self.repost(target, &hit).await;
+                        self.repost_claimed(
+                            target,
+                            &hit.channel.id,
+                            &hit.ts,
+                            hit.permalink.clone(),
+                        )
+                        .await;
                     }
                 }
             }
         }
-    }
-
-    async fn repost(&self, target: &SupportTarget, hit: &SearchMatch) {
-        self.react(&hit.channel.id, &hit.ts, target.rule.reaction)
-            .await;
-        let permalink = match &hit.permalink {
-            Some(link) => link.clone(),
-            None => match self.slack.permalink(&hit.channel.id, &hit.ts).await {
-                Ok(link) => link,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not get a support call's permalink");
-                    return;
-                }
-            },
-        };
-        self.post(&target.channel_id, None, permalink).await;
     }
 }

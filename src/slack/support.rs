@@ -1,12 +1,128 @@
 //! Support calls: a message naming a support keyword (e.g. `tech-support`) is reacted to and
-//! reposted to that rule's support channel.
+//! reposted to that rule's support channel, once however it reaches the bot (live, edited or
+//! found by search).
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use super::bot::Bot;
+use super::channels::SupportTarget;
+use super::recent::Recent;
+use super::{OutgoingMessage, SlackApi};
 use crate::config::SupportRuleSpec;
+
+/// How many support calls [`Handled`] remembers. Older ones fall back on the rule's reaction:
+/// Slack answering `already_reacted` also means "handled". Search looks two days back, and two
+/// thousand calls is far more than two days' worth.
+const REMEMBERED_CALLS: usize = 2000;
+
+/// The support calls this process has claimed, keyed by rule, channel and the original
+/// message's ts (an edit keeps its message's ts), shared by the live handler and the search
+/// checker. One message may call several rules, so each rule claims it separately.
+#[derive(Debug)]
+pub struct Handled {
+    claimed: Mutex<Recent<(&'static str, String, String)>>,
+}
+
+impl Default for Handled {
+    fn default() -> Self {
+        Handled {
+            claimed: Mutex::new(Recent::new(REMEMBERED_CALLS)),
+        }
+    }
+}
+
+impl Handled {
+    fn key(rule: &'static str, channel: &str, ts: &str) -> (&'static str, String, String) {
+        (rule, channel.to_string(), ts.to_string())
+    }
+
+    /// Claims the call to `rule` made by message `channel`/`ts`; `true` for the one caller
+    /// that should handle it, `false` if it was claimed before.
+    pub fn claim(&self, rule: &'static str, channel: &str, ts: &str) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Self::key(rule, channel, ts))
+    }
+
+    /// Gives a claim back after its repost failed, so that a later sighting can retry.
+    pub fn release(&self, rule: &'static str, channel: &str, ts: &str) {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&Self::key(rule, channel, ts));
+    }
+}
+
+impl<S: SlackApi> Bot<S> {
+    /// Claims a support call before anything is posted, so that concurrent live, edit and
+    /// search handling cannot both repost it: first in memory, then by reacting, where
+    /// `already_reacted` means an earlier run (or another process) handled it. `false`: leave
+    /// the message alone.
+    pub(crate) async fn claim_call(&self, target: &SupportTarget, channel: &str, ts: &str) -> bool {
+        let rule = target.rule.name;
+        if !self.handled.claim(rule, channel, ts) {
+            tracing::debug!(rule, channel, ts, "support call already handled here");
+            return false;
+        }
+        match self
+            .web
+            .add_reaction_once(channel, ts, target.rule.reaction)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(
+                    rule,
+                    channel,
+                    ts,
+                    "support call already reacted to: not reposting"
+                );
+                false
+            }
+            // A missing reaction must not lose the call: repost anyway.
+            Err(e) => {
+                tracing::error!(error = %e, rule, channel, "could not react to a support call");
+                true
+            }
+        }
+    }
+
+    /// Reposts a claimed support call's permalink to the rule's channel; on failure the claim
+    /// is given back so that search (or an edit) can retry.
+    pub(crate) async fn repost_claimed(
+        &self,
+        target: &SupportTarget,
+        channel: &str,
+        ts: &str,
+        permalink: Option<String>,
+    ) {
+        let rule = target.rule.name;
+        let permalink = match permalink {
+            Some(link) => Ok(link),
+            None => self.slack.permalink(channel, ts).await,
+        };
+        let posted = match permalink {
+            Ok(link) => {
+                let message = OutgoingMessage {
+                    channel: target.channel_id.clone(),
+                    text: link,
+                    ..OutgoingMessage::default()
+                };
+                self.slack.post_message(message).await.map(drop)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = posted {
+            tracing::error!(error = %e, rule, channel, "could not repost a support call");
+            self.handled.release(rule, channel, ts);
+        }
+    }
+}
 
 /// Word characters for keyword boundaries: hyphens count, so `tech-support-x` is one word.
 fn is_word_char(c: char) -> bool {
@@ -139,6 +255,20 @@ mod tests {
             "tech-support"
         );
         assert!(matching_rule(CONFIG.support, "nothing to see").is_none());
+    }
+
+    #[test]
+    fn each_rule_claims_a_message_once_until_released() {
+        let handled = Handled::default();
+        assert!(handled.claim("tech-support", "C1", "1.0"));
+        assert!(!handled.claim("tech-support", "C1", "1.0"));
+        // Another rule, channel or message is another call.
+        assert!(handled.claim("bennett-admins", "C1", "1.0"));
+        assert!(handled.claim("tech-support", "C2", "1.0"));
+        assert!(handled.claim("tech-support", "C1", "2.0"));
+        handled.release("tech-support", "C1", "1.0");
+        assert!(handled.claim("tech-support", "C1", "1.0"));
+        assert!(!handled.claim("bennett-admins", "C1", "1.0"));
     }
 
     #[test]

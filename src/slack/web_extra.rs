@@ -306,6 +306,27 @@ impl BotWeb {
         .map(drop)
     }
 
+    /// `reactions.add`, telling apart a reaction that was already there (`Ok(false)`): for
+    /// support calls that answer means "already handled". The shared
+    /// [`super::SlackApi::add_reaction`] treats it as success instead.
+    pub async fn add_reaction_once(
+        &self,
+        channel: &str,
+        ts: &str,
+        name: &str,
+    ) -> Result<bool, SlackError> {
+        let form = [
+            ("channel", channel.to_string()),
+            ("timestamp", ts.to_string()),
+            ("name", name.to_string()),
+        ];
+        match self.call("reactions.add", Token::Bot, &form).await {
+            Ok(_) => Ok(true),
+            Err(SlackError::Api { error, .. }) if error == "already_reacted" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `search.messages` (user token): the first page of hits, newest first.
     pub async fn search(&self, query: &str) -> Result<Vec<SearchMatch>, SlackError> {
         let form = [
