@@ -14,7 +14,7 @@ pub fn explain(config: &'static Config, message: &str) -> String {
             out.push_str("Built-in: `status` lists running and scheduled jobs and suppressions.\n")
         }
         Intent::RemoveJob(id) => {
-            let _ = writeln!(out, "Built-in: `remove job id [id]` removes job {id} from the queue (a running job keeps running).");
+            let _ = writeln!(out, "Built-in: `remove job id [id]` removes job {id} from the queue (a running job is stopped first).");
         }
         Intent::NamespaceHelp(ns) => {
             let _ = writeln!(out, "Built-in: help for namespace `{}`.", ns.name);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
-use bennettbot::queue::{ExitKind, HistoryEntry, Queue};
+use bennettbot::queue::{ExitKind, HistoryEntry, Queue, Removal};
 use bennettbot::slack::api::SlackClient;
 use chrono::Utc;
 use support::fake_slack::{Failure, FakeSlack, TOKEN};
@@ -927,5 +927,123 @@ async fn unreadable_rows_are_reported_and_removed() {
     assert!(h.fake.texts_in(LOGS).is_empty(), "it never started");
     let status = h.queue.status(Utc::now()).await.unwrap();
     assert!(status.running.is_empty() && status.unreadable.is_empty());
+    h.stop().await;
+}
+
+/// Polls until `path` exists (a job's script wrote it).
+async fn file_appears(path: &Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path:?} never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `pid` runs (a zombie, waiting for its reaper, does not).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn removing_a_running_job_stops_its_group_before_the_type_runs_again() {
+    // The first run leaves a child that ignores SIGTERM and sleeps; the second run notes
+    // whether that child is still alive when it starts (two jobs of one type at once).
+    let script = r#"
+        if [ -f "$WRITEABLE_DIR/child.pid" ]; then
+            state=$(awk '{print $3}' "/proc/$(cat "$WRITEABLE_DIR/child.pid")/stat" 2>/dev/null)
+            if [ -n "$state" ] && [ "$state" != Z ]; then touch "$WRITEABLE_DIR/overlap"; fi
+            exit 0
+        fi
+        ( trap '' TERM; sleep 120 ) &
+        echo $! > "$WRITEABLE_DIR/child.pid"
+        trap '' TERM
+        sleep 120
+    "#;
+    let mut h = Harness::with_scripts(&[("slow.sh", script)]).await;
+    let first = h.schedule("test_slow", &Args::new()).await;
+    let writeable = h.root.path().join("writeable");
+    file_appears(&writeable.join("child.pid")).await;
+    let second = h.schedule("test_slow", &Args::new()).await;
+    assert_ne!(first.id, second.id);
+    let removal = h.queue.remove_job(first.id, "U0REMOVER", Utc::now()).await;
+    assert_eq!(removal.unwrap(), Removal::Stopping);
+
+    let entry = h.finished(first).await;
+    assert_eq!(entry.exit, ExitKind::Removed);
+    let text = h.fake.wait_for_text(JOBS, "was stopped", WAIT).await;
+    assert_eq!(
+        text,
+        format!(
+            "Command `test_slow` was stopped: job id [{}] removed by <@U0REMOVER>.",
+            first.id
+        )
+    );
+    assert!(h
+        .reactions()
+        .contains(&(JOBS.into(), THREAD.into(), "x".into())));
+    let child = std::fs::read_to_string(writeable.join("child.pid")).unwrap();
+    assert!(!alive(&child), "the removed job's child {child} survived");
+
+    // The type was blocked until the group was gone: the next job ran alone, afterwards.
+    assert_eq!(h.finished(second).await.exit, ExitKind::Code(0));
+    assert!(
+        !writeable.join("overlap").exists(),
+        "the next job of the type started while the removed one still ran"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_end_cannot_be_recorded_releases_its_type_and_says_so() {
+    let mut h = Harness::start().await;
+    // Every history insert fails, as on a full disk: finishing a run can never succeed.
+    let db = rusqlite::Connection::open(h.root.path().join("queue.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER no_history BEFORE INSERT ON job_history
+         BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END;",
+    )
+    .unwrap();
+    let first = h
+        .schedule("test_hello_name", &args(&[("name", "first")]))
+        .await;
+    h.schedule("test_hello_name", &args(&[("name", "second")]))
+        .await;
+    // The second job of the type runs although the first could not be recorded.
+    h.fake.wait_for_text(JOBS, "Hello second", WAIT).await;
+    let notice = h
+        .fake
+        .wait_for_text(LOGS, "Could not record the end of job", WAIT)
+        .await;
+    assert!(
+        notice.starts_with(&format!(
+            "Could not record the end of job id [{}] (`test_hello_name`)",
+            first.id
+        )),
+        "{notice}"
+    );
+    assert!(notice.contains("disk full (test)"), "{notice}");
+    assert!(notice.contains("removed from the queue"), "{notice}");
+    // The second is released the same way once its own attempts run out.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = h.queue.status(Utc::now()).await.unwrap();
+        if status.running.is_empty() && status.scheduled.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     h.stop().await;
 }

@@ -18,7 +18,7 @@ pub fn general_help(config: &Config, mention: &str) -> String {
         out,
         "Enter `{mention}[category] help` (e.g. `{mention}{example} help`) for more help\n\
          Enter `{mention}status` to see running and scheduled jobs\n\
-         Enter `{mention}remove job id [id]` to remove a job; this will not cancel jobs that are in progress, but will let you retry a job that appears to have stalled."
+         Enter `{mention}remove job id [id]` to remove a job; a job in progress is stopped (its processes too) and reported in its thread, so you can retry a job that appears to have stalled."
     );
     out
 }

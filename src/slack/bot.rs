@@ -371,7 +371,14 @@ impl<S: SlackApi> Bot<S> {
             return;
         }
         let today = Utc::now().date_naive();
-        if let Some(end) = support::out_of_office_until(target.rule, &self.writeable_dir, today) {
+        // A file read: off the async threads, which must stay free to ack envelopes.
+        let (rule, dir) = (target.rule, self.writeable_dir.clone());
+        let ooo =
+            tokio::task::spawn_blocking(move || support::out_of_office_until(rule, &dir, today))
+                .await
+                .ok()
+                .flatten();
+        if let Some(end) = ooo {
             let thread = thread_ts.or(Some(ts.to_string()));
             self.post(
                 channel,
