@@ -92,7 +92,10 @@ impl Server {
     }
 
     async fn start_with(slack: RecordingSlack) -> Server {
-        let queue = Queue::open_in_memory().unwrap();
+        Self::start_on(slack, Queue::open_in_memory().unwrap()).await
+    }
+
+    async fn start_on(slack: RecordingSlack, queue: Queue) -> Server {
         let slack = Arc::new(slack);
         let settings = WebhookSettings {
             bind: "127.0.0.1:0".parse().unwrap(),
@@ -404,6 +407,38 @@ async fn a_redelivery_does_nothing_again() {
         after[0].start_after > jobs[0].start_after,
         "{after:?} vs {jobs:?}"
     );
+}
+
+#[tokio::test]
+async fn a_delivery_is_never_recorded_without_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let server = Server::start_on(RecordingSlack::default(), Queue::open(&db).unwrap()).await;
+    // Queueing fails, and so would any attempt to forget the delivery afterwards: as when
+    // the process dies between two transactions.
+    let sql = rusqlite::Connection::open(&db).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER no_jobs BEFORE INSERT ON job BEGIN SELECT RAISE(ABORT, 'queue broken (test)'); END;
+         CREATE TRIGGER no_forgetting BEFORE DELETE ON webhook_delivery BEGIN SELECT RAISE(ABORT, 'crashed (test)'); END;",
+    )
+    .unwrap();
+    let failed = server
+        .signed("example", "pull_request", "delivery-1", &merged())
+        .await;
+    assert_eq!(failed.0, StatusCode::INTERNAL_SERVER_ERROR);
+    let recorded: i64 = sql
+        .query_row("SELECT COUNT(*) FROM webhook_delivery", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recorded, 0, "the delivery was recorded without its deploy");
+
+    // Repaired: GitHub's redelivery of the same id queues the deploy.
+    sql.execute_batch("DROP TRIGGER no_jobs; DROP TRIGGER no_forgetting;")
+        .unwrap();
+    let again = server
+        .signed("example", "pull_request", "delivery-1", &merged())
+        .await;
+    assert_eq!(again.0, StatusCode::OK, "{again:?}");
+    assert_one_deploy(&server.scheduled().await);
 }
 
 #[tokio::test]

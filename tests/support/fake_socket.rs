@@ -4,8 +4,9 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -26,6 +27,9 @@ struct State {
     connections: usize,
     /// Envelope ids acked by the bot, in order.
     acks: Vec<String>,
+    /// When each envelope was sent, and how long its ack took.
+    sent_at: HashMap<String, Instant>,
+    ack_latency: HashMap<String, Duration>,
     /// Every text frame the bot sent.
     received: Vec<String>,
     /// The live connection, if any.
@@ -108,6 +112,9 @@ impl FakeSocket {
                         let mut state = self.state.lock().unwrap();
                         state.received.push(text);
                         if let Some(id) = ack {
+                            if let Some(sent) = state.sent_at.get(&id).copied() {
+                                state.ack_latency.insert(id.clone(), sent.elapsed());
+                            }
                             state.acks.push(id);
                         }
                         drop(state);
@@ -183,6 +190,11 @@ impl FakeSocket {
                 "event": event,
             },
         });
+        self.state
+            .lock()
+            .unwrap()
+            .sent_at
+            .insert(envelope_id.clone(), Instant::now());
         self.send_raw(envelope.to_string());
         envelope_id
     }
@@ -215,6 +227,16 @@ impl FakeSocket {
             s.acks.contains(&id)
         })
         .await;
+    }
+
+    /// How long the bot took to ack `envelope_id`, from when the fake sent it.
+    pub fn ack_latency(&self, envelope_id: &str) -> Option<Duration> {
+        self.state
+            .lock()
+            .unwrap()
+            .ack_latency
+            .get(envelope_id)
+            .copied()
     }
 
     /// Envelope ids acked so far.
