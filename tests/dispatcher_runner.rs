@@ -168,7 +168,9 @@ const CONCURRENT_REFRESHES: usize = 8;
 
 /// A fabfile big enough that writing it takes a while: `def f<n>(): pass` lines.
 fn big_fabfile() -> String {
-    (0..200_000).map(|n| format!("def f{n}(): pass\n")).collect()
+    (0..200_000)
+        .map(|n| format!("def f{n}(): pass\n"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -192,7 +194,11 @@ async fn concurrent_refreshes_of_one_workspace_all_succeed_with_a_whole_file() {
                         if part == 1 {
                             halfway.wait().await;
                         }
-                        let range = if part == 0 { 0..half } else { half..fabfile.len() };
+                        let range = if part == 0 {
+                            0..half
+                        } else {
+                            half..fabfile.len()
+                        };
                         Ok::<_, std::io::Error>(fabfile.as_bytes()[range].to_vec())
                     }
                 });
@@ -220,7 +226,10 @@ async fn concurrent_refreshes_of_one_workspace_all_succeed_with_a_whole_file() {
     );
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&written).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o644, "readable as before, not private like a temporary file");
+    assert_eq!(
+        mode, 0o644,
+        "readable as before, not private like a temporary file"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
