@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use crate::dispatcher::{Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
+use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::queue::Queue;
 use crate::settings::{Part, Settings};
+use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
 use crate::webhook::{WebhookServer, WebhookSettings};
 
@@ -84,58 +85,70 @@ pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
     let slack = Arc::new(slack_client(&settings)?);
     let shutdown = shutdown_on_signals()?;
     match part {
-        Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, until_true(shutdown)).await,
+        Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, shutdown.stopping()).await,
         Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
         Part::Dispatcher => run_dispatcher(&settings, queue, slack, shutdown).await,
     }
 }
 
-/// Runs the dispatcher alone until `shutdown`.
+/// Runs the dispatcher alone until `shutdown`, reaping its jobs' orphans.
 pub async fn run_dispatcher(
     settings: &Settings,
     queue: Queue,
     slack: Arc<SlackClient>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(queue, slack, dispatcher_settings(settings)?);
+    reaper::start().context("starting to reap the jobs' orphaned processes")?;
     dispatcher.run(shutdown).await;
     Ok(())
 }
 
-/// A shutdown signal that turns true on SIGTERM or SIGINT.
-pub fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
-    let (tx, rx) = watch::channel(false);
+/// A shutdown level raised by SIGTERM or SIGINT (see [`stop_on_signals`]).
+pub fn shutdown_on_signals() -> anyhow::Result<Shutdown> {
+    let (tx, rx) = watch::channel(Stop::Running);
     stop_on_signals(tx)?;
-    Ok(rx)
+    Ok(rx.into())
 }
 
-/// Sets `tx` to true on SIGTERM or SIGINT.
-pub fn stop_on_signals(tx: watch::Sender<bool>) -> anyhow::Result<()> {
+/// Raises `tx` to [`Stop::Graceful`] on the first SIGTERM or SIGINT, and to [`Stop::Now`] on
+/// the next: someone who asks twice does not want to wait for the grace period.
+pub fn stop_on_signals(tx: watch::Sender<Stop>) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        for level in [Stop::Graceful, Stop::Now] {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if level == Stop::Graceful {
+                tracing::info!("{name}: shutting down; a second signal stops running jobs at once");
+            } else {
+                tracing::warn!("{name} again: stopping running jobs at once");
+            }
+            shutdown::raise(&tx, level);
         }
-        let _ = tx.send(true);
     });
     Ok(())
 }
 
-/// Runs the webhook server alone until `shutdown`.
+/// Runs the webhook server alone until `shutdown`: requests in flight may finish, unless
+/// asked to stop at once.
 pub async fn run_webserver(
     settings: &Settings,
     queue: Queue,
     slack: Arc<SlackClient>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
+    let mut shutdown = shutdown.into();
     let web = WebhookSettings::from_settings(settings)?;
-    WebhookServer::bind(web, queue, slack)
-        .await?
-        .run(until_true(shutdown))
-        .await?;
+    let server = WebhookServer::bind(web, queue, slack).await?;
+    tokio::select! {
+        served = server.run(shutdown.clone().stopping()) => served?,
+        () = shutdown.reached(Stop::Now) => tracing::warn!("webhook server: not waiting for requests in flight"),
+    }
     Ok(())
 }
 
@@ -145,8 +158,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
     let queue = open_queue(&settings)?;
     let slack = Arc::new(slack_client(&settings)?);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(Stop::Running);
     stop_on_signals(stop_tx.clone())?;
+    let shutdown = Shutdown::from(stop_rx);
 
     let web = WebhookServer::bind(
         WebhookSettings::from_settings(&settings)?,
@@ -154,25 +168,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         slack.clone(),
     )
     .await?;
-    let web = tokio::spawn(web.run(until_true(stop_rx.clone())));
-    let dispatcher = Dispatcher::new(
-        queue.clone(),
-        slack.clone(),
-        dispatcher_settings(&settings)?,
-    );
-    let dispatcher = tokio::spawn(dispatcher.run(stop_rx.clone()));
-    let bot = crate::slack::bot::run_bot(settings, queue, slack, until_true(stop_rx.clone())).await;
+    let mut web = tokio::spawn(web.run(shutdown.clone().stopping()));
+    let parts_settings = dispatcher_settings(&settings)?;
+    let longest_stop =
+        shutdown::longest_stop(parts_settings.shutdown_grace, parts_settings.kill_grace);
+    let dispatcher = Dispatcher::new(queue.clone(), slack.clone(), parts_settings);
+    reaper::start().context("starting to reap the jobs' orphaned processes")?;
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let bot = crate::slack::bot::run_bot(settings, queue, slack, shutdown.clone().stopping()).await;
     // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
     // exist): either way the other parts stop too, letting running jobs finish.
-    let _ = stop_tx.send(true);
-    let web = web.await.context("the webhook server task failed")?;
+    shutdown::raise(&stop_tx, Stop::Graceful);
+    // Requests in flight may finish within the dispatcher's bound (or until a second signal).
+    let give_up = tokio::time::Instant::now() + longest_stop;
     dispatcher.await.context("the dispatcher task failed")?;
+    let mut now = shutdown.clone();
+    let web = tokio::select! {
+        web = &mut web => web.context("the webhook server task failed")?,
+        () = tokio::time::sleep_until(give_up) => {
+            tracing::warn!("webhook server: not waiting longer for requests in flight");
+            Ok(())
+        }
+        () = now.reached(Stop::Now) => Ok(()),
+    };
     bot?;
     web?;
     Ok(())
-}
-
-/// A future that completes when `signal` turns true (or its sender is gone).
-pub async fn until_true(mut signal: watch::Receiver<bool>) {
-    let _ = signal.wait_for(|stop| *stop).await;
 }

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod queue;
 pub mod settings;
 pub mod shell;
+pub mod shutdown;
 pub mod slack;
 pub mod webhook;
 

@@ -162,3 +162,78 @@ async fn fabfiles_are_fetched_and_failures_keep_the_old_one() {
         "a failed refresh keeps the old fabfile"
     );
 }
+
+/// How many refreshes of one workspace run at once in the concurrency test.
+const CONCURRENT_REFRESHES: usize = 8;
+
+/// A fabfile big enough that writing it takes a while: `def f<n>(): pass` lines.
+fn big_fabfile() -> String {
+    (0..200_000)
+        .map(|n| format!("def f{n}(): pass\n"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_one_workspace_all_succeed_with_a_whole_file() {
+    use futures_util::StreamExt as _;
+    use std::sync::Arc;
+
+    let fabfile = Arc::new(big_fabfile());
+    // Every download sends its first half, then waits until all of them have, so that they
+    // finish (and write their files) together.
+    let halfway = Arc::new(tokio::sync::Barrier::new(CONCURRENT_REFRESHES));
+    let app = Router::new().route(
+        "/fabfile.py",
+        get(move || {
+            let (fabfile, halfway) = (fabfile.clone(), halfway.clone());
+            async move {
+                let half = fabfile.len() / 2;
+                let parts = futures_util::stream::iter([0, 1]).then(move |part| {
+                    let (fabfile, halfway) = (fabfile.clone(), halfway.clone());
+                    async move {
+                        if part == 1 {
+                            halfway.wait().await;
+                        }
+                        let range = if part == 0 {
+                            0..half
+                        } else {
+                            half..fabfile.len()
+                        };
+                        Ok::<_, std::io::Error>(fabfile.as_bytes()[range].to_vec())
+                    }
+                });
+                axum::body::Body::from_stream(parts)
+            }
+        }),
+    );
+    let base = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{base}/fabfile.py");
+    let refreshes: Vec<_> = (0..CONCURRENT_REFRESHES)
+        .map(|_| {
+            let (http, url, dir) = (http.clone(), url.clone(), dir.path().to_path_buf());
+            tokio::spawn(async move { refresh_fabfile(&http, &url, &dir).await })
+        })
+        .collect();
+    for refresh in refreshes {
+        refresh.await.unwrap().expect("every refresh succeeds");
+    }
+    let written = dir.path().join("fabfile.py");
+    assert!(
+        std::fs::read_to_string(&written).unwrap() == big_fabfile(),
+        "the fabfile is whole"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&written).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o644,
+        "readable as before, not private like a temporary file"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name != "fabfile.py")
+        .collect();
+    assert!(left.is_empty(), "no temporary files are left: {left:?}");
+}

@@ -9,6 +9,7 @@
 mod job;
 pub mod logs;
 pub mod orphans;
+pub mod reaper;
 pub mod report;
 pub mod runner;
 pub mod workspace;
@@ -24,10 +25,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::queue::{Queue, QueueError, RunId};
-use job::Stop;
+use crate::shutdown::{longest_stop, Shutdown, Stop, STOP_NOW};
+use job::Stop as RunStop;
 
 /// Each running job's stop switch, by run.
-type Stops = HashMap<RunId, watch::Sender<Option<Stop>>>;
+type Stops = HashMap<RunId, watch::Sender<Option<RunStop>>>;
 use crate::slack::SlackApi;
 use report::Reporter;
 
@@ -113,10 +115,12 @@ impl<S: SlackApi> Dispatcher<S> {
         &self.owner
     }
 
-    /// Runs until `shutdown` becomes true (or its sender is dropped), then winds down running
-    /// jobs as [`DispatcherSettings::shutdown_grace`] allows. Errors of single jobs or of the
-    /// queue are logged and reported, never returned: the loop keeps going.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` asks for a stop (or its sender is dropped), then winds down
+    /// running jobs as [`DispatcherSettings::shutdown_grace`] allows, or at once on
+    /// [`Stop::Now`]. Errors of single jobs or of the queue are logged and reported, never
+    /// returned: the loop keeps going.
+    pub async fn run(self, shutdown: impl Into<Shutdown>) {
+        let mut shutdown = shutdown.into();
         let settings = &self.context.settings;
         let beat_every = (settings.lease_timeout / 3).max(Duration::from_millis(100));
         let reap_every = settings.lease_timeout.max(Duration::from_secs(1));
@@ -133,7 +137,7 @@ impl<S: SlackApi> Dispatcher<S> {
         self.prune().await;
         tracing::info!(owner = %self.owner, "dispatcher started");
 
-        while !*shutdown.borrow() {
+        while shutdown.level() == Stop::Running {
             // Taken before reserving, so a job scheduled meanwhile still wakes the wait below.
             let notified = self.context.queue.notified();
             let version = self.context.queue.data_version().await.ok();
@@ -167,28 +171,32 @@ impl<S: SlackApi> Dispatcher<S> {
             tokio::select! {
                 () = notified => woken = true,
                 () = tokio::time::sleep(wait) => {}
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
+                () = shutdown.reached(Stop::Graceful) => break,
             }
         }
 
         tracing::info!(running = tasks.len(), "dispatcher stopping");
-        self.wind_down(tasks, kill_tx, beat_every).await;
+        self.wind_down(tasks, kill_tx, beat_every, shutdown).await;
         tracing::info!("dispatcher stopped");
     }
 
-    /// Lets running jobs finish for the grace period (heartbeating), then stops the rest.
+    /// Lets running jobs finish for the grace period (heartbeating), then stops the rest; on
+    /// [`Stop::Now`] stops them at once. Bounded (see [`crate::shutdown`]): tasks still going
+    /// at the end are dropped, killing their jobs' groups; their rows stay leased, so the next
+    /// dispatcher reports them as interrupted.
     async fn wind_down(
         &self,
         mut tasks: JoinSet<()>,
         kill_tx: watch::Sender<bool>,
         beat_every: Duration,
+        mut shutdown: Shutdown,
     ) {
-        let grace_end = Instant::now() + self.context.settings.shutdown_grace;
+        let settings = &self.context.settings;
+        let grace_end = Instant::now() + settings.shutdown_grace;
+        let mut give_up =
+            Instant::now() + longest_stop(settings.shutdown_grace, settings.kill_grace);
         let mut killed = false;
+        let mut now = false;
         while !tasks.is_empty() {
             let tick = Instant::now() + beat_every;
             tokio::select! {
@@ -197,11 +205,21 @@ impl<S: SlackApi> Dispatcher<S> {
                         log_task_end(done);
                     }
                 }
+                () = shutdown.reached(Stop::Now), if !now => {
+                    tracing::warn!(running = tasks.len(), "asked again to stop: stopping running jobs now");
+                    let _ = kill_tx.send(true);
+                    (killed, now) = (true, true);
+                    give_up = give_up.min(Instant::now() + STOP_NOW);
+                }
                 () = tokio::time::sleep_until(grace_end), if !killed => {
                     tracing::warn!(running = tasks.len(), "shutdown grace over; stopping running jobs");
                     // Tasks see this, stop their groups, and report the jobs as interrupted.
                     let _ = kill_tx.send(true);
                     killed = true;
+                }
+                () = tokio::time::sleep_until(give_up) => {
+                    tracing::error!(running = tasks.len(), "shutdown time is up; killing the jobs left and dropping their reports");
+                    tasks.shutdown().await;
                 }
                 () = tokio::time::sleep_until(tick) => self.heartbeat().await,
             }
@@ -258,9 +276,9 @@ impl<S: SlackApi> Dispatcher<S> {
         };
         for (run, tx) in stops.iter() {
             let stop = match states.get(run) {
-                Some(Some(by)) => Stop::Removed { by: by.clone() },
+                Some(Some(by)) => RunStop::Removed { by: by.clone() },
                 Some(None) => continue,
-                None => Stop::Lost,
+                None => RunStop::Lost,
             };
             tx.send_if_modified(|current| {
                 let first = current.is_none();

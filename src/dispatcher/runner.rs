@@ -65,8 +65,9 @@ pub async fn run(
     mut kill: watch::Receiver<bool>,
     on_spawn: impl FnOnce(i32),
 ) -> Outcome {
-    let mut child = match spawn(request) {
-        Ok(child) => child,
+    // `_tracked` keeps the reaper off bash until tokio has waited for it.
+    let (mut child, _tracked) = match spawn(request) {
+        Ok(spawned) => spawned,
         Err(e) => return Outcome::FailedToStart(e.to_string()),
     };
     let Some(pgid) = child
@@ -77,6 +78,7 @@ pub async fn run(
         return Outcome::FailedToStart("the process vanished at once".into());
     };
     on_spawn(pgid.as_raw());
+    let cancelled = KillGroupIfCancelled(Some(pgid));
     let timeout = async {
         match request.timeout {
             Some(limit) => tokio::time::sleep(limit).await,
@@ -89,7 +91,7 @@ pub async fn run(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
+    let outcome = tokio::select! {
         status = child.wait() => match status {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => Outcome::Exited(code),
@@ -106,10 +108,31 @@ pub async fn run(
             stop_group(pgid, &mut child, request.kill_grace).await;
             Outcome::Interrupted
         }
+    };
+    cancelled.disarm();
+    outcome
+}
+
+/// SIGKILLs a job's group if its run is dropped unfinished (the dispatcher gave up waiting
+/// at shutdown): `kill_on_drop` alone would reach bash, not what bash started.
+struct KillGroupIfCancelled(Option<Pid>);
+
+impl KillGroupIfCancelled {
+    fn disarm(mut self) {
+        self.0 = None;
     }
 }
 
-fn spawn(request: &RunRequest) -> std::io::Result<Child> {
+impl Drop for KillGroupIfCancelled {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            tracing::warn!(%pgid, "job's run was cancelled; killing its group");
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+fn spawn(request: &RunRequest) -> std::io::Result<(Child, super::reaper::Tracked)> {
     let stdout = File::create(&request.stdout)?;
     let stderr = File::create(&request.stderr)?;
     let mut command = Command::new("bash");
@@ -124,7 +147,7 @@ fn spawn(request: &RunRequest) -> std::io::Result<Child> {
         // Its own group, so that a timeout reaches every process the job started.
         .process_group(0)
         .kill_on_drop(true);
-    command.spawn()
+    super::reaper::spawn(&mut command)
 }
 
 /// SIGTERM to the group; SIGKILL after `grace` if any member outlives it. Members may outlive

@@ -1,6 +1,7 @@
 //! A namespace's workspace folder, and refreshing its `fabfile.py` from the config's URL.
 
-use std::io;
+use std::io::{self, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// The largest fabfile accepted: anything bigger is not a fabfile, and is not kept in memory.
@@ -56,9 +57,26 @@ pub async fn refresh_fabfile(
         }
         content.extend_from_slice(&chunk);
     }
-    let partial = dir.join(".fabfile.py.part");
-    tokio::fs::write(&partial, &content).await?;
-    tokio::fs::rename(&partial, dir.join("fabfile.py")).await?;
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || replace_fabfile(&dir, &content))
+        .await
+        .map_err(io::Error::other)??;
+    Ok(())
+}
+
+/// Writes `content` to a temporary file of its own in `dir`, then renames it over
+/// `fabfile.py`: jobs of one namespace may refresh at once, and each must neither see nor
+/// leave a half-written file, whichever rename comes last.
+fn replace_fabfile(dir: &Path, content: &[u8]) -> io::Result<()> {
+    let mut partial = tempfile::Builder::new()
+        .prefix(".fabfile.py.")
+        .suffix(".part")
+        // As readable as a file written the usual way (temporary files are private).
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)?;
+    partial.write_all(content)?;
+    partial.as_file().sync_all()?;
+    partial.persist(dir.join("fabfile.py"))?;
     Ok(())
 }
 
