@@ -369,6 +369,29 @@ mod tests {
     }
 
     #[test]
+    fn status_lists_unreadable_rows_with_how_to_remove_them() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap();
+        let status = Status {
+            unreadable: vec![crate::queue::BadRow {
+                id: 7,
+                job_type: "test_hello_name".into(),
+                channel: None,
+                thread_ts: None,
+                run: None,
+                reason: "args are NULL".into(),
+            }],
+            ..Status::default()
+        };
+        let text = status_text(&status, now);
+        assert!(
+            text.ends_with(
+                "There is 1 unreadable job:\n\n* [7] test_hello_name (args are NULL; `remove job id 7` removes it)"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn join_or_reads_naturally() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(join_or(&s(&["a"])), "a");

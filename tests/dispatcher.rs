@@ -715,12 +715,7 @@ async fn unknown_and_unrenderable_jobs_are_reported_and_removed() {
 async fn jobs_of_a_dead_dispatcher_are_reported_interrupted() {
     let mut h = Harness::new().await;
     let id = h.schedule("test_slow", &Args::new()).await;
-    let job = h
-        .queue
-        .reserve("dead-dispatcher", Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = h.queue.reserve("dead-dispatcher").await.unwrap().unwrap();
     assert_eq!(job.id, id.id);
     // Its last heartbeat was long ago.
     let long_ago = Utc::now() - chrono::TimeDelta::minutes(10);

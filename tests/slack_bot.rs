@@ -609,7 +609,7 @@ async fn scheduling_behind_a_running_job_says_so() {
         )
         .await
         .unwrap();
-    let running = h.queue.reserve("test-owner", Utc::now()).await.unwrap();
+    let running = h.queue.reserve("test-owner").await.unwrap();
     assert!(running.is_some());
     h.mention(GENERAL, "test hello").await;
     let reply = h.reply(GENERAL, "already started").await;

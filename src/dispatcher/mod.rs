@@ -234,7 +234,7 @@ impl<S: SlackApi> Dispatcher<S> {
         stops: &mut Stops,
     ) {
         loop {
-            match self.context.queue.reserve(&self.owner, Utc::now()).await {
+            match self.context.queue.reserve(&self.owner).await {
                 Ok(Some(job)) => {
                     tracing::info!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, "starting job");
                     let (stop_tx, stop_rx) = watch::channel(None);

@@ -10,6 +10,15 @@ use super::suppression::active_suppression_in;
 use super::time::format_time;
 use super::{QueueError, SqliteStore};
 
+/// One job a delivery queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedByDelivery {
+    /// What scheduling did.
+    pub scheduled: Scheduled,
+    /// The end of the suppression of its type in force when it was queued, if any.
+    pub suppressed_until: Option<DateTime<Utc>>,
+}
+
 /// How long a delivery id is remembered.
 pub const DELIVERY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(3);
 
@@ -39,7 +48,7 @@ impl SqliteStore {
         delivery_id: Option<&str>,
         jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
-    ) -> Result<Option<Vec<(Scheduled, Option<DateTime<Utc>>)>>, QueueError> {
+    ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(id) = delivery_id {
@@ -50,7 +59,10 @@ impl SqliteStore {
         let mut queued = Vec::with_capacity(jobs.len());
         for job in jobs {
             let suppressed_until = active_suppression_in(&tx, job.job_type, now)?.map(|s| s.end_at);
-            queued.push((schedule_in(&tx, job)?, suppressed_until));
+            queued.push(QueuedByDelivery {
+                scheduled: schedule_in(&tx, job)?,
+                suppressed_until,
+            });
         }
         tx.commit()?;
         drop(conn);

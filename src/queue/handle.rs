@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Finished, HistoryEntry, Job, NewJob, QueueError, Reaped, Removal, RunId, Scheduled,
-    SqliteStore, Status, Suppression,
+    Finished, HistoryEntry, Job, NewJob, QueueError, QueuedByDelivery, Reaped, Removal, RunId,
+    Scheduled, SqliteStore, Status, Suppression,
 };
 use crate::config::Args;
 
@@ -151,7 +151,7 @@ impl Queue {
         delivery_id: Option<&str>,
         jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
-    ) -> Result<Option<Vec<(Scheduled, Option<DateTime<Utc>>)>>, QueueError> {
+    ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
         let delivery_id = delivery_id.map(str::to_owned);
         let jobs: Vec<OwnedJob> = jobs.iter().map(OwnedJob::new).collect();
         self.run(move |s| {
@@ -194,14 +194,11 @@ impl Queue {
         self.run(SqliteStore::next_start_after).await
     }
 
-    /// Reserves the next due job for `owner` (see [`SqliteStore::reserve`]).
-    pub async fn reserve(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Job>, QueueError> {
+    /// Reserves the next job due now for `owner` (see [`SqliteStore::reserve`]); "now" is
+    /// read once the store's write lock is held ([`SqliteStore::reserve_at`]).
+    pub async fn reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
         let owner = owner.to_owned();
-        self.run(move |s| s.reserve(&owner, now)).await
+        self.run(move |s| s.reserve_at(&owner, Utc::now)).await
     }
 
     /// Renews every lease `owner` holds.

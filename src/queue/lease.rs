@@ -54,9 +54,21 @@ impl SqliteStore {
     /// `start_after` that is NULL or not even shaped like a time (not starting with a digit)
     /// counts as due, so such a row is reported at once rather than sitting unseen.
     pub fn reserve(&self, owner: &str, now: DateTime<Utc>) -> Result<Option<Job>, QueueError> {
-        let now_text = format_time(now);
+        self.reserve_at(owner, || now)
+    }
+
+    /// [`SqliteStore::reserve`] at the time `clock` gives once the write lock is held, so a
+    /// job's `started_at` is never earlier than the end of the run it waited for (which may
+    /// have been committed by another process while this one waited for the lock).
+    pub fn reserve_at(
+        &self,
+        owner: &str,
+        clock: impl FnOnce() -> DateTime<Utc>,
+    ) -> Result<Option<Job>, QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = clock();
+        let now_text = format_time(now);
         delete_expired(&tx, &now_text)?;
         let mut raw = None;
         for sql in RESERVE_SQL.iter() {

@@ -30,7 +30,7 @@ mod time;
 use std::path::PathBuf;
 
 pub use args::{decode_args, encode_args, ArgsError};
-pub use deliveries::DELIVERY_RETENTION;
+pub use deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 pub use handle::Queue;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 pub use job::{BadRow, Job, NewJob, Removal, RunId, Scheduled};

@@ -191,6 +191,60 @@ impl SqliteStore {
     }
 }
 
+/// [`SqliteStore::schedule`] inside the caller's transaction (the caller wakes the dispatcher
+/// once it commits).
+pub(crate) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
+    let args = encode_args(job.args);
+    let start_after = format_time(job.start_after);
+    let pending: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM job WHERE type = ?1 AND args = ?2 AND started_at IS NULL ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![job.job_type, args], |row| row.get(0))
+        .optional()?;
+    let id = match pending {
+        Some(id) => {
+            tx.prepare_cached(
+                "UPDATE job SET channel = ?2, thread_ts = ?3, message_ts = ?4, start_after = ?5, is_im = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, job.channel, job.thread_ts, job.message_ts, start_after, job.is_im])?;
+            id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO job (type, args, channel, thread_ts, message_ts, start_after, started_at, is_im)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+            )?
+            .execute(params![
+                job.job_type,
+                args,
+                job.channel,
+                job.thread_ts,
+                job.message_ts,
+                start_after,
+                job.is_im
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    let already_running: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
+        )?
+        .query_row([job.job_type], |row| row.get(0))?;
+    tracing::debug!(
+        job_id = id,
+        job_type = job.job_type,
+        updated = pending.is_some(),
+        "job scheduled"
+    );
+    Ok(Scheduled {
+        id,
+        already_running,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -410,58 +464,4 @@ mod tests {
             "latest end of active ones"
         );
     }
-}
-
-/// [`SqliteStore::schedule`] inside the caller's transaction (the caller wakes the dispatcher
-/// once it commits).
-pub(crate) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
-    let args = encode_args(job.args);
-    let start_after = format_time(job.start_after);
-    let pending: Option<i64> = tx
-        .prepare_cached(
-            "SELECT id FROM job WHERE type = ?1 AND args = ?2 AND started_at IS NULL ORDER BY id LIMIT 1",
-        )?
-        .query_row(params![job.job_type, args], |row| row.get(0))
-        .optional()?;
-    let id = match pending {
-        Some(id) => {
-            tx.prepare_cached(
-                "UPDATE job SET channel = ?2, thread_ts = ?3, message_ts = ?4, start_after = ?5, is_im = ?6
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, job.channel, job.thread_ts, job.message_ts, start_after, job.is_im])?;
-            id
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO job (type, args, channel, thread_ts, message_ts, start_after, started_at, is_im)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-            )?
-            .execute(params![
-                job.job_type,
-                args,
-                job.channel,
-                job.thread_ts,
-                job.message_ts,
-                start_after,
-                job.is_im
-            ])?;
-            tx.last_insert_rowid()
-        }
-    };
-    let already_running: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
-        )?
-        .query_row([job.job_type], |row| row.get(0))?;
-    tracing::debug!(
-        job_id = id,
-        job_type = job.job_type,
-        updated = pending.is_some(),
-        "job scheduled"
-    );
-    Ok(Scheduled {
-        id,
-        already_running,
-    })
 }

@@ -232,10 +232,10 @@ async fn queue_jobs(
         matched
             .iter()
             .zip(scheduled)
-            .map(|(rule, (scheduled, suppressed_until))| QueuedJob {
+            .map(|(rule, queued)| QueuedJob {
                 job_type: rule.job_type,
-                id: scheduled.id,
-                suppressed_until,
+                id: queued.scheduled.id,
+                suppressed_until: queued.suppressed_until,
             })
             .collect(),
     ))
