@@ -30,8 +30,9 @@ use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackEr
 /// The first wait before a report that failed transiently is tried again.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
-/// The longest wait between tries (when Slack gave no longer `Retry-After`).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest backoff between tries (Slack's `Retry-After` may ask for longer): short enough
+/// that reports follow within seconds of Slack coming back.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How long after it was made a report is given up on, if Slack has not taken it by then.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
