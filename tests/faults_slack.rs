@@ -14,6 +14,7 @@ use bennettbot::queue::{ExitKind, Queue};
 use bennettbot::slack::api::SlackClient;
 use support::fake_slack::{Call, Failure, FakeSlack, TOKEN};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 const ONE: &str = "C0ONE";
 const TWO: &str = "C0TWO";
@@ -62,6 +63,46 @@ fn seen(call: &Call) -> String {
     }
 }
 
+/// A dispatcher reporting to `fake`, and the switch that stops it.
+fn start(fake: &FakeSlack, queue: &Queue, root: &Path) -> (watch::Sender<bool>, JoinHandle<()>) {
+    let slack = SlackClient::new(TOKEN)
+        .with_base_url(fake.url())
+        .with_retry_delay(Duration::from_millis(10));
+    let dispatcher = Dispatcher::new(queue.clone(), Arc::new(slack), settings(root));
+    let (stop, stopped) = watch::channel(false);
+    (stop, tokio::spawn(dispatcher.run(stopped)))
+}
+
+/// Schedules job `i` (`test_hello_name`, named `i`) from a message in `channel`, and waits
+/// until it has finished.
+async fn run_job(queue: &Queue, i: usize, channel: &str) {
+    let args: Args = [("name".to_string(), i.to_string())].into_iter().collect();
+    let ts = message_ts(i);
+    let id = queue
+        .schedule_job(
+            "test_hello_name",
+            &args,
+            channel,
+            Some(&ts),
+            Duration::ZERO,
+            false,
+            Some(&ts),
+        )
+        .await
+        .unwrap()
+        .id;
+    let deadline = Instant::now() + WAIT;
+    let entry = loop {
+        let history = queue.history(100).await.unwrap();
+        if let Some(entry) = history.into_iter().find(|e| e.job_id == id) {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "job {i} did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(entry.exit, ExitKind::Code(0));
+}
+
 #[tokio::test]
 async fn reports_made_during_an_outage_arrive_afterwards_in_order_and_honour_retry_after() {
     let fake = FakeSlack::start().await;
@@ -70,44 +111,14 @@ async fn reports_made_during_an_outage_arrive_afterwards_in_order_and_honour_ret
     let outage_ends = Instant::now() + OUTAGE;
     fake.fail_all_for(OUTAGE, Failure::Status(500));
     fake.fail_all_next(1, Failure::RateLimited(RETRY_AFTER.as_secs()));
-    let slack = SlackClient::new(TOKEN)
-        .with_base_url(fake.url())
-        .with_retry_delay(Duration::from_millis(10));
-    let dispatcher = Dispatcher::new(queue.clone(), Arc::new(slack), settings(root.path()));
-    let (stop, stopped) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatcher.run(stopped));
+    let (stop, dispatcher) = start(&fake, &queue, root.path());
 
     // One at a time, so the order the jobs finish in is the order they were scheduled in.
     let mut finished = Vec::new();
     for i in 0..JOBS {
         let channel = [ONE, TWO][i % 2];
-        let name = i.to_string();
-        let args: Args = [("name".to_string(), name.clone())].into_iter().collect();
-        let ts = message_ts(i);
-        let id = queue
-            .schedule_job(
-                "test_hello_name",
-                &args,
-                channel,
-                Some(&ts),
-                Duration::ZERO,
-                false,
-                Some(&ts),
-            )
-            .await
-            .unwrap()
-            .id;
-        let deadline = Instant::now() + WAIT;
-        let entry = loop {
-            let history = queue.history(100).await.unwrap();
-            if let Some(entry) = history.into_iter().find(|e| e.job_id == id) {
-                break entry;
-            }
-            assert!(Instant::now() < deadline, "job {i} did not finish");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert_eq!(entry.exit, ExitKind::Code(0));
-        finished.push((channel, name, ts));
+        run_job(&queue, i, channel).await;
+        finished.push((channel, i.to_string(), message_ts(i)));
     }
 
     // Every report arrives: each job's announcement, output and reaction.
@@ -172,4 +183,25 @@ async fn reports_made_during_an_outage_arrive_afterwards_in_order_and_honour_ret
         fake.texts_in(LOGS).iter().all(|t| !t.contains("Could not notify")),
         "nothing was given up"
     );
+}
+
+#[tokio::test]
+async fn shutdown_delivers_reports_still_queued_when_slack_comes_back_in_time() {
+    let fake = FakeSlack::start().await;
+    let root = tempfile::tempdir().unwrap();
+    let queue = Queue::open(&root.path().join("queue.db")).unwrap();
+    let (stop, dispatcher) = start(&fake, &queue, root.path());
+    fake.set_outage(true);
+    run_job(&queue, 0, ONE).await;
+    assert!(fake.calls("chat.postMessage").is_empty());
+
+    stop.send(true).unwrap();
+    fake.set_outage(false);
+    tokio::time::timeout(WAIT, dispatcher)
+        .await
+        .expect("the dispatcher stops")
+        .unwrap();
+    // The dispatcher stopped only once its queued reports were out.
+    assert_eq!(fake.texts_in(ONE), vec!["Hello 0\n"]);
+    assert_eq!(fake.calls("reactions.add").len(), 1);
 }
