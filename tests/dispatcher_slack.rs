@@ -130,10 +130,7 @@ async fn transport_errors_are_retried_then_reported() {
         .with_base_url(format!("http://{addr}/api"))
         .with_retry_delay(Duration::from_millis(1));
     let error = slack.post_message(message("C1", "hi")).await.unwrap_err();
-    assert!(
-        matches!(error, SlackError::Unavailable { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, SlackError::Unavailable { .. }), "{error:?}");
 }
 
 #[tokio::test]

@@ -133,7 +133,11 @@ async fn reports_made_during_an_outage_arrive_afterwards_in_order_and_honour_ret
 
     let calls = fake.all_calls();
     let delivered: Vec<&Call> = calls.iter().filter(|c| c.ok).collect();
-    assert_eq!(delivered.len(), 3 * JOBS, "each report once: {delivered:#?}");
+    assert_eq!(
+        delivered.len(),
+        3 * JOBS,
+        "each report once: {delivered:#?}"
+    );
     for call in &delivered {
         assert!(
             call.arrived >= outage_ends,
@@ -180,7 +184,9 @@ async fn reports_made_during_an_outage_arrive_afterwards_in_order_and_honour_ret
         );
     }
     assert!(
-        fake.texts_in(LOGS).iter().all(|t| !t.contains("Could not notify")),
+        fake.texts_in(LOGS)
+            .iter()
+            .all(|t| !t.contains("Could not notify")),
         "nothing was given up"
     );
 }

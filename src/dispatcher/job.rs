@@ -547,7 +547,9 @@ async fn report_failure<S: SlackApi>(
     if call_tech_support {
         // The link follows the report whenever Slack takes it, without holding up the job.
         let tech = &settings.tech_support_channel;
-        reporter.post_linked(&job.channel, thread, &text, tech).await;
+        reporter
+            .post_linked(&job.channel, thread, &text, tech)
+            .await;
     } else {
         reporter.post(&job.channel, thread, &text).await;
     }

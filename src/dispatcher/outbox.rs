@@ -301,10 +301,13 @@ impl<S: SlackApi> Inner<S> {
                 }
             }
         };
-        let (Report::Post {
-            link_in: Some(link_channel),
-            ..
-        }, Some(message)) = (report, &posted)
+        let (
+            Report::Post {
+                link_in: Some(link_channel),
+                ..
+            },
+            Some(message),
+        ) = (report, &posted)
         else {
             return Settled {
                 result: Ok(posted),
@@ -340,7 +343,9 @@ impl<S: SlackApi> Inner<S> {
 
     async fn attempt(&self, report: &Report) -> Result<Option<PostedMessage>, SlackError> {
         match report {
-            Report::Post { message, .. } => self.slack.post_message(message.clone()).await.map(Some),
+            Report::Post { message, .. } => {
+                self.slack.post_message(message.clone()).await.map(Some)
+            }
             Report::Upload(upload) => self.slack.upload_file(upload.clone()).await.map(|()| None),
             Report::React { channel, ts, name } => self
                 .slack
@@ -502,7 +507,10 @@ mod tests {
     }
 
     impl SlackApi for Scripted {
-        async fn post_message(&self, message: OutgoingMessage) -> Result<PostedMessage, SlackError> {
+        async fn post_message(
+            &self,
+            message: OutgoingMessage,
+        ) -> Result<PostedMessage, SlackError> {
             self.answer(message.text.clone(), &message.channel)?;
             Ok(PostedMessage {
                 channel: message.channel,
@@ -510,7 +518,12 @@ mod tests {
             })
         }
 
-        async fn add_reaction(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackError> {
+        async fn add_reaction(
+            &self,
+            channel: &str,
+            ts: &str,
+            name: &str,
+        ) -> Result<(), SlackError> {
             self.answer(format!(":{name}: on {ts}"), channel)
         }
 
@@ -631,7 +644,11 @@ mod tests {
         let notes = slack.delivered("LOGS");
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("HTTP 500"), "{}", notes[0]);
-        assert!(notes[0].ends_with("Original message:\nlost"), "{}", notes[0]);
+        assert!(
+            notes[0].ends_with("Original message:\nlost"),
+            "{}",
+            notes[0]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -667,7 +684,11 @@ mod tests {
         assert!(matches!(fine, Sent::Delivered(Some(_))), "{fine:?}");
         let until = Instant::now() + Duration::from_secs(10);
         outbox.drain(until).await;
-        assert_eq!(Instant::now(), until, "waited for the stalled channel, no longer");
+        assert_eq!(
+            Instant::now(),
+            until,
+            "waited for the stalled channel, no longer"
+        );
         let tries = slack.tries("stuck").len();
         tokio::time::sleep(MAX_BACKOFF * 2).await;
         assert_eq!(slack.tries("stuck").len(), tries, "delivery stopped");
