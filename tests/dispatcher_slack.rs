@@ -80,7 +80,7 @@ async fn server_errors_are_retried_up_to_max_retries() {
 
     fake.fail_next("chat.postMessage", 3, Failure::Status(502));
     let error = slack.post_message(message("C1", "lost")).await.unwrap_err();
-    assert!(matches!(error, SlackError::Transport { .. }), "{error:?}");
+    assert!(error.is_transient(), "{error:?}");
     assert!(error.to_string().contains("502"), "{error}");
     assert_eq!(fake.attempts("chat.postMessage").len(), 6);
 
@@ -130,7 +130,36 @@ async fn transport_errors_are_retried_then_reported() {
         .with_base_url(format!("http://{addr}/api"))
         .with_retry_delay(Duration::from_millis(1));
     let error = slack.post_message(message("C1", "hi")).await.unwrap_err();
-    assert!(matches!(error, SlackError::Transport { .. }), "{error:?}");
+    assert!(matches!(error, SlackError::Unavailable { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_retry_after_too_long_to_wait_in_the_call_is_handed_to_the_caller() {
+    let fake = FakeSlack::start().await;
+    fake.fail_next("chat.postMessage", 1, Failure::RateLimited(120));
+    let error = client(&fake)
+        .post_message(message("C1", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    assert!(error.is_transient());
+    assert_eq!(
+        fake.attempts("chat.postMessage").len(),
+        1,
+        "not retried before Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let fake = FakeSlack::start().await;
+    fake.fail_next("chat.postMessage", 1, Failure::Status(404));
+    let error = client(&fake)
+        .post_message(message("C1", "hi"))
+        .await
+        .unwrap_err();
+    assert!(!error.is_transient(), "{error:?}");
+    assert_eq!(fake.attempts("chat.postMessage").len(), 1);
 }
 
 #[tokio::test]

@@ -543,18 +543,14 @@ async fn report_failure<S: SlackApi>(
         _ => None,
     };
     let text = report::failure(spec.job_type, cause, hint, call_tech_support);
-    let posted = reporter
-        .post(&job.channel, job.thread_ts.as_deref(), &text)
-        .await;
-    if !call_tech_support {
-        return;
-    }
-    let Some(posted) = posted else {
-        return;
-    };
-    if let Some(link) = reporter.permalink(&posted.channel, &posted.ts).await {
+    let thread = job.thread_ts.as_deref();
+    if call_tech_support {
+        // The link follows the report whenever Slack takes it, without holding up the job.
+        let tech = &settings.tech_support_channel;
         reporter
-            .post(&settings.tech_support_channel, None, &link)
+            .post_linked(&job.channel, thread, &text, tech)
             .await;
+    } else {
+        reporter.post(&job.channel, thread, &text).await;
     }
 }

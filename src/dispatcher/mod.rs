@@ -9,6 +9,7 @@
 mod job;
 pub mod logs;
 pub mod orphans;
+pub mod outbox;
 pub mod reaper;
 pub mod report;
 pub mod runner;
@@ -25,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::queue::{Queue, QueueError, RunId};
-use crate::shutdown::{longest_stop, Shutdown, Stop, STOP_NOW};
+use crate::shutdown::{longest_stop, Shutdown, Stop, FINAL_REPORTS, STOP_NOW};
 use job::Stop as RunStop;
 
 /// Each running job's stop switch, by run.
@@ -176,21 +177,24 @@ impl<S: SlackApi> Dispatcher<S> {
         }
 
         tracing::info!(running = tasks.len(), "dispatcher stopping");
-        self.wind_down(tasks, kill_tx, beat_every, shutdown).await;
+        let stop_by = self.wind_down(tasks, kill_tx, beat_every, shutdown).await;
+        // Reports queued behind a Slack outage get what is left of the bounded stop.
+        let until = stop_by.min(Instant::now() + FINAL_REPORTS);
+        self.context.reporter.drain(until).await;
         tracing::info!("dispatcher stopped");
     }
 
     /// Lets running jobs finish for the grace period (heartbeating), then stops the rest; on
     /// [`Stop::Now`] stops them at once. Bounded (see [`crate::shutdown`]): tasks still going
     /// at the end are dropped, killing their jobs' groups; their rows stay leased, so the next
-    /// dispatcher reports them as interrupted.
+    /// dispatcher reports them as interrupted. Returns when the whole stop must be over.
     async fn wind_down(
         &self,
         mut tasks: JoinSet<()>,
         kill_tx: watch::Sender<bool>,
         beat_every: Duration,
         mut shutdown: Shutdown,
-    ) {
+    ) -> Instant {
         let settings = &self.context.settings;
         let grace_end = Instant::now() + settings.shutdown_grace;
         let mut give_up =
@@ -224,6 +228,7 @@ impl<S: SlackApi> Dispatcher<S> {
                 () = tokio::time::sleep_until(tick) => self.heartbeat().await,
             }
         }
+        give_up
     }
 
     /// Reserves every due job, each started in its own task with its own stop switch.

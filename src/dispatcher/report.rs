@@ -1,12 +1,14 @@
 //! What the dispatcher tells Slack: the wording users know, how stdout becomes messages or
-//! files, and posting that survives Slack failing.
+//! files, and posting that survives Slack failing (through [`super::outbox`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::logs::Head;
+use super::outbox::{Outbox, Report, Sent};
 use crate::config::ReportFormat;
 use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 
@@ -19,7 +21,7 @@ pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 /// The most blocks Slack takes in one message.
 pub const MAX_BLOCKS_PER_MESSAGE: usize = 50;
 /// How much of an undelivered message the `Could not notify slack` note repeats.
-const MAX_QUOTED_CHARS: usize = 500;
+pub(crate) const MAX_QUOTED_CHARS: usize = 500;
 
 /// ``Command `<type>` about to start``
 pub fn about_to_start(job_type: &str) -> String {
@@ -246,10 +248,12 @@ fn parse_blocks(text: &str) -> Result<Vec<Value>, String> {
     Ok(blocks)
 }
 
-/// Posts to Slack; a call that fails for good is logged and noted in the logs channel, and
-/// never stops the job's bookkeeping.
+/// Posts to Slack through the [`Outbox`]: in order per channel, retried through outages; a
+/// report that fails for good is logged and noted in the logs channel, and never stops the
+/// job's bookkeeping. Each call returns once its report is delivered, has failed, or its
+/// channel is waiting out an outage (then delivery goes on in the background).
 pub struct Reporter<S> {
-    slack: Arc<S>,
+    outbox: Outbox<S>,
     logs_channel: String,
 }
 
@@ -257,7 +261,7 @@ impl<S: SlackApi> Reporter<S> {
     /// Reports through `slack`, noting failures in `logs_channel`.
     pub fn new(slack: Arc<S>, logs_channel: String) -> Self {
         Reporter {
-            slack,
+            outbox: Outbox::new(slack, logs_channel.clone()),
             logs_channel,
         }
     }
@@ -267,7 +271,7 @@ impl<S: SlackApi> Reporter<S> {
         &self.logs_channel
     }
 
-    /// Posts `text`; `None` if Slack failed.
+    /// Posts `text`; `None` unless it is posted already.
     pub async fn post(
         &self,
         channel: &str,
@@ -283,76 +287,64 @@ impl<S: SlackApi> Reporter<S> {
         .await
     }
 
-    /// Posts a message; `None` if Slack failed.
+    /// Posts a message; `None` unless it is posted already.
     pub async fn post_message(&self, message: OutgoingMessage) -> Option<PostedMessage> {
-        let channel = message.channel.clone();
-        let text = message.text.clone();
-        match self.slack.post_message(message).await {
-            Ok(posted) => Some(posted),
-            Err(error) => {
-                self.failed(&channel, &error, &text).await;
-                None
-            }
-        }
+        let report = Report::Post {
+            message,
+            link_in: None,
+        };
+        posted(self.outbox.send(report).await)
     }
 
-    /// Uploads a file; `false` if Slack failed.
+    /// Posts `text`, then a link to it in `link_channel` (how tech-support is called), however
+    /// long Slack takes; `None` unless it is posted already.
+    pub async fn post_linked(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        link_channel: &str,
+    ) -> Option<PostedMessage> {
+        let report = Report::Post {
+            message: OutgoingMessage {
+                channel: channel.to_string(),
+                thread_ts: thread_ts.map(str::to_string),
+                text: text.to_string(),
+                blocks: None,
+            },
+            link_in: Some(link_channel.to_string()),
+        };
+        posted(self.outbox.send(report).await)
+    }
+
+    /// Uploads a file; `true` once uploaded.
     pub async fn upload(&self, upload: FileUpload) -> bool {
-        let channel = upload.channel.clone();
-        let what = format!(
-            "file {} ({} bytes){}",
-            upload.filename,
-            upload.content.len(),
-            upload
-                .initial_comment
-                .as_deref()
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default()
-        );
-        match self.slack.upload_file(upload).await {
-            Ok(()) => true,
-            Err(error) => {
-                self.failed(&channel, &error, &what).await;
-                false
-            }
-        }
+        matches!(
+            self.outbox.send(Report::Upload(upload)).await,
+            Sent::Delivered(_)
+        )
     }
 
     /// Adds a reaction.
     pub async fn react(&self, channel: &str, ts: &str, name: &str) {
-        if let Err(error) = self.slack.add_reaction(channel, ts, name).await {
-            let what = format!("reaction :{name}: on message {ts} in {channel}");
-            self.failed(channel, &error, &what).await;
-        }
-    }
-
-    /// The permalink of a message; `None` if Slack failed.
-    pub async fn permalink(&self, channel: &str, ts: &str) -> Option<String> {
-        match self.slack.permalink(channel, ts).await {
-            Ok(link) => Some(link),
-            Err(error) => {
-                let what = format!("permalink of message {ts} in {channel}");
-                self.failed(channel, &error, &what).await;
-                None
-            }
-        }
-    }
-
-    async fn failed(&self, channel: &str, error: &SlackError, original: &str) {
-        tracing::error!(%channel, %error, original = %truncate_chars(original, MAX_QUOTED_CHARS), "could not notify Slack");
-        // Noting a failed note would only fail again.
-        if channel == self.logs_channel {
-            return;
-        }
-        let note = OutgoingMessage {
-            channel: self.logs_channel.clone(),
-            thread_ts: None,
-            text: could_not_notify(error, original),
-            blocks: None,
+        let report = Report::React {
+            channel: channel.to_string(),
+            ts: ts.to_string(),
+            name: name.to_string(),
         };
-        if let Err(e) = self.slack.post_message(note).await {
-            tracing::error!(error = %e, "could not post `Could not notify slack` either");
-        }
+        self.outbox.send(report).await;
+    }
+
+    /// Delivers what is still queued until `until`, then logs what is left as lost.
+    pub async fn drain(&self, until: Instant) {
+        self.outbox.drain(until).await;
+    }
+}
+
+fn posted(sent: Sent) -> Option<PostedMessage> {
+    match sent {
+        Sent::Delivered(posted) => posted,
+        Sent::Failed | Sent::Pending => None,
     }
 }
 

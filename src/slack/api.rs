@@ -12,12 +12,14 @@ use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 /// Where Slack's Web API lives.
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
-/// How often a failed call is tried again (`MAX_SLACK_NOTIFY_RETRIES`).
+/// How often a failed call is tried again at once (`MAX_SLACK_NOTIFY_RETRIES`): only
+/// [`SlackError::Unavailable`] failures are (HTTP 429 or 5xx, `ratelimited`, no connection).
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
-/// The longest `Retry-After` honoured: a longer one would stall a job's report for too long,
-/// so the call waits this long instead and may fail, which the caller reports.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` a call waits out itself. A longer one ends the call with its
+/// [`SlackError::Unavailable`] (which carries the whole wait), so the caller can retry when
+/// Slack allows, never earlier, without holding up whoever awaits the call.
+const MAX_WAIT_IN_CALL: Duration = Duration::from_secs(60);
 
 /// A bot token, kept out of `Debug` output and logs.
 #[derive(Clone)]
@@ -33,16 +35,6 @@ impl fmt::Debug for Token {
 enum Body {
     Json(Value),
     Form(Vec<(&'static str, String)>),
-}
-
-/// Whether a failed attempt is worth repeating, and after how long.
-enum Attempt {
-    Done(Value),
-    Retry {
-        error: SlackError,
-        after: Option<Duration>,
-    },
-    Fail(SlackError),
 }
 
 /// What `auth.test` says about the token's bot.
@@ -116,23 +108,34 @@ impl SlackClient {
     async fn call(&self, method: &str, body: Body) -> Result<Value, SlackError> {
         let mut attempt = 0;
         loop {
-            match self.attempt(method, &body).await {
-                Attempt::Done(answer) => return Ok(answer),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry { error, after } => {
-                    if attempt >= self.max_retries {
-                        return Err(error);
-                    }
-                    let wait = after.unwrap_or_else(|| self.retry_delay * 2u32.pow(attempt));
-                    tracing::warn!(method, %error, wait_ms = wait.as_millis() as u64, "retrying Slack call");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-            }
+            let error = match self.attempt(method, &body).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            let Some(wait) = self.retry_wait(&error, attempt) else {
+                return Err(error);
+            };
+            tracing::warn!(method, %error, wait_ms = wait.as_millis() as u64, "retrying Slack call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
-    async fn attempt(&self, method: &str, body: &Body) -> Attempt {
+    /// How long to wait before trying a failed call again, or `None` to give up on it:
+    /// only transient failures are retried, `max_retries` times, after Slack's `Retry-After`
+    /// (if it is at most [`MAX_WAIT_IN_CALL`]) or else `retry_delay` doubled each time.
+    fn retry_wait(&self, error: &SlackError, attempt: u32) -> Option<Duration> {
+        if !error.is_transient() || attempt >= self.max_retries {
+            return None;
+        }
+        match error.retry_after() {
+            Some(after) if after > MAX_WAIT_IN_CALL => None,
+            Some(after) => Some(after),
+            None => Some(self.retry_delay * 2u32.pow(attempt)),
+        }
+    }
+
+    async fn attempt(&self, method: &str, body: &Body) -> Result<Value, SlackError> {
         let url = format!("{}/{method}", self.base_url);
         let request = self.http.post(url).bearer_auth(&self.token.0);
         let request = match body {
@@ -143,50 +146,38 @@ impl SlackClient {
             method: method.to_string(),
             detail,
         };
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => {
-                return Attempt::Retry {
-                    error: transport(without_url(e).to_string()),
-                    after: None,
-                }
-            }
-        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unavailable(method, without_url(e).to_string(), None))?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Attempt::Retry {
-                error: transport(format!("HTTP {status}")),
-                after: retry_after(response.headers()),
-            };
+            let after = retry_after(response.headers());
+            return Err(unavailable(method, format!("HTTP {status}"), after));
         }
         if !status.is_success() {
-            return Attempt::Fail(transport(format!("HTTP {status}")));
+            return Err(transport(format!("HTTP {status}")));
         }
         let headers = response.headers().clone();
-        let answer: Value = match response.json().await {
-            Ok(answer) => answer,
-            Err(e) => return Attempt::Fail(transport(format!("bad answer: {}", without_url(e)))),
-        };
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| transport(format!("bad answer: {}", without_url(e))))?;
         if answer.get("ok").and_then(Value::as_bool) == Some(true) {
-            return Attempt::Done(answer);
+            return Ok(answer);
         }
         let error = answer
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("unknown_error")
             .to_string();
-        let api_error = SlackError::Api {
-            method: method.to_string(),
-            error: error.clone(),
-        };
         if error == "ratelimited" {
-            Attempt::Retry {
-                error: api_error,
-                after: retry_after(&headers),
-            }
-        } else {
-            Attempt::Fail(api_error)
+            return Err(unavailable(method, error, retry_after(&headers)));
         }
+        Err(SlackError::Api {
+            method: method.to_string(),
+            error,
+        })
     }
 
     /// Sends the file's bytes to the URL `files.getUploadURLExternal` gave, with retries.
@@ -201,31 +192,25 @@ impl SlackClient {
                 .body(content.to_vec())
                 .send()
                 .await;
-            let (error, after) = match result {
+            let error = match result {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) => {
                     let status = response.status();
-                    let error = SlackError::Transport {
-                        method: method.to_string(),
-                        detail: format!("HTTP {status}"),
-                    };
+                    let detail = format!("HTTP {status}");
                     if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-                        return Err(error);
+                        return Err(SlackError::Transport {
+                            method: method.to_string(),
+                            detail,
+                        });
                     }
-                    (error, retry_after(response.headers()))
+                    unavailable(method, detail, retry_after(response.headers()))
                 }
-                Err(e) => (
-                    SlackError::Transport {
-                        method: method.to_string(),
-                        detail: without_url(e).to_string(),
-                    },
-                    None,
-                ),
+                Err(e) => unavailable(method, without_url(e).to_string(), None),
             };
-            if attempt >= self.max_retries {
+            let Some(wait) = self.retry_wait(&error, attempt) else {
                 return Err(error);
-            }
-            tokio::time::sleep(after.unwrap_or_else(|| self.retry_delay * 2u32.pow(attempt))).await;
+            };
+            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }
@@ -303,7 +288,16 @@ fn str_field(answer: &Value, method: &str, field: &str) -> Result<String, SlackE
         })
 }
 
-/// Seconds from a `Retry-After` header, capped.
+/// A transient failure of `method`.
+fn unavailable(method: &str, detail: String, retry_after: Option<Duration>) -> SlackError {
+    SlackError::Unavailable {
+        method: method.to_string(),
+        detail,
+        retry_after,
+    }
+}
+
+/// Seconds from a `Retry-After` header.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers
         .get(RETRY_AFTER)?
@@ -312,7 +306,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    Some(Duration::from_secs(seconds))
 }
 
 /// Upload URLs carry credentials in their query, so errors never show URLs.
@@ -339,14 +333,41 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_parsed_and_capped() {
+    fn retry_after_is_parsed() {
         let mut headers = HeaderMap::new();
         assert_eq!(retry_after(&headers), None);
         headers.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert(RETRY_AFTER, "3600".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3600)));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried_and_long_waits_are_left_to_the_caller() {
+        let client = SlackClient::new("t").with_retry_delay(Duration::from_millis(100));
+        let down = |after| unavailable("chat.postMessage", "HTTP 503".into(), after);
+        assert_eq!(
+            client.retry_wait(&down(None), 0),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            client.retry_wait(&down(None), 1),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(client.retry_wait(&down(None), DEFAULT_MAX_RETRIES), None);
+        let soon = Some(Duration::from_secs(2));
+        assert_eq!(client.retry_wait(&down(soon), 0), soon);
+        assert_eq!(
+            client.retry_wait(&down(Some(MAX_WAIT_IN_CALL + Duration::from_secs(1))), 0),
+            None,
+            "never retried before Retry-After, and not waited out in the call either"
+        );
+        let not_found = SlackError::Transport {
+            method: "chat.postMessage".into(),
+            detail: "HTTP 404 Not Found".into(),
+        };
+        assert_eq!(client.retry_wait(&not_found, 0), None);
     }
 }

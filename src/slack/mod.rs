@@ -3,6 +3,7 @@
 
 pub mod api;
 use std::future::Future;
+use std::time::Duration;
 
 /// A message to post.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,9 +45,33 @@ pub enum SlackError {
     /// Slack answered `ok: false`.
     #[error("Slack API {method} failed: {error}")]
     Api { method: String, error: String },
-    /// The request did not get a usable answer (network, HTTP status, bad JSON).
+    /// The request did not get a usable answer (HTTP status, bad JSON).
     #[error("Slack API {method} request failed: {detail}")]
     Transport { method: String, detail: String },
+    /// Slack could not take the call just now (HTTP 429 or 5xx, `ratelimited`, or no
+    /// connection): worth trying again, not before `retry_after` when Slack said so.
+    #[error("Slack API {method} request failed: {detail}")]
+    Unavailable {
+        method: String,
+        detail: String,
+        /// Slack's `Retry-After`, if it gave one.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl SlackError {
+    /// Whether the call may succeed if tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SlackError::Unavailable { .. })
+    }
+
+    /// How long Slack asked to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SlackError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// The Web API calls bennettbot makes. Implemented by the HTTP client and by the local shell.

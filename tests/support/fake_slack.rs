@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -41,6 +41,12 @@ pub struct Call {
     pub body: Vec<u8>,
     /// Whether the fake answered with success (`ok: true`, or 200 for an upload).
     pub ok: bool,
+    /// The scripted failure it was answered with, if any.
+    pub failure: Option<Failure>,
+    /// When the request arrived.
+    pub arrived: Instant,
+    /// When its answer was ready to send.
+    pub answered: Instant,
 }
 
 impl Call {
@@ -84,13 +90,18 @@ pub struct Shared {
     uploaded: Mutex<HashMap<String, Vec<u8>>>,
     reactions: Mutex<HashSet<(String, String, String)>>,
     outage: AtomicBool,
+    /// Every call fails as this until then.
+    failing_until: Mutex<Option<(Instant, Failure)>>,
+    /// Failures for the next calls of any method, once `failing_until` is past.
+    failures_any: Mutex<VecDeque<Failure>>,
     counter: AtomicU64,
     changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
 }
 
 impl Shared {
-    fn record(&self, call: Call) {
+    fn record(&self, mut call: Call) {
+        call.answered = Instant::now();
         self.calls.lock().unwrap().push(call);
         self.changed.notify_waiters();
     }
@@ -99,6 +110,14 @@ impl Shared {
     fn take_failure(&self, method: &str) -> Option<Failure> {
         if self.outage.load(Ordering::SeqCst) {
             return Some(Failure::Status(503));
+        }
+        if let Some((until, failure)) = self.failing_until.lock().unwrap().clone() {
+            if Instant::now() < until {
+                return Some(failure);
+            }
+        }
+        if let Some(failure) = self.failures_any.lock().unwrap().pop_front() {
+            return Some(failure);
         }
         self.failures.lock().unwrap().get_mut(method)?.pop_front()
     }
@@ -225,6 +244,20 @@ impl FakeSlack {
         queue.extend(std::iter::repeat_n(failure, n));
     }
 
+    /// Makes every call (of any method, uploads included) fail as `failure` for `duration`
+    /// from now.
+    pub fn fail_all_for(&self, duration: Duration, failure: Failure) {
+        *self.shared.failing_until.lock().unwrap() = Some((Instant::now() + duration, failure));
+    }
+
+    /// Makes the next `n` calls of any method fail as `failure`, once a
+    /// [`FakeSlack::fail_all_for`] is over (so `fail_all_for(10 s, 500)` then
+    /// `fail_all_next(1, RateLimited(2))` is an outage ending in one rate limit).
+    pub fn fail_all_next(&self, n: usize, failure: Failure) {
+        let mut failures = self.shared.failures_any.lock().unwrap();
+        failures.extend(std::iter::repeat_n(failure, n));
+    }
+
     /// While on, every call answers HTTP 503.
     pub fn set_outage(&self, down: bool) {
         self.shared.outage.store(down, Ordering::SeqCst);
@@ -318,6 +351,7 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = Instant::now();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -332,7 +366,7 @@ async fn api(
             Ok(Value::Object(fields)) => params.extend(fields),
             _ => {
                 let answer = json!({ "ok": false, "error": "invalid_json" });
-                return finish(&shared, &method, params, &body, answer);
+                return finish(&shared, &method, params, &body, answer, arrived);
             }
         }
     } else if !body.is_empty() {
@@ -344,6 +378,9 @@ async fn api(
             params: Value::Object(params),
             body: body.to_vec(),
             ok: false,
+            failure: Some(failure.clone()),
+            arrived,
+            answered: arrived,
         });
         return failure_response(failure);
     }
@@ -364,7 +401,7 @@ async fn api(
         }
         Some(_) => answer(&shared, &method, &params),
     };
-    finish(&shared, &method, params, &body, answer)
+    finish(&shared, &method, params, &body, answer, arrived)
 }
 
 /// Records the call and sends the answer.
@@ -374,12 +411,16 @@ fn finish(
     params: Map<String, Value>,
     body: &[u8],
     answer: Value,
+    arrived: Instant,
 ) -> Response {
     shared.record(Call {
         method: method.to_string(),
         params: Value::Object(params),
         body: body.to_vec(),
         ok: answer["ok"] == json!(true),
+        failure: None,
+        arrived,
+        answered: arrived,
     });
     Json(answer).into_response()
 }
@@ -494,18 +535,22 @@ async fn upload(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let call = |ok| Call {
+    let arrived = Instant::now();
+    let call = |ok, failure| Call {
         method: UPLOAD.to_string(),
         params: json!({ "id": id }),
         body: body.to_vec(),
         ok,
+        failure,
+        arrived,
+        answered: arrived,
     };
     if let Some(failure) = shared.take_failure(UPLOAD) {
-        shared.record(call(false));
+        shared.record(call(false, Some(failure.clone())));
         return failure_response(failure);
     }
     if !shared.pending_uploads.lock().unwrap().contains_key(&id) {
-        shared.record(call(false));
+        shared.record(call(false, None));
         return (StatusCode::NOT_FOUND, "no such upload").into_response();
     }
     shared
@@ -513,6 +558,6 @@ async fn upload(
         .lock()
         .unwrap()
         .insert(id.clone(), body.to_vec());
-    shared.record(call(true));
+    shared.record(call(true, None));
     (StatusCode::OK, format!("OK - {}", body.len())).into_response()
 }
