@@ -248,11 +248,7 @@ async fn serve_sigkilled_with_five_running_and_fifty_queued_loses_nothing() {
     // stopped (the reaper stops the group before reporting).
     for (job_type, thread) in RUNNING {
         let text = slack
-            .wait_for_text(
-                JOBS,
-                &format!("Command `{job_type}` was interrupted"),
-                WAIT,
-            )
+            .wait_for_text(JOBS, &format!("Command `{job_type}` was interrupted"), WAIT)
             .await;
         let posted = slack
             .calls("chat.postMessage")
@@ -321,5 +317,228 @@ async fn serve_sigkilled_with_five_running_and_fifty_queued_loses_nothing() {
     assert_eq!(started(dir.path()).len(), RUNNING.len() + QUEUED);
 
     drop(queue);
+    assert_eq!(integrity(&db), "ok");
+}
+
+/// Mentions the bot in `JOBS` with `text` in a message of its own (`ts`).
+fn mention(socket: &FakeSocket, text: &str, ts: &str) {
+    socket.send_event(json!({
+        "type": "app_mention", "user": "U0ALICE", "text": format!("<@{BOT}> {text}"),
+        "ts": ts, "channel": JOBS, "event_ts": ts,
+    }));
+}
+
+/// The thread of the first message in `JOBS` containing `needle`.
+fn thread_of(slack: &FakeSlack, needle: &str) -> Option<String> {
+    slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| {
+            c.str("channel") == Some(JOBS) && c.str("text").is_some_and(|t| t.contains(needle))
+        })
+        .and_then(|c| c.str("thread_ts").map(str::to_string))
+}
+
+/// Messages in the logs channel containing `needle`.
+fn notices(slack: &FakeSlack, needle: &str) -> usize {
+    slack
+        .texts_in("#logs")
+        .iter()
+        .filter(|t| t.contains(needle))
+        .count()
+}
+
+/// Sets `RLIMIT_FSIZE` of process `pid`: past `bytes`, its writes to files fail (`EFBIG`,
+/// with `SIGXFSZ` ignored), as they would on a full disk.
+fn limit_file_size(pid: Pid, bytes: libc::rlim_t) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit only reads `limit`; a null old-limit pointer is allowed.
+    let done = unsafe {
+        libc::prlimit(
+            pid.as_raw(),
+            libc::RLIMIT_FSIZE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(done, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// Ignores `SIGXFSZ` in the child before it runs the binary (ignored signals stay ignored
+/// across `exec`), so going past `RLIMIT_FSIZE` fails the write instead of killing it.
+fn ignoring_sigxfsz(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `signal` is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_is_reported_once_and_service_resumes_once_there_is_room() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    slack_workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bennettbot.db");
+    let mut serve = Part::start_with("serve", &slack, dir.path(), &[], ignoring_sigxfsz);
+    socket.wait_connections(1).await;
+    mention(&socket, "test hello before", "1800000000.000100");
+    slack.wait_for_text(JOBS, "Hello before", WAIT).await;
+    let queue = Queue::open(&db).unwrap();
+    eventually("the first job in history", WAIT, || {
+        (queue.history(10).unwrap().len() == 1).then_some(())
+    })
+    .await;
+
+    // The disk fills up: no write of serve's succeeds any more.
+    limit_file_size(serve.pid(), 0);
+    // A command now cannot be queued: the bot says so in its thread.
+    mention(&socket, "test hello during", "1800000000.000200");
+    let error = slack.wait_for_text(JOBS, "Unexpected error", WAIT).await;
+    assert!(error.contains("test hello during"), "{error}");
+    assert!(error.contains("disk I/O error"), "{error}");
+    assert_eq!(
+        thread_of(&slack, "Unexpected error").as_deref(),
+        Some("1800000000.000200")
+    );
+    // A job queued by another process (whose disk is fine) cannot be reserved: the logs
+    // channel hears of it once, however often the dispatcher tries.
+    schedule(
+        &queue,
+        "test_hello_name",
+        &args(&[("name", "waiting")]),
+        QUEUED_THREAD,
+    );
+    let notice = slack
+        .wait_for_text("#logs", "cannot use its job queue database", WAIT)
+        .await;
+    assert!(notice.contains("disk I/O error"), "{notice}");
+    for _ in 0..3 {
+        let line = serve.wait_log("could not reserve a job");
+        assert!(line.contains("disk I/O error"), "{line}");
+    }
+    assert_eq!(notices(&slack, "cannot use its job queue database"), 1);
+    assert!(serve.child.try_wait().unwrap().is_none(), "serve runs on");
+
+    // Room again: the waiting job runs, the logs channel hears so, commands work.
+    limit_file_size(serve.pid(), libc::RLIM_INFINITY);
+    slack
+        .wait_for_text("#logs", "job queue database works again", WAIT)
+        .await;
+    slack.wait_for_text(JOBS, "Hello waiting", WAIT).await;
+    mention(&socket, "test hello after", "1800000000.000300");
+    slack.wait_for_text(JOBS, "Hello after", WAIT).await;
+    assert!(serve.terminate().success());
+
+    assert_eq!(notices(&slack, "cannot use its job queue database"), 1);
+    assert_eq!(notices(&slack, "job queue database works again"), 1);
+    let texts = slack.texts_in(JOBS);
+    for hello in ["Hello before", "Hello waiting", "Hello after"] {
+        let n = texts.iter().filter(|t| t.trim_end() == hello).count();
+        assert_eq!(n, 1, "{hello}: {texts:#?}");
+    }
+    assert!(
+        !texts.iter().any(|t| t.contains("Hello during")),
+        "the refused command never ran: {texts:#?}"
+    );
+    assert_eq!(socket.connections(), 1, "one process all along");
+    drop(queue);
+    assert_eq!(integrity(&db), "ok");
+}
+
+/// The user tests run `serve` as when they run as root, for whom file modes do not stop writes.
+const NOBODY: u32 = 65534;
+
+/// Whether the tests run as root.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs the child as [`NOBODY`] when the tests run as root (file modes bind only others).
+fn as_nobody_if_root(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    if running_as_root() {
+        command.uid(NOBODY).gid(NOBODY);
+    }
+}
+
+/// Gives `path` to the user [`as_nobody_if_root`] runs `serve` as.
+fn hand_over(path: &Path) {
+    if running_as_root() {
+        std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+}
+
+/// Sets the mode of the database file and of its `-wal` and `-shm` files, where they exist.
+fn chmod_database(db: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_database_is_reported_without_a_crash_loop_and_service_resumes_once_fixed() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    slack_workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    hand_over(dir.path());
+    let db = dir.path().join("bennettbot.db");
+    let mut serve = Part::start_with("serve", &slack, dir.path(), &[], as_nobody_if_root);
+    socket.wait_connections(1).await;
+    mention(&socket, "test hello before", "1800000000.000100");
+    slack.wait_for_text(JOBS, "Hello before", WAIT).await;
+
+    // Made read-only while serve runs: its open files stay writeable, so it goes on working...
+    chmod_database(&db, 0o444);
+    mention(&socket, "test hello still", "1800000000.000200");
+    slack.wait_for_text(JOBS, "Hello still", WAIT).await;
+    // ...until it restarts (a deploy, a crash) and opens the database again.
+    assert!(serve.terminate().success());
+    let mut serve = Part::start_with("serve", &slack, dir.path(), &[], as_nobody_if_root);
+    let notice = slack
+        .wait_for_text("#logs", "cannot open its job queue", WAIT)
+        .await;
+    assert!(
+        notice.contains("cannot be written: Permission denied"),
+        "{notice}"
+    );
+    // It keeps trying, and says so once, rather than exiting to be restarted in a loop.
+    for _ in 0..2 {
+        let line = serve.wait_log("could not open the job queue");
+        assert!(line.contains("cannot be written"), "{line}");
+    }
+    assert!(serve.child.try_wait().unwrap().is_none(), "serve runs on");
+    assert_eq!(notices(&slack, "cannot open its job queue"), 1);
+
+    // Fixed: the queue opens, the logs channel hears so, and commands work again.
+    chmod_database(&db, 0o644);
+    slack
+        .wait_for_text("#logs", "job queue database works again", WAIT)
+        .await;
+    socket.wait_connections(2).await;
+    mention(&socket, "test hello after", "1800000000.000300");
+    slack.wait_for_text(JOBS, "Hello after", WAIT).await;
+    assert!(serve.terminate().success());
+
+    assert_eq!(notices(&slack, "cannot open its job queue"), 1);
+    let texts = slack.texts_in(JOBS);
+    for hello in ["Hello before", "Hello still", "Hello after"] {
+        let n = texts.iter().filter(|t| t.trim_end() == hello).count();
+        assert_eq!(n, 1, "{hello}: {texts:#?}");
+    }
     assert_eq!(integrity(&db), "ok");
 }
