@@ -45,7 +45,9 @@ pub fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
 
 /// Fails if the database file, or its `-wal` or `-shm` file, exists but cannot be opened for
 /// writing. SQLite would open such a database read-only, without an error, and every write
-/// would then fail until the process restarts, even once the files are fixed.
+/// would then fail until the process restarts, even once the files are fixed. Only before
+/// this process has a connection to the database: closing any descriptor of the file would
+/// drop that connection's POSIX locks.
 fn refuse_read_only(db: &std::path::Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut path = db.as_os_str().to_owned();
