@@ -3,15 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
 
+use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
-use crate::queue::Queue;
+use crate::queue::{Queue, QueueError};
 use crate::settings::{Part, Settings};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
+use crate::slack::{OutgoingMessage, SlackApi};
 use crate::webhook::{WebhookServer, WebhookSettings};
 
 /// The Slack Web API client for the bot token.
@@ -35,8 +38,102 @@ pub fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
+    refuse_read_only(&settings.db_path)?;
     Queue::open(&settings.db_path)
         .with_context(|| format!("opening the job queue {}", settings.db_path.display()))
+}
+
+/// Fails if the database file, or its `-wal` or `-shm` file, exists but cannot be opened for
+/// writing. SQLite would open such a database read-only, without an error, and every write
+/// would then fail until the process restarts, even once the files are fixed. Only before
+/// this process has a connection to the database: closing any descriptor of the file would
+/// drop that connection's POSIX locks.
+fn refuse_read_only(db: &std::path::Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        // Opened for writing but never written: the kernel's answer is SQLite's.
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                let read_only = rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                    Some(format!("`{}` cannot be written: {e}", path.display())),
+                );
+                return Err(QueueError::from(read_only).into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// How often a part tries again to open a queue database that would not open.
+pub const REOPEN_EVERY: Duration = Duration::from_secs(2);
+
+/// Opens the queue as [`open_queue`] does, but waits while it cannot be opened (read-only,
+/// disk full, locked...) rather than failing: a service manager would restart the process in
+/// a loop that nobody sees in Slack. Each failure is logged; the logs channel hears of it
+/// once (see [`health`]) and again when the database opens. `None` if a shutdown is asked
+/// for first.
+pub async fn open_queue_waiting(
+    settings: &Settings,
+    slack: &SlackClient,
+    shutdown: &mut Shutdown,
+) -> Option<Queue> {
+    let path = settings.db_path.display().to_string();
+    let mut queue_health = QueueHealth::new();
+    loop {
+        let opening = settings.clone();
+        // Opening may wait out SQLite's busy timeout: off the async threads.
+        let opened = tokio::task::spawn_blocking(move || open_queue(&opening))
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("opening the job queue panicked: {e}")));
+        let now = std::time::Instant::now();
+        let (text, queue) = match opened {
+            Ok(queue) => {
+                let text = queue_health
+                    .worked("opening", now)
+                    .map(|recovered| health::works_again(&recovered));
+                if text.is_some() {
+                    tracing::info!(path, "the job queue database opened; starting");
+                }
+                (text, Some(queue))
+            }
+            Err(e) => {
+                // The queue's own error says it best; the chain repeats SQLite's message.
+                let queue_error = e.downcast_ref::<QueueError>();
+                let error = queue_error.map_or_else(|| format!("{e:#}"), ToString::to_string);
+                let hint = queue_error.and_then(health::hint);
+                tracing::error!(path, %error, hint, "could not open the job queue; trying again in {} s", REOPEN_EVERY.as_secs());
+                let text = queue_health.failed("opening", now).map(|failing| {
+                    health::cannot_open(&failing, &path, &error, hint, REOPEN_EVERY)
+                });
+                (text, None)
+            }
+        };
+        if let (Some(text), Some(channel)) = (text, &settings.slack_logs_channel) {
+            let message = OutgoingMessage {
+                channel: channel.clone(),
+                text,
+                ..OutgoingMessage::default()
+            };
+            if let Err(e) = slack.post_message(message).await {
+                tracing::error!(error = %e, "could not tell the logs channel about the job queue");
+            }
+        }
+        if queue.is_some() {
+            return queue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(REOPEN_EVERY) => {}
+            () = shutdown.reached(Stop::Graceful) => return None,
+        }
+    }
 }
 
 /// The dispatcher's settings, refusing to go on without what the dispatcher needs.
@@ -81,9 +178,11 @@ pub fn dispatcher_settings_or(
 
 /// Runs one part alone until SIGTERM or SIGINT, as a separate process beside the others.
 pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
-    let queue = open_queue(&settings)?;
     let slack = Arc::new(slack_client(&settings)?);
-    let shutdown = shutdown_on_signals()?;
+    let mut shutdown = shutdown_on_signals()?;
+    let Some(queue) = open_queue_waiting(&settings, &slack, &mut shutdown).await else {
+        return Ok(());
+    };
     match part {
         Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, shutdown.stopping()).await,
         Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
@@ -156,11 +255,13 @@ pub async fn run_webserver(
 /// connection (a job scheduled by the bot or a webhook wakes the dispatcher directly).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
-    let queue = open_queue(&settings)?;
     let slack = Arc::new(slack_client(&settings)?);
     let (stop_tx, stop_rx) = watch::channel(Stop::Running);
     stop_on_signals(stop_tx.clone())?;
-    let shutdown = Shutdown::from(stop_rx);
+    let mut shutdown = Shutdown::from(stop_rx);
+    let Some(queue) = open_queue_waiting(&settings, &slack, &mut shutdown).await else {
+        return Ok(());
+    };
 
     let web = WebhookServer::bind(
         WebhookSettings::from_settings(&settings)?,

@@ -3,9 +3,11 @@
 //! Jobs scheduled in this process start at once ([`Queue::notified`]); jobs scheduled by
 //! other processes are seen within a second ([`Queue::data_version`]). While jobs run the
 //! dispatcher heartbeats its leases; jobs of dispatchers that died are reaped and reported as
-//! interrupted. On shutdown it stops reserving, lets running jobs finish for
+//! interrupted. A queue call that fails is logged and retried; the logs channel hears of
+//! the failure once (and when it is over: see [`health`]). On shutdown it stops reserving, lets running jobs finish for
 //! [`DispatcherSettings::shutdown_grace`], then stops their process groups.
 
+pub mod health;
 mod job;
 pub mod logs;
 pub mod orphans;
@@ -17,7 +19,7 @@ pub mod workspace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,6 +34,7 @@ use job::Stop as RunStop;
 /// Each running job's stop switch, by run.
 type Stops = HashMap<RunId, watch::Sender<Option<RunStop>>>;
 use crate::slack::SlackApi;
+use health::QueueHealth;
 use report::Reporter;
 
 /// How long a job's process group has between SIGTERM and SIGKILL.
@@ -90,6 +93,7 @@ pub(crate) struct Context<S> {
 pub struct Dispatcher<S> {
     context: Arc<Context<S>>,
     owner: String,
+    health: Mutex<QueueHealth>,
 }
 
 impl<S: SlackApi> Dispatcher<S> {
@@ -108,6 +112,7 @@ impl<S: SlackApi> Dispatcher<S> {
                 http,
             }),
             owner: format!("dispatcher-{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            health: Mutex::new(QueueHealth::new()),
         }
     }
 
@@ -241,6 +246,7 @@ impl<S: SlackApi> Dispatcher<S> {
         loop {
             match self.context.queue.reserve(&self.owner).await {
                 Ok(Some(job)) => {
+                    self.queue_worked(RESERVE);
                     tracing::info!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, "starting job");
                     let (stop_tx, stop_rx) = watch::channel(None);
                     if let Some(run) = job.run {
@@ -253,12 +259,18 @@ impl<S: SlackApi> Dispatcher<S> {
                         stop_rx,
                     ));
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    self.queue_worked(RESERVE);
+                    return;
+                }
                 Err(QueueError::BadRow(bad)) => {
+                    // The store works: only this row cannot be read.
+                    self.queue_worked(RESERVE);
                     tasks.spawn(job::drop_bad_row(self.context.clone(), *bad));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "could not reserve a job");
+                    self.queue_failed(RESERVE, &e);
                     return;
                 }
             }
@@ -273,9 +285,13 @@ impl<S: SlackApi> Dispatcher<S> {
             return;
         }
         let states = match self.context.queue.run_states(&self.owner).await {
-            Ok(states) => states.into_iter().collect::<HashMap<_, _>>(),
+            Ok(states) => {
+                self.queue_worked(CHECK_STOPS);
+                states.into_iter().collect::<HashMap<_, _>>()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not check for removed jobs");
+                self.queue_failed(CHECK_STOPS, &e);
                 return;
             }
         };
@@ -297,8 +313,12 @@ impl<S: SlackApi> Dispatcher<S> {
     }
 
     async fn heartbeat(&self) {
-        if let Err(e) = self.context.queue.heartbeat(&self.owner, Utc::now()).await {
-            tracing::error!(error = %e, "could not heartbeat the dispatcher's leases");
+        match self.context.queue.heartbeat(&self.owner, Utc::now()).await {
+            Ok(()) => self.queue_worked(HEARTBEAT),
+            Err(e) => {
+                tracing::error!(error = %e, "could not heartbeat the dispatcher's leases");
+                self.queue_failed(HEARTBEAT, &e);
+            }
         }
     }
 
@@ -313,20 +333,70 @@ impl<S: SlackApi> Dispatcher<S> {
             .await
         {
             Ok(dead) => {
+                self.queue_worked(REAP);
                 for reaped in dead {
                     tasks.spawn(job::report_reaped(self.context.clone(), reaped));
                 }
             }
-            Err(e) => tracing::error!(error = %e, "could not reap dead leases"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not reap dead leases");
+                self.queue_failed(REAP, &e);
+            }
         }
     }
 
     async fn prune(&self) {
-        if let Err(e) = self.context.queue.prune_history(Utc::now()).await {
-            tracing::error!(error = %e, "could not prune job history");
+        match self.context.queue.prune_history(Utc::now()).await {
+            Ok(_) => self.queue_worked(PRUNE),
+            Err(e) => {
+                tracing::error!(error = %e, "could not prune job history");
+                self.queue_failed(PRUNE, &e);
+            }
         }
     }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, QueueHealth> {
+        // Nothing panics while holding it; a poisoned state is still a valid one.
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes a failed queue call (already logged), telling the logs channel when it is due.
+    fn queue_failed(&self, call: &'static str, error: &QueueError) {
+        if matches!(error, QueueError::ShuttingDown) {
+            return;
+        }
+        let tell = self.health().failed(call, std::time::Instant::now());
+        if let Some(failing) = tell {
+            self.tell(health::cannot_use(&failing, call, error));
+        }
+    }
+
+    /// Notes a queue call that worked, telling the logs channel if a failure is over.
+    fn queue_worked(&self, call: &'static str) {
+        let tell = self.health().worked(call, std::time::Instant::now());
+        if let Some(recovered) = tell {
+            tracing::info!("the job queue database works again");
+            self.tell(health::works_again(&recovered));
+        }
+    }
+
+    /// Posts `text` to the logs channel in a task of its own: a slow Slack must not hold up
+    /// the loop (and its heartbeats).
+    fn tell(&self, text: String) {
+        let context = self.context.clone();
+        tokio::spawn(async move {
+            let reporter = &context.reporter;
+            reporter.post(reporter.logs_channel(), None, &text).await;
+        });
+    }
 }
+
+/// What the loop's queue calls do, as the logs channel is told of them.
+const RESERVE: &str = "reserving a job";
+const HEARTBEAT: &str = "renewing the leases of running jobs";
+const REAP: &str = "reaping jobs of dead dispatchers";
+const CHECK_STOPS: &str = "checking for removed jobs";
+const PRUNE: &str = "pruning job history";
 
 fn log_task_end(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done {

@@ -29,7 +29,20 @@ impl Part {
     /// used unless `extra` sets `WORKSPACE_DIR`), with everything under `dir` and Slack at
     /// `slack`. `extra` variables come last and win.
     pub fn start(part: &str, slack: &FakeSlack, dir: &Path, extra: &[(&str, &str)]) -> Part {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
+        Part::start_with(part, slack, dir, extra, |_| {})
+    }
+
+    /// [`Part::start`], letting `adjust` change the command last (e.g. the user it runs as,
+    /// or what happens in the child before `exec`).
+    pub fn start_with(
+        part: &str,
+        slack: &FakeSlack,
+        dir: &Path,
+        extra: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Part {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bennettbot"));
+        command
             .arg(part)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_clear()
@@ -51,9 +64,9 @@ impl Part {
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("the binary starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, logs) = mpsc::channel();
         std::thread::spawn(move || {
