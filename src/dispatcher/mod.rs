@@ -329,7 +329,7 @@ impl<S: SlackApi> Dispatcher<S> {
         match self
             .context
             .queue
-            .reap_dead_leases(Utc::now(), timeout)
+            .reap_dead_leases(Utc::now(), timeout, &self.owner)
             .await
         {
             Ok(dead) => {

@@ -227,12 +227,15 @@ impl Queue {
     }
 
     /// Removes jobs whose dispatcher died, recording them as interrupted.
+    /// Runs of `reaper` (the calling dispatcher) are left alone.
     pub async fn reap_dead_leases(
         &self,
         now: DateTime<Utc>,
         lease_timeout: Duration,
+        reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
-        self.run(move |s| s.reap_dead_leases_with_groups(now, lease_timeout))
+        let reaper = reaper.to_owned();
+        self.run(move |s| s.reap_dead_leases_with_groups(now, lease_timeout, &reaper))
             .await
     }
 

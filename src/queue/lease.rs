@@ -144,7 +144,7 @@ impl SqliteStore {
         lease_timeout: std::time::Duration,
     ) -> Result<Vec<Job>, QueueError> {
         Ok(self
-            .reap_dead_leases_with_groups(now, lease_timeout)?
+            .reap_dead_leases_with_groups(now, lease_timeout, "")?
             .into_iter()
             .map(|r| r.job)
             .collect())
@@ -155,10 +155,15 @@ impl SqliteStore {
     /// recording each in history as [`ExitKind::Interrupted`]. They are never re-run: the
     /// caller reports each returned job to its channel. Unreadable parts of such rows are
     /// replaced (args empty, times from what parses) since the row is gone either way.
+    ///
+    /// Runs of `reaper` itself are never reaped: the dispatcher calling this is alive, and a
+    /// run of its own that looks stale only means its heartbeats failed for a while (say the
+    /// database was unwritable); reaping it would kill a job that is running fine.
     pub fn reap_dead_leases_with_groups(
         &self,
         now: DateTime<Utc>,
         lease_timeout: std::time::Duration,
+        reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
         let cutoff = to_delta(lease_timeout)
             .and_then(|delta| now.checked_sub_signed(delta))
@@ -169,7 +174,7 @@ impl SqliteStore {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_run AS l ON l.job_id = job.id
              WHERE job.started_at IS NOT NULL
-               AND ((l.job_id IS NOT NULL AND l.heartbeat_at < ?1)
+               AND ((l.job_id IS NOT NULL AND l.heartbeat_at < ?1 AND l.owner <> ?2)
                     OR (l.job_id IS NULL AND (job.started_at < ?1 OR job.started_at >= ':')))
              ORDER BY job.id"
         );
@@ -177,7 +182,7 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let dead = tx
             .prepare_cached(&sql)?
-            .query_map([&cutoff], RawJob::from_row)?
+            .query_map(params![cutoff, reaper], RawJob::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut groups = Vec::with_capacity(dead.len());
         for raw in &dead {
@@ -243,6 +248,27 @@ mod tests {
 
     use super::super::test_util::*;
     use super::*;
+
+    #[test]
+    fn a_dispatcher_never_reaps_its_own_runs() {
+        let queue = SqliteStore::open_in_memory().expect("open");
+        add(&queue, "t", &args(&[]), 0);
+        queue
+            .reserve("alive", at(0))
+            .expect("reserve")
+            .expect("job");
+        // Its heartbeats failed for longer than the lease (an unwritable database, say).
+        let late = at(600);
+        let timeout = Duration::from_secs(60);
+        let own = queue
+            .reap_dead_leases_with_groups(late, timeout, "alive")
+            .expect("reap");
+        assert!(own.is_empty(), "reaped its own running job: {own:?}");
+        let other = queue
+            .reap_dead_leases_with_groups(late, timeout, "another")
+            .expect("reap");
+        assert_eq!(other.len(), 1, "another dispatcher sees it dead");
+    }
 
     #[test]
     fn never_reserves_a_job_not_yet_due() {
@@ -414,7 +440,7 @@ mod tests {
             .set_process_group(with_group.run.expect("run"), 4321)
             .expect("record group");
         let reaped = queue
-            .reap_dead_leases_with_groups(at(100), Duration::from_secs(30))
+            .reap_dead_leases_with_groups(at(100), Duration::from_secs(30), "")
             .expect("reap");
         let groups: Vec<(i64, Option<i32>)> =
             reaped.iter().map(|r| (r.job.id, r.process_group)).collect();
