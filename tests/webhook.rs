@@ -891,13 +891,16 @@ async fn each_request_is_logged_with_its_method_path_status_delivery_and_latency
     assert!(!text.contains(SECRET), "the secret never reaches the logs");
 }
 
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    "finished"
-}
-
 #[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish() {
+    // The handler says when it has started, so the stop surely comes while it runs.
+    let started = Arc::new(tokio::sync::Notify::new());
+    let signal = started.clone();
+    let slow = move || async move {
+        signal.notify_one();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        "finished"
+    };
     let router = Router::new().route("/slow", get(slow));
     let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
         .await
@@ -915,7 +918,7 @@ async fn shutdown_lets_the_request_in_flight_finish() {
             .unwrap();
         (res.status(), res.text().await.unwrap())
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.notified().await;
     stop.send(()).unwrap();
     assert_eq!(
         in_flight.await.unwrap(),
