@@ -204,6 +204,10 @@ fn join_or(items: &[String]) -> String {
 
 /// Parses `HH:MM` or `HHMM` (exactly two digits each) as a time today (UTC).
 pub fn parse_hhmm(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Slicing by bytes below needs one byte per character (`😀` is four bytes, no time).
+    if !text.is_ascii() {
+        return None;
+    }
     let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
     let shaped = match text.len() {
         4 => digits(&text[..2]) && digits(&text[2..]),

@@ -1045,3 +1045,160 @@ async fn a_job_whose_end_cannot_be_recorded_releases_its_type_and_says_so() {
     }
     h.stop().await;
 }
+
+/// Processes of group `pgid` that still run (zombies, waiting for their reaper, do not).
+fn live_members(pgid: i32) -> Vec<i32> {
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue; // Gone meanwhile.
+        };
+        // After the command name: state, parent, process group, ...
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        if fields[2].parse() == Ok(pgid) && fields[0] != "Z" {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+/// SIGKILLs, when dropped, a job's group that is still running: should the test fail, its
+/// processes must not outlive it. A member counts only while its environment names this
+/// test's folder (a group id may be reused).
+struct KillGroupOnDrop {
+    pgid: i32,
+    marker: Vec<u8>,
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        let ours = live_members(self.pgid).into_iter().any(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.windows(self.marker.len()).any(|w| w == self.marker)
+        });
+        if ours {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// The process group a `test_stubborn` run printed (`group <pgid>`), once it has.
+async fn stubborn_group(stdout: &Path) -> i32 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(stdout).unwrap_or_default();
+        if let Some(pgid) = text.lines().find_map(|l| l.strip_prefix("group ")) {
+            return pgid.trim().parse().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no group in {stdout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A run's log folder under `runs` (one job type's logs) other than `except`, once it exists.
+async fn run_folder(runs: &Path, except: Option<&Path>) -> PathBuf {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = std::fs::read_dir(runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| Some(p.as_path()) != except);
+        if let Some(dir) = found {
+            return dir;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new run in {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_job_whose_processes_ignore_sigterm_is_killed_whole_before_the_next_runs() {
+    // `test stubborn` (shipped) times out after 2 s; it and its two children outlive SIGTERM,
+    // so only SIGKILL, a kill grace (1 s here) later, ends them.
+    let mut h = Harness::start().await;
+    let first = h.schedule("test_stubborn", &Args::new()).await;
+    let runs = h.root.path().join("logs/test_stubborn");
+    let first_dir = run_folder(&runs, None).await;
+    let pgid = stubborn_group(&first_dir.join("stdout")).await;
+    let marker = format!(
+        "WRITEABLE_DIR={}\0",
+        h.root.path().join("writeable").display()
+    );
+    let _first_group = KillGroupOnDrop {
+        pgid,
+        marker: marker.clone().into_bytes(),
+    };
+    // Queued behind the running one (a scheduled duplicate would just be the same job).
+    let second = h.schedule("test_stubborn", &Args::new()).await;
+    assert_ne!(first.id, second.id);
+
+    let entry = h.finished(first).await;
+    assert_eq!(entry.exit, ExitKind::Timeout);
+    assert_eq!(h.log_dir(&entry), first_dir);
+    let output = std::fs::read_to_string(first_dir.join("stdout")).unwrap();
+    for who in ["child 1", "child 2", "parent"] {
+        assert!(
+            output
+                .lines()
+                .any(|l| l.starts_with(who) && l.ends_with("outlived SIGTERM")),
+            "{who} did not outlive SIGTERM, so SIGKILL was not needed:\n{output}"
+        );
+    }
+    assert_eq!(
+        live_members(pgid),
+        Vec::<i32>::new(),
+        "the timed-out job's group outlived its end"
+    );
+
+    // The next job of the type started only then; the first group was gone when it did.
+    let second_stdout = run_folder(&runs, Some(&first_dir)).await.join("stdout");
+    let second_pgid = stubborn_group(&second_stdout).await;
+    let _second_group = KillGroupOnDrop {
+        pgid: second_pgid,
+        marker: marker.into_bytes(),
+    };
+    assert_ne!(second_pgid, pgid);
+    assert!(live_members(pgid).is_empty());
+    let second = h.finished(second).await;
+    assert_eq!(second.exit, ExitKind::Timeout);
+    assert!(second.started_at.unwrap() >= entry.ended_at);
+    assert!(live_members(second_pgid).is_empty());
+
+    // Each run was announced once and reported once, as a timeout with its logs.
+    assert_eq!(
+        h.fake.texts_in(LOGS),
+        vec!["Command `test_stubborn` about to start"; 2]
+    );
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    for text in &texts {
+        assert!(
+            text.starts_with(
+                "Command `test_stubborn` failed.\nIt timed out after 2 s.\nFind logs in /host/logs/test_stubborn/"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("tech-support"), "{text}");
+    }
+    assert!(h.fake.texts_in(TECH).is_empty());
+    h.stop().await;
+}

@@ -2,13 +2,20 @@
 
 /// Removes Slack's link formatting (`<http://x.org|x.org>` → `http://x.org`) and unescapes
 /// `&lt;`, `&gt;` and `&amp;`, as Slack escapes those three in message text.
+///
+/// A link's text holds no `<` (Slack sends one as `&lt;`), so a `<` followed by another `<`
+/// before any `>` starts no link; looking no further than that keeps a text of many `<`
+/// linear to read.
 pub fn unformat_param(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('<') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('>') {
+        let close = after
+            .find(['<', '>'])
+            .filter(|&i| after.as_bytes()[i] == b'>');
+        match close {
             Some(close) if is_link(&after[..close]) => {
                 let inner = &after[..close];
                 out.push_str(inner.split('|').next().unwrap_or(inner));
@@ -53,6 +60,19 @@ mod tests {
     #[test]
     fn escapes_are_undone_once() {
         assert_eq!(unformat_param("a &lt;b&gt; &amp;lt;"), "a <b> &lt;");
+    }
+
+    #[test]
+    fn a_bracket_inside_a_link_is_no_link() {
+        assert_eq!(unformat_param("<http://a<b>"), "<http://a<b>");
+        assert_eq!(unformat_param("<<http://x.org|x>"), "<http://x.org");
+    }
+
+    #[test]
+    fn many_open_brackets_read_as_they_are() {
+        let text = format!("{}<https://x.org|x> &amp;", "<".repeat(100_000));
+        let expected = format!("{}https://x.org &", "<".repeat(100_000));
+        assert_eq!(unformat_param(&text), expected);
     }
 
     #[test]

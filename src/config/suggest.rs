@@ -2,8 +2,17 @@
 
 use super::spec::{CommandSpec, Config};
 
-/// Up to `limit` commands most like `text`, best first.
+/// The longest text compared with the commands. Comparing costs time in proportion to the
+/// text's length, on the threads that also ack Slack's envelopes (a 100 kB message took a
+/// second per reply), and a message this long is no mistyped command.
+pub const MAX_COMPARED_CHARS: usize = 1_000;
+
+/// Up to `limit` commands most like `text`, best first; none for a text longer than
+/// [`MAX_COMPARED_CHARS`].
 pub fn nearest(config: &Config, text: &str, limit: usize) -> Vec<&'static CommandSpec> {
+    if text.chars().nth(MAX_COMPARED_CHARS).is_some() {
+        return Vec::new();
+    }
     let all: &'static [CommandSpec] = config.commands;
     let mut scored: Vec<(f64, &'static CommandSpec)> = all
         .iter()
@@ -53,5 +62,13 @@ mod tests {
     #[test]
     fn nonsense_suggests_nothing() {
         assert!(usages("zzzz qqqq").is_empty());
+    }
+
+    #[test]
+    fn texts_past_the_limit_suggest_nothing() {
+        let at_limit = format!("test helo {}", "x".repeat(MAX_COMPARED_CHARS - 10));
+        assert_eq!(at_limit.chars().count(), MAX_COMPARED_CHARS);
+        assert_eq!(usages(&at_limit)[0], "test hello [name]");
+        assert!(usages(&format!("{at_limit}x")).is_empty());
     }
 }

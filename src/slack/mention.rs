@@ -12,9 +12,10 @@ fn mention_end(text: &str, bot_id: &str) -> Option<usize> {
         }
         // A longer id that merely starts with ours is someone else's mention.
         if rest.starts_with('|') {
-            if let Some(close) = rest.find('>') {
-                return Some(after + close + 1);
-            }
+            // Without a `>` after this one, no mention can end: stop rather than look again
+            // from every later `<@id|` (quadratic in a long text).
+            let close = rest.find('>')?;
+            return Some(after + close + 1);
         }
         from = after;
     }
@@ -64,6 +65,14 @@ mod tests {
         assert!(!mentions("<@UBOTTOM> status", "UBOT"));
         assert!(mentions("<@UBOTTOM> <@UBOT> status", "UBOT"));
         assert_eq!(command("<@UBOTTOM> <@UBOT> status"), "status");
+    }
+
+    #[test]
+    fn an_unclosed_mention_is_no_mention() {
+        assert!(!mentions("<@UBOT|bennettbot status", "UBOT"));
+        let many = "<@UBOT|".repeat(10_000);
+        assert_eq!(command_text(&many, "UBOT"), many);
+        assert_eq!(command(&format!("{many}> help")), "help");
     }
 
     #[test]

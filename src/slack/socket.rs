@@ -18,7 +18,8 @@ pub struct Timing {
     pub min_backoff: Duration,
     /// The longest wait before reconnecting.
     pub max_backoff: Duration,
-    /// How often to ping Slack; a connection silent for three intervals is dead.
+    /// How often to ping Slack; a connection that answers none of [`UNANSWERED_PINGS`] pings
+    /// in a row is dead.
     pub ping_interval: Duration,
 }
 
@@ -31,6 +32,12 @@ impl Default for Timing {
         }
     }
 }
+
+/// Pings in a row that may go unanswered (no frame at all since) before the connection counts
+/// as dead. Counted in pings rather than time: a listener kept off the runtime's threads for a
+/// while (busy handlers) has heard nothing meanwhile only because it did not listen, and must
+/// not drop a connection that may hold envelopes waiting to be read.
+pub const UNANSWERED_PINGS: u32 = 3;
 
 /// What the connection hands to the bot.
 #[derive(Debug, Clone)]
@@ -125,17 +132,18 @@ async fn connect_once(
     let mut pings = tokio::time::interval(timing.ping_interval);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A half-open TCP connection never errors: silence (not even a pong) is how it shows.
-    let mut last_heard = tokio::time::Instant::now();
+    let mut unanswered = 0u32;
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
             _ = pings.tick() => {
-                if last_heard.elapsed() >= timing.ping_interval * 3 {
-                    return Err("no frames from Slack, not even pongs".into());
+                if unanswered >= UNANSWERED_PINGS {
+                    return Err(format!("no frames from Slack, not even pongs to {unanswered} pings"));
                 }
                 sink.send(Frame::Ping(Default::default()))
                     .await
                     .map_err(|e| format!("pinging: {e}"))?;
+                unanswered += 1;
                 continue;
             }
             _ = shutdown.changed() => {
@@ -143,7 +151,7 @@ async fn connect_once(
                 return Ok(Ended::Shutdown);
             }
         };
-        last_heard = tokio::time::Instant::now();
+        unanswered = 0;
         let text = match frame {
             None => return Err("socket closed".into()),
             Some(Err(e)) => return Err(format!("reading: {e}")),

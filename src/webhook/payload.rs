@@ -2,24 +2,27 @@
 //! tree: a real `pull_request` payload is ~30 KB, and parsing it into a `serde_json::Value`
 //! cost several times more than checking its signature.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// What the rules can ask of a payload. Absent, `null` and (see [`Payload::parse`])
 /// wrongly-typed fields are all `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payload {
     /// `action`: `closed`, `opened`, ...
     pub action: Option<String>,
     /// A push's `ref`: `refs/heads/main`.
-    #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     /// `pull_request`, for pull request events.
     pub pull_request: Option<PullRequest>,
 }
 
 /// The `pull_request` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PullRequest {
     /// `pull_request.merged`.
     pub merged: Option<bool>,
@@ -28,12 +31,88 @@ pub struct PullRequest {
 }
 
 /// The `pull_request.base` object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Base {
     /// `pull_request.base.ref`: the branch merged into.
-    #[serde(rename = "ref")]
     pub git_ref: Option<String>,
 }
+
+/// A struct read from a JSON object, and only from one: serde's derived readers also take an
+/// array, filling the fields by position, so `["closed", null, {"merged": true}]` would have
+/// read as a merged pull request's `closed` action.
+trait Fields: Default {
+    /// Reads the value of `key` into `self` if it is one of the fields; `false` if not.
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
+}
+
+impl Fields for Payload {
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "action" => self.action = map.next_value()?,
+            "ref" => self.git_ref = map.next_value()?,
+            "pull_request" => self.pull_request = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl Fields for PullRequest {
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "merged" => self.merged = map.next_value()?,
+            "base" => self.base = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl Fields for Base {
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "ref" => self.git_ref = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Reads a [`Fields`] struct from a map; anything else is a type mismatch.
+struct ObjectOnly<T>(PhantomData<T>);
+
+impl<'de, T: Fields> Visitor<'de> for ObjectOnly<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut out = T::default();
+        // Keys are borrowed from the body; one with escapes cannot be, which fails this fast
+        // path as a type mismatch, so the whole tree is read instead (see `Payload::parse`).
+        // A repeated key overwrites, as in the tree.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if !out.read(key, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! deserialize_from_object {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_map(ObjectOnly(PhantomData))
+            }
+        }
+    )*};
+}
+
+deserialize_from_object!(Payload, PullRequest, Base);
 
 /// Why a body is not a JSON payload; the text is shown to GitHub.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +216,29 @@ mod tests {
                 "{odd}"
             );
         }
+    }
+
+    #[test]
+    fn arrays_never_fill_fields_by_position() {
+        let array = br#"["closed", null, {"merged": true, "base": {"ref": "main"}}]"#;
+        assert_eq!(Payload::parse(array), Ok(Payload::default()));
+        let nested = br#"{"action": "closed", "pull_request": [true, ["main"]]}"#;
+        let payload = Payload::parse(nested).unwrap();
+        assert_eq!(payload.action.as_deref(), Some("closed"));
+        assert_eq!(payload.pull_request, None);
+        let base = br#"{"pull_request": {"merged": true, "base": ["main"]}}"#;
+        assert_eq!(Payload::parse(base).unwrap().branch(), None);
+    }
+
+    #[test]
+    fn escaped_keys_and_repeated_keys_read_as_the_tree_does() {
+        let escaped = br#"{"act\u0069on": "closed", "action": "opened", "action": "closed"}"#;
+        let tree: Value = serde_json::from_slice(escaped).unwrap();
+        assert_eq!(Payload::parse(escaped), Ok(Payload::from_value(&tree)));
+        assert_eq!(
+            Payload::parse(escaped).unwrap().action.as_deref(),
+            Some("closed")
+        );
     }
 
     #[test]
