@@ -342,13 +342,15 @@ fn array_of_tables<'a, 'i>(
 /// Reads the keys of one table as its [`shape::Table`] describes them (kinds, defaults, limits,
 /// choices), and reports wrong types, bad values, missing and unknown keys.
 ///
-/// Asking for a key the shape lacks, or as another kind, is a bug in the parser: it panics, and
-/// the unit tests, which read every key, would catch it.
+/// Asking for a key the shape lacks or as another kind, or not reading a key the shape has, is a
+/// bug in the parser: it panics, which any test that reads such a table catches.
 struct Reader<'a, 'i> {
     table: &'a DeTable<'i>,
     span: Range<usize>,
     ctx: String,
     shape: &'static Table,
+    /// The keys the parser asked for, to check that it reads them all.
+    read: Vec<&'static str>,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -365,6 +367,7 @@ impl<'a, 'i> Reader<'a, 'i> {
             span,
             ctx,
             shape,
+            read: Vec::new(),
             diags,
         }
     }
@@ -373,9 +376,12 @@ impl<'a, 'i> Reader<'a, 'i> {
         self.diags.push(d);
     }
 
-    fn kind(&self, key: &str) -> &'static Kind {
+    fn kind(&mut self, key: &str) -> &'static Kind {
         match self.shape.key(key) {
-            Some(k) => &k.kind,
+            Some(k) => {
+                self.read.push(k.name);
+                &k.kind
+            }
             None => panic!("`{key}` is not a key of {} in shape.rs", self.ctx),
         }
     }
@@ -626,6 +632,15 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// Reports missing required keys, then unknown keys.
     fn finish(self) {
+        let unread: Vec<&str> = (self.shape.keys.iter())
+            .map(|k| k.name)
+            .filter(|k| !self.read.contains(k))
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "the parser does not read {unread:?} of {} (shape.rs)",
+            self.ctx
+        );
         for key in self.shape.keys {
             let Need::Required(what) = key.need else {
                 continue;
@@ -684,7 +699,9 @@ fn format_name(format: Format) -> &'static str {
 
 fn format_help(format: Format) -> &'static str {
     match format {
-        Format::EnvVar => "use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`",
+        Format::EnvVar => {
+            "use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"
+        }
     }
 }
 
@@ -776,6 +793,29 @@ event = \"push\"
             "{got:?}"
         );
         assert_eq!(lines, vec![1, 6, 9]);
+    }
+
+    #[test]
+    fn support_keywords_must_be_given_and_not_empty() {
+        let rule = |keywords: &str| {
+            format!(
+                "[[support]]\nname = \"s\"\n{keywords}channel_env = \"S\"\nreaction = \"sos\"\n"
+            )
+        };
+        assert_eq!(
+            located(&rule("")),
+            vec![(
+                1,
+                "missing key `keywords` in support rule in `[[support]]`".to_string()
+            )]
+        );
+        assert_eq!(
+            located(&rule("keywords = []\n")),
+            vec![(
+                3,
+                "`keywords` in support rule in `[[support]]` needs at least 1 item".to_string()
+            )]
+        );
     }
 
     #[test]

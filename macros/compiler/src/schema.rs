@@ -31,8 +31,11 @@ fn table(t: &Table) -> Map<String, Value> {
     s.insert("type".into(), json!("object"));
     s.insert("description".into(), json!(t.doc));
     if !t.keys.is_empty() {
-        let properties: Map<String, Value> =
-            t.keys.iter().map(|k| (k.name.to_string(), key(k))).collect();
+        let properties: Map<String, Value> = t
+            .keys
+            .iter()
+            .map(|k| (k.name.to_string(), key(k)))
+            .collect();
         s.insert("properties".into(), Value::Object(properties));
     }
     let required: Vec<&str> = t
@@ -117,7 +120,10 @@ mod tests {
         let format = &job["properties"]["report_format"];
         assert_eq!(format["default"], json!("text"));
         assert_eq!(format["enum"], json!(["text", "blocks", "code", "file"]));
-        assert!(format["description"].as_str().unwrap().contains("Block Kit"));
+        assert!(format["description"]
+            .as_str()
+            .unwrap()
+            .contains("Block Kit"));
         assert_eq!(job["properties"]["report_success"]["default"], json!(true));
         assert_eq!(job["properties"]["timeout_seconds"]["minimum"], json!(1));
         let slack = &schema["additionalProperties"]["properties"]["slack"]["items"];

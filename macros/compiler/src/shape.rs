@@ -29,7 +29,9 @@ impl Table {
 /// Entries of a table under names of the user's choosing.
 #[derive(Debug)]
 pub struct Entries {
+    /// The names entries may have.
     pub names: Names,
+    /// What each entry is.
     pub table: &'static Table,
 }
 
@@ -61,10 +63,13 @@ impl Names {
 /// One key of a table.
 #[derive(Debug)]
 pub struct Key {
+    /// As written in the file.
     pub name: &'static str,
     /// What it does, as editors show it.
     pub doc: &'static str,
+    /// What it holds.
     pub kind: Kind,
+    /// Whether it must be written.
     pub need: Need,
 }
 
@@ -247,7 +252,9 @@ pub static JOB: Table = Table {
                 default: None,
                 format: None,
             },
-            need: Need::Required("the bash command to run, e.g. `run_args_template = \"./run.sh\"`"),
+            need: Need::Required(
+                "the bash command to run, e.g. `run_args_template = \"./run.sh\"`",
+            ),
         },
         Key {
             name: "report_stdout",
@@ -383,9 +390,7 @@ pub static GITHUB: Table = Table {
                 default: None,
                 format: None,
             },
-            need: Need::Required(
-                "the `X-GitHub-Event` to act on, e.g. `event = \"pull_request\"`",
-            ),
+            need: Need::Required("the `X-GitHub-Event` to act on, e.g. `event = \"pull_request\"`"),
         },
         Key {
             name: "action",
@@ -539,7 +544,12 @@ mod tests {
         // The patterns are what editors check; `allows` is what the compiler checks.
         assert_eq!(NAMESPACE_NAMES.pattern(), "^[a-z0-9-]+$");
         assert_eq!(JOB_NAMES.pattern(), "^[a-z0-9_]+$");
-        for (name, ok) in [("deploy-2", true), ("", false), ("a_b", false), ("A", false)] {
+        for (name, ok) in [
+            ("deploy-2", true),
+            ("", false),
+            ("a_b", false),
+            ("A", false),
+        ] {
             assert_eq!(NAMESPACE_NAMES.allows(name), ok, "{name}");
         }
         for (name, ok) in [("hello_name", true), ("a-b", false), ("Hi", false)] {

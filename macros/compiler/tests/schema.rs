@@ -48,10 +48,7 @@ fn the_committed_schema_is_the_generated_one() {
         .lines()
         .zip(generated.lines())
         .position(|(a, b)| a != b)
-        .map_or_else(
-            || "its length".to_string(),
-            |i| format!("line {}", i + 1),
-        );
+        .map_or_else(|| "its length".to_string(), |i| format!("line {}", i + 1));
     assert!(
         committed == generated,
         "job_configs.schema.json is out of date (it differs at {first_difference}); regenerate \
@@ -106,19 +103,43 @@ fn mistakes_a_schema_can_see_are_rejected_by_both() {
     assert_eq!(schema_errors(&validator, BASE), Vec::<String>::new());
     assert_eq!(shape_errors(BASE), Vec::<String>::new());
     let cases = [
-        ("unknown key", "report_format = \"code\"", "report_fromat = \"code\""),
-        ("bad report_format", "report_format = \"code\"", "report_format = \"html\""),
+        (
+            "unknown key",
+            "report_format = \"code\"",
+            "report_fromat = \"code\"",
+        ),
+        (
+            "bad report_format",
+            "report_format = \"code\"",
+            "report_format = \"html\"",
+        ),
         ("bad action", "\"schedule_job\"", "\"schedule\""),
         ("missing required key", "help = \"say hello\"\n", ""),
-        ("string for seconds", "timeout_seconds = 60", "timeout_seconds = \"60\""),
-        ("zero timeout", "timeout_seconds = 60", "timeout_seconds = 0"),
+        (
+            "string for seconds",
+            "timeout_seconds = 60",
+            "timeout_seconds = \"60\"",
+        ),
+        (
+            "zero timeout",
+            "timeout_seconds = 60",
+            "timeout_seconds = 0",
+        ),
         ("`_` in a namespace", "[demo]", "[my_demo]"),
         ("reserved namespace", "[demo]\n", "[status]\n[demo]\n"),
         ("`support` as a table", "[[support]]", "[support]"),
         ("bad job name", "[demo.jobs.hello]", "[demo.jobs.Hello]"),
         ("no keywords", "[\"tech-support\"]", "[]"),
-        ("bad env var name", "\"SLACK_TECH_SUPPORT_CHANNEL\"", "\"tech channel\""),
-        ("top-level value", "\n[[support]]", "\noops = 1\n[[support]]"),
+        (
+            "bad env var name",
+            "\"SLACK_TECH_SUPPORT_CHANNEL\"",
+            "\"tech channel\"",
+        ),
+        (
+            "top-level value",
+            "\n[[support]]",
+            "\noops = 1\n[[support]]",
+        ),
     ];
     for (what, from, to) in cases {
         let text = BASE.replacen(from, to, 1);
