@@ -292,7 +292,7 @@ pub static JOB: Table = Table {
         },
         Key {
             name: "suppress_empty",
-            doc: "Post nothing when the job succeeds with empty stdout.",
+            doc: "When stdout is reported but empty, post nothing (instead of saying so).",
             kind: Kind::Bool {
                 default: Some(false),
             },
@@ -370,8 +370,7 @@ pub static SLACK: Table = Table {
         },
         Key {
             name: "examples",
-            doc: "Whole messages (namespace included) that must parse as this very command; \
-                  shown in help.",
+            doc: "Whole messages (namespace included) that must parse as this very command.",
             kind: Kind::Strings { min_items: 0 },
             need: Need::Optional,
         },
