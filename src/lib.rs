@@ -1,9 +1,6 @@
 //! bennettbot: runs jobs from Slack commands and GitHub webhooks, compiled from
 //! `job_configs.toml`, and reports their results to Slack.
 
-// The generated code names runtime types as `::bennettbot::config::...`, inside this crate too.
-extern crate self as bennettbot;
-
 pub mod app;
 pub mod check;
 pub mod config;

@@ -52,6 +52,8 @@ enum Cmd {
         /// The message, as typed after the bot's name, e.g. "test hello Bob".
         message: String,
     },
+    /// Print the JSON Schema of job_configs.toml, for editors (job_configs.schema.json).
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,10 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Explain { message } => {
             print!("{}", explain::explain(&CONFIG, &message));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Schema => {
+            print!("{}", bennettbot_compiler::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Shell { db } => {

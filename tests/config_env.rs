@@ -108,19 +108,19 @@ fn assert_reports_exactly_its_marked_mistakes(relative: &str) {
 
 #[test]
 fn every_mistake_is_reported_at_its_line_in_one_build() {
-    assert_reports_exactly_its_marked_mistakes("tests/ui/env/every_mistake.toml");
+    assert_reports_exactly_its_marked_mistakes("macros/ui/tests/ui/env/every_mistake.toml");
 }
 
 #[test]
 fn syntax_and_support_table_mistakes_are_reported_at_their_lines() {
     // These cannot share a file with the rest (see every_mistake.toml).
-    assert_reports_exactly_its_marked_mistakes("tests/ui/env/toml_syntax.toml");
-    assert_reports_exactly_its_marked_mistakes("tests/ui/env/support_table.toml");
+    assert_reports_exactly_its_marked_mistakes("macros/ui/tests/ui/env/toml_syntax.toml");
+    assert_reports_exactly_its_marked_mistakes("macros/ui/tests/ui/env/support_table.toml");
 }
 
 #[test]
 fn a_good_alternative_config_builds_with_its_commands() {
-    let path = manifest_dir().join("tests/ui/pass/namespace_without_commands.toml");
+    let path = manifest_dir().join("macros/ui/tests/ui/pass/namespace_without_commands.toml");
     let (ok, stderr) = check_with(&path);
     assert!(ok, "a valid config must build:\n{stderr}");
 }

@@ -3,13 +3,11 @@
 mod command;
 pub mod compiled;
 pub mod help;
-pub mod slack_text;
-pub mod spec;
 pub mod suggest;
 pub mod template;
 
-pub use bennettbot_pattern::match_segments;
+/// The runtime types (`JobSpec`, `CommandSpec`...), a crate of their own (`macros/spec`).
+pub use bennettbot_spec as spec;
+pub use bennettbot_spec::*;
 pub use compiled::{Command, JobType, CONFIG};
-pub use slack_text::unformat_param;
-pub use spec::*;
 pub use template::{render, Args, RenderError};

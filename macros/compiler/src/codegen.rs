@@ -1,4 +1,4 @@
-//! Turns a validated config into Rust: data tables of `::bennettbot::config` runtime types, and
+//! Turns a validated config into Rust: data tables of `::bennettbot_spec` runtime types, and
 //! thin enums with match arms over them.
 
 use std::collections::BTreeSet;
@@ -67,7 +67,7 @@ pub fn generate(
     orders: &[MatchOrder],
     tracked_path: Option<&Path>,
 ) -> TokenStream {
-    let rt = quote!(::bennettbot::config);
+    let rt = quote!(::bennettbot_spec);
     let track = tracked_path.map(|p| {
         let p = p.to_string_lossy().into_owned();
         quote!(

@@ -2,12 +2,16 @@
 //! `--> file:line:col` and a hint, and generates typed Rust for the bot.
 //!
 //! Parse → model → validate → generate, each in its own module; the proc-macro crate and
-//! `build.rs` are thin shims over [`compile`], [`expand`] and [`warnings`].
+//! `build.rs` are thin shims over [`compile`], [`expand`] and [`warnings`]. The file's shape
+//! (keys, defaults, limits) is [`shape`], which the parser reads by and [`schema`] turns into
+//! a JSON Schema for editors.
 
 pub mod automaton;
 pub mod codegen;
 pub mod model;
 pub mod parse;
+pub mod schema;
+pub mod shape;
 pub mod source;
 pub mod template;
 pub mod validate;

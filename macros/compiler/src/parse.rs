@@ -1,5 +1,6 @@
 //! Reads the TOML document into the model, collecting every problem instead of stopping at the
-//! first (serde's `deny_unknown_fields` would stop at one).
+//! first (serde's `deny_unknown_fields` would stop at one). Each table's keys, defaults and
+//! limits come from [`crate::shape`], which the JSON Schema is generated from too.
 
 use std::ops::Range;
 
@@ -7,53 +8,12 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::model::*;
+use crate::shape::{self, Format, Kind, Need, Table, JOB_NAMES, NAMESPACE_NAMES};
 use crate::source::{closest, Diagnostic};
 use crate::template::parse_template;
 
 /// Names that cannot be namespaces: the bot's built-in words and the `[[support]]` rules.
-pub const RESERVED_NAMESPACES: [&str; 4] = ["help", "status", "remove", "support"];
-
-const NAMESPACE_KEYS: &[&str] = &[
-    "description",
-    "restricted",
-    "fabfile",
-    "default_channel",
-    "jobs",
-    "slack",
-    "github",
-];
-const JOB_KEYS: &[&str] = &[
-    "run_args_template",
-    "report_stdout",
-    "report_success",
-    "report_format",
-    "call_tech_support_on_error",
-    "suppress_empty",
-    "timeout_seconds",
-];
-const SLACK_KEYS: &[&str] = &[
-    "command",
-    "help",
-    "action",
-    "job_type",
-    "delay_seconds",
-    "examples",
-];
-const GITHUB_KEYS: &[&str] = &[
-    "event",
-    "action",
-    "merged",
-    "base_branch",
-    "job_type",
-    "delay_seconds",
-];
-const SUPPORT_KEYS: &[&str] = &[
-    "name",
-    "keywords",
-    "channel_env",
-    "reaction",
-    "out_of_office_file",
-];
+pub const RESERVED_NAMESPACES: &[&str] = NAMESPACE_NAMES.reserved;
 
 /// Parses `text` into a model; problems are pushed to `diags`. Parts with errors are left out.
 pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
@@ -111,7 +71,7 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
                 )),
             );
             ok = false;
-        } else if !is_namespace_name(name) {
+        } else if !NAMESPACE_NAMES.allows(name) {
             diags.push(
                 Diagnostic::error(
                     format!("namespace `{name}` is not a valid name"),
@@ -136,30 +96,13 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
     config
 }
 
-fn is_namespace_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
-}
-
-fn is_job_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-}
-
 fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Namespace {
     let ctx = format!("namespace `[{}]`", name.value);
-    let mut r = Reader::new(table, name.span.clone(), ctx, NAMESPACE_KEYS, diags);
-    let description = r.string("description").map(|s| s.value).unwrap_or_default();
-    let restricted = r.bool("restricted").unwrap_or(false);
+    let mut r = Reader::new(table, name.span.clone(), ctx, &shape::NAMESPACE, diags);
+    let description = r.string_or_default("description");
+    let restricted = r.bool_or_default("restricted");
     let fabfile = r.string("fabfile").map(|s| s.value);
-    let default_channel = r
-        .string("default_channel")
-        .map(|s| s.value)
-        .unwrap_or_else(|| "#tech".to_string());
+    let default_channel = r.string_or_default("default_channel");
     let jobs_value = r.take("jobs");
     let slack_value = r.take("slack");
     let github_value = r.take("github");
@@ -182,7 +125,7 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
             DeValue::Table(jobs) => {
                 for (job_key, job_value) in jobs {
                     let job_name = job_key.get_ref().as_ref();
-                    if !is_job_name(job_name) {
+                    if !JOB_NAMES.allows(job_name) {
                         diags.push(
                             Diagnostic::error(
                                 format!("job name `{job_name}` in `[{n}.jobs]` is not valid"),
@@ -244,19 +187,15 @@ fn read_job(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Job> {
     let ctx = format!("job `[{ns}.jobs.{}]`", name.value);
-    let mut r = Reader::new(table, name.span.clone(), ctx, JOB_KEYS, diags);
-    let template = r.required_string(
-        "run_args_template",
-        "the bash command to run, e.g. `run_args_template = \"./run.sh\"`",
-    );
-    let report_stdout = r.bool("report_stdout").unwrap_or(false);
-    let report_success = r.bool("report_success").unwrap_or(true);
-    let report_format = r
-        .choice("report_format", &ReportFormat::NAMES)
-        .map(|s| ReportFormat::from_name(&s).expect("checked by choice"));
-    let call_tech_support_on_error = r.bool("call_tech_support_on_error").unwrap_or(true);
-    let suppress_empty = r.bool("suppress_empty").unwrap_or(false);
-    let timeout = r.seconds("timeout_seconds", 1);
+    let mut r = Reader::new(table, name.span.clone(), ctx, &shape::JOB, diags);
+    let template = r.string("run_args_template");
+    let report_stdout = r.bool_or_default("report_stdout");
+    let report_success = r.bool_or_default("report_success");
+    let report_format = ReportFormat::from_name(&r.choice_or_default("report_format"))
+        .expect("the shape's choices are the model's names");
+    let call_tech_support_on_error = r.bool_or_default("call_tech_support_on_error");
+    let suppress_empty = r.bool_or_default("suppress_empty");
+    let timeout = r.seconds("timeout_seconds");
     r.finish();
     let template = template?;
     let parts = match parse_template(&template.value) {
@@ -283,7 +222,7 @@ fn read_job(
         parts,
         report_stdout,
         report_success,
-        report_format: report_format.unwrap_or(ReportFormat::Text),
+        report_format,
         call_tech_support_on_error,
         suppress_empty,
         timeout_seconds: timeout,
@@ -297,32 +236,24 @@ fn read_slack(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<SlackCommand> {
     let ctx = format!("slack command in `[[{ns}.slack]]`");
-    let mut r = Reader::new(table, span, ctx, SLACK_KEYS, diags);
-    let command = r.required_string(
-        "command",
-        "the words users type after the namespace, e.g. `command = \"hello [name]\"`",
-    );
-    let help = r.required_string(
-        "help",
-        "one line for the namespace help, e.g. `help = \"say hello\"`",
-    );
-    let action = r.required_choice("action", &Action::NAMES);
-    let job_type = r.required_string(
-        "job_type",
-        "the job (of this namespace) the command acts on, e.g. `job_type = \"hello\"`",
-    );
-    let delay = r.seconds("delay_seconds", 0);
-    let examples = r.string_array("examples");
+    let mut r = Reader::new(table, span, ctx, &shape::SLACK, diags);
+    let command = r.string("command");
+    let help = r.string("help");
+    let action = r.choice("action");
+    let job_type = r.string("job_type");
+    let delay = r.seconds_or_default("delay_seconds");
+    let examples = r.strings("examples");
     r.finish();
     let command = command?;
-    let action = Action::from_name(&action?.value)?;
+    let action =
+        Action::from_name(&action?.value).expect("the shape's choices are the model's names");
     let normalised = bennettbot_pattern::collapse_whitespace(&command.value);
     Some(SlackCommand {
         command: Sp::new(normalised, command.span),
         help: help?.value,
         action,
         job_type: job_type?,
-        delay_seconds: delay.unwrap_or(0),
+        delay_seconds: delay,
         examples: examples.unwrap_or_default(),
     })
 }
@@ -334,19 +265,13 @@ fn read_github(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<GithubRule> {
     let ctx = format!("GitHub rule in `[[{ns}.github]]`");
-    let mut r = Reader::new(table, span, ctx, GITHUB_KEYS, diags);
-    let event = r.required_string(
-        "event",
-        "the `X-GitHub-Event` to act on, e.g. `event = \"pull_request\"`",
-    );
+    let mut r = Reader::new(table, span, ctx, &shape::GITHUB, diags);
+    let event = r.string("event");
     let action = r.string("action").map(|s| s.value);
-    let merged = r.bool_spanned("merged");
+    let merged = r.bool("merged");
     let base_branch = r.string("base_branch").map(|s| s.value);
-    let job_type = r.required_string(
-        "job_type",
-        "the job (of this namespace) to schedule, e.g. `job_type = \"deploy\"`",
-    );
-    let delay = r.seconds("delay_seconds", 0);
+    let job_type = r.string("job_type");
+    let delay = r.seconds_or_default("delay_seconds");
     r.finish();
     let rule = GithubRule {
         event: event?,
@@ -354,7 +279,7 @@ fn read_github(
         merged,
         base_branch,
         job_type: job_type?,
-        delay_seconds: delay.unwrap_or(0),
+        delay_seconds: delay,
     };
     Some(rule)
 }
@@ -368,55 +293,19 @@ fn read_support(
         table,
         span,
         "support rule in `[[support]]`".into(),
-        SUPPORT_KEYS,
+        &shape::SUPPORT,
         diags,
     );
-    let name = r.required_string("name", "who is called, e.g. `name = \"tech-support\"`");
-    let keywords = r.string_array("keywords");
-    let channel_env = r.required_string("channel_env", "the env var naming the support channel, e.g. `channel_env = \"SLACK_TECH_SUPPORT_CHANNEL\"`");
-    let reaction = r.required_string(
-        "reaction",
-        "the emoji to react with, e.g. `reaction = \"sos\"`",
-    );
+    let name = r.string("name");
+    let keywords = r.strings("keywords");
+    let channel_env = r.string("channel_env");
+    let reaction = r.string("reaction");
     let ooo = r.string("out_of_office_file").map(|s| s.value);
-    let table_span = r.span.clone();
     r.finish();
-    let name = name?;
-    let keywords = match keywords {
-        Some(k) if !k.is_empty() => k,
-        _ => {
-            diags.push(
-                Diagnostic::error(
-                    format!("support rule `{}` has no `keywords`", name.value),
-                    table_span,
-                )
-                .help("list the words that call it, e.g. `keywords = [\"tech-support\"]`"),
-            );
-            return None;
-        }
-    };
-    let channel_env = channel_env?;
-    if !channel_env
-        .value
-        .chars()
-        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    {
-        diags.push(
-            Diagnostic::error(
-                format!(
-                    "`channel_env = \"{}\"` is not an environment variable name",
-                    channel_env.value
-                ),
-                channel_env.span.clone(),
-            )
-            .help("use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"),
-        );
-        return None;
-    }
     Some(SupportRule {
-        name,
-        keywords,
-        channel_env,
+        name: name?,
+        keywords: keywords?,
+        channel_env: channel_env?,
         reaction: reaction?.value,
         out_of_office_file: ooo,
     })
@@ -450,12 +339,18 @@ fn array_of_tables<'a, 'i>(
     Some(out)
 }
 
-/// Reads typed keys from one table and reports wrong types, missing and unknown keys.
+/// Reads the keys of one table as its [`shape::Table`] describes them (kinds, defaults, limits,
+/// choices), and reports wrong types, bad values, missing and unknown keys.
+///
+/// Asking for a key the shape lacks or as another kind, or not reading a key the shape has, is a
+/// bug in the parser: it panics, which any test that reads such a table catches.
 struct Reader<'a, 'i> {
     table: &'a DeTable<'i>,
     span: Range<usize>,
     ctx: String,
-    allowed: &'static [&'static str],
+    shape: &'static Table,
+    /// The keys the parser asked for, to check that it reads them all.
+    read: Vec<&'static str>,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -464,20 +359,35 @@ impl<'a, 'i> Reader<'a, 'i> {
         table: &'a DeTable<'i>,
         span: Range<usize>,
         ctx: String,
-        allowed: &'static [&'static str],
+        shape: &'static Table,
         diags: &'a mut Vec<Diagnostic>,
     ) -> Self {
         Reader {
             table,
             span,
             ctx,
-            allowed,
+            shape,
+            read: Vec::new(),
             diags,
         }
     }
 
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    fn kind(&mut self, key: &str) -> &'static Kind {
+        match self.shape.key(key) {
+            Some(k) => {
+                self.read.push(k.name);
+                &k.kind
+            }
+            None => panic!("`{key}` is not a key of {} in shape.rs", self.ctx),
+        }
+    }
+
+    fn wrong_kind(&self, key: &str) -> ! {
+        panic!("`{key}` of {} is another kind of key in shape.rs", self.ctx)
     }
 
     fn get(
@@ -490,10 +400,14 @@ impl<'a, 'i> Reader<'a, 'i> {
         self.table.get_key_value(key)
     }
 
+    /// A table or an array of tables, for the caller to read.
     fn take(
         &mut self,
         key: &str,
     ) -> Option<(Spanned<toml::de::DeString<'i>>, Spanned<DeValue<'i>>)> {
+        if !matches!(self.kind(key), Kind::Table(_) | Kind::Tables(_)) {
+            self.wrong_kind(key);
+        }
         self.get(key).map(|(k, v)| (k.clone(), v.clone()))
     }
 
@@ -503,79 +417,85 @@ impl<'a, 'i> Reader<'a, 'i> {
         self.push(d);
     }
 
+    /// The string, if written and valid.
     fn string(&mut self, key: &str) -> Option<Sp<String>> {
+        let Kind::String { format, .. } = *self.kind(key) else {
+            self.wrong_kind(key);
+        };
         let (_, v) = self.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => Some(Sp::new(s.to_string(), v.span())),
-            _ => {
-                self.type_error(key, "a string", v.span());
-                None
-            }
-        }
-    }
-
-    fn required_string(&mut self, key: &str, what: &str) -> Option<Sp<String>> {
-        if self.get(key).is_none() {
+        let DeValue::String(s) = v.get_ref() else {
+            self.type_error(key, "a string", v.span());
+            return None;
+        };
+        if let Some(format) = format.filter(|f| !f.allows(s)) {
             let d = Diagnostic::error(
-                format!("missing key `{key}` in {}", self.ctx),
-                self.span.clone(),
+                format!("`{key} = \"{s}\"` is not {}", format_name(format)),
+                v.span(),
             )
-            .help(format!("add `{key}`: {what}"));
+            .help(format_help(format));
             self.push(d);
             return None;
         }
-        self.string(key)
+        Some(Sp::new(s.to_string(), v.span()))
     }
 
-    fn choice(&mut self, key: &str, choices: &[&str]) -> Option<String> {
-        let s = self.string(key)?;
-        if choices.contains(&s.value.as_str()) {
-            return Some(s.value);
+    /// The string, or the shape's default.
+    fn string_or_default(&mut self, key: &str) -> String {
+        let Kind::String {
+            default: Some(default),
+            ..
+        } = *self.kind(key)
+        else {
+            self.wrong_kind(key);
+        };
+        self.string(key)
+            .map_or_else(|| default.to_string(), |s| s.value)
+    }
+
+    /// One of the shape's choices, if written and valid.
+    fn choice(&mut self, key: &str) -> Option<Sp<String>> {
+        let Kind::Choice { names, .. } = *self.kind(key) else {
+            self.wrong_kind(key);
+        };
+        let (_, v) = self.get(key)?;
+        let DeValue::String(s) = v.get_ref() else {
+            self.type_error(key, "a string", v.span());
+            return None;
+        };
+        if names.contains(&s.as_ref()) {
+            return Some(Sp::new(s.to_string(), v.span()));
         }
-        let mut help = format!(
-            "use one of {}",
-            choices
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        if let Some(c) = closest(&s.value, choices.iter().copied()) {
+        let mut help = format!("use one of {}", code_list(names));
+        if let Some(c) = closest(s, names.iter().copied()) {
             help = format!("did you mean `{c}`? {help}");
         }
         let d = Diagnostic::error(
-            format!("`{key} = \"{}\"` in {} is not valid", s.value, self.ctx),
-            s.span,
+            format!("`{key} = \"{s}\"` in {} is not valid", self.ctx),
+            v.span(),
         )
         .help(help);
         self.push(d);
         None
     }
 
-    fn required_choice(&mut self, key: &str, choices: &[&str]) -> Option<Sp<String>> {
-        if self.get(key).is_none() {
-            let list = choices
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let d = Diagnostic::error(
-                format!("missing key `{key}` in {}", self.ctx),
-                self.span.clone(),
-            )
-            .help(format!("add `{key}`, one of {list}"));
-            self.push(d);
-            return None;
-        }
-        let span = self.get(key).map(|(_, v)| v.span()).unwrap_or_default();
-        self.choice(key, choices).map(|v| Sp::new(v, span))
+    /// The choice, or the shape's default.
+    fn choice_or_default(&mut self, key: &str) -> String {
+        let Kind::Choice {
+            default: Some(default),
+            ..
+        } = *self.kind(key)
+        else {
+            self.wrong_kind(key);
+        };
+        self.choice(key)
+            .map_or_else(|| default.to_string(), |s| s.value)
     }
 
-    fn bool(&mut self, key: &str) -> Option<bool> {
-        self.bool_spanned(key).map(|b| b.value)
-    }
-
-    fn bool_spanned(&mut self, key: &str) -> Option<Sp<bool>> {
+    /// The boolean, if written and valid.
+    fn bool(&mut self, key: &str) -> Option<Sp<bool>> {
+        let Kind::Bool { .. } = self.kind(key) else {
+            self.wrong_kind(key);
+        };
         let (_, v) = self.get(key)?;
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Sp::new(*b, v.span())),
@@ -586,8 +506,34 @@ impl<'a, 'i> Reader<'a, 'i> {
         }
     }
 
-    /// A whole number of seconds, at least `min`.
-    fn seconds(&mut self, key: &str, min: u64) -> Option<u64> {
+    /// The boolean, or the shape's default.
+    fn bool_or_default(&mut self, key: &str) -> bool {
+        let Kind::Bool {
+            default: Some(default),
+        } = *self.kind(key)
+        else {
+            self.wrong_kind(key);
+        };
+        self.bool(key).map_or(default, |b| b.value)
+    }
+
+    /// The seconds, or the shape's default.
+    fn seconds_or_default(&mut self, key: &str) -> u64 {
+        let Kind::Seconds {
+            default: Some(default),
+            ..
+        } = *self.kind(key)
+        else {
+            self.wrong_kind(key);
+        };
+        self.seconds(key).unwrap_or(default)
+    }
+
+    /// A whole number of seconds, at least the shape's minimum, if written and valid.
+    fn seconds(&mut self, key: &str) -> Option<u64> {
+        let Kind::Seconds { min, .. } = *self.kind(key) else {
+            self.wrong_kind(key);
+        };
         let (_, v) = self.get(key)?;
         let span = v.span();
         let parsed = match v.get_ref() {
@@ -644,7 +590,11 @@ impl<'a, 'i> Reader<'a, 'i> {
         }
     }
 
-    fn string_array(&mut self, key: &str) -> Option<Vec<Sp<String>>> {
+    /// The array of strings, if written and valid (at least the shape's number of items).
+    fn strings(&mut self, key: &str) -> Option<Vec<Sp<String>>> {
+        let Kind::Strings { min_items } = *self.kind(key) else {
+            self.wrong_kind(key);
+        };
         let (_, v) = self.get(key)?;
         let DeValue::Array(items) = v.get_ref() else {
             self.type_error(key, "an array of strings", v.span());
@@ -660,30 +610,97 @@ impl<'a, 'i> Reader<'a, 'i> {
                 }
             }
         }
+        if out.len() < min_items {
+            let help = match self.shape.key(key).map(|k| k.need) {
+                Some(Need::Required(what)) => format!("list at least {min_items}: {what}"),
+                _ => format!("write e.g. `{key} = [\"...\"]`"),
+            };
+            let d = Diagnostic::error(
+                format!(
+                    "`{key}` in {} needs at least {min_items} item{}",
+                    self.ctx,
+                    if min_items == 1 { "" } else { "s" }
+                ),
+                v.span(),
+            )
+            .help(help);
+            self.push(d);
+            return None;
+        }
         Some(out)
     }
 
-    /// Reports unknown keys.
+    /// Reports missing required keys, then unknown keys.
     fn finish(self) {
-        for (key, _) in self.table {
-            let name = key.get_ref().as_ref();
-            if self.allowed.contains(&name) {
+        let unread: Vec<&str> = (self.shape.keys.iter())
+            .map(|k| k.name)
+            .filter(|k| !self.read.contains(k))
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "the parser does not read {unread:?} of {} (shape.rs)",
+            self.ctx
+        );
+        for key in self.shape.keys {
+            let Need::Required(what) = key.need else {
+                continue;
+            };
+            if self.table.get(key.name).is_some() {
                 continue;
             }
-            let allowed = self
-                .allowed
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let help = match closest(name, self.allowed.iter().copied()) {
-                Some(c) => format!("did you mean `{c}`? Allowed keys: {allowed}"),
-                None => format!("remove it; allowed keys: {allowed}"),
+            let name = key.name;
+            let help = match key.kind {
+                Kind::Choice { names, .. } => {
+                    format!("add `{name}`: {what}, one of {}", code_list(names))
+                }
+                _ => format!("add `{name}`: {what}"),
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    format!("missing key `{name}` in {}", self.ctx),
+                    self.span.clone(),
+                )
+                .help(help),
+            );
+        }
+        let allowed: Vec<&str> = self.shape.keys.iter().map(|k| k.name).collect();
+        for (key, _) in self.table {
+            let name = key.get_ref().as_ref();
+            if allowed.contains(&name) {
+                continue;
+            }
+            let list = code_list(&allowed);
+            let help = match closest(name, allowed.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`? Allowed keys: {list}"),
+                None => format!("remove it; allowed keys: {list}"),
             };
             self.diags.push(
                 Diagnostic::error(format!("unknown key `{name}` in {}", self.ctx), key.span())
                     .help(help),
             );
+        }
+    }
+}
+
+/// `a`, `b`, `c`
+fn code_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::EnvVar => "an environment variable name",
+    }
+}
+
+fn format_help(format: Format) -> &'static str {
+    match format {
+        Format::EnvVar => {
+            "use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"
         }
     }
 }
@@ -776,6 +793,29 @@ event = \"push\"
             "{got:?}"
         );
         assert_eq!(lines, vec![1, 6, 9]);
+    }
+
+    #[test]
+    fn support_keywords_must_be_given_and_not_empty() {
+        let rule = |keywords: &str| {
+            format!(
+                "[[support]]\nname = \"s\"\n{keywords}channel_env = \"S\"\nreaction = \"sos\"\n"
+            )
+        };
+        assert_eq!(
+            located(&rule("")),
+            vec![(
+                1,
+                "missing key `keywords` in support rule in `[[support]]`".to_string()
+            )]
+        );
+        assert_eq!(
+            located(&rule("keywords = []\n")),
+            vec![(
+                3,
+                "`keywords` in support rule in `[[support]]` needs at least 1 item".to_string()
+            )]
+        );
     }
 
     #[test]

@@ -1,7 +1,12 @@
-//! The runtime types that the generated code fills in: plain data, readable and testable
-//! without the macro.
+//! The runtime types that bennettbot's compiled job config is made of: plain data, readable and
+//! testable without the macro. The code that `job_configs!()` generates names them as
+//! `::bennettbot_spec::...`. They are a crate of their own so that the config compiler's UI tests
+//! build against them and the macro alone, not against the whole bot.
 
-pub use bennettbot_pattern::Segment;
+mod slack_text;
+
+pub use bennettbot_pattern::{match_segments, Segment};
+pub use slack_text::unformat_param;
 
 /// How a job's stdout is posted to Slack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
