@@ -123,9 +123,7 @@ impl Queue {
         is_im: bool,
         message_ts: Option<&str>,
     ) -> Result<Scheduled, QueueError> {
-        let start_after = super::time::to_delta(delay)
-            .and_then(|delta| Utc::now().checked_add_signed(delta))
-            .ok_or(QueueError::DurationTooLong(delay))?;
+        let start_after = super::start_after(Utc::now(), delay)?;
         self.schedule(&NewJob {
             job_type,
             args,

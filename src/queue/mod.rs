@@ -39,7 +39,7 @@ pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 pub use status::Status;
 pub use suppression::Suppression;
-pub use time::{format_time, parse_time, TimeError};
+pub use time::{format_time, parse_time, start_after, TimeError};
 
 /// Everything that can go wrong with the queue.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use super::args::encode_args;
 use super::history::{insert_history, ExitKind, HistoryRow};
 use super::job::{NewJob, RawJob, Removal, Scheduled, JOB_COLUMNS};
-use super::time::{format_time, parse_time, to_delta};
+use super::time::{format_time, parse_time, start_after};
 use super::{QueueError, SqliteStore};
 use crate::config::Args;
 
@@ -45,9 +45,7 @@ impl SqliteStore {
         is_im: bool,
         message_ts: Option<&str>,
     ) -> Result<Scheduled, QueueError> {
-        let start_after = to_delta(delay)
-            .and_then(|delta| Utc::now().checked_add_signed(delta))
-            .ok_or(QueueError::DurationTooLong(delay))?;
+        let start_after = start_after(Utc::now(), delay)?;
         self.schedule(&NewJob {
             job_type,
             args,

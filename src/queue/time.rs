@@ -40,6 +40,16 @@ pub(crate) fn to_delta(duration: std::time::Duration) -> Option<chrono::TimeDelt
     chrono::TimeDelta::from_std(duration).ok()
 }
 
+/// `delay` after `now`, failing for absurdly long delays.
+pub fn start_after(
+    now: DateTime<Utc>,
+    delay: std::time::Duration,
+) -> Result<DateTime<Utc>, super::QueueError> {
+    to_delta(delay)
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or(super::QueueError::DurationTooLong(delay))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

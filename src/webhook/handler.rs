@@ -21,7 +21,7 @@ use super::payload::{InvalidJson, Payload};
 use super::rules::{trigger_phrase, Project, UnknownProject};
 use super::signature::{verify_headers, SignatureError};
 use crate::config::{Args, Config, GithubRuleSpec};
-use crate::queue::{NewJob, Queue, QueueError};
+use crate::queue::{start_after, NewJob, Queue, QueueError};
 use crate::settings::Secret;
 use crate::slack::{OutgoingMessage, SlackApi};
 use axum::body::Bytes;
@@ -209,11 +209,7 @@ async fn queue_jobs(
     let jobs = matched
         .iter()
         .map(|rule| {
-            let delay = Duration::from_secs(rule.delay_seconds);
-            let start_after = chrono::TimeDelta::from_std(delay)
-                .ok()
-                .and_then(|delta| now.checked_add_signed(delta))
-                .ok_or(QueueError::DurationTooLong(delay))?;
+            let start_after = start_after(now, Duration::from_secs(rule.delay_seconds))?;
             Ok(NewJob {
                 job_type: rule.job_type,
                 args: &args,
