@@ -6,6 +6,7 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
@@ -15,7 +16,7 @@ mod fake_socket;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{ExitKind, SqliteStore as Queue};
@@ -33,18 +34,6 @@ const BOT: &str = "U0BOT";
 const JOBS: &str = "C0JOBS";
 /// The thread the queued `test_hello_name` jobs report in.
 const QUEUED_THREAD: &str = "1800000000.000900";
-
-/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
-async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// What the fake Slack workspace answers at start-up.
 fn slack_workspace(slack: &FakeSlack, socket: &FakeSocket) {

@@ -5,12 +5,13 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::dispatcher::report::MAX_UPLOAD_BYTES;
@@ -28,18 +29,6 @@ const OUTPUT_BYTES: u64 = 200_000_000;
 /// reads at most [`MAX_UPLOAD_BYTES`] of output; a few copies of that, the runtime and the
 /// HTTP client fit well within this, while reading the output whole would not.
 const MAX_PEAK_RSS_KIB: u64 = 64 * 1024;
-
-/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
-async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A workspace whose `test/slow.sh` (the `test_slow` job, which reports its stdout) writes
 /// [`OUTPUT_BYTES`] of 100-byte lines.

@@ -5,6 +5,7 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
@@ -43,18 +44,6 @@ fn schedule(queue: &Queue, job_type: &str, a: &Args) -> i64 {
         .schedule_job(job_type, a, JOBS, Some(THREAD), Duration::ZERO, false, None)
         .expect("schedule")
         .id
-}
-
-/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
-async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Pids the replacement `slow.sh` recorded, one per run, in order.

@@ -6,12 +6,13 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{ExitKind, SqliteStore as Queue};
@@ -28,18 +29,6 @@ const THREAD: &str = "1800000000.000300";
 const WAIT: Duration = Duration::from_secs(30);
 /// The shutdown grace given to the dispatcher: a process that waits for it fails the test.
 const LONG_GRACE: &str = "600";
-
-/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
-async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Schedules `job_type` due now, reported to `JOBS` in `THREAD`.
 fn schedule(queue: &Queue, job_type: &str) -> i64 {

@@ -17,6 +17,22 @@ pub const SECRET: &str = "webhook-secret";
 /// How long [`Part::wait_log`] waits: only a broken part takes this long.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A running `bennettbot <part>` that is killed if the test ends early.
 pub struct Part {
     pub child: Child,
