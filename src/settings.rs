@@ -163,7 +163,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "MAX_SLACK_NOTIFY_RETRIES",
         "2",
-        "retries of a failed Slack call",
+        "immediate retries of a failed Slack call (reports then retry for up to 15 minutes)",
     ),
     ("ABSOLUTE_BIN", "none", "folder put first on jobs' PATH"),
     (
