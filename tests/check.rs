@@ -1,16 +1,24 @@
 //! The built binary's `check`: every problem listed at once, non-zero exit.
 
+use std::path::Path;
 use std::process::Command;
+
+/// `bennettbot <command>` run in `cwd` with nothing from the test's environment but `PATH`,
+/// its `WRITEABLE_DIR` being `writeable`.
+fn bennettbot(command: &str, cwd: impl AsRef<Path>, writeable: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bennettbot"));
+    cmd.arg(command)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", writeable);
+    cmd
+}
 
 #[test]
 fn check_lists_every_missing_setting_and_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("check")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("check", dir.path(), dir.path())
         .env("MAX_SLACK_NOTIFY_RETRIES", "many")
         .output()
         .unwrap();
@@ -46,12 +54,7 @@ fn check_lists_every_missing_setting_and_fails() {
 #[test]
 fn check_passes_with_everything_set() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("check")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("check", env!("CARGO_MANIFEST_DIR"), dir.path())
         .envs([
             ("SLACK_BOT_TOKEN", "xoxb-1"),
             ("SLACK_APP_TOKEN", "xapp-1"),
@@ -76,12 +79,7 @@ fn check_passes_with_everything_set() {
 #[test]
 fn a_part_without_its_settings_refuses_to_start_listing_them_all() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("serve", dir.path(), dir.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -113,12 +111,7 @@ fn a_part_without_its_settings_refuses_to_start_listing_them_all() {
 #[test]
 fn a_bad_lease_timeout_is_named_with_its_meaning() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("check")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("check", dir.path(), dir.path())
         .env("LEASE_TIMEOUT_SECONDS", "abc")
         .output()
         .unwrap();
@@ -151,12 +144,7 @@ fn malformed_env_file(dir: &std::path::Path) -> std::path::PathBuf {
 fn check_names_each_malformed_env_line_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = malformed_env_file(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("check")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("check", dir.path(), dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -186,12 +174,7 @@ fn check_names_each_malformed_env_line_and_fails() {
 fn a_part_refuses_to_start_with_a_malformed_env_file() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = malformed_env_file(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
-        .arg("webserver")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WRITEABLE_DIR", dir.path())
+    let out = bennettbot("webserver", dir.path(), dir.path())
         .envs([
             ("SLACK_BOT_TOKEN", "xoxb-1"),
             ("WEBSERVER_BIND", "127.0.0.1:0"),
