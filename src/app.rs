@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
-use crate::queue::{Queue, QueueError};
+use crate::queue::{Database, Queue, QueueError};
 use crate::settings::{Part, Settings};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
@@ -28,19 +28,31 @@ pub fn slack_client(settings: &Settings) -> anyhow::Result<SlackClient> {
         .with_max_retries(settings.max_slack_notify_retries))
 }
 
-/// Opens the queue at `DB_PATH`, creating its folder.
-pub fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
-    if let Some(parent) = settings
-        .db_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+/// Opens the queue the settings name (`DATABASE_URL`, else the SQLite file at `DB_PATH`),
+/// creating and migrating its schema.
+pub async fn open_queue(settings: &Settings) -> anyhow::Result<Queue> {
+    match &settings.database {
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            // Opening may wait out SQLite's busy timeout: off the async threads.
+            tokio::task::spawn_blocking(move || open_sqlite(&path))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("opening the job queue panicked: {e}")))
+        }
+        Database::Postgres(url) => Queue::open_database(&settings.database)
+            .await
+            .with_context(|| format!("opening the job queue at {url}")),
+    }
+}
+
+/// Opens the SQLite queue at `path`, creating its folder.
+fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Queue> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    refuse_read_only(&settings.db_path)?;
-    Queue::open(&settings.db_path)
-        .with_context(|| format!("opening the job queue {}", settings.db_path.display()))
+    refuse_read_only(path)?;
+    Queue::open(path).with_context(|| format!("opening the job queue {}", path.display()))
 }
 
 /// Fails if the database file, or its `-wal` or `-shm` file, exists but cannot be opened for
@@ -85,14 +97,13 @@ pub async fn open_queue_waiting(
     slack: &SlackClient,
     shutdown: &mut Shutdown,
 ) -> Option<Queue> {
-    let path = settings.db_path.display().to_string();
+    let path = match &settings.database {
+        Database::Sqlite(path) => path.display().to_string(),
+        Database::Postgres(url) => url.to_string(),
+    };
     let mut queue_health = QueueHealth::new();
     loop {
-        let opening = settings.clone();
-        // Opening may wait out SQLite's busy timeout: off the async threads.
-        let opened = tokio::task::spawn_blocking(move || open_queue(&opening))
-            .await
-            .unwrap_or_else(|e| Err(anyhow::anyhow!("opening the job queue panicked: {e}")));
+        let opened = open_queue(settings).await;
         let now = std::time::Instant::now();
         let (text, queue) = match opened {
             Ok(queue) => {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::queue::SqliteStore;
+use crate::queue::{Database, PgStore, SqliteStore};
 use crate::settings::{Part, Settings};
 
 /// The outcome of one check.
@@ -29,6 +29,52 @@ fn problem(text: impl Into<String>) -> Finding {
     }
 }
 
+/// Opens (and migrates) the SQLite file and reads it. `check` runs no runtime here: the
+/// store is used directly.
+fn check_sqlite(path: &Path) -> Finding {
+    match SqliteStore::open(path) {
+        Ok(queue) => match queue.status(chrono::Utc::now()) {
+            Ok(_) => ok(format!(
+                "database SQLite at {} opens, is migrated and readable",
+                path.display()
+            )),
+            Err(e) => problem(format!("database {} is not usable: {e}", path.display())),
+        },
+        Err(e) => problem(format!(
+            "database {} cannot be opened or migrated: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Connects to PostgreSQL (without migrating) and reports its version and migration state.
+fn check_postgres(database: &Database, url: &str) -> Finding {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return problem(format!("cannot start a runtime to reach {database}: {e}")),
+    };
+    let inspected = runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), PgStore::inspect(url)).await
+    });
+    let supported = crate::queue::POSTGRES_MIGRATIONS.len() as i64;
+    match inspected {
+        Err(_) => problem(format!("database {database}: no answer within 10 s")),
+        Ok(Err(e)) => problem(format!("database {database} cannot be reached: {e}")),
+        Ok(Ok((server, found))) if found > supported => problem(format!(
+            "database {database} (PostgreSQL {server}) is at migration {found}, newer than this build's {supported}: run a newer bennettbot"
+        )),
+        Ok(Ok((server, found))) if found < supported => ok(format!(
+            "database {database} (PostgreSQL {server}) answers; at migration {found} of {supported}, the rest are applied at start-up"
+        )),
+        Ok(Ok((server, found))) => ok(format!(
+            "database {database} (PostgreSQL {server}) answers and is migrated ({found} of {supported})"
+        )),
+    }
+}
+
 /// Checks settings, database, workspace and logs for the given parts.
 pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<Finding> {
     let mut findings: Vec<Finding> = settings
@@ -45,23 +91,10 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
     }
     findings.extend(settings.invalid.iter().map(|p| problem(p.clone())));
 
-    // `check` runs no runtime: the store is used directly.
-    match SqliteStore::open(&settings.db_path) {
-        Ok(queue) => match queue.status(chrono::Utc::now()) {
-            Ok(_) => findings.push(ok(format!(
-                "database {} opens, is migrated and readable",
-                settings.db_path.display()
-            ))),
-            Err(e) => findings.push(problem(format!(
-                "database {} is not usable: {e}",
-                settings.db_path.display()
-            ))),
-        },
-        Err(e) => findings.push(problem(format!(
-            "database {} cannot be opened or migrated: {e}",
-            settings.db_path.display()
-        ))),
-    }
+    findings.push(match &settings.database {
+        Database::Sqlite(path) => check_sqlite(path),
+        Database::Postgres(url) => check_postgres(&settings.database, url.expose()),
+    });
 
     if settings.workspace_dir.is_dir() {
         findings.push(ok(format!(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::queue::Database;
 
 /// A secret value: usable, but never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -55,6 +56,8 @@ pub struct Settings {
     pub github_webhook_secret: Option<Secret>,
     pub writeable_dir: PathBuf,
     pub db_path: PathBuf,
+    /// The queue's store: `DATABASE_URL`, else the SQLite file at `db_path`.
+    pub database: Database,
     pub workspace_dir: PathBuf,
     pub writeable_workspace_dir: PathBuf,
     pub logs_dir: PathBuf,
@@ -135,9 +138,14 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "where the database, logs and job files go",
     ),
     (
+        "DATABASE_URL",
+        "(unset: SQLite at DB_PATH)",
+        "the job queue: sqlite:///path/to.db, or postgres://user:password@host:port/db for several hosts",
+    ),
+    (
         "DB_PATH",
         "WRITEABLE_DIR/bennettbot.db",
-        "the SQLite job queue",
+        "the SQLite job queue, when DATABASE_URL is unset",
     ),
     (
         "WORKSPACE_DIR",
@@ -235,6 +243,12 @@ impl Settings {
         let retries = number("MAX_SLACK_NOTIFY_RETRIES", 2);
         let grace = number("SHUTDOWN_GRACE_SECONDS", 30);
         let lease = number("LEASE_TIMEOUT_SECONDS", 60).max(1);
+        let db_path = path("DB_PATH", writeable_dir.join("bennettbot.db"));
+        let database = Database::from_settings(get("DATABASE_URL").as_deref(), db_path.clone())
+            .unwrap_or_else(|e| {
+                invalid.push(e.to_string());
+                Database::Sqlite(db_path.clone())
+            });
         let support_channels = config
             .support
             .iter()
@@ -250,7 +264,8 @@ impl Settings {
             support_channels,
             webhook_origin: get("WEBHOOK_ORIGIN"),
             github_webhook_secret: get("GITHUB_WEBHOOK_SECRET").map(Secret),
-            db_path: path("DB_PATH", writeable_dir.join("bennettbot.db")),
+            db_path,
+            database,
             workspace_dir: path("WORKSPACE_DIR", cwd.join("workspace")),
             writeable_workspace_dir: path(
                 "WRITEABLE_WORKSPACE_DIR",

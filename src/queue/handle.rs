@@ -1,8 +1,9 @@
 //! [`Queue`]: the one interface the bot, the webhook server, the dispatcher and the shell use,
-//! whatever store holds the queue. Every method is `async` and never blocks the runtime: the
-//! SQLite store's calls (which may wait up to its 5 s busy timeout while another process
-//! writes) run on tokio's blocking pool, so Socket Mode acks, pings and HTTP answers stay
-//! prompt while the database is locked.
+//! whatever store holds the queue: SQLite (the embedded default) or PostgreSQL (several
+//! hosts). Every method is `async` and never blocks the runtime: the SQLite store's calls
+//! (which may wait up to its 5 s busy timeout while another process writes) run on tokio's
+//! blocking pool, so Socket Mode acks, pings and HTTP answers stay prompt while the database
+//! is locked; the PostgreSQL store is async itself.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,15 +11,22 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Finished, HistoryEntry, Job, NewJob, QueueError, QueuedByDelivery, Reaped, Removal, RunId,
-    Scheduled, SqliteStore, Status, Suppression,
+    Database, Finished, HistoryEntry, Job, NewJob, PgStore, QueueError, QueuedByDelivery, Reaped,
+    Removal, RunId, Scheduled, SqliteStore, Status, Suppression,
 };
 use crate::config::Args;
 
 /// A handle on the job queue: cheap to clone, safe to share between tasks.
 #[derive(Clone, Debug)]
 pub struct Queue {
-    store: SqliteStore,
+    store: Store,
+}
+
+/// The store under a [`Queue`]: each method of `Queue` is one arm per store.
+#[derive(Clone, Debug)]
+enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// A [`NewJob`] that owns its text, to move onto the blocking pool.
@@ -63,23 +71,49 @@ impl Queue {
     /// must exist. Blocking: call it at start-up, before serving.
     pub fn open(path: &Path) -> Result<Queue, QueueError> {
         Ok(Queue {
-            store: SqliteStore::open(path)?,
+            store: Store::Sqlite(SqliteStore::open(path)?),
         })
+    }
+
+    /// Opens the store the settings name, creating and migrating its schema if needed.
+    pub async fn open_database(database: &Database) -> Result<Queue, QueueError> {
+        match database {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+                    .await
+                    .map_err(|_| QueueError::ShuttingDown)??;
+                Ok(Queue {
+                    store: Store::Sqlite(store),
+                })
+            }
+            Database::Postgres(url) => Ok(Queue {
+                store: Store::Postgres(PgStore::connect(url.expose()).await?),
+            }),
+        }
+    }
+
+    /// Which kind of store this is: `"sqlite"` or `"postgres"`.
+    pub fn kind(&self) -> &'static str {
+        match &self.store {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
     }
 
     /// A private in-memory queue, for tests.
     pub fn open_in_memory() -> Result<Queue, QueueError> {
         Ok(Queue {
-            store: SqliteStore::open_in_memory()?,
+            store: Store::Sqlite(SqliteStore::open_in_memory()?),
         })
     }
 
-    /// Runs one store call on the blocking pool.
-    async fn run<T: Send + 'static>(
-        &self,
+    /// Runs one SQLite store call on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        store: &SqliteStore,
         call: impl FnOnce(&SqliteStore) -> Result<T, QueueError> + Send + 'static,
     ) -> Result<T, QueueError> {
-        let store = self.store.clone();
+        let store = store.clone();
         match tokio::task::spawn_blocking(move || call(&store)).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -87,26 +121,53 @@ impl Queue {
         }
     }
 
-    /// Resolves when this process has scheduled or changed something since the last wait
-    /// (at once if it already has). Meant for one waiter, the dispatcher; other processes'
-    /// changes show in [`Queue::data_version`] instead.
+    /// Resolves when the queue has changed since the last wait (at once if it has), in this
+    /// process or, once this has been called, in any other: SQLite's `data_version` is
+    /// watched every few milliseconds, PostgreSQL's `NOTIFY` is listened for. Meant for one
+    /// waiter, the dispatcher.
     pub fn notified(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        self.store.notified()
+        use futures_util::future::{Either, FutureExt};
+        match &self.store {
+            Store::Sqlite(s) => Either::Left(s.notified()),
+            Store::Postgres(p) => Either::Right(p.notified().boxed()),
+        }
     }
 
-    /// Changes when another process commits (SQLite's `PRAGMA data_version`).
+    /// Changes when another process commits (SQLite's `PRAGMA data_version`; PostgreSQL's
+    /// notifications heard).
     pub async fn data_version(&self) -> Result<i64, QueueError> {
-        self.run(SqliteStore::data_version).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::data_version).await,
+            Store::Postgres(p) => Ok(p.data_version()),
+        }
     }
 
-    /// The schema version recorded in the database.
+    /// The schema version recorded in the database (SQLite's `user_version`; the last
+    /// PostgreSQL migration applied).
     pub async fn schema_version(&self) -> Result<i64, QueueError> {
-        self.run(SqliteStore::schema_version).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::schema_version).await,
+            Store::Postgres(p) => p.schema_version().await,
+        }
     }
 
-    /// The journal mode in force (`wal` for a file database).
-    pub async fn journal_mode(&self) -> Result<String, QueueError> {
-        self.run(SqliteStore::journal_mode).await
+    /// The schema version this build brings the store to.
+    pub fn supported_schema_version(&self) -> i64 {
+        match &self.store {
+            Store::Sqlite(_) => super::SCHEMA_VERSION,
+            Store::Postgres(_) => super::POSTGRES_MIGRATIONS.len() as i64,
+        }
+    }
+
+    /// How the store runs: SQLite's journal mode (`wal` for a file), or PostgreSQL's server
+    /// version.
+    pub async fn describe_server(&self) -> Result<String, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::journal_mode)
+                .await
+                .map(|mode| format!("journal mode {mode}")),
+            Store::Postgres(p) => p.server_version().await.map(|v| format!("PostgreSQL {v}")),
+        }
     }
 
     /// Schedules a job to start after `delay`, merging with a pending job of the same type and
@@ -138,8 +199,13 @@ impl Queue {
 
     /// Schedules a job with an absolute start time.
     pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
-        let job = OwnedJob::new(job);
-        self.run(move |s| s.schedule(&job.borrow())).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let job = OwnedJob::new(job);
+                Self::blocking(s, move |s| s.schedule(&job.borrow())).await
+            }
+            Store::Postgres(p) => p.schedule(job).await,
+        }
     }
 
     /// Records a webhook delivery and queues its jobs in one transaction (see
@@ -150,13 +216,18 @@ impl Queue {
         jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
-        let delivery_id = delivery_id.map(str::to_owned);
-        let jobs: Vec<OwnedJob> = jobs.iter().map(OwnedJob::new).collect();
-        self.run(move |s| {
-            let jobs: Vec<NewJob<'_>> = jobs.iter().map(OwnedJob::borrow).collect();
-            s.schedule_delivery(delivery_id.as_deref(), &jobs, now)
-        })
-        .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let delivery_id = delivery_id.map(str::to_owned);
+                let jobs: Vec<OwnedJob> = jobs.iter().map(OwnedJob::new).collect();
+                Self::blocking(s, move |s| {
+                    let jobs: Vec<NewJob<'_>> = jobs.iter().map(OwnedJob::borrow).collect();
+                    s.schedule_delivery(delivery_id.as_deref(), &jobs, now)
+                })
+                .await
+            }
+            Store::Postgres(p) => p.schedule_delivery(delivery_id, jobs, now).await,
+        }
     }
 
     /// Records a delivery id: `true` if new (see [`SqliteStore::record_delivery`]).
@@ -165,15 +236,58 @@ impl Queue {
         delivery_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, QueueError> {
-        let delivery_id = delivery_id.to_owned();
-        self.run(move |s| s.record_delivery(&delivery_id, now))
-            .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let delivery_id = delivery_id.to_owned();
+                Self::blocking(s, move |s| s.record_delivery(&delivery_id, now)).await
+            }
+            Store::Postgres(p) => p.record_delivery(delivery_id, now).await,
+        }
+    }
+
+    /// Claims Slack event `event_id`: `true` for the one caller, in any process on this
+    /// database, that should act on it (see [`SqliteStore::claim_event`]).
+    pub async fn claim_event(
+        &self,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let event_id = event_id.to_owned();
+                Self::blocking(s, move |s| s.claim_event(&event_id, now)).await
+            }
+            Store::Postgres(p) => p.claim_event(event_id, now).await,
+        }
+    }
+
+    /// Takes or renews lease `name` for `owner` until `now + ttl`: `true` if `owner` holds it
+    /// (see [`SqliteStore::hold_lease`]).
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let (name, owner) = (name.to_owned(), owner.to_owned());
+                Self::blocking(s, move |s| s.hold_lease(&name, &owner, now, ttl)).await
+            }
+            Store::Postgres(p) => p.hold_lease(name, owner, now, ttl).await,
+        }
     }
 
     /// Removes every pending job of a type; returns how many.
     pub async fn cancel_job(&self, job_type: &str) -> Result<usize, QueueError> {
-        let job_type = job_type.to_owned();
-        self.run(move |s| s.cancel_job(&job_type)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let job_type = job_type.to_owned();
+                Self::blocking(s, move |s| s.cancel_job(&job_type)).await
+            }
+            Store::Postgres(p) => p.cancel_job(job_type).await,
+        }
     }
 
     /// `remove job id N` by user `by` (see [`SqliteStore::remove_job`]).
@@ -183,26 +297,45 @@ impl Queue {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Removal, QueueError> {
-        let by = by.to_owned();
-        self.run(move |s| s.remove_job(id, &by, now)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let by = by.to_owned();
+                Self::blocking(s, move |s| s.remove_job(id, &by, now)).await
+            }
+            Store::Postgres(p) => p.remove_job(id, by, now).await,
+        }
     }
 
     /// When the dispatcher should next try [`Queue::reserve`], with suppressions judged now.
     pub async fn next_start_after(&self) -> Result<Option<DateTime<Utc>>, QueueError> {
-        self.run(SqliteStore::next_start_after).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::next_start_after).await,
+            Store::Postgres(p) => p.next_start_after(Utc::now()).await,
+        }
     }
 
-    /// Reserves the next job due now for `owner` (see [`SqliteStore::reserve`]); "now" is
-    /// read once the store's write lock is held ([`SqliteStore::reserve_at`]).
+    /// Reserves the next job due now for `owner` (see [`SqliteStore::reserve`]): "now" is
+    /// read once the store's write lock is held ([`SqliteStore::reserve_at`]), or from
+    /// PostgreSQL's clock.
     pub async fn reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
-        let owner = owner.to_owned();
-        self.run(move |s| s.reserve_at(&owner, Utc::now)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let owner = owner.to_owned();
+                Self::blocking(s, move |s| s.reserve_at(&owner, Utc::now)).await
+            }
+            Store::Postgres(p) => p.reserve(owner).await,
+        }
     }
 
     /// Renews every lease `owner` holds.
     pub async fn heartbeat(&self, owner: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
-        let owner = owner.to_owned();
-        self.run(move |s| s.heartbeat(&owner, now)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let owner = owner.to_owned();
+                Self::blocking(s, move |s| s.heartbeat(&owner, now)).await
+            }
+            Store::Postgres(p) => p.heartbeat(owner, now).await,
+        }
     }
 
     /// Records the process group of run `run`; `false` if the run is gone.
@@ -211,8 +344,12 @@ impl Queue {
         run: RunId,
         process_group: i32,
     ) -> Result<bool, QueueError> {
-        self.run(move |s| s.set_process_group(run, process_group))
-            .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                Self::blocking(s, move |s| s.set_process_group(run, process_group)).await
+            }
+            Store::Postgres(p) => p.set_process_group(run, process_group).await,
+        }
     }
 
     /// The runs `owner` holds, with who asked to stop each (see [`SqliteStore::run_states`]).
@@ -220,8 +357,13 @@ impl Queue {
         &self,
         owner: &str,
     ) -> Result<Vec<(RunId, Option<String>)>, QueueError> {
-        let owner = owner.to_owned();
-        self.run(move |s| s.run_states(&owner)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let owner = owner.to_owned();
+                Self::blocking(s, move |s| s.run_states(&owner)).await
+            }
+            Store::Postgres(p) => p.run_states(owner).await,
+        }
     }
 
     /// Removes jobs whose dispatcher died, recording them as interrupted.
@@ -232,35 +374,59 @@ impl Queue {
         lease_timeout: Duration,
         reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
-        let reaper = reaper.to_owned();
-        self.run(move |s| s.reap_dead_leases_with_groups(now, lease_timeout, &reaper))
-            .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let reaper = reaper.to_owned();
+                Self::blocking(s, move |s| {
+                    s.reap_dead_leases_with_groups(now, lease_timeout, &reaper)
+                })
+                .await
+            }
+            Store::Postgres(p) => p.reap_dead_leases(now, lease_timeout, reaper).await,
+        }
     }
 
     /// Records how run `run` ended; `false` if the run was already gone.
     pub async fn finish(&self, run: RunId, record: &Finished) -> Result<bool, QueueError> {
-        let record = record.clone();
-        self.run(move |s| s.finish(run, &record)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let record = record.clone();
+                Self::blocking(s, move |s| s.finish(run, &record)).await
+            }
+            Store::Postgres(p) => p.finish(run, record).await,
+        }
     }
 
     /// Deletes run `run` and its job without history (see [`SqliteStore::release`]).
     pub async fn release(&self, run: RunId) -> Result<bool, QueueError> {
-        self.run(move |s| s.release(run)).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.release(run)).await,
+            Store::Postgres(p) => p.release(run).await,
+        }
     }
 
     /// The latest `limit` history entries, newest first.
     pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, QueueError> {
-        self.run(move |s| s.history(limit)).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.history(limit)).await,
+            Store::Postgres(p) => p.history(limit).await,
+        }
     }
 
     /// Deletes history older than [`super::HISTORY_RETENTION`]; returns how many.
     pub async fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
-        self.run(move |s| s.prune_history(now)).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.prune_history(now)).await,
+            Store::Postgres(p) => p.prune_history(now).await,
+        }
     }
 
     /// What is running, waiting and suppressed at `now`.
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
-        self.run(move |s| s.status(now)).await
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.status(now)).await,
+            Store::Postgres(p) => p.status(now).await,
+        }
     }
 
     /// Suppresses jobs of `job_type` from `start` until `end`.
@@ -270,15 +436,24 @@ impl Queue {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(), QueueError> {
-        let job_type = job_type.to_owned();
-        self.run(move |s| s.schedule_suppression(&job_type, start, end))
-            .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let job_type = job_type.to_owned();
+                Self::blocking(s, move |s| s.schedule_suppression(&job_type, start, end)).await
+            }
+            Store::Postgres(p) => p.schedule_suppression(job_type, start, end).await,
+        }
     }
 
     /// Removes every suppression of a type; returns how many.
     pub async fn cancel_suppressions(&self, job_type: &str) -> Result<usize, QueueError> {
-        let job_type = job_type.to_owned();
-        self.run(move |s| s.cancel_suppressions(&job_type)).await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let job_type = job_type.to_owned();
+                Self::blocking(s, move |s| s.cancel_suppressions(&job_type)).await
+            }
+            Store::Postgres(p) => p.cancel_suppressions(job_type).await,
+        }
     }
 
     /// The suppression of `job_type` in force at `now`, if any.
@@ -287,8 +462,12 @@ impl Queue {
         job_type: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Suppression>, QueueError> {
-        let job_type = job_type.to_owned();
-        self.run(move |s| s.active_suppression(&job_type, now))
-            .await
+        match &self.store {
+            Store::Sqlite(s) => {
+                let job_type = job_type.to_owned();
+                Self::blocking(s, move |s| s.active_suppression(&job_type, now)).await
+            }
+            Store::Postgres(p) => p.active_suppression(job_type, now).await,
+        }
     }
 }

@@ -41,21 +41,21 @@ impl ExitKind {
         }
     }
 
-    fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         match self {
             ExitKind::Code(code) | ExitKind::Signal(code) => Some(*code),
             _ => None,
         }
     }
 
-    fn detail(&self) -> Option<&str> {
+    pub(crate) fn detail(&self) -> Option<&str> {
         match self {
             ExitKind::Error(detail) => Some(detail),
             _ => None,
         }
     }
 
-    fn from_columns(kind: &str, code: Option<i32>, detail: Option<String>) -> ExitKind {
+    pub(crate) fn from_columns(kind: &str, code: Option<i32>, detail: Option<String>) -> ExitKind {
         match (kind, code) {
             ("code", Some(code)) => ExitKind::Code(code),
             ("signal", Some(signal)) => ExitKind::Signal(signal),

@@ -13,13 +13,16 @@
 //! [`encode_args`]), so dedupe matches rows the Python service wrote.
 
 mod args;
+mod claims;
 #[cfg(test)]
 mod concurrency;
+mod database;
 mod deliveries;
 mod handle;
 mod history;
 mod job;
 mod lease;
+mod postgres;
 mod schedule;
 mod schema;
 mod sqlite;
@@ -30,11 +33,14 @@ mod time;
 use std::path::PathBuf;
 
 pub use args::{decode_args, encode_args, ArgsError};
+pub use claims::EVENT_RETENTION;
+pub use database::{Database, DatabaseUrlError, PostgresUrl};
 pub use deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 pub use handle::Queue;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 pub use job::{BadRow, Job, NewJob, Removal, RunId, Scheduled};
 pub use lease::Reaped;
+pub use postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 pub use status::Status;
@@ -47,13 +53,19 @@ pub enum QueueError {
     /// SQLite failed (including `SQLITE_BUSY` after the 5 s busy timeout).
     #[error("queue database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (the message never includes the password).
+    #[error("queue database (PostgreSQL): {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("queue database (PostgreSQL) connection: {0}")]
+    Pool(String),
     /// `open` was given a path whose directory does not exist; it is never created.
     #[error("queue database directory `{0}` does not exist")]
     MissingDirectory(PathBuf),
     /// The database was migrated by a newer build; running against it could corrupt it.
     #[error("queue database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {
-        /// `PRAGMA user_version` in the file.
+        /// The version recorded in the database.
         found: i64,
         /// [`SCHEMA_VERSION`].
         supported: i64,

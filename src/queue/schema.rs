@@ -52,6 +52,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX IF NOT EXISTS job_run_job ON job_run (job_id);
      CREATE INDEX IF NOT EXISTS job_run_owner ON job_run (owner);
      ALTER TABLE job_history ADD COLUMN run_id INTEGER;",
+    // 7: claims shared by processes (see `claims.rs`): Slack events acted on, named leases.
+    "CREATE TABLE IF NOT EXISTS slack_event (event_id TEXT PRIMARY KEY, claimed_at TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS slack_event_claimed ON slack_event (claimed_at);
+     CREATE TABLE IF NOT EXISTS service_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
+       expires_at TEXT NOT NULL);",
 ];
 
 /// The schema version this build creates and understands.

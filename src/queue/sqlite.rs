@@ -2,8 +2,10 @@
 //! synchronous and may wait up to the 5 s busy timeout while another process writes, so async
 //! code never calls it directly: [`super::Queue`] runs each call on the blocking pool.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::Notify;
@@ -14,10 +16,18 @@ use super::{schema, QueueError};
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) conn: Arc<Mutex<Connection>>,
-    // In-process wake-up for a dispatcher waiting in `notified()`; other processes poll
-    // `data_version()` instead.
+    // Wake-up for a dispatcher waiting in `notified()`: rung by this process's changes, and
+    // by the watcher thread when another process commits.
     notify: Arc<Notify>,
+    // The file, for the watcher's own connection (`None` in memory, where no other process
+    // can write).
+    path: Option<Arc<PathBuf>>,
+    watching: Arc<AtomicBool>,
 }
+
+/// How often the watcher looks at `data_version` for other processes' commits: a job queued
+/// by the bot in another process starts within this (plus the reservation itself).
+const WATCH_EVERY: Duration = Duration::from_millis(10);
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,7 +43,9 @@ impl SqliteStore {
                 return Err(QueueError::MissingDirectory(dir.to_owned()));
             }
         }
-        Self::with_connection(Connection::open(path)?)
+        let mut store = Self::with_connection(Connection::open(path)?)?;
+        store.path = Some(Arc::new(path.to_owned()));
+        Ok(store)
     }
 
     /// Opens a private in-memory database, for tests.
@@ -48,6 +60,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             notify: Arc::new(Notify::new()),
+            path: None,
+            watching: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -67,12 +81,32 @@ impl SqliteStore {
         self.notify.notify_one();
     }
 
-    /// Resolves when this process has scheduled or changed something since the last wait
-    /// (at once if it already has). Meant for one waiter, the dispatcher; other processes'
-    /// changes show in [`SqliteStore::data_version`] instead.
+    /// Resolves when the queue has changed since the last wait (at once if it has): in this
+    /// process, or (for a file, once this has been called) in another, seen by a watcher
+    /// thread polling `data_version` every [`WATCH_EVERY`] on a connection of its own. Meant
+    /// for one waiter, the dispatcher.
     pub fn notified(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.watch_other_processes();
         let notify = Arc::clone(&self.notify);
         async move { notify.notified().await }
+    }
+
+    /// Starts the watcher thread once; it ends when the store is dropped.
+    fn watch_other_processes(&self) {
+        let Some(path) = &self.path else {
+            return;
+        };
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (path, notify) = (Arc::clone(path), Arc::downgrade(&self.notify));
+        let spawned = std::thread::Builder::new()
+            .name("queue-watch".into())
+            .spawn(move || watch(&path, &notify));
+        if let Err(e) = spawned {
+            // The dispatcher's one-second poll still sees other processes' jobs.
+            tracing::warn!(error = %e, "could not start the queue watcher thread");
+        }
     }
 
     /// SQLite's `PRAGMA data_version`: changes when another connection (another process or
@@ -91,6 +125,34 @@ impl SqliteStore {
     /// The journal mode in force: `wal` for a file database, `memory` in memory.
     pub fn journal_mode(&self) -> Result<String, QueueError> {
         schema::journal_mode(&self.conn())
+    }
+}
+
+/// Wakes `notify` whenever `data_version` on a connection of its own changes, that is when
+/// any other connection (another process, or this process's store) commits.
+fn watch(path: &Path, notify: &Weak<Notify>) {
+    let conn = match Connection::open(path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, "queue watcher could not open the database");
+            return;
+        }
+    };
+    let mut last = None;
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(notify) = notify.upgrade() else {
+            return;
+        };
+        match conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)) {
+            Ok(version) => {
+                if last.is_some_and(|last| last != version) {
+                    notify.notify_one();
+                }
+                last = Some(version);
+            }
+            Err(e) => tracing::debug!(error = %e, "queue watcher could not read data_version"),
+        }
     }
 }
 

@@ -153,7 +153,9 @@ pub async fn run_bot_with<S: SlackApi>(
                         continue;
                     }
                 };
-                // Slack redelivers events it thinks were not acked: act on each once.
+                // Slack redelivers events it thinks were not acked, to any of the app's
+                // connections: act on each once, here (memory) and across processes (the
+                // queue's claim, in the event's task so this loop never waits on it).
                 if let Some(id) = &callback.event_id {
                     if !seen.insert(id) {
                         tracing::info!(event_id = %id, "skipping redelivered event");
@@ -163,7 +165,13 @@ pub async fn run_bot_with<S: SlackApi>(
                 match Event::parse(&callback.event) {
                     Ok(event) => {
                         let (bot, done) = (bot.clone(), options.handled_events.clone());
+                        let event_id = callback.event_id.clone();
                         tokio::spawn(async move {
+                            if let Some(id) = event_id {
+                                if !bot.claim_event(&id).await {
+                                    return;
+                                }
+                            }
                             bot.handle(event).await;
                             if let Some(done) = done {
                                 done.send_modify(|n| *n += 1);
@@ -193,6 +201,9 @@ fn touch(file: Option<&PathBuf>) {
     }
 }
 
+/// The lease that lets one process at a time run the support search checker.
+const SEARCH_LEASE: &str = "support-search";
+
 async fn search_loop<S: SlackApi>(
     bot: Arc<Bot<S>>,
     every: Duration,
@@ -200,16 +211,60 @@ async fn search_loop<S: SlackApi>(
 ) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Held across rounds and renewed each one; another process takes over once it lapses.
+    let ttl = (every * 3).max(Duration::from_secs(30));
+    let owner = format!("bot-{}", uuid::Uuid::new_v4());
+    let mut holding = false;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        bot.check_search(Utc::now().date_naive()).await;
+        let held = bot
+            .context
+            .queue
+            .hold_lease(SEARCH_LEASE, &owner, Utc::now(), ttl)
+            .await;
+        match held {
+            Ok(true) => {
+                if !holding {
+                    tracing::info!(owner, "this process now runs the support search checker");
+                    holding = true;
+                }
+                bot.check_search(Utc::now().date_naive()).await;
+            }
+            Ok(false) => {
+                if holding {
+                    tracing::info!("another process runs the support search checker now");
+                    holding = false;
+                }
+            }
+            // A skipped round is caught up by the next one (search looks two days back).
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the support search lease; skipping a round")
+            }
+        }
     }
 }
 
 impl<S: SlackApi> Bot<S> {
+    /// Claims event `id` in the queue so that one process acts on it: `false` if another
+    /// process (a replica, or the other `serve` of a rolling restart) already has. If the
+    /// claim cannot be made the event is acted on: a rare double beats a lost command.
+    async fn claim_event(&self, id: &str) -> bool {
+        match self.context.queue.claim_event(id, Utc::now()).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(event_id = %id, "skipping an event another process handled");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %id, error = %e, "could not claim an event; acting on it anyway");
+                true
+            }
+        }
+    }
+
     /// Acts on one event; failures are logged and never reach the listener.
     async fn handle(self: Arc<Self>, event: Event) {
         match event {

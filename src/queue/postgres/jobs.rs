@@ -1,0 +1,267 @@
+//! Adding, cancelling and removing jobs, when the next one is due, and the `status` snapshot.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+
+use super::{PgStore, NOTIFY_SQL};
+use crate::queue::args::encode_args;
+use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
+use crate::queue::time::format_time;
+use crate::queue::{ExitKind, QueueError, Status};
+
+/// The columns every job query selects, in the order [`raw_job`] reads them.
+pub(super) const JOB_COLUMNS: &str = "job.id, job.type, job.args, job.channel, job.thread_ts,
+     job.message_ts, job.start_after, job.started_at, job.is_im,
+     (SELECT run_id FROM job_run WHERE job_run.job_id = job.id)";
+
+/// A job row as the shared [`RawJob`], so both stores judge rows by the same rules.
+pub(super) fn raw_job(row: &Row) -> RawJob {
+    let time = |i: usize| row.get::<_, Option<DateTime<Utc>>>(i).map(format_time);
+    RawJob {
+        id: row.get(0),
+        job_type: row.get(1),
+        args: row.get(2),
+        channel: row.get(3),
+        thread_ts: row.get(4),
+        message_ts: row.get(5),
+        start_after: time(6),
+        started_at: time(7),
+        is_im: row.get::<_, Option<bool>>(8).unwrap_or(false),
+        run: row.get::<_, Option<i64>>(9).map(RunId),
+    }
+}
+
+impl PgStore {
+    /// Schedules a job, merging with a pending job of the same type and args (the SQLite
+    /// store's rule).
+    pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let scheduled = schedule_in(&tx, job).await?;
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(scheduled)
+    }
+
+    /// Removes every pending job of a type; returns how many.
+    pub async fn cancel_job(&self, job_type: &str) -> Result<usize, QueueError> {
+        let removed = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM job WHERE type = $1 AND started_at IS NULL",
+                &[&job_type],
+            )
+            .await?;
+        tracing::info!(job_type, removed, "pending jobs cancelled");
+        Ok(removed as usize)
+    }
+
+    /// `remove job id N` (see [`crate::queue::SqliteStore::remove_job`]).
+    pub async fn remove_job(
+        &self,
+        id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Removal, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM job WHERE id = $1 FOR UPDATE");
+        let Some(row) = tx.query_opt(&sql, &[&id]).await? else {
+            return Ok(Removal::NotFound);
+        };
+        let row = raw_job(&row);
+        let running = row.started_at.is_some();
+        if let (true, Some(run)) = (running, row.run) {
+            tx.execute(
+                "UPDATE job_run SET stop_requested_by = COALESCE(stop_requested_by, $2),
+                                    stop_requested_at = COALESCE(stop_requested_at, $3)
+                 WHERE run_id = $1",
+                &[&run.0, &by, &now],
+            )
+            .await?;
+            tx.execute(NOTIFY_SQL, &[]).await?;
+            tx.commit().await?;
+            tracing::info!(job_id = id, run_id = %run, job_type = %row.job_type, by, "running job to be stopped");
+            self.wake();
+            return Ok(Removal::Stopping);
+        }
+        tx.execute("DELETE FROM job WHERE id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
+            .await?;
+        if running {
+            let started_at = row.started_at.as_deref().map(crate::queue::parse_time);
+            super::records::insert_history(
+                &tx,
+                &super::records::HistoryRow {
+                    job_id: id,
+                    run: None,
+                    job_type: &row.job_type,
+                    args: row.args.as_deref(),
+                    channel: row.channel.as_deref(),
+                    started_at: started_at.and_then(Result::ok),
+                    ended_at: now,
+                    exit: &ExitKind::Removed,
+                    log_dir: None,
+                },
+            )
+            .await?;
+        }
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        tracing::info!(job_id = id, job_type = %row.job_type, running, by, "job removed");
+        self.wake();
+        Ok(Removal::Removed)
+    }
+
+    /// When the dispatcher should next try to reserve (see
+    /// [`crate::queue::SqliteStore::next_start_after`]), with suppressions judged at `now`.
+    pub async fn next_start_after(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, QueueError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT MIN(GREATEST(COALESCE(job.start_after, $1),
+                        COALESCE((SELECT MAX(s.end_at) FROM suppression AS s
+                                  WHERE s.job_type = job.type AND s.start_at <= $1 AND s.end_at > $1),
+                                 COALESCE(job.start_after, $1))))
+                 FROM job
+                 WHERE job.started_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM job AS r
+                                   WHERE r.type = job.type AND r.started_at IS NOT NULL)",
+                &[&now],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The queue at `now`, after deleting expired suppressions (see
+    /// [`crate::queue::SqliteStore::status`]).
+    pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
+        let mut client = self.client().await?;
+        // Repeatable read: the lists are one consistent snapshot.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
+            .await?;
+        let mut status = Status::default();
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM job
+             ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
+        );
+        for row in tx.query(&sql, &[]).await? {
+            let raw = raw_job(&row);
+            let started = raw.started_at.is_some();
+            match raw.parse() {
+                Ok(job) if started => status.running.push(job),
+                Ok(job) => status.scheduled.push(job),
+                Err(bad) => {
+                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
+                    status.unreadable.push(bad);
+                }
+            }
+        }
+        for s in super::records::suppressions(&tx, None).await? {
+            if s.start_at <= now {
+                status.active_suppressions.push(s);
+            } else {
+                status.scheduled_suppressions.push(s);
+            }
+        }
+        tx.commit().await?;
+        Ok(status)
+    }
+}
+
+/// [`PgStore::schedule`] inside the caller's transaction (the caller notifies and commits).
+pub(super) async fn schedule_in(
+    tx: &Transaction<'_>,
+    job: &NewJob<'_>,
+) -> Result<Scheduled, QueueError> {
+    let args = encode_args(job.args);
+    // Schedules of one type take turns, so two of the same args cannot both insert.
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock(1, hashtext($1))")
+        .await?;
+    tx.execute(&lock, &[&job.job_type]).await?;
+    let pending = tx
+        .prepare_cached(
+            "SELECT id FROM job WHERE type = $1 AND args = $2 AND started_at IS NULL
+             ORDER BY id LIMIT 1 FOR UPDATE",
+        )
+        .await?;
+    let pending: Option<i64> = tx
+        .query_opt(&pending, &[&job.job_type, &args])
+        .await?
+        .map(|row| row.get(0));
+    let id = match pending {
+        Some(id) => {
+            let update = tx
+                .prepare_cached(
+                    "UPDATE job SET channel = $2, thread_ts = $3, message_ts = $4,
+                                    start_after = $5, is_im = $6
+                     WHERE id = $1",
+                )
+                .await?;
+            tx.execute(
+                &update,
+                &[
+                    &id,
+                    &job.channel,
+                    &job.thread_ts,
+                    &job.message_ts,
+                    &job.start_after,
+                    &job.is_im,
+                ],
+            )
+            .await?;
+            id
+        }
+        None => {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO job (type, args, channel, thread_ts, message_ts, start_after, started_at, is_im)
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) RETURNING id",
+                )
+                .await?;
+            tx.query_one(
+                &insert,
+                &[
+                    &job.job_type,
+                    &args,
+                    &job.channel,
+                    &job.thread_ts,
+                    &job.message_ts,
+                    &job.start_after,
+                    &job.is_im,
+                ],
+            )
+            .await?
+            .get(0)
+        }
+    };
+    let running = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM job WHERE type = $1 AND started_at IS NOT NULL)",
+        )
+        .await?;
+    let already_running: bool = tx.query_one(&running, &[&job.job_type]).await?.get(0);
+    tracing::debug!(
+        job_id = id,
+        job_type = job.job_type,
+        updated = pending.is_some(),
+        "job scheduled"
+    );
+    Ok(Scheduled {
+        id,
+        already_running,
+    })
+}

@@ -1,0 +1,333 @@
+//! History, webhook deliveries and suppressions (the rules are the SQLite store's; see
+//! `history.rs`, `deliveries.rs` and `suppression.rs` there).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use deadpool_postgres::Transaction;
+
+use super::jobs::schedule_in;
+use super::{PgStore, NOTIFY_SQL};
+use crate::queue::job::{NewJob, RunId};
+use crate::queue::{
+    ExitKind, Finished, HistoryEntry, QueueError, QueuedByDelivery, Suppression,
+    DELIVERY_RETENTION, HISTORY_RETENTION,
+};
+
+/// A history row to write.
+pub(super) struct HistoryRow<'a> {
+    pub job_id: i64,
+    pub run: Option<RunId>,
+    pub job_type: &'a str,
+    pub args: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub exit: &'a ExitKind,
+    pub log_dir: Option<&'a str>,
+}
+
+/// Writes one history row inside the caller's transaction.
+pub(super) async fn insert_history(
+    tx: &Transaction<'_>,
+    row: &HistoryRow<'_>,
+) -> Result<(), QueueError> {
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO job_history (job_id, type, args, channel, started_at, ended_at, exit_kind,
+                                      exit_code, exit_detail, log_dir, run_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .await?;
+    tx.execute(
+        &insert,
+        &[
+            &row.job_id,
+            &row.job_type,
+            &row.args,
+            &row.channel,
+            &row.started_at,
+            &row.ended_at,
+            &row.exit.kind(),
+            &row.exit.code(),
+            &row.exit.detail(),
+            &row.log_dir,
+            &row.run.map(|r| r.0),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Records how run `run` ended and deletes its job and run; `false` if the run was gone.
+    pub async fn finish(&self, run: RunId, record: &Finished) -> Result<bool, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The job row is locked first, as the reaper locks it, so the two never deadlock.
+        let job = tx
+            .query_opt(
+                "SELECT job.id, job.type, job.args, job.channel FROM job
+                 WHERE job.id = (SELECT job_id FROM job_run WHERE run_id = $1)
+                 FOR UPDATE",
+                &[&run.0],
+            )
+            .await?;
+        let still_ours = tx
+            .execute("DELETE FROM job_run WHERE run_id = $1", &[&run.0])
+            .await?
+            == 1;
+        let finished = match (&job, still_ours) {
+            (Some(row), true) => {
+                let job_id: i64 = row.get(0);
+                tx.execute("DELETE FROM job WHERE id = $1", &[&job_id])
+                    .await?;
+                insert_history(
+                    &tx,
+                    &HistoryRow {
+                        job_id,
+                        run: Some(run),
+                        job_type: row.get(1),
+                        args: row.get(2),
+                        channel: row.get(3),
+                        started_at: Some(record.started_at),
+                        ended_at: record.ended_at,
+                        exit: &record.exit,
+                        log_dir: record.log_dir.as_deref(),
+                    },
+                )
+                .await?;
+                true
+            }
+            _ => false,
+        };
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        if finished {
+            tracing::debug!(run_id = %run, exit = ?record.exit, "job finished");
+        } else {
+            tracing::info!(run_id = %run, exit = ?record.exit, "finished run was already removed");
+        }
+        self.wake();
+        Ok(finished)
+    }
+
+    /// Deletes run `run` and its job without history; `false` if the run was gone.
+    pub async fn release(&self, run: RunId) -> Result<bool, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM job WHERE id = (SELECT job_id FROM job_run WHERE run_id = $1)",
+                &[&run.0],
+            )
+            .await?;
+        tx.execute("DELETE FROM job_run WHERE run_id = $1", &[&run.0])
+            .await?;
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        tracing::warn!(run_id = %run, "run released without its history entry");
+        self.wake();
+        Ok(deleted == 1)
+    }
+
+    /// The latest `limit` history entries, newest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, QueueError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, job_id, type, args, channel, started_at, ended_at, exit_kind, exit_code,
+                        exit_detail, log_dir, run_id
+                 FROM job_history ORDER BY ended_at DESC, id DESC LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| HistoryEntry {
+                id: row.get(0),
+                job_id: row.get(1),
+                job_type: row.get(2),
+                args_json: row.get(3),
+                channel: row.get(4),
+                started_at: row.get(5),
+                ended_at: row.get(6),
+                exit: ExitKind::from_columns(row.get(7), row.get(8), row.get(9)),
+                log_dir: row.get(10),
+                run: row.get::<_, Option<i64>>(11).map(RunId),
+            })
+            .collect())
+    }
+
+    /// Deletes history older than [`HISTORY_RETENTION`]; returns how many.
+    pub async fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
+        let cutoff = now
+            .checked_sub_signed(HISTORY_RETENTION)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let pruned = self
+            .client()
+            .await?
+            .execute("DELETE FROM job_history WHERE ended_at < $1", &[&cutoff])
+            .await?;
+        Ok(pruned as usize)
+    }
+
+    /// Records a delivery id: `true` if new within [`DELIVERY_RETENTION`].
+    pub async fn record_delivery(
+        &self,
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let new = record_in(&tx, delivery_id, now).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Records a delivery and queues its jobs in one transaction; `None` for one already seen.
+    pub async fn schedule_delivery(
+        &self,
+        delivery_id: Option<&str>,
+        jobs: &[NewJob<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if let Some(id) = delivery_id {
+            if !record_in(&tx, id, now).await? {
+                return Ok(None);
+            }
+        }
+        let mut queued = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let suppressed_until = active_in(&tx, job.job_type, now).await?.map(|s| s.end_at);
+            queued.push(QueuedByDelivery {
+                scheduled: schedule_in(&tx, job).await?,
+                suppressed_until,
+            });
+        }
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(Some(queued))
+    }
+
+    /// Suppresses jobs of `job_type` from `start` until `end`; fails if `end <= start`.
+    pub async fn schedule_suppression(
+        &self,
+        job_type: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), QueueError> {
+        if end <= start {
+            return Err(QueueError::EmptySuppression { start, end });
+        }
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO suppression (job_type, start_at, end_at) VALUES ($1, $2, $3)",
+                &[&job_type, &start, &end],
+            )
+            .await?;
+        tracing::info!(job_type, %start, %end, "suppression scheduled");
+        Ok(())
+    }
+
+    /// Removes every suppression of a type; returns how many.
+    pub async fn cancel_suppressions(&self, job_type: &str) -> Result<usize, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let removed = tx
+            .execute("DELETE FROM suppression WHERE job_type = $1", &[&job_type])
+            .await?;
+        tx.execute(NOTIFY_SQL, &[]).await?;
+        tx.commit().await?;
+        tracing::info!(job_type, removed, "suppressions cancelled");
+        self.wake();
+        Ok(removed as usize)
+    }
+
+    /// The suppression of `job_type` in force at `now`, if any.
+    pub async fn active_suppression(
+        &self,
+        job_type: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Suppression>, QueueError> {
+        active_in(&self.client().await?, job_type, now).await
+    }
+}
+
+/// Records a delivery inside the caller's transaction, pruning expired ids first.
+async fn record_in(
+    tx: &Transaction<'_>,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, QueueError> {
+    let cutoff = now
+        .checked_sub_signed(DELIVERY_RETENTION)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    tx.execute(
+        "DELETE FROM webhook_delivery WHERE seen_at < $1",
+        &[&cutoff],
+    )
+    .await?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO webhook_delivery (delivery_id, seen_at) VALUES ($1, $2)
+             ON CONFLICT (delivery_id) DO NOTHING",
+            &[&delivery_id, &now],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The suppression of `job_type` in force at `now`, after deleting expired ones.
+pub(super) async fn active_in(
+    client: &impl GenericClient,
+    job_type: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Suppression>, QueueError> {
+    client
+        .execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
+        .await?;
+    let row = client
+        .query_opt(
+            "SELECT id, job_type, start_at, end_at FROM suppression
+             WHERE job_type = $1 AND start_at <= $2 AND end_at > $2
+             ORDER BY end_at DESC, id LIMIT 1",
+            &[&job_type, &now],
+        )
+        .await?;
+    Ok(row.map(|row| suppression(&row)))
+}
+
+/// Every suppression (or those of one type), in start order.
+pub(super) async fn suppressions(
+    client: &impl GenericClient,
+    job_type: Option<&str>,
+) -> Result<Vec<Suppression>, QueueError> {
+    let rows = client
+        .query(
+            "SELECT id, job_type, start_at, end_at FROM suppression
+             WHERE $1::TEXT IS NULL OR job_type = $1 ORDER BY start_at, id",
+            &[&job_type],
+        )
+        .await?;
+    Ok(rows.iter().map(suppression).collect())
+}
+
+fn suppression(row: &tokio_postgres::Row) -> Suppression {
+    // Typed columns: a time is a time. A NULL (written by hand) reads as "always".
+    Suppression {
+        id: row.get(0),
+        job_type: row.get(1),
+        start_at: row
+            .get::<_, Option<DateTime<Utc>>>(2)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        end_at: row
+            .get::<_, Option<DateTime<Utc>>>(3)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    }
+}

@@ -1,0 +1,220 @@
+//! Reserving jobs, heartbeats, and reaping jobs whose dispatcher died (see the SQLite store's
+//! `lease.rs` for the rules; this file holds how PostgreSQL keeps them across hosts).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::jobs::{raw_job, JOB_COLUMNS};
+use super::records::{insert_history, HistoryRow};
+use super::{is_unique_violation, PgStore, NOTIFY_SQL};
+use crate::queue::job::{Job, RunId};
+use crate::queue::time::to_delta;
+use crate::queue::{ExitKind, QueueError, Reaped};
+
+/// How often `reserve` retries after losing a race for a job type to another dispatcher.
+const RESERVE_ATTEMPTS: usize = 5;
+
+impl PgStore {
+    /// Reserves the next due job for `owner`, stamped with the server's clock: due, in
+    /// `start_after` then id order, of a type with no running job and no active suppression.
+    /// Rows another dispatcher is reserving are skipped (`SKIP LOCKED`); two dispatchers that
+    /// pick two jobs of one type at once collide on the one-running-per-type index (the
+    /// server logs a unique violation), and the loser tries again. An unreadable row is reserved and returned as
+    /// [`QueueError::BadRow`], as with SQLite.
+    pub async fn reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_reserve(owner).await {
+                Err(QueueError::Postgres(e)) if is_unique_violation(&e) => {
+                    if attempt == RESERVE_ATTEMPTS {
+                        // Others keep winning: nothing is lost, their commits wake this
+                        // dispatcher again.
+                        tracing::debug!(attempt, "lost every race for a job; trying later");
+                        return Ok(None);
+                    }
+                    tracing::debug!(
+                        attempt,
+                        "another dispatcher started a job of that type; retrying"
+                    );
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let now: DateTime<Utc> = tx.query_one("SELECT clock_timestamp()", &[]).await?.get(0);
+        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
+            .await?;
+        let pick = tx
+            .prepare_cached(
+                "WITH pick AS (
+                     SELECT job.id FROM job
+                     WHERE job.started_at IS NULL
+                       AND (job.start_after IS NULL OR job.start_after <= $1)
+                       AND NOT EXISTS (SELECT 1 FROM job AS r
+                                       WHERE r.type = job.type AND r.started_at IS NOT NULL)
+                       AND NOT EXISTS (SELECT 1 FROM suppression AS s
+                                       WHERE s.job_type = job.type AND s.start_at <= $1 AND s.end_at > $1)
+                     ORDER BY job.start_after NULLS FIRST, job.id
+                     LIMIT 1
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE job SET started_at = $1 FROM pick WHERE job.id = pick.id
+                 RETURNING job.id",
+            )
+            .await?;
+        let Some(row) = tx.query_opt(&pick, &[&now]).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let id: i64 = row.get(0);
+        tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
+            .await?;
+        let run: i64 = tx
+            .query_one(
+                "INSERT INTO job_run (job_id, owner, heartbeat_at) VALUES ($1, $2, $3)
+                 RETURNING run_id",
+                &[&id, &owner, &now],
+            )
+            .await?
+            .get(0);
+        let sql = format!("SELECT {JOB_COLUMNS} FROM job WHERE id = $1");
+        let raw = raw_job(&tx.query_one(&sql, &[&id]).await?);
+        tx.commit().await?;
+        let raw = crate::queue::job::RawJob {
+            run: Some(RunId(run)),
+            ..raw
+        };
+        match raw.parse() {
+            Ok(mut job) => {
+                job.started_at = Some(now);
+                tracing::debug!(job_id = job.id, run_id = run, job_type = %job.job_type, owner, "job reserved");
+                Ok(Some(job))
+            }
+            Err(bad) => {
+                tracing::warn!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "reserved an unreadable job");
+                Err(QueueError::BadRow(Box::new(bad)))
+            }
+        }
+    }
+
+    /// Renews every lease `owner` holds.
+    pub async fn heartbeat(&self, owner: &str, now: DateTime<Utc>) -> Result<(), QueueError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE job_run SET heartbeat_at = $2 WHERE owner = $1",
+                &[&owner, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records the process group of run `run`; `false` if the run is gone.
+    pub async fn set_process_group(
+        &self,
+        run: RunId,
+        process_group: i32,
+    ) -> Result<bool, QueueError> {
+        let updated = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE job_run SET process_group = $2 WHERE run_id = $1",
+                &[&run.0, &process_group],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+
+    /// The runs `owner` holds, each with who asked to stop it, if anyone.
+    pub async fn run_states(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(RunId, Option<String>)>, QueueError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT run_id, stop_requested_by FROM job_run WHERE owner = $1",
+                &[&owner],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (RunId(row.get(0)), row.get(1)))
+            .collect())
+    }
+
+    /// Removes started jobs whose owner has not heartbeaten for `lease_timeout` (never
+    /// `reaper`'s own), recording each as interrupted. Rows another reaper is removing are
+    /// skipped, so each dead job is reported once.
+    pub async fn reap_dead_leases(
+        &self,
+        now: DateTime<Utc>,
+        lease_timeout: Duration,
+        reaper: &str,
+    ) -> Result<Vec<Reaped>, QueueError> {
+        let cutoff = to_delta(lease_timeout)
+            .and_then(|delta| now.checked_sub_signed(delta))
+            .ok_or(QueueError::DurationTooLong(lease_timeout))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!(
+            "SELECT {JOB_COLUMNS}, l.process_group FROM job LEFT JOIN job_run AS l ON l.job_id = job.id
+             WHERE job.started_at IS NOT NULL
+               AND ((l.job_id IS NOT NULL AND l.heartbeat_at < $1 AND l.owner <> $2)
+                    OR (l.job_id IS NULL AND job.started_at < $1))
+             ORDER BY job.id
+             FOR UPDATE OF job SKIP LOCKED"
+        );
+        let dead = tx.query(&sql, &[&cutoff, &reaper]).await?;
+        let mut reaped = Vec::with_capacity(dead.len());
+        for row in &dead {
+            let raw = raw_job(row);
+            let process_group: Option<i32> = row.get(10);
+            tx.execute("DELETE FROM job WHERE id = $1", &[&raw.id])
+                .await?;
+            tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&raw.id])
+                .await?;
+            let started_at: Option<DateTime<Utc>> = row.get(7);
+            insert_history(
+                &tx,
+                &HistoryRow {
+                    job_id: raw.id,
+                    run: raw.run,
+                    job_type: &raw.job_type,
+                    args: raw.args.as_deref(),
+                    channel: raw.channel.as_deref(),
+                    started_at,
+                    ended_at: now,
+                    exit: &ExitKind::Interrupted,
+                    log_dir: None,
+                },
+            )
+            .await?;
+            tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
+            reaped.push(Reaped {
+                job: raw.parse_lossy(now),
+                process_group,
+            });
+        }
+        tx.execute(
+            "DELETE FROM job_run WHERE NOT EXISTS (SELECT 1 FROM job WHERE job.id = job_run.job_id)",
+            &[],
+        )
+        .await?;
+        if !reaped.is_empty() {
+            tx.execute(NOTIFY_SQL, &[]).await?;
+        }
+        tx.commit().await?;
+        if !reaped.is_empty() {
+            self.wake();
+        }
+        Ok(reaped)
+    }
+}
