@@ -138,8 +138,11 @@ impl Queue {
 
     /// Schedules a job with an absolute start time.
     pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
+        let job_type = job.job_type;
         let job = OwnedJob::new(job);
-        self.run(move |s| s.schedule(&job.borrow())).await
+        self.run(move |s| s.schedule(&job.borrow()))
+            .await
+            .inspect(|scheduled| crate::metrics::record::job_scheduled(job_type, scheduled))
     }
 
     /// Records a webhook delivery and queues its jobs in one transaction (see
@@ -151,12 +154,14 @@ impl Queue {
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
         let delivery_id = delivery_id.map(str::to_owned);
+        let types: Vec<&str> = jobs.iter().map(|job| job.job_type).collect();
         let jobs: Vec<OwnedJob> = jobs.iter().map(OwnedJob::new).collect();
         self.run(move |s| {
             let jobs: Vec<NewJob<'_>> = jobs.iter().map(OwnedJob::borrow).collect();
             s.schedule_delivery(delivery_id.as_deref(), &jobs, now)
         })
         .await
+        .inspect(|queued| crate::metrics::record::delivery_scheduled(&types, queued.as_deref()))
     }
 
     /// Records a delivery id: `true` if new (see [`SqliteStore::record_delivery`]).
