@@ -30,3 +30,73 @@ pub fn set_queue_gauges(metrics: &Metrics, status: &Status, now: DateTime<Utc>) 
         metrics.oldest_pending_age.get_or_create(&labels).set(age);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use prometheus_client::encoding::prometheus_text::encode;
+
+    use super::*;
+    use crate::queue::Job;
+
+    fn pending(job_type: &str, start_after: DateTime<Utc>) -> Job {
+        Job {
+            id: 1,
+            job_type: job_type.to_string(),
+            args: Default::default(),
+            channel: "C1".to_string(),
+            thread_ts: None,
+            message_ts: None,
+            start_after,
+            started_at: None,
+            is_im: false,
+            run: None,
+        }
+    }
+
+    /// The value of the series written exactly as `series`, if it is exposed.
+    fn value(metrics: &Metrics, series: &str) -> Option<f64> {
+        let mut text = String::new();
+        encode(&mut text, metrics.registry()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn gauges_follow_the_queue_and_drop_a_type_once_its_queue_is_empty() {
+        let metrics = Metrics::new();
+        let now = Utc::now();
+        let status = |jobs: Vec<Job>| Status {
+            scheduled: jobs,
+            ..Status::default()
+        };
+        let depth = |t: &str| value(&metrics, &format!("bennettbot_queue_depth{{job_type=\"{t}\"}}"));
+        let age = |t: &str| {
+            let series = format!("bennettbot_queue_oldest_pending_age_seconds{{job_type=\"{t}\"}}");
+            value(&metrics, &series)
+        };
+
+        set_queue_gauges(
+            &metrics,
+            &status(vec![
+                pending("test_a", now - TimeDelta::seconds(30)),
+                pending("test_a", now + TimeDelta::seconds(60)),
+                pending("test_b", now + TimeDelta::seconds(10)),
+            ]),
+            now,
+        );
+        assert_eq!(depth("test_a"), Some(2.0));
+        assert_eq!(age("test_a"), Some(30.0));
+        assert_eq!(depth("test_b"), Some(1.0));
+        assert_eq!(age("test_b"), Some(0.0), "not due yet: it has not waited");
+
+        set_queue_gauges(
+            &metrics,
+            &status(vec![pending("test_b", now + TimeDelta::seconds(10))]),
+            now,
+        );
+        assert_eq!(depth("test_a"), None, "a drained type is no longer exposed");
+        assert_eq!(age("test_a"), None);
+        assert_eq!(depth("test_b"), Some(1.0));
+    }
+}
