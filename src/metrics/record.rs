@@ -148,3 +148,27 @@ pub fn webhook_delivery(project: &str, result: Delivery) {
     };
     METRICS.webhook_deliveries.get_or_create(&labels).inc();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Args;
+
+    fn queued(job_type: &str) -> u64 {
+        METRICS.jobs_queued.get_or_create(&job(job_type)).get()
+    }
+
+    #[tokio::test]
+    async fn a_job_merged_into_a_pending_one_is_not_counted_again() {
+        // A type no other test schedules: the registry is the process's.
+        let job_type = "metrics_merge_test";
+        let queue = crate::queue::Queue::open_in_memory().unwrap();
+        let args = Args::new();
+        let schedule = || queue.schedule_job(job_type, &args, "C1", None, Duration::ZERO, false, None);
+        schedule().await.unwrap();
+        assert_eq!(queued(job_type), 1);
+        let merged = schedule().await.unwrap();
+        assert!(!merged.added);
+        assert_eq!(queued(job_type), 1, "merged into the pending job");
+    }
+}
