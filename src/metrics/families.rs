@@ -107,9 +107,9 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// Job durations: 1 s to about 4.5 hours (jobs may run for hours).
+/// Job durations: a quarter of a second to about 4.5 hours (jobs may run for hours).
 fn job_duration_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+    Histogram::new(exponential_buckets(0.25, 2.0, 17))
 }
 
 impl Metrics {

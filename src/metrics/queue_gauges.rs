@@ -6,16 +6,26 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::families::{JobLabels, Metrics};
-use crate::queue::Status;
+use crate::queue::{Job, Status};
 
 /// Sets the queue depth and oldest pending age of every type with pending jobs in `status`,
 /// as of `now`, and drops the types that have none left (a gauge left at its last value would
 /// say a drained queue is still backed up).
 pub fn set_queue_gauges(metrics: &Metrics, status: &Status, now: DateTime<Utc>) {
+    // A suppressed type's jobs are held on purpose, not late: they count from the
+    // suppression's end, so an alert on the age does not fire for every suppression.
+    let due_from = |job: &Job| {
+        status
+            .active_suppressions
+            .iter()
+            .filter(|s| s.job_type == job.job_type)
+            .map(|s| s.end_at)
+            .fold(job.start_after, DateTime::max)
+    };
     // Per type: how many are pending, and the longest wait past a start time (0 if none is due).
     let mut types: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
     for job in &status.scheduled {
-        let waited = (now - job.start_after).num_milliseconds().max(0) as f64 / 1000.0;
+        let waited = (now - due_from(job)).num_milliseconds().max(0) as f64 / 1000.0;
         let entry = types.entry(job.job_type.as_str()).or_insert((0, 0.0));
         entry.0 += 1;
         entry.1 = entry.1.max(waited);
@@ -37,7 +47,7 @@ mod tests {
     use prometheus_client::encoding::prometheus_text::encode;
 
     use super::*;
-    use crate::queue::Job;
+    use crate::queue::Suppression;
 
     fn pending(job_type: &str, start_after: DateTime<Utc>) -> Job {
         Job {
@@ -89,6 +99,18 @@ mod tests {
         assert_eq!(age("test_a"), Some(30.0));
         assert_eq!(depth("test_b"), Some(1.0));
         assert_eq!(age("test_b"), Some(0.0), "not due yet: it has not waited");
+
+        // Suppressed for another minute: held on purpose, not waiting.
+        let mut suppressed = status(vec![pending("test_a", now - TimeDelta::seconds(30))]);
+        suppressed.active_suppressions.push(Suppression {
+            id: 1,
+            job_type: "test_a".to_string(),
+            start_at: now - TimeDelta::seconds(60),
+            end_at: now + TimeDelta::seconds(60),
+        });
+        set_queue_gauges(&metrics, &suppressed, now);
+        assert_eq!(depth("test_a"), Some(1.0));
+        assert_eq!(age("test_a"), Some(0.0));
 
         set_queue_gauges(
             &metrics,
