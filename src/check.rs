@@ -212,13 +212,20 @@ mod tests {
         };
         let unset = metrics(findings(None));
         assert_eq!(unset.len(), 1, "{unset:?}");
-        assert!(!unset[0].0 && unset[0].1.contains("METRICS_BIND is not set"), "{unset:?}");
+        assert!(
+            !unset[0].0 && unset[0].1.contains("METRICS_BIND is not set"),
+            "{unset:?}"
+        );
         let set = metrics(findings(Some("127.0.0.1:9100")));
         assert_eq!(set.len(), 1, "{set:?}");
-        assert!(!set[0].0 && set[0].1.contains("on 127.0.0.1:9100 for `bot`"), "{set:?}");
+        assert!(
+            !set[0].0 && set[0].1.contains("on 127.0.0.1:9100 for `bot`"),
+            "{set:?}"
+        );
         let bad = metrics(findings(Some("nine")));
         assert!(
-            bad.iter().any(|(problem, text)| *problem && text.starts_with("METRICS_BIND=\"nine\"")),
+            bad.iter()
+                .any(|(problem, text)| *problem && text.starts_with("METRICS_BIND=\"nine\"")),
             "{bad:?}"
         );
     }

@@ -244,13 +244,15 @@ impl Settings {
         let grace = number("SHUTDOWN_GRACE_SECONDS", 30);
         let lease = number("LEASE_TIMEOUT_SECONDS", 60).max(1);
         let metrics_bind = get("METRICS_BIND").and_then(|v| {
-            v.trim().parse().map_err(|_| {
-                invalid.push(format!(
+            v.trim()
+                .parse()
+                .map_err(|_| {
+                    invalid.push(format!(
                     "METRICS_BIND={v:?} is not an IP address and port such as 127.0.0.1:9100 ({})",
                     purpose("METRICS_BIND")
                 ));
-            })
-            .ok()
+                })
+                .ok()
         });
         let support_channels = config
             .support

@@ -86,7 +86,9 @@ impl Scrape {
 
 /// `GET /metrics` at `addr`, checked to be the Prometheus text format.
 async fn scrape(addr: &str) -> Scrape {
-    let response = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap();
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -125,8 +127,7 @@ const DELIVERED: &str = r#"bennettbot_webhook_deliveries_total{project="example"
 const DUPLICATE: &str =
     r#"bennettbot_webhook_deliveries_total{project="example",result="duplicate"}"#;
 const REFUSED: &str = r#"bennettbot_webhook_deliveries_total{project="unknown",result="refused"}"#;
-const POSTED: &str =
-    r#"bennettbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"}"#;
+const POSTED: &str = r#"bennettbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"}"#;
 const ACKS: &str = "bennettbot_socket_mode_ack_latency_seconds_count";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,7 +141,9 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
     socket.wait_connections(1).await;
 
     let before = scrape(&addr).await;
-    for series in [QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED] {
+    for series in [
+        QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED,
+    ] {
         assert_eq!(before.get(series), 0.0, "{series}");
     }
     assert_eq!(before.find(DEPTH), None);
@@ -179,7 +182,11 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
     assert_eq!(after.get(STARTED), 1.0);
     assert_eq!(after.get(DURATIONS), 1.0);
     assert_eq!(after.get(QUEUED), 1.0);
-    assert_eq!(after.find(DEPTH), None, "the drained type is no longer exposed");
+    assert_eq!(
+        after.find(DEPTH),
+        None,
+        "the drained type is no longer exposed"
+    );
     assert!(after.get(ACKS) >= 1.0);
     // The start notice and the report, at least.
     assert!(
@@ -198,7 +205,11 @@ fn listening_ports(pid: u32) -> HashSet<u16> {
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
         .filter_map(|link| {
             let link = link.to_string_lossy().into_owned();
-            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
         })
         .collect();
     let mut ports = HashSet::new();

@@ -89,7 +89,9 @@ pub(crate) async fn run_job<S: SlackApi>(
         log_dir: ran.log_dir,
     };
     tracing::info!(job_id = job.id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
-    let took = (finished.ended_at - started_at).to_std().unwrap_or_default();
+    let took = (finished.ended_at - started_at)
+        .to_std()
+        .unwrap_or_default();
     crate::metrics::record::job_finished(&job.job_type, &finished.exit, took);
     if let Some(run) = job.run {
         finish(&context, run, job.id, &job.job_type, finished).await;

@@ -80,7 +80,12 @@ mod tests {
             scheduled: jobs,
             ..Status::default()
         };
-        let depth = |t: &str| value(&metrics, &format!("bennettbot_queue_depth{{job_type=\"{t}\"}}"));
+        let depth = |t: &str| {
+            value(
+                &metrics,
+                &format!("bennettbot_queue_depth{{job_type=\"{t}\"}}"),
+            )
+        };
         let age = |t: &str| {
             let series = format!("bennettbot_queue_oldest_pending_age_seconds{{job_type=\"{t}\"}}");
             value(&metrics, &series)

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::families::{
-    DeliveryLabels, FinishedLabels, JobLabels, ReconnectLabels, SlackCallLabels,
-    SlackMethodLabels, METRICS,
+    DeliveryLabels, FinishedLabels, JobLabels, ReconnectLabels, SlackCallLabels, SlackMethodLabels,
+    METRICS,
 };
 use crate::queue::{ExitKind, QueuedByDelivery, Scheduled};
 use crate::slack::SlackError;
@@ -164,7 +164,8 @@ mod tests {
         let job_type = "metrics_merge_test";
         let queue = crate::queue::Queue::open_in_memory().unwrap();
         let args = Args::new();
-        let schedule = || queue.schedule_job(job_type, &args, "C1", None, Duration::ZERO, false, None);
+        let schedule =
+            || queue.schedule_job(job_type, &args, "C1", None, Duration::ZERO, false, None);
         schedule().await.unwrap();
         assert_eq!(queued(job_type), 1);
         let merged = schedule().await.unwrap();

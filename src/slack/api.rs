@@ -199,7 +199,11 @@ impl SlackClient {
         result
     }
 
-    async fn send_bytes_retrying(&self, upload_url: &str, content: &[u8]) -> Result<(), SlackError> {
+    async fn send_bytes_retrying(
+        &self,
+        upload_url: &str,
+        content: &[u8],
+    ) -> Result<(), SlackError> {
         let method = UPLOAD_BYTES;
         let mut attempt = 0;
         loop {

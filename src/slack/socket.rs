@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use super::events::Envelope;
-use crate::metrics::record::{self, Reconnect};
 use super::web_extra::BotWeb;
+use crate::metrics::record::{self, Reconnect};
 
 /// The connection's timings.
 #[derive(Debug, Clone, Copy)]
