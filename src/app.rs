@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
+use crate::metrics::MetricsServer;
 use crate::queue::{Database, Queue, QueueError};
 use crate::settings::{Part, Settings};
 use crate::shutdown::{self, Shutdown, Stop};
@@ -187,18 +188,32 @@ pub fn dispatcher_settings_or(
     }
 }
 
-/// Runs one part alone until SIGTERM or SIGINT, as a separate process beside the others.
+/// Runs one part alone until SIGTERM or SIGINT, as a separate process beside the others;
+/// `bot` and `dispatcher` also serve `/metrics` on `METRICS_BIND` when it is set.
 pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
     let slack = Arc::new(slack_client(&settings)?);
     let mut shutdown = shutdown_on_signals()?;
     let Some(queue) = open_queue_waiting(&settings, &slack, &mut shutdown).await else {
         return Ok(());
     };
-    match part {
+    // The webserver serves /metrics on its own address.
+    let metrics = match (part, settings.metrics_bind) {
+        (Part::Bot | Part::Dispatcher, Some(bind)) => {
+            let server = MetricsServer::bind(bind, queue.clone()).await?;
+            Some(tokio::spawn(server.run(shutdown.clone().stopping())))
+        }
+        _ => None,
+    };
+    let ran = match part {
         Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, shutdown.stopping()).await,
         Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
         Part::Dispatcher => run_dispatcher(&settings, queue, slack, shutdown).await,
+    };
+    // A part that ended early with an error leaves nothing worth scraping.
+    if let Some(metrics) = metrics {
+        metrics.abort();
     }
+    ran
 }
 
 /// Runs the dispatcher alone until `shutdown`, reaping its jobs' orphans.

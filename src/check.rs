@@ -90,6 +90,12 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
         findings.push(problem(format!("{name} is not set: {what}")));
     }
     findings.extend(settings.invalid.iter().map(|p| problem(p.clone())));
+    findings.push(ok(match settings.metrics_bind {
+        Some(addr) => format!(
+            "metrics: /metrics on the webhook address, and on {addr} for `bot` and `dispatcher` run alone"
+        ),
+        None => "metrics: /metrics on the webhook address; METRICS_BIND is not set, so `bot` and `dispatcher` run alone serve none".to_string(),
+    }));
 
     findings.push(match &settings.database {
         Database::Sqlite(path) => check_sqlite(path),
@@ -217,6 +223,43 @@ mod tests {
                 .iter()
                 .any(|f| !f.problem && f.text.contains("is migrated")),
             "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn says_where_metrics_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let findings = |bind: Option<&str>| {
+            let settings = Settings::from_lookup(&CONFIG, dir.path(), |name| match name {
+                "METRICS_BIND" => bind.map(str::to_string),
+                _ => None,
+            });
+            check_local(&CONFIG, &settings, &[Part::Dispatcher])
+        };
+        let metrics = |findings: Vec<Finding>| {
+            findings
+                .into_iter()
+                .filter(|f| f.text.contains("METRICS_BIND") || f.text.starts_with("metrics:"))
+                .map(|f| (f.problem, f.text))
+                .collect::<Vec<_>>()
+        };
+        let unset = metrics(findings(None));
+        assert_eq!(unset.len(), 1, "{unset:?}");
+        assert!(
+            !unset[0].0 && unset[0].1.contains("METRICS_BIND is not set"),
+            "{unset:?}"
+        );
+        let set = metrics(findings(Some("127.0.0.1:9100")));
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert!(
+            !set[0].0 && set[0].1.contains("on 127.0.0.1:9100 for `bot`"),
+            "{set:?}"
+        );
+        let bad = metrics(findings(Some("nine")));
+        assert!(
+            bad.iter()
+                .any(|(problem, text)| *problem && text.starts_with("METRICS_BIND=\"nine\"")),
+            "{bad:?}"
         );
     }
 }

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod intent;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod queue;
 pub mod settings;
 pub mod shell;

@@ -67,6 +67,9 @@ pub struct Settings {
     pub absolute_bin: Option<PathBuf>,
     pub slack_api_url: String,
     pub webserver_bind: Option<String>,
+    /// Where `bot` and `dispatcher` run alone serve `/metrics` (`serve` and `webserver` serve
+    /// it on the webhook address).
+    pub metrics_bind: Option<std::net::SocketAddr>,
     pub slack_org_name: String,
     pub slack_ack_reaction: String,
     pub shutdown_grace: Duration,
@@ -185,6 +188,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "address the webhook server listens on",
     ),
     (
+        "METRICS_BIND",
+        "none",
+        "address `bot` and `dispatcher` run alone serve /metrics on (serve and webserver use the webhook address)",
+    ),
+    (
         "SLACK_ORG_NAME",
         "internal",
         "name of internal users in messages",
@@ -249,6 +257,17 @@ impl Settings {
                 invalid.push(e.to_string());
                 Database::Sqlite(db_path.clone())
             });
+        let metrics_bind = get("METRICS_BIND").and_then(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| {
+                    invalid.push(format!(
+                    "METRICS_BIND={v:?} is not an IP address and port such as 127.0.0.1:9100 ({})",
+                    purpose("METRICS_BIND")
+                ));
+                })
+                .ok()
+        });
         let support_channels = config
             .support
             .iter()
@@ -279,6 +298,7 @@ impl Settings {
             slack_api_url: get("SLACK_API_URL")
                 .unwrap_or_else(|| "https://slack.com/api".to_string()),
             webserver_bind: get("WEBSERVER_BIND"),
+            metrics_bind,
             slack_org_name: get("SLACK_ORG_NAME").unwrap_or_else(|| "internal".to_string()),
             slack_ack_reaction: get("SLACK_ACK_REACTION").unwrap_or_else(|| "eyes".to_string()),
             shutdown_grace: Duration::from_secs(grace),
@@ -562,6 +582,21 @@ mod tests {
         assert_eq!(find_env_file(&inner), Some(dir.path().join(".env")));
         std::fs::write(inner.join(".env"), "A=2\n").unwrap();
         assert_eq!(find_env_file(&inner), Some(inner.join(".env")));
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address_or_a_problem() {
+        assert_eq!(settings(&[]).metrics_bind, None);
+        let s = settings(&[("METRICS_BIND", "127.0.0.1:9100")]);
+        assert_eq!(s.metrics_bind, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(s.invalid.is_empty(), "{:?}", s.invalid);
+        let bad = settings(&[("METRICS_BIND", "localhost")]);
+        assert_eq!(bad.metrics_bind, None);
+        assert!(
+            bad.invalid[0].starts_with("METRICS_BIND=\"localhost\" is not an IP address and port"),
+            "{:?}",
+            bad.invalid
+        );
     }
 
     #[test]

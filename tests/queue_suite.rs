@@ -129,6 +129,26 @@ async fn same_type_and_args_are_merged(f: Fixture) {
     let a = args(&[("n", "1")]);
     let first = add(&q, "ns_job", &a, ago(1)).await;
     assert_eq!(add(&q, "ns_job", &a, ago(1)).await, first);
+    let again = q
+        .schedule(&NewJob {
+            job_type: "ns_job",
+            args: &a,
+            channel: "C2",
+            thread_ts: Some("1.2"),
+            message_ts: None,
+            is_im: false,
+            start_after: ago(1),
+        })
+        .await
+        .expect("schedule");
+    assert_eq!((again.id, again.added), (first, false));
+    let job = q.reserve("d").await.expect("reserve").expect("job");
+    assert_eq!(
+        (job.channel.as_str(), job.thread_ts.as_deref()),
+        ("C2", Some("1.2"))
+    );
+    q.release(job.run.expect("run")).await.expect("release");
+    let first = add(&q, "ns_job", &a, ago(1)).await;
     let other = add(&q, "ns_job", &args(&[("n", "2")]), ago(1)).await;
     assert_ne!(other, first);
     assert_eq!(

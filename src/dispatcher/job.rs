@@ -54,6 +54,7 @@ pub(crate) async fn run_job<S: SlackApi>(
     stop: watch::Receiver<Option<Stop>>,
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
+    crate::metrics::record::job_started(&job.job_type);
     let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop))
         .catch_unwind()
         .await
@@ -88,6 +89,10 @@ pub(crate) async fn run_job<S: SlackApi>(
         log_dir: ran.log_dir,
     };
     tracing::info!(job_id = job.id, job_type = %job.job_type, exit = ?finished.exit, "job finished");
+    let took = (finished.ended_at - started_at)
+        .to_std()
+        .unwrap_or_default();
+    crate::metrics::record::job_finished(&job.job_type, &finished.exit, took);
     if let Some(run) = job.run {
         finish(&context, run, job.id, &job.job_type, finished).await;
     }
@@ -170,6 +175,8 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
         exit: ExitKind::Error(bad.reason),
         log_dir: None,
     };
+    crate::metrics::record::job_started(&bad.job_type);
+    crate::metrics::record::job_ended(&bad.job_type, &finished.exit);
     if let Some(run) = bad.run {
         finish(&context, run, bad.id, &bad.job_type, finished).await;
     }
@@ -178,6 +185,7 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
 /// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
 pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
     let job = reaped.job;
+    crate::metrics::record::job_ended(&job.job_type, &ExitKind::Interrupted);
     if let (Some(pgid), Some(run)) = (reaped.process_group, job.run) {
         super::orphans::stop_orphaned_group(pgid, run.0, context.settings.kill_grace).await;
     }

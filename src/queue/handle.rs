@@ -199,13 +199,15 @@ impl Queue {
 
     /// Schedules a job with an absolute start time.
     pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
-        match &self.store {
+        let scheduled = match &self.store {
             Store::Sqlite(s) => {
                 let job = OwnedJob::new(job);
                 Self::blocking(s, move |s| s.schedule(&job.borrow())).await
             }
             Store::Postgres(p) => p.schedule(job).await,
-        }
+        };
+        scheduled
+            .inspect(|scheduled| crate::metrics::record::job_scheduled(job.job_type, scheduled))
     }
 
     /// Records a webhook delivery and queues its jobs in one transaction (see
@@ -216,7 +218,8 @@ impl Queue {
         jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
-        match &self.store {
+        let types: Vec<&str> = jobs.iter().map(|job| job.job_type).collect();
+        let queued = match &self.store {
             Store::Sqlite(s) => {
                 let delivery_id = delivery_id.map(str::to_owned);
                 let jobs: Vec<OwnedJob> = jobs.iter().map(OwnedJob::new).collect();
@@ -227,7 +230,9 @@ impl Queue {
                 .await
             }
             Store::Postgres(p) => p.schedule_delivery(delivery_id, jobs, now).await,
-        }
+        };
+        queued
+            .inspect(|queued| crate::metrics::record::delivery_scheduled(&types, queued.as_deref()))
     }
 
     /// Records a delivery id: `true` if new (see [`SqliteStore::record_delivery`]).

@@ -78,6 +78,8 @@ pub struct Scheduled {
     pub id: i64,
     /// Whether a job of the same type (any args) is running now, so this one will wait.
     pub already_running: bool,
+    /// Whether a job was added (`false`: a pending one with the same type and args was updated).
+    pub added: bool,
 }
 
 /// What `remove job id N` did.

@@ -240,6 +240,7 @@ pub(crate) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Sche
     Ok(Scheduled {
         id,
         already_running,
+        added: pending.is_none(),
     })
 }
 

@@ -12,6 +12,9 @@ use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 /// Where Slack's Web API lives.
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 
+/// What the upload of a file's bytes is called in errors and metrics (it is no Web API method).
+const UPLOAD_BYTES: &str = "files.upload (bytes)";
+
 /// How often a failed call is tried again at once (`MAX_SLACK_NOTIFY_RETRIES`): only
 /// [`SlackError::Unavailable`] failures are (HTTP 429 or 5xx, `ratelimited`, no connection).
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
@@ -105,7 +108,15 @@ impl SlackClient {
     }
 
     /// Calls `method`, retrying transient failures, and returns Slack's `ok: true` answer.
+    /// Every call the client makes goes through here (or [`Self::send_bytes`]), so this is
+    /// where calls are counted.
     async fn call(&self, method: &str, body: Body) -> Result<Value, SlackError> {
+        let result = self.call_retrying(method, body).await;
+        crate::metrics::record::slack_call(method, &result);
+        result
+    }
+
+    async fn call_retrying(&self, method: &str, body: Body) -> Result<Value, SlackError> {
         let mut attempt = 0;
         loop {
             let error = match self.attempt(method, &body).await {
@@ -116,6 +127,7 @@ impl SlackClient {
                 return Err(error);
             };
             tracing::warn!(method, %error, wait_ms = wait.as_millis() as u64, "retrying Slack call");
+            crate::metrics::record::slack_retry(method);
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -182,7 +194,17 @@ impl SlackClient {
 
     /// Sends the file's bytes to the URL `files.getUploadURLExternal` gave, with retries.
     async fn send_bytes(&self, upload_url: &str, content: &[u8]) -> Result<(), SlackError> {
-        let method = "files.upload (bytes)";
+        let result = self.send_bytes_retrying(upload_url, content).await;
+        crate::metrics::record::slack_call(UPLOAD_BYTES, &result);
+        result
+    }
+
+    async fn send_bytes_retrying(
+        &self,
+        upload_url: &str,
+        content: &[u8],
+    ) -> Result<(), SlackError> {
+        let method = UPLOAD_BYTES;
         let mut attempt = 0;
         loop {
             let result = self
@@ -210,6 +232,7 @@ impl SlackClient {
             let Some(wait) = self.retry_wait(&error, attempt) else {
                 return Err(error);
             };
+            crate::metrics::record::slack_retry(method);
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

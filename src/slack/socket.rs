@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 use super::events::Envelope;
 use super::web_extra::BotWeb;
+use crate::metrics::record::{self, Reconnect};
 
 /// The connection's timings.
 #[derive(Debug, Clone, Copy)]
@@ -80,9 +81,11 @@ pub async fn listen(
             // Routine refreshes come hours apart: reconnect at once. A connection told to go
             // again almost as soon as it opened is a storm, and gets the backoff too.
             Ended::Disconnect if started.elapsed() >= timing.max_backoff => {
-                tracing::info!("Slack asked to reconnect; reconnecting")
+                tracing::info!("Slack asked to reconnect; reconnecting");
+                record::socket_reconnect(Reconnect::Requested);
             }
             Ended::Disconnect => {
+                record::socket_reconnect(Reconnect::Requested);
                 tracing::warn!(
                     wait_ms = wait.as_millis() as u64,
                     "Slack asked to reconnect again soon after connecting; backing off"
@@ -94,6 +97,7 @@ pub async fn listen(
                 wait = (wait * 2).min(timing.max_backoff);
             }
             Ended::Dropped(detail) => {
+                record::socket_reconnect(Reconnect::Dropped);
                 tracing::warn!(%detail, wait_ms = wait.as_millis() as u64, "Socket Mode connection lost; reconnecting");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -152,6 +156,7 @@ async fn connect_once(
             }
         };
         unanswered = 0;
+        let received = std::time::Instant::now();
         let text = match frame {
             None => return Err("socket closed".into()),
             Some(Err(e)) => return Err(format!("reading: {e}")),
@@ -172,6 +177,7 @@ async fn connect_once(
             sink.send(Frame::text(ack))
                 .await
                 .map_err(|e| format!("acking: {e}"))?;
+            record::envelope_acked(received.elapsed());
         }
         match envelope.kind.as_str() {
             "hello" => {

@@ -141,7 +141,19 @@ impl BotWeb {
         self.user_token.is_some()
     }
 
+    /// Every call this client makes goes through here, so this is where calls are counted.
     async fn call(
+        &self,
+        method: &str,
+        token: Token,
+        form: &[(&str, String)],
+    ) -> Result<Value, SlackError> {
+        let result = self.call_retrying(method, token, form).await;
+        crate::metrics::record::slack_call(method, &result);
+        result
+    }
+
+    async fn call_retrying(
         &self,
         method: &str,
         token: Token,
@@ -210,6 +222,7 @@ impl BotWeb {
             }
             attempt += 1;
             tracing::warn!(method, attempt, %detail, "retrying Slack call");
+            crate::metrics::record::slack_retry(method);
             tokio::time::sleep(wait).await;
         }
     }

@@ -56,7 +56,7 @@ impl Default for ConnectionLimits {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish
 /// for at most `limits.drain_timeout` and drops whatever connections are left.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     mut listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,

@@ -21,6 +21,7 @@ use super::payload::{InvalidJson, Payload};
 use super::rules::{trigger_phrase, Project, UnknownProject};
 use super::signature::{verify_headers, SignatureError};
 use crate::config::{Args, Config, GithubRuleSpec};
+use crate::metrics::record::{self, Delivery};
 use crate::queue::{start_after, NewJob, Queue, QueueError};
 use crate::settings::Secret;
 use crate::slack::{OutgoingMessage, SlackApi};
@@ -136,13 +137,31 @@ pub async fn github<S: SlackApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(&state, &project, &headers, &body, Utc::now()).await {
+    let handled = handle(&state, &project, &headers, &body, Utc::now()).await;
+    record_delivery(state.config, &project, &handled);
+    match handled {
         Ok(outcome) => {
             tracing::info!(project, outcome = ?outcome, "delivery handled");
             (StatusCode::OK, outcome.body()).into_response()
         }
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// Counts a delivery. Anyone can post to any path, so a project without GitHub rules is
+/// counted as `unknown` rather than by a name that would add a series per made-up path.
+fn record_delivery(config: &'static Config, project: &str, handled: &Result<Outcome, Rejection>) {
+    let project = match Project::find(config, project) {
+        Ok(_) => project,
+        Err(_) => "unknown",
+    };
+    let result = match handled {
+        Ok(Outcome::Queued(_)) => Delivery::Queued,
+        Ok(Outcome::Pong | Outcome::NoMatch) => Delivery::Ignored,
+        Ok(Outcome::Duplicate) => Delivery::Duplicate,
+        Err(_) => Delivery::Refused,
+    };
+    record::webhook_delivery(project, result);
 }
 
 /// Handles one delivery at `now`.

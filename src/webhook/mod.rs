@@ -1,5 +1,5 @@
 //! The webhook server GitHub calls: `POST /github/<project>/` runs the project's GitHub rules,
-//! `GET /check/` says it is up.
+//! `GET /check/` says it is up, `GET /metrics` is for Prometheus (see [`crate::metrics`]).
 
 mod address;
 mod connections;
@@ -20,6 +20,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
+pub(crate) use connections::serve as serve_connections;
 pub use connections::{ConnectionLimits, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
@@ -90,14 +91,16 @@ pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// The whole application: routes and middleware, over the compiled config.
+/// The whole application: routes and middleware, over the compiled config, and `/metrics`.
 pub fn app<S: SlackApi>(secret: Secret, queue: Queue, slack: Arc<S>) -> Router {
+    let metrics = crate::metrics::router(queue.clone());
     layers(routes(AppState {
         secret,
         queue,
         slack,
         config: &CONFIG,
     }))
+    .merge(metrics)
 }
 
 /// A server that is listening but not yet serving: its real address is known.

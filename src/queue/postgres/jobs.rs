@@ -263,5 +263,6 @@ pub(super) async fn schedule_in(
     Ok(Scheduled {
         id,
         already_running,
+        added: pending.is_none(),
     })
 }

@@ -1,0 +1,275 @@
+//! `GET /metrics` from the built binary: the counters move when a webhook is delivered and its
+//! job runs, and `dispatcher` alone serves metrics only when `METRICS_BIND` asks it to.
+
+#[path = "support/binary.rs"]
+#[allow(dead_code)]
+mod binary;
+#[path = "support/fake_slack.rs"]
+#[allow(dead_code)]
+mod fake_slack;
+// fake_socket.rs allows dead code itself.
+#[path = "support/fake_socket.rs"]
+mod fake_socket;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bennettbot::webhook::signature::{sign, Algorithm};
+use binary::{Part, SECRET};
+use fake_slack::FakeSlack;
+use fake_socket::FakeSocket;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+const BOT: &str = "U0BOT";
+const GENERAL: &str = "C0GENERAL";
+
+/// What the fake Slack workspace answers at start-up.
+fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    slack.respond_with(
+        "auth.test",
+        json!({ "user_id": BOT, "user": "bennettbot", "team_id": "T0" }),
+    );
+    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
+    slack.respond_with("conversations.join", json!({ "channel": {} }));
+    slack.respond_with(
+        "users.list",
+        json!({ "members": [{ "id": "U0ALICE", "name": "alice" }], "response_metadata": { "next_cursor": "" } }),
+    );
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": [
+            { "id": GENERAL, "name": "general", "is_member": true },
+            { "id": "C0TECH", "name": "tech-support", "is_member": true },
+            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
+        ], "response_metadata": { "next_cursor": "" } }),
+    );
+}
+
+/// Sends a signed merged-PR webhook for `project`; returns the HTTP status.
+async fn merged_pr(addr: &str, project: &str, delivery: &str) -> u16 {
+    let mut payload: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/pull_request_closed.json")).unwrap();
+    payload["pull_request"]["merged"] = json!(true);
+    let body = serde_json::to_vec(&payload).unwrap();
+    reqwest::Client::new()
+        .post(format!("http://{addr}/github/{project}/"))
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            sign(Algorithm::Sha256, SECRET.as_bytes(), &body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// One scrape: the series, each written as in the exposition (`name{labels}`), and values.
+struct Scrape(Vec<(String, f64)>);
+
+impl Scrape {
+    /// The series' value, 0 when it is not exposed (a counter never incremented).
+    fn get(&self, series: &str) -> f64 {
+        self.find(series).unwrap_or(0.0)
+    }
+
+    /// The series' value if it is exposed.
+    fn find(&self, series: &str) -> Option<f64> {
+        self.0.iter().find(|(s, _)| s == series).map(|(_, v)| *v)
+    }
+}
+
+/// `GET /metrics` at `addr`, checked to be the Prometheus text format.
+async fn scrape(addr: &str) -> Scrape {
+    let response = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.unwrap();
+    Scrape(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').expect("`series value`");
+                (series.to_string(), value.parse().expect("a number"))
+            })
+            .collect(),
+    )
+}
+
+/// Scrapes until `done` holds, for at most [`WAIT`]; returns that scrape.
+async fn scrape_until(addr: &str, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let scraped = scrape(addr).await;
+        if done(&scraped) {
+            return scraped;
+        }
+        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const QUEUED: &str = r#"bennettbot_jobs_queued_total{job_type="example_deploy"}"#;
+const STARTED: &str = r#"bennettbot_jobs_started_total{job_type="example_deploy"}"#;
+const SUCCEEDED: &str =
+    r#"bennettbot_jobs_finished_total{job_type="example_deploy",outcome="succeeded"}"#;
+const DURATIONS: &str = r#"bennettbot_job_duration_seconds_count{job_type="example_deploy"}"#;
+const DEPTH: &str = r#"bennettbot_queue_depth{job_type="example_deploy"}"#;
+const DELIVERED: &str = r#"bennettbot_webhook_deliveries_total{project="example",result="queued"}"#;
+const DUPLICATE: &str =
+    r#"bennettbot_webhook_deliveries_total{project="example",result="duplicate"}"#;
+const REFUSED: &str = r#"bennettbot_webhook_deliveries_total{project="unknown",result="refused"}"#;
+const POSTED: &str = r#"bennettbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"}"#;
+const ACKS: &str = "bennettbot_socket_mode_ack_latency_seconds_count";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Part::start("serve", &slack, dir.path(), &[]);
+    let addr = serve.webhook_addr();
+    socket.wait_connections(1).await;
+
+    let before = scrape(&addr).await;
+    for series in [
+        QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED,
+    ] {
+        assert_eq!(before.get(series), 0.0, "{series}");
+    }
+    assert_eq!(before.find(DEPTH), None);
+
+    // A merged PR queues example_deploy 60 s out; its redelivery and a made-up project do not.
+    assert_eq!(merged_pr(&addr, "example", "delivery-1").await, 200);
+    assert_eq!(merged_pr(&addr, "example", "delivery-1").await, 200);
+    assert_eq!(merged_pr(&addr, "nonsense", "delivery-2").await, 400);
+    let queued = scrape(&addr).await;
+    assert_eq!(queued.get(DELIVERED), 1.0);
+    assert_eq!(queued.get(DUPLICATE), 1.0);
+    assert_eq!(queued.get(REFUSED), 1.0);
+    assert_eq!(queued.get(QUEUED), 1.0);
+    assert_eq!(queued.find(DEPTH), Some(1.0));
+    assert_eq!(queued.get(STARTED), 0.0);
+
+    // An envelope is acked, and the ack timed.
+    let envelope = socket.send_event(json!({
+        "type": "app_mention", "user": "U0ALICE", "text": format!("<@{BOT}> hi"),
+        "ts": "1800000000.000100", "channel": GENERAL, "event_ts": "1800000000.000100",
+    }));
+    socket.wait_ack(&envelope).await;
+
+    // Sixty seconds pass: bring the deploy forward, as the clock would.
+    let due = bennettbot::queue::format_time(chrono::Utc::now() - chrono::Duration::seconds(1));
+    let conn = rusqlite::Connection::open(dir.path().join("bennettbot.db")).unwrap();
+    conn.execute(
+        "UPDATE job SET start_after = ?1 WHERE type = 'example_deploy'",
+        [due],
+    )
+    .unwrap();
+    let after = scrape_until(&addr, "the deploy to be counted as succeeded", |s| {
+        s.get(SUCCEEDED) == 1.0
+    })
+    .await;
+    assert_eq!(after.get(STARTED), 1.0);
+    assert_eq!(after.get(DURATIONS), 1.0);
+    assert_eq!(after.get(QUEUED), 1.0);
+    assert_eq!(
+        after.find(DEPTH),
+        None,
+        "the drained type is no longer exposed"
+    );
+    assert!(after.get(ACKS) >= 1.0);
+    // The start notice and the report, at least.
+    assert!(
+        after.get(POSTED) >= before.get(POSTED) + 2.0,
+        "{} then {}",
+        before.get(POSTED),
+        after.get(POSTED)
+    );
+}
+
+/// The TCP ports process `pid` listens on, from `/proc` (Linux).
+fn listening_ports(pid: u32) -> HashSet<u16> {
+    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut ports = HashSet::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is fields[1] (hex ip:port), st fields[3] (0A = LISTEN), inode fields[9].
+            if fields.len() > 9 && fields[3] == "0A" && inodes.contains(fields[9]) {
+                let port = fields[1].rsplit(':').next().unwrap();
+                ports.insert(u16::from_str_radix(port, 16).unwrap());
+            }
+        }
+    }
+    ports
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dispatcher_alone_serves_metrics_on_metrics_bind_and_opens_no_port_without_it() {
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let with = Part::start(
+        "dispatcher",
+        &slack,
+        dir.path(),
+        &[("METRICS_BIND", "127.0.0.1:0")],
+    );
+    let line = with.wait_log("metrics server listening");
+    let at = line.find("127.0.0.1:").expect("the address is logged");
+    let addr: std::net::SocketAddr = line[at..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    with.wait_log("dispatcher started");
+    let addr = addr.to_string();
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Families with no series yet are left out; the unlabelled histogram is always there.
+    assert!(
+        body.contains("# TYPE bennettbot_socket_mode_ack_latency_seconds histogram"),
+        "{body}"
+    );
+    // Only /metrics: the webhook routes are not served there.
+    let check = reqwest::get(format!("http://{addr}/check/")).await.unwrap();
+    assert_eq!(check.status(), 404);
+    assert_eq!(
+        listening_ports(with.child.id()),
+        HashSet::from([addr.rsplit(':').next().unwrap().parse().unwrap()])
+    );
+
+    let without = Part::start("dispatcher", &slack, dir.path(), &[]);
+    without.wait_log("dispatcher started");
+    assert_eq!(listening_ports(without.child.id()), HashSet::new());
+}
