@@ -198,3 +198,59 @@ fn a_part_refuses_to_start_with_a_malformed_env_file() {
     assert!(!stderr.contains("xoxb-secret"), "{stderr}");
     assert!(!dir.path().join("bennettbot.db").exists());
 }
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+#[tokio::test]
+async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_the_password() {
+    let url = postgres::database_url().await;
+    // The test server trusts every login: a password in the URL is ignored by it but must
+    // never be shown.
+    let url = url.replacen("postgres@", "postgres:hunter2-secret@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: String, dir: std::path::PathBuf| {
+        let out = bennettbot("check", &dir, &dir)
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (u, d) = (url.clone(), dir.path().to_owned());
+    let before = tokio::task::spawn_blocking(move || run(u, d)).await.unwrap();
+    assert!(
+        before.contains("✓ database PostgreSQL at postgres@127.0.0.1:"),
+        "{before}"
+    );
+    assert!(before.contains("(PostgreSQL 1"), "server version: {before}");
+    assert!(
+        before.contains("at migration 0 of"),
+        "a fresh database is not migrated by check: {before}"
+    );
+    assert!(!before.contains("hunter2"), "{before}");
+
+    bennettbot::queue::Queue::open_database(
+        &bennettbot::queue::Database::from_settings(Some(&url), "unused".into()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (u, d) = (url.clone(), dir.path().to_owned());
+    let after = tokio::task::spawn_blocking(move || run(u, d)).await.unwrap();
+    assert!(after.contains("answers and is migrated"), "{after}");
+}
+
+#[test]
+fn check_refuses_a_database_url_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bennettbot("check", dir.path(), dir.path())
+        .env("DATABASE_URL", "mysql://bot:pw@db/queue")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("✗ DATABASE_URL must start with sqlite:// or postgres://"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pw@"), "{stdout}");
+}
