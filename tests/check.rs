@@ -217,7 +217,9 @@ async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_th
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let (u, d) = (url.clone(), dir.path().to_owned());
-    let before = tokio::task::spawn_blocking(move || run(u, d)).await.unwrap();
+    let before = tokio::task::spawn_blocking(move || run(u, d))
+        .await
+        .unwrap();
     assert!(
         before.contains("✓ database PostgreSQL at postgres@127.0.0.1:"),
         "{before}"
@@ -235,7 +237,9 @@ async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_th
     .await
     .unwrap();
     let (u, d) = (url.clone(), dir.path().to_owned());
-    let after = tokio::task::spawn_blocking(move || run(u, d)).await.unwrap();
+    let after = tokio::task::spawn_blocking(move || run(u, d))
+        .await
+        .unwrap();
     assert!(after.contains("answers and is migrated"), "{after}");
 }
 

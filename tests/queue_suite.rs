@@ -584,3 +584,20 @@ async fn the_schema_is_migrated_once_by_handles_opening_together(f: Fixture) {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_postgresql_is_a_clear_error_not_a_hang() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("postgres://bot:secret-pw@127.0.0.1:{port}/queue");
+    let database = Database::from_settings(Some(&url), "unused".into()).expect("url");
+    let opened = tokio::time::timeout(Duration::from_secs(30), Queue::open_database(&database))
+        .await
+        .expect("gave up within its connect timeout");
+    let error = opened.expect_err("nothing listens there").to_string();
+    assert!(error.contains("PostgreSQL"), "{error}");
+    assert!(!error.contains("secret-pw"), "{error}");
+}

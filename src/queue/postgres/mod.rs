@@ -13,7 +13,9 @@ mod runs;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 
 use super::QueueError;
@@ -27,6 +29,13 @@ const CHANNEL: &str = "bennettbot_queue";
 /// At most this many connections per process: the dispatcher, bot and webhook server together
 /// rarely hold more than a few at once.
 const POOL_SIZE: usize = 8;
+
+/// How long a new connection may take (unless the URL sets `connect_timeout`): an unreachable
+/// server fails a call in seconds, not after the kernel's two-minute TCP timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a call waits for a free pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(10);
 
 /// A handle on the PostgreSQL queue: a connection pool, cheap to clone, safe to share.
 #[derive(Clone)]
@@ -68,7 +77,13 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
 impl PgStore {
     /// Connects to the server named by a `postgres://` URL and migrates its schema.
     pub async fn connect(url: &str) -> Result<PgStore, QueueError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(QueueError::Postgres)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(QueueError::Postgres)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("bennettbot");
+        }
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -78,6 +93,12 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(POOL_WAIT),
+                create: Some(CONNECT_TIMEOUT),
+                recycle: Some(CONNECT_TIMEOUT),
+            })
             .build()
             .map_err(|e| QueueError::Pool(e.to_string()))?;
         let store = PgStore {
