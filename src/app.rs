@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::metrics::MetricsServer;
 use crate::queue::{Database, Queue, QueueError};
-use crate::settings::{Part, Settings};
+use crate::settings::{Part, Settings, SlackMode};
+use crate::slack::bot::{run_bot_on, BotOptions, EventSource};
+use crate::slack::socket::SocketEvent;
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
 use crate::slack::{OutgoingMessage, SlackApi};
@@ -205,7 +207,7 @@ pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
         _ => None,
     };
     let ran = match part {
-        Part::Bot => crate::slack::bot::run_bot(settings, queue, slack, shutdown.stopping()).await,
+        Part::Bot => run_bot(settings, queue, slack, None, shutdown).await,
         Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
         Part::Dispatcher => run_dispatcher(&settings, queue, slack, shutdown).await,
     };
@@ -214,6 +216,60 @@ pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
         metrics.abort();
     }
     ran
+}
+
+/// Runs the bot until `shutdown`, on the events the settings select: Socket Mode, or the
+/// Events API over HTTP, whose requests arrive on `events` when another part (`serve`'s
+/// webhook server) serves `/slack/events`, and otherwise on a server of the bot's own at the
+/// webhook address.
+pub async fn run_bot(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<SlackClient>,
+    events: Option<mpsc::UnboundedReceiver<SocketEvent>>,
+    shutdown: impl Into<Shutdown>,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.into();
+    let options = BotOptions::default();
+    if settings.slack_mode() == SlackMode::SocketMode {
+        let stopping = shutdown.stopping();
+        return run_bot_on(settings, queue, slack, options, EventSource::SocketMode, stopping).await;
+    }
+    let (events, server) = match events {
+        Some(events) => (events, None),
+        None => {
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let bind = crate::webhook::listen_address(
+                settings.webserver_bind.as_deref(),
+                settings.webhook_origin.as_deref(),
+            )?;
+            let app = slack_events_router(&settings, events_tx)?
+                .route("/check/", axum::routing::get(|| async { "ok" }));
+            let server = WebhookServer::bind_app(bind, crate::webhook::layers(app)).await?;
+            tracing::info!(addr = %server.local_addr(), "taking Slack events over HTTP at /slack/events");
+            (events, Some(tokio::spawn(server.run(shutdown.clone().stopping()))))
+        }
+    };
+    let stopping = shutdown.stopping();
+    let ran = run_bot_on(settings, queue, slack, options, EventSource::Http(events), stopping).await;
+    if let Some(server) = server {
+        server.abort();
+    }
+    ran
+}
+
+/// `/slack/events`, verified with `SLACK_SIGNING_SECRET`, sending accepted events to `events`.
+fn slack_events_router(
+    settings: &Settings,
+    events: mpsc::UnboundedSender<SocketEvent>,
+) -> anyhow::Result<axum::Router> {
+    let secret = settings
+        .slack_signing_secret
+        .clone()
+        .context("SLACK_SIGNING_SECRET is not set")?;
+    Ok(crate::webhook::layers(crate::slack::http_events::router(
+        secret, events,
+    )))
 }
 
 /// Runs the dispatcher alone until `shutdown`, reaping its jobs' orphans.
@@ -289,12 +345,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     };
 
-    let web = WebhookServer::bind(
-        WebhookSettings::from_settings(&settings)?,
-        queue.clone(),
-        slack.clone(),
-    )
-    .await?;
+    let webhook = WebhookSettings::from_settings(&settings)?;
+    let mut app = crate::webhook::app(webhook.secret.clone(), queue.clone(), slack.clone());
+    // Over HTTP, Slack's events arrive at the webhook server's address, for the bot below.
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    if settings.slack_mode() == SlackMode::Http {
+        app = app.merge(slack_events_router(&settings, events_tx)?);
+    }
+    let web = WebhookServer::bind_app(webhook.bind, app).await?;
     let mut web = tokio::spawn(web.run(shutdown.clone().stopping()));
     let parts_settings = dispatcher_settings(&settings)?;
     let longest_stop =
@@ -302,7 +360,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(queue.clone(), slack.clone(), parts_settings);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let bot = crate::slack::bot::run_bot(settings, queue, slack, shutdown.clone().stopping()).await;
+    let bot = run_bot(settings, queue, slack, Some(events_rx), shutdown.clone()).await;
     // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
     // exist): either way the other parts stop too, letting running jobs finish.
     shutdown::raise(&stop_tx, Stop::Graceful);

@@ -41,6 +41,24 @@ pub enum Part {
     Dispatcher,
 }
 
+/// How the bot receives Slack's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlackMode {
+    /// A websocket the bot opens (`SLACK_APP_TOKEN`).
+    SocketMode,
+    /// Signed HTTP requests to `/slack/events` (`SLACK_SIGNING_SECRET`, no app token).
+    Http,
+}
+
+impl std::fmt::Display for SlackMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlackMode::SocketMode => "Socket Mode (SLACK_APP_TOKEN)",
+            SlackMode::Http => "the Events API over HTTP at WEBHOOK_ORIGIN/slack/events (SLACK_SIGNING_SECRET)",
+        })
+    }
+}
+
 /// Every setting, read once at start-up.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -108,7 +126,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "SLACK_SIGNING_SECRET",
         "",
-        "accepted for compatibility; Socket Mode does not need it",
+        "with SLACK_APP_TOKEN unset: the bot takes events over HTTP at WEBHOOK_ORIGIN/slack/events (the Events API) instead of Socket Mode, verifying Slack's signatures with this secret",
     ),
     (
         "SLACK_LOGS_CHANNEL",
@@ -339,6 +357,16 @@ impl Settings {
             .and_then(|(_, v)| v.as_deref())
     }
 
+    /// How the bot hears from Slack: Socket Mode with `SLACK_APP_TOKEN` (also when neither
+    /// it nor `SLACK_SIGNING_SECRET` is set, so the app token is what is asked for), else the
+    /// Events API over HTTP.
+    pub fn slack_mode(&self) -> SlackMode {
+        match (&self.slack_app_token, &self.slack_signing_secret) {
+            (None, Some(_)) => SlackMode::Http,
+            _ => SlackMode::SocketMode,
+        }
+    }
+
     /// Every required variable the given parts lack, with what it is for.
     pub fn missing(&self, parts: &[Part]) -> Vec<(&'static str, &'static str)> {
         let mut missing: Vec<&'static str> = Vec::new();
@@ -351,7 +379,15 @@ impl Settings {
             match part {
                 Part::Bot => {
                     need("SLACK_BOT_TOKEN", self.slack_bot_token.is_some());
-                    need("SLACK_APP_TOKEN", self.slack_app_token.is_some());
+                    match self.slack_mode() {
+                        SlackMode::SocketMode => {
+                            need("SLACK_APP_TOKEN", self.slack_app_token.is_some())
+                        }
+                        SlackMode::Http => need(
+                            "WEBHOOK_ORIGIN",
+                            self.webhook_origin.is_some() || self.webserver_bind.is_some(),
+                        ),
+                    }
                     need("SLACK_APP_USERNAME", self.slack_app_username.is_some());
                     for (name, value) in &self.support_channels {
                         need(name, value.is_some());

@@ -72,12 +72,34 @@ pub async fn run_bot<S: SlackApi>(
     run_bot_with(settings, queue, slack, BotOptions::default(), shutdown).await
 }
 
-/// Runs the bot until `shutdown` completes: start-up checks, then the listener.
+/// Where the bot's events come from.
+#[derive(Debug)]
+pub enum EventSource {
+    /// Socket Mode: the bot opens the websocket itself (`SLACK_APP_TOKEN`).
+    SocketMode,
+    /// The Events API over HTTP: `/slack/events` ([`super::http_events::router`]) sends what
+    /// it accepts here.
+    Http(mpsc::UnboundedReceiver<SocketEvent>),
+}
+
+/// Runs the bot on Socket Mode until `shutdown` completes: start-up checks, then the listener.
 pub async fn run_bot_with<S: SlackApi>(
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
     options: BotOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_bot_on(settings, queue, slack, options, EventSource::SocketMode, shutdown).await
+}
+
+/// Runs the bot on events from `source` until `shutdown` completes.
+pub async fn run_bot_on<S: SlackApi>(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    options: BotOptions,
+    source: EventSource,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     // A stale check file would report a healthy bot before it has connected.
@@ -128,8 +150,18 @@ pub async fn run_bot_with<S: SlackApi>(
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
+    let (listener, mut events_rx) = match source {
+        EventSource::SocketMode => {
+            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
+            (Some(listener), events_rx)
+        }
+        EventSource::Http(events_rx) => {
+            // Nothing to connect to: the bot is ready once started.
+            touch(settings.bot_check_file.as_ref());
+            (None, events_rx)
+        }
+    };
     let searcher = bot
         .web
         .can_search()
@@ -185,7 +217,9 @@ pub async fn run_bot_with<S: SlackApi>(
     }
     tracing::info!("Slack bot shutting down");
     let _ = stop_tx.send(true);
-    let _ = listener.await;
+    if let Some(listener) = listener {
+        let _ = listener.await;
+    }
     if let Some(searcher) = searcher {
         let _ = searcher.await;
     }

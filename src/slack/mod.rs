@@ -107,9 +107,11 @@ pub trait SlackApi: Send + Sync + 'static {
 pub mod bot;
 pub mod channels;
 pub mod events;
+pub mod http_events;
 pub mod mention;
 pub mod recent;
 pub mod search;
+pub mod signing;
 pub mod socket;
 pub mod support;
 pub mod users;
