@@ -48,6 +48,21 @@ fn unique(names: Vec<String>) -> Vec<Ident> {
         .collect()
 }
 
+/// `report_summary 0 9 * * MON-FRI Europe/London week=current`: what makes a schedule itself,
+/// whitespace in the cron collapsed and args sorted, so reformatting the entry keeps its key.
+fn schedule_key(job_type: &str, cron: &str, timezone: &str, args: &[(&str, &str)]) -> String {
+    let mut sorted = args.to_vec();
+    sorted.sort();
+    let mut key = format!(
+        "{job_type} {} {timezone}",
+        cron.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    for (name, value) in sorted {
+        key.push_str(&format!(" {name}={value}"));
+    }
+    key
+}
+
 fn field_ident(name: &str) -> Ident {
     // Raw identifiers let parameters be called `type` or `match`.
     Ident::new_raw(name, Span::call_site())
@@ -267,6 +282,38 @@ pub fn generate(
             }
         })
     });
+    let schedule_specs = config.namespaces.iter().flat_map(|ns| {
+        let n = &ns.name.value;
+        let rt = rt.clone();
+        ns.schedules.iter().map(move |s| {
+            let job_type = format!("{n}_{}", s.job_type.value);
+            let cron = &s.cron.value;
+            let timezone = &s.timezone.value;
+            let args: Vec<(&str, &str)> = s.args.as_ref().map_or_else(Vec::new, |a| {
+                a.value
+                    .iter()
+                    .map(|(k, v)| (k.value.as_str(), v.as_str()))
+                    .collect()
+            });
+            let key = schedule_key(&job_type, cron, timezone, &args);
+            let names = args.iter().map(|(k, _)| k);
+            let values = args.iter().map(|(_, v)| v);
+            let channel = s.channel.as_deref().unwrap_or(&ns.default_channel);
+            let catch_up = format_ident!("{}", s.catch_up.variant());
+            quote! {
+                #rt::ScheduleSpec {
+                    key: #key,
+                    namespace: #n,
+                    job_type: #job_type,
+                    cron: #cron,
+                    timezone: #timezone,
+                    args: &[#((#names, #values)),*],
+                    channel: #channel,
+                    catch_up: #rt::CatchUp::#catch_up,
+                }
+            }
+        })
+    });
     let support_specs = config.support.iter().map(|s| {
         let name = &s.name.value;
         let keywords = s.keywords.iter().map(|k| k.value.to_lowercase());
@@ -329,6 +376,7 @@ pub fn generate(
             jobs: &[#(#job_specs),*],
             commands: &[#(#command_specs),*],
             github: &[#(#github_specs),*],
+            schedules: &[#(#schedule_specs),*],
             support: &[#(#support_specs),*],
         };
 

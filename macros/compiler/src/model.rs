@@ -36,6 +36,7 @@ pub struct Namespace {
     pub broken_jobs: Vec<String>,
     pub slack: Vec<SlackCommand>,
     pub github: Vec<GithubRule>,
+    pub schedules: Vec<Schedule>,
 }
 
 impl Namespace {
@@ -175,6 +176,47 @@ pub struct GithubRule {
     pub base_branch: Option<String>,
     pub job_type: Sp<String>,
     pub delay_seconds: u64,
+}
+
+/// What a schedule does about due times missed while no dispatcher ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    Skip,
+    Latest,
+}
+
+impl CatchUp {
+    pub const NAMES: [&'static str; 2] = ["skip", "latest"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "skip" => CatchUp::Skip,
+            "latest" => CatchUp::Latest,
+            _ => return None,
+        })
+    }
+
+    pub fn variant(self) -> &'static str {
+        match self {
+            CatchUp::Skip => "Skip",
+            CatchUp::Latest => "Latest",
+        }
+    }
+}
+
+/// A scheduled job: one `[[report.schedule]]` entry.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The entry, for errors about it as a whole.
+    pub span: Range<usize>,
+    pub cron: Sp<String>,
+    /// `UTC` (spanning the entry) when left out.
+    pub timezone: Sp<String>,
+    pub job_type: Sp<String>,
+    /// `args = { name = "value" }`: each name with its span, and the table's span.
+    pub args: Option<Sp<Vec<(Sp<String>, String)>>>,
+    pub channel: Option<String>,
+    pub catch_up: CatchUp,
 }
 
 /// A support rule: one top-level `[[support]]` entry.
