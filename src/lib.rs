@@ -11,6 +11,7 @@ pub mod intent;
 pub mod logging;
 pub mod manifest;
 pub mod queue;
+pub mod schedule;
 pub mod settings;
 pub mod shell;
 pub mod shutdown;

@@ -291,4 +291,13 @@ impl Queue {
         self.run(move |s| s.active_suppression(&job_type, now))
             .await
     }
+
+    /// Claims one due time of a scheduled job and queues it, once across every process on
+    /// the database (see [`SqliteStore::claim_schedule_run`]).
+    pub async fn claim_schedule_run(
+        &self,
+        claim: super::ScheduleClaim,
+    ) -> Result<super::ScheduleRun, QueueError> {
+        self.run(move |s| s.claim_schedule_run(&claim)).await
+    }
 }

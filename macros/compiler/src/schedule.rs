@@ -16,8 +16,8 @@ const FIELDS: [(&str, &str); 5] = [
     ("minute", "0-59"),
     ("hour", "0-23"),
     ("day-of-month", "1-31 (or `L` for the last day)"),
-    ("month", "1-12 or JAN-DEC"),
-    ("day-of-week", "0-7 (0 and 7 are Sunday) or SUN-SAT"),
+    ("month", "1-12 or JAN, FEB, ... DEC"),
+    ("day-of-week", "0-7 (0 and 7 are Sunday) or SUN, MON, TUE, WED, THU, FRI, SAT"),
 ];
 
 /// The parser for five-field expressions; the bot reads `cron` with the same settings.
@@ -93,13 +93,17 @@ fn check_cron(cron: &Sp<String>, diags: &mut Vec<Diagnostic>) {
     );
 }
 
-/// croner's reason, without its own prefix.
+/// croner's reason in the config's terms: its messages name the pattern after it replaced
+/// `MON`-style names with numbers, which the user never wrote.
 fn cron_reason(e: &croner::errors::CronError) -> String {
     use croner::errors::CronError::*;
     match e {
-        InvalidPattern(m) | IllegalCharacters(m) | ComponentError(m) => {
-            m.trim_end_matches('.').to_string()
-        }
+        IllegalCharacters(m) => match m.split('\'').nth(1) {
+            Some(c) => format!("`{c}` cannot appear there"),
+            None => "it has characters cron does not accept".to_string(),
+        },
+        ComponentError(m) if m.contains("out of bounds") => "a number is out of range".to_string(),
+        InvalidPattern(m) | ComponentError(m) => m.trim_end_matches('.').to_string(),
         other => other.to_string().trim_end_matches('.').to_string(),
     }
 }
@@ -271,7 +275,14 @@ run_args_template = "./ping.sh"
         // Line 7 is `cron = ...`; column 11 is `25`, after `cron = "0 `.
         assert_eq!(got[0].0, "7:11", "{got:#?}");
         assert!(got[0].1.contains("the hour field `25`"), "{got:#?}");
+        assert!(got[0].1.ends_with("a number is out of range"), "{got:#?}");
         assert!(got[0].2.contains("0-23"), "{got:#?}");
+        let named = with_schedule("cron = \"0 9 * * MON-FRY\"\njob_type = \"ping\"\n");
+        assert_eq!(named.len(), 1, "{named:#?}");
+        assert!(
+            named[0].1.ends_with("the day-of-week field `MON-FRY` is not valid: `F` cannot appear there"),
+            "{named:#?}"
+        );
     }
 
     #[test]
