@@ -15,3 +15,6 @@ mod timetable;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ticker::{Scheduler, Tick, LATE_AFTER, TICK};
 pub use timetable::{Timetable, TimetableError};
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
@@ -44,10 +44,6 @@ pub struct Timetable {
     cron: Cron,
     zone: Tz,
 }
-
-/// How far before a due time found by searching backwards the forward search starts, to find
-/// the same due time the forward search (which decides runs) would: more than any DST shift.
-const DST_MARGIN: TimeDelta = TimeDelta::hours(3);
 
 impl Timetable {
     /// Reads `spec`'s cron expression (with the compiler's settings) and zone.
@@ -108,20 +104,13 @@ impl Timetable {
         out
     }
 
-    /// The latest due time at or before `t`, as the forward search finds due times (a
-    /// backward search alone could return the repeat of a time that clocks going back made
-    /// twice, which is not a due time).
+    /// The latest due time at or before `t`. croner's backward search agrees with its forward
+    /// one: the repeat of a time that clocks going back made twice is not a due time.
     pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let back = self
-            .cron
+        self.cron
             .find_previous_occurrence(&t.with_timezone(&self.zone), true)
-            .ok()?
-            .with_timezone(&Utc);
-        let one_before = back - TimeDelta::seconds(1);
-        self.due_between(back - DST_MARGIN, t)
-            .last()
-            .copied()
-            .or_else(|| self.latest_at_or_before(one_before))
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
     }
 }
 
