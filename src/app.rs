@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::queue::{Queue, QueueError};
+use crate::schedule::Scheduler;
 use crate::settings::{Part, Settings};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
@@ -197,10 +198,25 @@ pub async fn run_dispatcher(
     slack: Arc<SlackClient>,
     shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
-    let dispatcher = Dispatcher::new(queue, slack, dispatcher_settings(settings)?);
+    let shutdown = shutdown.into();
+    let dispatcher = Dispatcher::new(queue.clone(), slack, dispatcher_settings(settings)?);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
+    let scheduler = spawn_scheduler(queue, shutdown.clone())?;
     dispatcher.run(shutdown).await;
+    scheduler.await.context("the scheduler task failed")?;
     Ok(())
+}
+
+/// Starts the task that queues `[[ns.schedule]]` jobs when due; it ends on `shutdown`.
+/// It runs wherever the dispatcher runs: a due time is claimed in the database, so several
+/// dispatchers queue it once between them.
+pub fn spawn_scheduler(
+    queue: Queue,
+    shutdown: Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let scheduler =
+        Scheduler::for_config(queue).context("reading the compiled schedules")?;
+    Ok(tokio::spawn(scheduler.run(shutdown)))
 }
 
 /// A shutdown level raised by SIGTERM or SIGINT (see [`stop_on_signals`]).
@@ -276,6 +292,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(queue.clone(), slack.clone(), parts_settings);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let scheduler = spawn_scheduler(queue.clone(), shutdown.clone())?;
     let bot = crate::slack::bot::run_bot(settings, queue, slack, shutdown.clone().stopping()).await;
     // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
     // exist): either way the other parts stop too, letting running jobs finish.
@@ -283,6 +300,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Requests in flight may finish within the dispatcher's bound (or until a second signal).
     let give_up = tokio::time::Instant::now() + longest_stop;
     dispatcher.await.context("the dispatcher task failed")?;
+    scheduler.await.context("the scheduler task failed")?;
     let mut now = shutdown.clone();
     let web = tokio::select! {
         web = &mut web => web.context("the webhook server task failed")?,

@@ -9,6 +9,7 @@
 //! missed due time once, if the schedule ran before (a new schedule has missed nothing).
 
 mod clock;
+pub mod listing;
 mod ticker;
 mod timetable;
 
