@@ -214,8 +214,7 @@ pub fn spawn_scheduler(
     queue: Queue,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let scheduler =
-        Scheduler::for_config(queue).context("reading the compiled schedules")?;
+    let scheduler = Scheduler::for_config(queue).context("reading the compiled schedules")?;
     Ok(tokio::spawn(scheduler.run(shutdown)))
 }
 

@@ -138,8 +138,8 @@ mod tests {
     fn schedules_are_listed_in_the_table_and_the_json() {
         let table = table(&CONFIG);
         assert!(
-            table.contains("(schedule `0 9 * * MON-FRI` Europe/London)") &&
-            table.trim_end().ends_with("report_summary"),
+            table.contains("(schedule `0 9 * * MON-FRI` Europe/London)")
+                && table.trim_end().ends_with("report_summary"),
             "{table}"
         );
         assert_eq!(

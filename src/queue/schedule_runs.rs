@@ -208,7 +208,9 @@ mod tests {
         // Ten days later, the missed latest due time is caught up; the old claim is pruned.
         let later = 10 * 24 * 3600;
         assert!(matches!(
-            queue.claim_schedule_run(&claim(later, true)).expect("claim"),
+            queue
+                .claim_schedule_run(&claim(later, true))
+                .expect("claim"),
             ScheduleRun::Queued(_)
         ));
         assert_eq!(count(&queue, "schedule_run"), 1);

@@ -170,7 +170,8 @@ mod tests {
         for sql in &MIGRATIONS[..6] {
             conn.execute_batch(sql).expect("old migration");
         }
-        conn.pragma_update(None, "user_version", 6).expect("version");
+        conn.pragma_update(None, "user_version", 6)
+            .expect("version");
         conn.execute_batch(
             "INSERT INTO job (type, args, channel, start_after) VALUES ('t', '{}', 'C1', '2030-01-01 00:00:00+00:00');",
         )

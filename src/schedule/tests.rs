@@ -165,7 +165,11 @@ async fn a_suppressed_job_type_is_not_queued_by_anyone() {
         vec![spec("nine", "0 9 * * *", "UTC", CatchUp::Skip)]
     });
     two.queue
-        .schedule_suppression("r_ping", utc(2030, 6, 1, 8, 0, 0), utc(2030, 6, 1, 10, 0, 0))
+        .schedule_suppression(
+            "r_ping",
+            utc(2030, 6, 1, 8, 0, 0),
+            utc(2030, 6, 1, 10, 0, 0),
+        )
         .await
         .expect("suppress");
     let a = two.a.tick().await.expect("tick");

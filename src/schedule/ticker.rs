@@ -33,6 +33,9 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     /// The last tick that reached the database; `None` before the first.
     last_tick: Option<DateTime<Utc>>,
+    /// For each timetable, the latest due time this scheduler has claimed or seen claimed:
+    /// later ticks do not ask the database about it again.
+    settled: Vec<Option<DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -40,6 +43,7 @@ impl Scheduler {
     pub fn new(queue: Queue, timetables: Vec<Timetable>, clock: Arc<dyn Clock>) -> Scheduler {
         Scheduler {
             queue,
+            settled: vec![None; timetables.len()],
             timetables,
             clock,
             last_tick: None,
@@ -65,15 +69,22 @@ impl Scheduler {
         let on_time_from = now - LATE_AFTER;
         let catching_up = self.last_tick.is_none_or(|last| now - last > LATE_AFTER);
         let mut runs = Vec::new();
-        for t in &self.timetables {
+        for (t, settled) in self.timetables.iter().zip(&mut self.settled) {
             let mut due: Vec<(DateTime<Utc>, bool)> = Vec::new();
             if catching_up && t.spec.catch_up == CatchUp::Latest {
                 if let Some(missed) = t.latest_at_or_before(on_time_from) {
                     due.push((missed, true));
                 }
             }
-            due.extend(t.due_between(on_time_from, now).into_iter().map(|d| (d, false)));
+            due.extend(
+                t.due_between(on_time_from, now)
+                    .into_iter()
+                    .map(|d| (d, false)),
+            );
             for (due_at, only_after_earlier_run) in due {
+                if settled.is_some_and(|s| due_at <= s) {
+                    continue;
+                }
                 let claim = ScheduleClaim {
                     schedule_key: t.spec.key.to_owned(),
                     due_at,
@@ -90,6 +101,9 @@ impl Scheduler {
                 };
                 let run = self.queue.claim_schedule_run(claim).await?;
                 log(t, due_at, only_after_earlier_run, &run);
+                if run != ScheduleRun::NeverRan {
+                    *settled = Some(due_at);
+                }
                 runs.push((t.spec.key, due_at, run));
             }
         }
@@ -100,7 +114,11 @@ impl Scheduler {
     /// How long to wait before the next tick: until the next due time, at most [`TICK`].
     fn wait(&self) -> Duration {
         let now = self.clock.now();
-        let next = self.timetables.iter().filter_map(|t| t.next_after(now)).min();
+        let next = self
+            .timetables
+            .iter()
+            .filter_map(|t| t.next_after(now))
+            .min();
         next.and_then(|n| (n - now).to_std().ok())
             .map_or(TICK, |d| d.min(TICK))
     }

@@ -147,7 +147,10 @@ mod tests {
             vec![utc(2026, 7, 6, 8, 0), utc(2026, 7, 7, 8, 0)]
         );
         // In winter 09:00 GMT is 09:00 UTC.
-        assert_eq!(t.next_after(utc(2026, 12, 1, 0, 0)), Some(utc(2026, 12, 1, 9, 0)));
+        assert_eq!(
+            t.next_after(utc(2026, 12, 1, 0, 0)),
+            Some(utc(2026, 12, 1, 9, 0))
+        );
         assert_eq!(
             t.latest_at_or_before(utc(2026, 7, 6, 8, 0)),
             Some(utc(2026, 7, 6, 8, 0)),

@@ -17,7 +17,10 @@ const FIELDS: [(&str, &str); 5] = [
     ("hour", "0-23"),
     ("day-of-month", "1-31 (or `L` for the last day)"),
     ("month", "1-12 or JAN, FEB, ... DEC"),
-    ("day-of-week", "0-7 (0 and 7 are Sunday) or SUN, MON, TUE, WED, THU, FRI, SAT"),
+    (
+        "day-of-week",
+        "0-7 (0 and 7 are Sunday) or SUN, MON, TUE, WED, THU, FRI, SAT",
+    ),
 ];
 
 /// The parser for five-field expressions; the bot reads `cron` with the same settings.
@@ -76,7 +79,7 @@ fn check_cron(cron: &Sp<String>, diags: &mut Vec<Diagnostic>) {
                     at..at + field.len(),
                 )
                 .help(format!(
-                    "the {name} field (number {} of five) takes {range}, as a value, a list \
+                    "the {name} field (number {} of five) takes {range}: one value, a list \
                      `a,b`, a range `a-b`, a step `*/n`, or `*`",
                     i + 1
                 )),
@@ -89,7 +92,9 @@ fn check_cron(cron: &Sp<String>, diags: &mut Vec<Diagnostic>) {
             format!("`cron = \"{text}\"` is not valid: {}", cron_reason(&whole)),
             cron.span.clone(),
         )
-        .help("write `minute hour day-of-month month day-of-week`, e.g. `cron = \"0 9 * * MON-FRI\"`"),
+        .help(
+            "write `minute hour day-of-month month day-of-week`, e.g. `cron = \"0 9 * * MON-FRI\"`",
+        ),
     );
 }
 
@@ -119,8 +124,11 @@ fn check_timezone(timezone: &Sp<String>, diags: &mut Vec<Diagnostic>) {
         .map(|tz| tz.name())
         .find(|n| n.eq_ignore_ascii_case(name));
     let help = match exact_but_case.or_else(|| closest(name, names)) {
-        Some(near) => format!("did you mean `{near}`? Time zones are IANA names, e.g. `Europe/London` or `UTC`"),
-        None => "use an IANA time zone name, e.g. `Europe/London`, `America/New_York` or `UTC`".to_string(),
+        Some(near) => format!(
+            "did you mean `{near}`? Time zones are IANA names, e.g. `Europe/London` or `UTC`"
+        ),
+        None => "use an IANA time zone name, e.g. `Europe/London`, `America/New_York` or `UTC`"
+            .to_string(),
     };
     diags.push(
         Diagnostic::error(
@@ -195,10 +203,7 @@ fn check_job(ns: &Namespace, schedule: &Schedule, diags: &mut Vec<Diagnostic>) {
     if !missing.is_empty() {
         diags.push(
             Diagnostic::error(
-                format!(
-                    "`args` lacks {} of job `{n}.{job_name}`",
-                    shown(&missing)
-                ),
+                format!("`args` lacks {} of job `{n}.{job_name}`", shown(&missing)),
                 span_or(&args.span, &schedule.span),
             )
             .help(format!(
@@ -280,7 +285,9 @@ run_args_template = "./ping.sh"
         let named = with_schedule("cron = \"0 9 * * MON-FRY\"\njob_type = \"ping\"\n");
         assert_eq!(named.len(), 1, "{named:#?}");
         assert!(
-            named[0].1.ends_with("the day-of-week field `MON-FRY` is not valid: `F` cannot appear there"),
+            named[0]
+                .1
+                .ends_with("the day-of-week field `MON-FRY` is not valid: `F` cannot appear there"),
             "{named:#?}"
         );
     }
@@ -294,10 +301,15 @@ run_args_template = "./ping.sh"
 
     #[test]
     fn an_unknown_zone_suggests_the_nearest() {
-        let got = with_schedule("cron = \"0 9 * * *\"\ntimezone = \"Europe/Londn\"\njob_type = \"ping\"\n");
+        let got = with_schedule(
+            "cron = \"0 9 * * *\"\ntimezone = \"Europe/Londn\"\njob_type = \"ping\"\n",
+        );
         assert_eq!(got.len(), 1, "{got:#?}");
         assert!(got[0].1.contains("unknown time zone"), "{got:#?}");
-        assert!(got[0].2.starts_with("did you mean `Europe/London`?"), "{got:#?}");
+        assert!(
+            got[0].2.starts_with("did you mean `Europe/London`?"),
+            "{got:#?}"
+        );
     }
 
     #[test]
@@ -318,9 +330,7 @@ run_args_template = "./ping.sh"
         assert_eq!(unneeded.len(), 1, "{unneeded:#?}");
         assert!(unneeded[0].2.contains("no parameters"), "{unneeded:#?}");
 
-        let lacking = with_schedule(
-            "cron = \"0 9 * * *\"\njob_type = \"summary\"\nargs = {}\n",
-        );
+        let lacking = with_schedule("cron = \"0 9 * * *\"\njob_type = \"summary\"\nargs = {}\n");
         assert_eq!(lacking.len(), 1, "{lacking:#?}");
         assert!(lacking[0].1.contains("lacks `week`"), "{lacking:#?}");
     }

@@ -605,10 +605,9 @@ mod tests {
                         assert!(default.is_none_or(|d| names.contains(&d)), "`{}`", key.name);
                         default.is_some()
                     }
-                    Kind::Strings { .. }
-                    | Kind::StringTable
-                    | Kind::Table(_)
-                    | Kind::Tables(_) => false,
+                    Kind::Strings { .. } | Kind::StringTable | Kind::Table(_) | Kind::Tables(_) => {
+                        false
+                    }
                 };
                 assert!(
                     !(has_default && matches!(key.need, Need::Required(_))),
