@@ -204,6 +204,9 @@ impl CatchUp {
     }
 }
 
+/// An inline table of strings: each name with its span, and its value.
+pub type StringTable = Vec<(Sp<String>, String)>;
+
 /// A scheduled job: one `[[report.schedule]]` entry.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -213,8 +216,8 @@ pub struct Schedule {
     /// `UTC` (spanning the entry) when left out.
     pub timezone: Sp<String>,
     pub job_type: Sp<String>,
-    /// `args = { name = "value" }`: each name with its span, and the table's span.
-    pub args: Option<Sp<Vec<(Sp<String>, String)>>>,
+    /// `args = { name = "value" }`, if written.
+    pub args: Option<Sp<StringTable>>,
     pub channel: Option<String>,
     pub catch_up: CatchUp,
 }

@@ -513,7 +513,7 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 
     /// An inline table of strings, each name with its span, if written and valid.
-    fn string_table(&mut self, key: &str) -> Option<Sp<Vec<(Sp<String>, String)>>> {
+    fn string_table(&mut self, key: &str) -> Option<Sp<StringTable>> {
         let Kind::StringTable = self.kind(key) else {
             self.wrong_kind(key);
         };
