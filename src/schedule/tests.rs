@@ -246,3 +246,27 @@ async fn a_new_latest_schedule_has_missed_nothing() {
         vec![("latest", utc(2030, 6, 3, 9, 0, 0), ScheduleRun::NeverRan)]
     );
 }
+
+#[tokio::test]
+async fn run_queues_due_jobs_and_ends_on_shutdown() {
+    let two = two(utc(2030, 6, 1, 9, 0, 5), || {
+        vec![spec("nine", "0 9 * * *", "UTC", CatchUp::Skip)]
+    });
+    let (stop, shutdown) = tokio::sync::watch::channel(crate::shutdown::Stop::Running);
+    let task = tokio::spawn(two.a.run(shutdown));
+    // Its first tick queues 09:00 (polled for: the tick runs on the task).
+    loop {
+        let status = two.queue.status(two.clock.now()).await.expect("status");
+        if !status.scheduled.is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    crate::shutdown::raise(&stop, crate::shutdown::Stop::Graceful);
+    // It was sleeping towards its next tick; the stop ends that sleep (the timeout only
+    // guards against a hang).
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("the scheduler stops")
+        .expect("the task ends cleanly");
+}
