@@ -48,21 +48,6 @@ fn unique(names: Vec<String>) -> Vec<Ident> {
         .collect()
 }
 
-/// `report_summary 0 9 * * MON-FRI Europe/London week=current`: what makes a schedule itself,
-/// whitespace in the cron collapsed and args sorted, so reformatting the entry keeps its key.
-fn schedule_key(job_type: &str, cron: &str, timezone: &str, args: &[(&str, &str)]) -> String {
-    let mut sorted = args.to_vec();
-    sorted.sort();
-    let mut key = format!(
-        "{job_type} {} {timezone}",
-        cron.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
-    for (name, value) in sorted {
-        key.push_str(&format!(" {name}={value}"));
-    }
-    key
-}
-
 fn field_ident(name: &str) -> Ident {
     // Raw identifiers let parameters be called `type` or `match`.
     Ident::new_raw(name, Span::call_site())
@@ -289,13 +274,8 @@ pub fn generate(
             let job_type = format!("{n}_{}", s.job_type.value);
             let cron = &s.cron.value;
             let timezone = &s.timezone.value;
-            let args: Vec<(&str, &str)> = s.args.as_ref().map_or_else(Vec::new, |a| {
-                a.value
-                    .iter()
-                    .map(|(k, v)| (k.value.as_str(), v.as_str()))
-                    .collect()
-            });
-            let key = schedule_key(&job_type, cron, timezone, &args);
+            let args = s.arg_pairs();
+            let key = s.key(n);
             let names = args.iter().map(|(k, _)| k);
             let values = args.iter().map(|(_, v)| v);
             let channel = s.channel.as_deref().unwrap_or(&ns.default_channel);

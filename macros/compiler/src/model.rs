@@ -222,6 +222,44 @@ pub struct Schedule {
     pub catch_up: CatchUp,
 }
 
+impl Schedule {
+    /// `args` as `(name, value)` pairs, in the order written.
+    pub fn arg_pairs(&self) -> Vec<(&str, &str)> {
+        self.args.as_ref().map_or_else(Vec::new, |a| {
+            a.value
+                .iter()
+                .map(|(k, v)| (k.value.as_str(), v.as_str()))
+                .collect()
+        })
+    }
+
+    /// What makes the schedule itself, in namespace `ns`, e.g.
+    /// `report_summary 0 9 * * MON-FRI Europe/London week=current`: the job type, the cron
+    /// with whitespace collapsed, the zone and the args sorted, so that reformatting the entry
+    /// keeps its key (due times are claimed under it).
+    pub fn key(&self, ns: &str) -> String {
+        let mut args = self.arg_pairs();
+        args.sort();
+        let mut key = format!(
+            "{ns}_{} {} {}",
+            self.job_type.value,
+            self.cron
+                .value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.timezone.value
+        );
+        for (name, value) in args {
+            key.push(' ');
+            key.push_str(name);
+            key.push('=');
+            key.push_str(value);
+        }
+        key
+    }
+}
+
 /// A support rule: one top-level `[[support]]` entry.
 #[derive(Debug, Clone)]
 pub struct SupportRule {

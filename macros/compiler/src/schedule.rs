@@ -38,6 +38,26 @@ pub fn check_schedule(ns: &Namespace, schedule: &Schedule, diags: &mut Vec<Diagn
     check_job(ns, schedule, diags);
 }
 
+/// Two entries with one key would be one schedule: a due time is claimed once per key.
+pub fn check_repeats(ns: &Namespace, diags: &mut Vec<Diagnostic>) {
+    let n = &ns.name.value;
+    for (i, schedule) in ns.schedules.iter().enumerate() {
+        let key = schedule.key(n);
+        if ns.schedules[..i]
+            .iter()
+            .any(|earlier| earlier.key(n) == key)
+        {
+            diags.push(
+                Diagnostic::error(
+                    format!("this `[[{n}.schedule]]` repeats an earlier one: same job, cron, time zone and args"),
+                    schedule.cron.span.clone(),
+                )
+                .help("a due time is queued once per schedule, so this entry would never run: remove it, or give it another cron or args"),
+            );
+        }
+    }
+}
+
 fn check_cron(cron: &Sp<String>, diags: &mut Vec<Diagnostic>) {
     let text = &cron.value;
     // Each field with its byte offset in the string, to point at the bad one.
@@ -333,6 +353,18 @@ run_args_template = "./ping.sh"
         let lacking = with_schedule("cron = \"0 9 * * *\"\njob_type = \"summary\"\nargs = {}\n");
         assert_eq!(lacking.len(), 1, "{lacking:#?}");
         assert!(lacking[0].1.contains("lacks `week`"), "{lacking:#?}");
+    }
+
+    #[test]
+    fn a_repeated_schedule_is_refused() {
+        let entry = "cron = \"0 9 * * *\"\njob_type = \"ping\"\n";
+        let got = located(&format!(
+            "{JOBS}[[r.schedule]]\n{entry}[[r.schedule]]\n{}channel = \"#other\"\n",
+            entry.replace("0 9", "0  9")
+        ));
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(got[0].1.contains("repeats an earlier one"), "{got:#?}");
+        assert_eq!(got[0].0, "10:8", "the second entry's cron: {got:#?}");
     }
 
     #[test]

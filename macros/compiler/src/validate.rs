@@ -24,6 +24,7 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) -> Vec<MatchOrder>
         for schedule in &ns.schedules {
             crate::schedule::check_schedule(ns, schedule, diags);
         }
+        crate::schedule::check_repeats(ns, diags);
         let order = match_order(ns, diags);
         check_examples(ns, &order, diags);
         orders.push(order);
