@@ -12,11 +12,12 @@ use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::metrics::MetricsServer;
 use crate::queue::{Database, Queue, QueueError};
+use crate::schedule::Scheduler;
 use crate::settings::{Part, Settings, SlackMode};
-use crate::slack::bot::{run_bot_on, BotOptions, EventSource};
-use crate::slack::socket::SocketEvent;
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
+use crate::slack::bot::{run_bot_on, BotOptions, EventSource};
+use crate::slack::socket::SocketEvent;
 use crate::slack::{OutgoingMessage, SlackApi};
 use crate::webhook::{WebhookServer, WebhookSettings};
 
@@ -233,7 +234,15 @@ pub async fn run_bot(
     let options = BotOptions::default();
     if settings.slack_mode() == SlackMode::SocketMode {
         let stopping = shutdown.stopping();
-        return run_bot_on(settings, queue, slack, options, EventSource::SocketMode, stopping).await;
+        return run_bot_on(
+            settings,
+            queue,
+            slack,
+            options,
+            EventSource::SocketMode,
+            stopping,
+        )
+        .await;
     }
     let (events, server) = match events {
         Some(events) => (events, None),
@@ -247,11 +256,22 @@ pub async fn run_bot(
                 .route("/check/", axum::routing::get(|| async { "ok" }));
             let server = WebhookServer::bind_app(bind, crate::webhook::layers(app)).await?;
             tracing::info!(addr = %server.local_addr(), "taking Slack events over HTTP at /slack/events");
-            (events, Some(tokio::spawn(server.run(shutdown.clone().stopping()))))
+            (
+                events,
+                Some(tokio::spawn(server.run(shutdown.clone().stopping()))),
+            )
         }
     };
     let stopping = shutdown.stopping();
-    let ran = run_bot_on(settings, queue, slack, options, EventSource::Http(events), stopping).await;
+    let ran = run_bot_on(
+        settings,
+        queue,
+        slack,
+        options,
+        EventSource::Http(events),
+        stopping,
+    )
+    .await;
     if let Some(server) = server {
         server.abort();
     }
@@ -279,10 +299,24 @@ pub async fn run_dispatcher(
     slack: Arc<SlackClient>,
     shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
-    let dispatcher = Dispatcher::new(queue, slack, dispatcher_settings(settings)?);
+    let shutdown = shutdown.into();
+    let dispatcher = Dispatcher::new(queue.clone(), slack, dispatcher_settings(settings)?);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
+    let scheduler = spawn_scheduler(queue, shutdown.clone())?;
     dispatcher.run(shutdown).await;
+    scheduler.await.context("the scheduler task failed")?;
     Ok(())
+}
+
+/// Starts the task that queues `[[ns.schedule]]` jobs when due; it ends on `shutdown`.
+/// It runs wherever the dispatcher runs: a due time is claimed in the database, so several
+/// dispatchers queue it once between them.
+pub fn spawn_scheduler(
+    queue: Queue,
+    shutdown: Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let scheduler = Scheduler::for_config(queue).context("reading the compiled schedules")?;
+    Ok(tokio::spawn(scheduler.run(shutdown)))
 }
 
 /// A shutdown level raised by SIGTERM or SIGINT (see [`stop_on_signals`]).
@@ -360,6 +394,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(queue.clone(), slack.clone(), parts_settings);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let scheduler = spawn_scheduler(queue.clone(), shutdown.clone())?;
     let bot = run_bot(settings, queue, slack, Some(events_rx), shutdown.clone()).await;
     // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
     // exist): either way the other parts stop too, letting running jobs finish.
@@ -367,6 +402,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Requests in flight may finish within the dispatcher's bound (or until a second signal).
     let give_up = tokio::time::Instant::now() + longest_stop;
     dispatcher.await.context("the dispatcher task failed")?;
+    scheduler.await.context("the scheduler task failed")?;
     let mut now = shutdown.clone();
     let web = tokio::select! {
         web = &mut web => web.context("the webhook server task failed")?,

@@ -258,8 +258,17 @@ fn suppression_line(s: &Suppression) -> String {
     )
 }
 
-/// The `status` reply.
+/// The `status` reply, with the compiled config's schedules.
 pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
+    status_text_with(status, now, crate::schedule::listing::configured())
+}
+
+/// The `status` reply, listing `schedules` with the next run of each.
+pub fn status_text_with(
+    status: &Status,
+    now: DateTime<Utc>,
+    schedules: &[crate::schedule::Timetable],
+) -> String {
     let mut out = format!("The time is {}\n\n", show_time(now));
     let mut any = false;
     let mut section = |noun: &str, lines: Vec<String>| {
@@ -340,7 +349,19 @@ pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
             .collect(),
     );
     if !any {
-        out.push_str("Nothing is happening");
+        out.push_str("Nothing is happening\n\n");
+    }
+    // Schedules are configuration, not activity: listed after "Nothing is happening".
+    let schedules = crate::schedule::listing::status_lines(schedules, now);
+    if !schedules.is_empty() {
+        let head = if schedules.len() == 1 {
+            "There is 1 schedule:".to_string()
+        } else {
+            format!("There are {} schedules:", schedules.len())
+        };
+        out.push_str(&head);
+        out.push_str("\n\n");
+        out.push_str(&schedules.join("\n"));
     }
     out.trim_end().to_string()
 }
@@ -393,6 +414,31 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn status_lists_each_schedule_with_its_next_run() {
+        static SPEC: crate::config::ScheduleSpec = crate::config::ScheduleSpec {
+            key: "test_hello_world 30 8 * * * Europe/London",
+            namespace: "test",
+            job_type: "test_hello_world",
+            cron: "30 8 * * *",
+            timezone: "Europe/London",
+            args: &[],
+            channel: "#tech",
+            catch_up: crate::config::CatchUp::Skip,
+        };
+        let schedule = crate::schedule::Timetable::new(&SPEC).expect("valid");
+        let now = Utc.with_ymd_and_hms(2026, 7, 3, 12, 0, 0).unwrap();
+        let text = status_text_with(&Status::default(), now, &[schedule]);
+        assert_eq!(
+            text,
+            "The time is 2026-07-03 12:00:00.000000+00:00\n\nNothing is happening\n\n\
+             There is 1 schedule:\n\n\
+             * test_hello_world (`30 8 * * *` Europe/London, to #tech, catch-up skip): next at 2026-07-04 07:30 UTC = 2026-07-04 08:30 BST"
+        );
+        // Without schedules the reply is as before.
+        assert!(status_text_with(&Status::default(), now, &[]).ends_with("Nothing is happening"));
     }
 
     #[test]

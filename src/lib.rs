@@ -12,6 +12,7 @@ pub mod logging;
 pub mod manifest;
 pub mod metrics;
 pub mod queue;
+pub mod schedule;
 pub mod settings;
 pub mod shell;
 pub mod shutdown;

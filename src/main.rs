@@ -54,6 +54,13 @@ enum Cmd {
     },
     /// Print the JSON Schema of job_configs.toml, for editors (job_configs.schema.json).
     Schema,
+    /// Print the next due times of every scheduled job, in UTC and the schedule's time zone
+    /// (from the config alone: no database, nothing run).
+    Schedules {
+        /// How many due times of each schedule.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        next: u16,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +89,18 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Explain { message } => {
             print!("{}", explain::explain(&CONFIG, &message));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Schedules { next } => {
+            let timetables = bennettbot::schedule::Timetable::all(&CONFIG)?;
+            print!(
+                "{}",
+                bennettbot::schedule::listing::upcoming_text(
+                    &timetables,
+                    chrono::Utc::now(),
+                    usize::from(next)
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Schema => {

@@ -32,6 +32,15 @@ pub fn table(config: &Config) -> String {
                 r.job_type
             );
         }
+        for s in config.schedules.iter().filter(|s| s.namespace == ns.name) {
+            let _ = writeln!(
+                out,
+                "  {:<50} {:<20} {}",
+                format!("(schedule `{}` {})", s.cron, s.timezone),
+                "schedule_job",
+                s.job_type
+            );
+        }
     }
     out
 }
@@ -74,6 +83,16 @@ pub fn json(config: &Config) -> Value {
             "job_type": r.job_type,
             "delay_seconds": r.delay_seconds,
         })).collect::<Vec<_>>(),
+        "schedules": config.schedules.iter().map(|s| json!({
+            "key": s.key,
+            "namespace": s.namespace,
+            "job_type": s.job_type,
+            "cron": s.cron,
+            "timezone": s.timezone,
+            "args": s.args.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "channel": s.channel,
+            "catch_up": s.catch_up.name(),
+        })).collect::<Vec<_>>(),
         "support": config.support.iter().map(|s| json!({
             "name": s.name,
             "keywords": s.keywords,
@@ -82,4 +101,59 @@ pub fn json(config: &Config) -> Value {
             "out_of_office_file": s.out_of_office_file,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CatchUp, NamespaceSpec, ScheduleSpec};
+
+    static CONFIG: Config = Config {
+        namespaces: &[NamespaceSpec {
+            name: "report",
+            description: "Reports",
+            restricted: false,
+            fabfile: None,
+            default_channel: "#reports",
+            commands: &[],
+            match_order: &[],
+        }],
+        jobs: &[],
+        commands: &[],
+        github: &[],
+        schedules: &[ScheduleSpec {
+            key: "report_summary 0 9 * * MON-FRI Europe/London week=current",
+            namespace: "report",
+            job_type: "report_summary",
+            cron: "0 9 * * MON-FRI",
+            timezone: "Europe/London",
+            args: &[("week", "current")],
+            channel: "#reports",
+            catch_up: CatchUp::Latest,
+        }],
+        support: &[],
+    };
+
+    #[test]
+    fn schedules_are_listed_in_the_table_and_the_json() {
+        let table = table(&CONFIG);
+        assert!(
+            table.contains("(schedule `0 9 * * MON-FRI` Europe/London)")
+                && table.trim_end().ends_with("report_summary"),
+            "{table}"
+        );
+        assert_eq!(
+            json(&CONFIG)["schedules"],
+            json!([{
+                "key": "report_summary 0 9 * * MON-FRI Europe/London week=current",
+                "namespace": "report",
+                "job_type": "report_summary",
+                "cron": "0 9 * * MON-FRI",
+                "timezone": "Europe/London",
+                "args": { "week": "current" },
+                "channel": "#reports",
+                "catch_up": "latest",
+            }])
+        );
+    }
 }

@@ -54,7 +54,9 @@ impl std::fmt::Display for SlackMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             SlackMode::SocketMode => "Socket Mode (SLACK_APP_TOKEN)",
-            SlackMode::Http => "the Events API over HTTP at WEBHOOK_ORIGIN/slack/events (SLACK_SIGNING_SECRET)",
+            SlackMode::Http => {
+                "the Events API over HTTP at WEBHOOK_ORIGIN/slack/events (SLACK_SIGNING_SECRET)"
+            }
         })
     }
 }

@@ -258,3 +258,32 @@ fn check_refuses_a_database_url_it_cannot_use() {
     );
     assert!(!stdout.contains("pw@"), "{stdout}");
 }
+
+#[test]
+fn schedules_prints_due_times_without_opening_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let out = bennettbot("schedules", dir.path(), dir.path())
+        .args(["--next", "3"])
+        .env("DB_PATH", &db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // The shipped config declares no schedule (see README for the syntax).
+    assert_eq!(
+        stdout,
+        "No schedules: the job config has no `[[<namespace>.schedule]]` entries.\n"
+    );
+    assert!(!db.exists(), "the queue database was not opened");
+    let refused = bennettbot("schedules", dir.path(), dir.path())
+        .args(["--next", "0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--next"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

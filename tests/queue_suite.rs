@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{
-    Database, ExitKind, Finished, NewJob, Queue, QueueError, Removal, HISTORY_RETENTION,
+    Database, ExitKind, Finished, NewJob, Queue, QueueError, Removal, ScheduleClaim, ScheduleRun,
+    HISTORY_RETENTION,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -82,6 +83,7 @@ on_both_stores!(
     two_dispatchers_run_each_job_once_and_never_two_of_a_type,
     a_change_from_another_handle_wakes_the_dispatcher,
     the_schema_is_migrated_once_by_handles_opening_together,
+    a_schedules_due_time_is_queued_once_across_handles,
 );
 
 fn args(pairs: &[(&str, &str)]) -> Args {
@@ -600,4 +602,75 @@ async fn an_unreachable_postgresql_is_a_clear_error_not_a_hang() {
     let error = opened.expect_err("nothing listens there").to_string();
     assert!(error.contains("PostgreSQL"), "{error}");
     assert!(!error.contains("secret-pw"), "{error}");
+}
+
+async fn a_schedules_due_time_is_queued_once_across_handles(f: Fixture) {
+    let claim = |due: DateTime<Utc>, catch_up: bool| ScheduleClaim {
+        schedule_key: "report_weekly 0 9 * * MON-FRI Europe/London".into(),
+        due_at: due,
+        job_type: "report_weekly".into(),
+        args: args(&[("week", "current")]),
+        channel: "#reports".into(),
+        only_after_earlier_run: catch_up,
+        now: Utc::now(),
+    };
+    let due = ago(30);
+    // A catch-up of a schedule that never ran queues nothing.
+    let a = f.open().await;
+    assert_eq!(
+        a.claim_schedule_run(claim(due, true)).await.expect("claim"),
+        ScheduleRun::NeverRan
+    );
+    // Four schedulers on their own handles race for one due time: one queues it.
+    let mut racing = Vec::new();
+    for _ in 0..4 {
+        let q = f.open().await;
+        let c = claim(due, false);
+        racing.push(tokio::spawn(async move { q.claim_schedule_run(c).await }));
+    }
+    let mut queued = 0;
+    for r in racing {
+        match r.await.expect("task").expect("claim") {
+            ScheduleRun::Queued(s) => {
+                queued += 1;
+                assert!(s.added);
+            }
+            ScheduleRun::AlreadyClaimed => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(queued, 1);
+    let job = a
+        .reserve("d")
+        .await
+        .expect("reserve")
+        .expect("the scheduled job");
+    assert_eq!(
+        (job.job_type.as_str(), job.channel.as_str()),
+        ("report_weekly", "#reports")
+    );
+    assert!((job.start_after - due).num_milliseconds().abs() < 1);
+    // A suppressed type: the next due time is claimed, and nothing is queued.
+    a.schedule_suppression("report_weekly", ago(60), later(600))
+        .await
+        .expect("suppress");
+    let next = ago(10);
+    assert!(matches!(
+        a.claim_schedule_run(claim(next, false))
+            .await
+            .expect("claim"),
+        ScheduleRun::Suppressed { .. }
+    ));
+    assert_eq!(
+        a.claim_schedule_run(claim(next, false))
+            .await
+            .expect("claim"),
+        ScheduleRun::AlreadyClaimed
+    );
+    assert!(a
+        .status(Utc::now())
+        .await
+        .expect("status")
+        .scheduled
+        .is_empty());
 }

@@ -203,9 +203,7 @@ async fn a_retry_of_an_event_being_handled_is_acknowledged_and_not_acted_on_agai
     let h = Harness::start().await;
     let event = Harness::mention_event("status");
     // The retry follows at once, while the first delivery is being handled.
-    h.events
-        .send_event_with_id(&event, "EvRetried", None)
-        .await;
+    h.events.send_event_with_id(&event, "EvRetried", None).await;
     h.events
         .send_event_with_id(&event, "EvRetried", Some(1))
         .await;

@@ -96,6 +96,7 @@ mod tests {
             },
         ],
         github: &[],
+        schedules: &[],
         support: &[],
     };
 

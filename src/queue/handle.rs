@@ -475,4 +475,16 @@ impl Queue {
             Store::Postgres(p) => p.active_suppression(job_type, now).await,
         }
     }
+
+    /// Claims one due time of a scheduled job and queues it, once across every process on
+    /// the database (see [`SqliteStore::claim_schedule_run`]).
+    pub async fn claim_schedule_run(
+        &self,
+        claim: super::ScheduleClaim,
+    ) -> Result<super::ScheduleRun, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.claim_schedule_run(&claim)).await,
+            Store::Postgres(p) => p.claim_schedule_run(&claim).await,
+        }
+    }
 }

@@ -52,7 +52,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX IF NOT EXISTS job_run_job ON job_run (job_id);
      CREATE INDEX IF NOT EXISTS job_run_owner ON job_run (owner);
      ALTER TABLE job_history ADD COLUMN run_id INTEGER;",
-    // 7: claims shared by processes (see `claims.rs`): Slack events acted on, named leases.
+    // 7: due times of `[[ns.schedule]]` entries already claimed, so that of several
+    // dispatchers on one database exactly one queues each due time. `job_id` is the job it
+    // queued (NULL when suppressed); `outcome` says which.
+    "CREATE TABLE IF NOT EXISTS schedule_run (schedule_key TEXT NOT NULL, due_at TEXT NOT NULL,
+       claimed_at TEXT NOT NULL, outcome TEXT NOT NULL, job_id INTEGER,
+       PRIMARY KEY (schedule_key, due_at));",
+    // 8: claims shared by processes (see `claims.rs`): Slack events acted on, named leases.
     "CREATE TABLE IF NOT EXISTS slack_event (event_id TEXT PRIMARY KEY, claimed_at TEXT NOT NULL);
      CREATE INDEX IF NOT EXISTS slack_event_claimed ON slack_event (claimed_at);
      CREATE TABLE IF NOT EXISTS service_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
@@ -154,4 +160,48 @@ pub(crate) fn user_version(conn: &Connection) -> Result<i64, QueueError> {
 /// The journal mode in force (`wal` for a file database).
 pub(crate) fn journal_mode(conn: &Connection) -> Result<String, QueueError> {
     Ok(conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_a_version_6_database_adds_schedule_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v6.db");
+        let mut conn = Connection::open(&path).expect("open");
+        // A database as the previous build left it: six migrations and a pending job.
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).expect("old migration");
+        }
+        conn.pragma_update(None, "user_version", 6)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO job (type, args, channel, start_after) VALUES ('t', '{}', 'C1', '2030-01-01 00:00:00+00:00');",
+        )
+        .expect("job");
+        let has_table = |conn: &Connection| -> bool {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'schedule_run')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("query")
+        };
+        assert!(!has_table(&conn));
+
+        prepare(&mut conn).expect("migrate");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        assert!(has_table(&conn));
+        let jobs: i64 = conn
+            .query_row("SELECT COUNT(*) FROM job", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(jobs, 1, "the pending job survives");
+        // The key is (schedule, due time): a second claim of one due time is refused.
+        let claim = "INSERT INTO schedule_run (schedule_key, due_at, claimed_at, outcome)
+                     VALUES ('k', '2030-01-01 09:00:00+00:00', 'now', 'queued')";
+        conn.execute(claim, []).expect("first claim");
+        assert!(conn.execute(claim, []).is_err(), "second claim");
+    }
 }

@@ -90,7 +90,15 @@ pub async fn run_bot_with<S: SlackApi>(
     options: BotOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    run_bot_on(settings, queue, slack, options, EventSource::SocketMode, shutdown).await
+    run_bot_on(
+        settings,
+        queue,
+        slack,
+        options,
+        EventSource::SocketMode,
+        shutdown,
+    )
+    .await
 }
 
 /// Runs the bot on events from `source` until `shutdown` completes.

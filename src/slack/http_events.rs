@@ -40,7 +40,11 @@ pub fn router(secret: Secret, events: mpsc::UnboundedSender<SocketEvent>) -> Rou
         .with_state(Arc::new(EventsState { secret, events }))
 }
 
-async fn receive(State(state): State<Arc<EventsState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(state): State<Arc<EventsState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = chrono::Utc::now().timestamp();
     if let Err(e) = signing::verify(state.secret.expose().as_bytes(), &headers, &body, now) {
         tracing::warn!(error = %e, "refused a Slack events request");

@@ -68,7 +68,9 @@ pub fn verify(
 
 /// The `X-Slack-Signature` value for `body` sent at `timestamp` (for fakes and tests).
 pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp.as_bytes(), body).finalize().into_bytes();
+    let digest = mac(secret, timestamp.as_bytes(), body)
+        .finalize()
+        .into_bytes();
     format!("v0={}", hex::encode(digest))
 }
 

@@ -267,6 +267,33 @@ pub fn generate(
             }
         })
     });
+    let schedule_specs = config.namespaces.iter().flat_map(|ns| {
+        let n = &ns.name.value;
+        let rt = rt.clone();
+        ns.schedules.iter().map(move |s| {
+            let job_type = format!("{n}_{}", s.job_type.value);
+            let cron = &s.cron.value;
+            let timezone = &s.timezone.value;
+            let args = s.arg_pairs();
+            let key = s.key(n);
+            let names = args.iter().map(|(k, _)| k);
+            let values = args.iter().map(|(_, v)| v);
+            let channel = s.channel.as_deref().unwrap_or(&ns.default_channel);
+            let catch_up = format_ident!("{}", s.catch_up.variant());
+            quote! {
+                #rt::ScheduleSpec {
+                    key: #key,
+                    namespace: #n,
+                    job_type: #job_type,
+                    cron: #cron,
+                    timezone: #timezone,
+                    args: &[#((#names, #values)),*],
+                    channel: #channel,
+                    catch_up: #rt::CatchUp::#catch_up,
+                }
+            }
+        })
+    });
     let support_specs = config.support.iter().map(|s| {
         let name = &s.name.value;
         let keywords = s.keywords.iter().map(|k| k.value.to_lowercase());
@@ -329,6 +356,7 @@ pub fn generate(
             jobs: &[#(#job_specs),*],
             commands: &[#(#command_specs),*],
             github: &[#(#github_specs),*],
+            schedules: &[#(#schedule_specs),*],
             support: &[#(#support_specs),*],
         };
 

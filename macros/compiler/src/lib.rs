@@ -10,6 +10,7 @@ pub mod automaton;
 pub mod codegen;
 pub mod model;
 pub mod parse;
+pub mod schedule;
 pub mod schema;
 pub mod shape;
 pub mod source;

@@ -36,6 +36,7 @@ pub struct Namespace {
     pub broken_jobs: Vec<String>,
     pub slack: Vec<SlackCommand>,
     pub github: Vec<GithubRule>,
+    pub schedules: Vec<Schedule>,
 }
 
 impl Namespace {
@@ -175,6 +176,88 @@ pub struct GithubRule {
     pub base_branch: Option<String>,
     pub job_type: Sp<String>,
     pub delay_seconds: u64,
+}
+
+/// What a schedule does about due times missed while no dispatcher ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    Skip,
+    Latest,
+}
+
+impl CatchUp {
+    pub const NAMES: [&'static str; 2] = ["skip", "latest"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "skip" => CatchUp::Skip,
+            "latest" => CatchUp::Latest,
+            _ => return None,
+        })
+    }
+
+    pub fn variant(self) -> &'static str {
+        match self {
+            CatchUp::Skip => "Skip",
+            CatchUp::Latest => "Latest",
+        }
+    }
+}
+
+/// An inline table of strings: each name with its span, and its value.
+pub type StringTable = Vec<(Sp<String>, String)>;
+
+/// A scheduled job: one `[[report.schedule]]` entry.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The entry, for errors about it as a whole.
+    pub span: Range<usize>,
+    pub cron: Sp<String>,
+    /// `UTC` (spanning the entry) when left out.
+    pub timezone: Sp<String>,
+    pub job_type: Sp<String>,
+    /// `args = { name = "value" }`, if written.
+    pub args: Option<Sp<StringTable>>,
+    pub channel: Option<String>,
+    pub catch_up: CatchUp,
+}
+
+impl Schedule {
+    /// `args` as `(name, value)` pairs, in the order written.
+    pub fn arg_pairs(&self) -> Vec<(&str, &str)> {
+        self.args.as_ref().map_or_else(Vec::new, |a| {
+            a.value
+                .iter()
+                .map(|(k, v)| (k.value.as_str(), v.as_str()))
+                .collect()
+        })
+    }
+
+    /// What makes the schedule itself, in namespace `ns`, e.g.
+    /// `report_summary 0 9 * * MON-FRI Europe/London week=current`: the job type, the cron
+    /// with whitespace collapsed, the zone and the args sorted, so that reformatting the entry
+    /// keeps its key (due times are claimed under it).
+    pub fn key(&self, ns: &str) -> String {
+        let mut args = self.arg_pairs();
+        args.sort();
+        let mut key = format!(
+            "{ns}_{} {} {}",
+            self.job_type.value,
+            self.cron
+                .value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.timezone.value
+        );
+        for (name, value) in args {
+            key.push(' ');
+            key.push_str(name);
+            key.push('=');
+            key.push_str(value);
+        }
+        key
+    }
 }
 
 /// A support rule: one top-level `[[support]]` entry.

@@ -106,6 +106,7 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
     let jobs_value = r.take("jobs");
     let slack_value = r.take("slack");
     let github_value = r.take("github");
+    let schedule_value = r.take("schedule");
     r.finish();
 
     let mut ns = Namespace {
@@ -118,6 +119,7 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
         broken_jobs: Vec::new(),
         slack: Vec::new(),
         github: Vec::new(),
+        schedules: Vec::new(),
     };
     let n = ns.name.value.clone();
     if let Some((key, value)) = jobs_value {
@@ -173,6 +175,15 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
             for (table, span) in items {
                 if let Some(rule) = read_github(&n, table, span, diags) {
                     ns.github.push(rule);
+                }
+            }
+        }
+    }
+    if let Some((key, value)) = schedule_value {
+        if let Some(items) = array_of_tables(&key, &value, &format!("{n}.schedule"), diags) {
+            for (table, span) in items {
+                if let Some(schedule) = read_schedule(&n, table, span, diags) {
+                    ns.schedules.push(schedule);
                 }
             }
         }
@@ -282,6 +293,39 @@ fn read_github(
         delay_seconds: delay,
     };
     Some(rule)
+}
+
+fn read_schedule(
+    ns: &str,
+    table: &DeTable<'_>,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Schedule> {
+    let ctx = format!("schedule in `[[{ns}.schedule]]`");
+    let mut r = Reader::new(table, span.clone(), ctx, &shape::SCHEDULE, diags);
+    let cron = r.string("cron");
+    let timezone = r.string_or_default_at("timezone");
+    let job_type = r.string("job_type");
+    let args = r.string_table("args");
+    let channel = r.string("channel").map(|s| s.value);
+    let catch_up = CatchUp::from_name(&r.choice_or_default("catch_up"))
+        .expect("the shape's choices are the model's names");
+    let bad_args = args.is_none() && table.get("args").is_some();
+    r.finish();
+    if bad_args {
+        // Reported above; checking the job's parameters against nothing would add a second,
+        // wrong, "missing args" error.
+        return None;
+    }
+    Some(Schedule {
+        span,
+        cron: cron?,
+        timezone: timezone?,
+        job_type: job_type?,
+        args,
+        channel,
+        catch_up,
+    })
 }
 
 fn read_support(
@@ -450,6 +494,48 @@ impl<'a, 'i> Reader<'a, 'i> {
         };
         self.string(key)
             .map_or_else(|| default.to_string(), |s| s.value)
+    }
+
+    /// The string, or the shape's default located at the whole table; `None` if written but
+    /// invalid.
+    fn string_or_default_at(&mut self, key: &str) -> Option<Sp<String>> {
+        let Kind::String {
+            default: Some(default),
+            ..
+        } = *self.kind(key)
+        else {
+            self.wrong_kind(key);
+        };
+        if self.get(key).is_none() {
+            return Some(Sp::new(default.to_string(), self.span.clone()));
+        }
+        self.string(key)
+    }
+
+    /// An inline table of strings, each name with its span, if written and valid.
+    fn string_table(&mut self, key: &str) -> Option<Sp<StringTable>> {
+        let Kind::StringTable = self.kind(key) else {
+            self.wrong_kind(key);
+        };
+        let (_, v) = self.get(key)?;
+        let DeValue::Table(items) = v.get_ref() else {
+            self.type_error(key, "a table of strings", v.span());
+            return None;
+        };
+        let mut out = Vec::new();
+        for (name, value) in items {
+            match value.get_ref() {
+                DeValue::String(s) => out.push((
+                    Sp::new(name.get_ref().to_string(), name.span()),
+                    s.to_string(),
+                )),
+                _ => {
+                    self.type_error(key, "a table of strings", value.span());
+                    return None;
+                }
+            }
+        }
+        Some(Sp::new(out, v.span()))
     }
 
     /// One of the shape's choices, if written and valid.
@@ -709,6 +795,7 @@ fn example_of(expected: &str) -> &'static str {
     match expected {
         "a string" => "\"...\"",
         "`true` or `false`" => "true",
+        "a table of strings" => "{ name = \"...\" }",
         _ => "[\"...\"]",
     }
 }

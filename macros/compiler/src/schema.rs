@@ -96,6 +96,10 @@ fn key(k: &Key) -> Value {
             }
             (s, None)
         }
+        Kind::StringTable => (
+            json!({ "type": "object", "additionalProperties": { "type": "string" } }),
+            None,
+        ),
         Kind::Table(t) => (Value::Object(table(t)), None),
         Kind::Tables(t) => (json!({ "type": "array", "items": table(t) }), None),
     };

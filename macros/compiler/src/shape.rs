@@ -5,7 +5,7 @@
 //! the JSON Schema that editors use, so the two cannot drift apart. A new key is one more [`Key`]
 //! here, plus the parser line that reads it into the model.
 
-use crate::model::{Action, ReportFormat};
+use crate::model::{Action, CatchUp, ReportFormat};
 
 /// A TOML table: its fixed keys, and maybe entries under names of the user's choosing.
 #[derive(Debug)]
@@ -101,6 +101,8 @@ pub enum Kind {
     },
     /// An array of strings, at least `min_items` long.
     Strings { min_items: usize },
+    /// An inline table of strings: `{ name = "value" }`.
+    StringTable,
     /// A table: `[parent.key]`.
     Table(&'static Table),
     /// An array of tables: `[[parent.key]]`.
@@ -224,6 +226,13 @@ pub static NAMESPACE: Table = Table {
             name: "github",
             doc: "GitHub webhook rules: `[[<namespace>.github]]`.",
             kind: Kind::Tables(&GITHUB),
+            need: Need::Optional,
+        },
+        Key {
+            name: "schedule",
+            doc: "Scheduled jobs: `[[<namespace>.schedule]]`, queued by the dispatcher at each \
+                  due time of a cron expression.",
+            kind: Kind::Tables(&SCHEDULE),
             need: Need::Optional,
         },
     ],
@@ -442,6 +451,73 @@ pub static GITHUB: Table = Table {
     entries: None,
 };
 
+/// A scheduled job: `[[report.schedule]]`.
+pub static SCHEDULE: Table = Table {
+    doc: "A scheduled job: queued once at each due time of `cron` in `timezone`, by whichever \
+          process runs the dispatcher.",
+    keys: &[
+        Key {
+            name: "cron",
+            doc: "When it is due: five fields, `minute hour day-of-month month day-of-week`, \
+                  e.g. `0 9 * * MON-FRI`.",
+            kind: Kind::String {
+                default: None,
+                format: None,
+            },
+            need: Need::Required(
+                "five cron fields (minute hour day-of-month month day-of-week), e.g. `cron = \"0 9 * * MON-FRI\"`",
+            ),
+        },
+        Key {
+            name: "timezone",
+            doc: "The IANA time zone `cron` is read in, e.g. `Europe/London`.",
+            kind: Kind::String {
+                default: Some("UTC"),
+                format: None,
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "job_type",
+            doc: "The job of this namespace to queue (its name without the namespace).",
+            kind: Kind::String {
+                default: None,
+                format: None,
+            },
+            need: Need::Required(
+                "the job (of this namespace) to queue, e.g. `job_type = \"weekly_summary\"`",
+            ),
+        },
+        Key {
+            name: "args",
+            doc: "The job's parameters, e.g. `{ week = \"current\" }`: required exactly when \
+                  its `run_args_template` has `{placeholders}`, with the same names.",
+            kind: Kind::StringTable,
+            need: Need::Optional,
+        },
+        Key {
+            name: "channel",
+            doc: "Where the job reports; the namespace's `default_channel` when left out.",
+            kind: Kind::String {
+                default: None,
+                format: None,
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "catch_up",
+            doc: "After downtime: `skip` the due times missed, or queue the `latest` of them \
+                  once.",
+            kind: Kind::Choice {
+                names: &CatchUp::NAMES,
+                default: Some("skip"),
+            },
+            need: Need::Optional,
+        },
+    ],
+    entries: None,
+};
+
 /// A support rule: `[[support]]`.
 pub static SUPPORT: Table = Table {
     doc: "A support rule: a message containing one of its keywords calls the support channel.",
@@ -502,7 +578,9 @@ mod tests {
     use super::*;
 
     fn all_tables() -> Vec<&'static Table> {
-        vec![&FILE, &NAMESPACE, &JOBS, &JOB, &SLACK, &GITHUB, &SUPPORT]
+        vec![
+            &FILE, &NAMESPACE, &JOBS, &JOB, &SLACK, &GITHUB, &SCHEDULE, &SUPPORT,
+        ]
     }
 
     #[test]
@@ -527,7 +605,9 @@ mod tests {
                         assert!(default.is_none_or(|d| names.contains(&d)), "`{}`", key.name);
                         default.is_some()
                     }
-                    Kind::Strings { .. } | Kind::Table(_) | Kind::Tables(_) => false,
+                    Kind::Strings { .. } | Kind::StringTable | Kind::Table(_) | Kind::Tables(_) => {
+                        false
+                    }
                 };
                 assert!(
                     !(has_default && matches!(key.need, Need::Required(_))),

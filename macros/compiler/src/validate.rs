@@ -21,6 +21,10 @@ pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) -> Vec<MatchOrder>
         for rule in &ns.github {
             check_github(ns, rule, diags);
         }
+        for schedule in &ns.schedules {
+            crate::schedule::check_schedule(ns, schedule, diags);
+        }
+        crate::schedule::check_repeats(ns, diags);
         let order = match_order(ns, diags);
         check_examples(ns, &order, diags);
         orders.push(order);
@@ -183,7 +187,7 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
 }
 
 /// "did you mean" (when a job's name is close) and the namespace's jobs.
-fn unknown_job_help(ns: &Namespace, job_type: &str) -> String {
+pub(crate) fn unknown_job_help(ns: &Namespace, job_type: &str) -> String {
     let help = format!("jobs in `{}`: {}", ns.name.value, job_list(ns));
     match closest(job_type, ns.jobs.iter().map(|j| j.name.value.as_str())) {
         Some(near) => format!("did you mean `{near}`? {help}"),
@@ -195,7 +199,7 @@ fn job_list(ns: &Namespace) -> String {
     list_or_none(ns.jobs.iter().map(|j| format!("`{}`", j.name.value)))
 }
 
-fn list_or_none(items: impl Iterator<Item = String>) -> String {
+pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
     let v: Vec<String> = items.collect();
     if v.is_empty() {
         "none".to_string()

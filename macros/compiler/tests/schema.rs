@@ -95,6 +95,13 @@ examples = ["demo hello Bob"]
 event = "push"
 base_branch = "main"
 job_type = "hello"
+
+[[demo.schedule]]
+cron = "0 9 * * MON-FRI"
+timezone = "Europe/London"
+job_type = "hello"
+args = { name = "Bob" }
+catch_up = "latest"
 "#;
 
 #[test]
@@ -134,6 +141,16 @@ fn mistakes_a_schema_can_see_are_rejected_by_both() {
             "bad env var name",
             "\"SLACK_TECH_SUPPORT_CHANNEL\"",
             "\"tech channel\"",
+        ),
+        (
+            "bad catch_up",
+            "catch_up = \"latest\"",
+            "catch_up = \"all\"",
+        ),
+        (
+            "args that are not strings",
+            "{ name = \"Bob\" }",
+            "{ name = 1 }",
         ),
         (
             "top-level value",

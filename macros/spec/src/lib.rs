@@ -135,6 +135,46 @@ pub struct GithubRuleSpec {
     pub delay_seconds: u64,
 }
 
+/// What a schedule does about due times missed while no dispatcher ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CatchUp {
+    /// Missed due times are not queued.
+    Skip,
+    /// The latest missed due time is queued, once.
+    Latest,
+}
+
+impl CatchUp {
+    /// The name used in `job_configs.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CatchUp::Skip => "skip",
+            CatchUp::Latest => "latest",
+        }
+    }
+}
+
+/// A scheduled job: `[[report.schedule]]`. `cron` and `timezone` were checked when the config
+/// was compiled.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScheduleSpec {
+    /// Names the schedule where due times are claimed: job type, cron, zone and args, so an
+    /// edited schedule is a new one.
+    pub key: &'static str,
+    pub namespace: &'static str,
+    /// `<namespace>_<job>`.
+    pub job_type: &'static str,
+    /// Five fields: minute hour day-of-month month day-of-week.
+    pub cron: &'static str,
+    /// An IANA time zone name.
+    pub timezone: &'static str,
+    /// The job's parameters, `(name, value)`, in the order written.
+    pub args: &'static [(&'static str, &'static str)],
+    /// Where the job reports (the namespace's default channel unless the entry names one).
+    pub channel: &'static str,
+    pub catch_up: CatchUp,
+}
+
 /// A support rule: `[[support]]`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct SupportRuleSpec {
@@ -155,6 +195,7 @@ pub struct Config {
     pub jobs: &'static [JobSpec],
     pub commands: &'static [CommandSpec],
     pub github: &'static [GithubRuleSpec],
+    pub schedules: &'static [ScheduleSpec],
     pub support: &'static [SupportRuleSpec],
 }
 

@@ -17,6 +17,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_claims.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_schedule_runs.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations hold ("bbmigr" in ASCII).
@@ -70,4 +74,25 @@ pub(super) async fn version(client: &impl GenericClient) -> Result<i64, QueueErr
         )
         .await?;
     Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_run_from_one_without_gaps_and_files_are_numbered_alike() {
+        for (index, (version, sql)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, index as i64 + 1);
+            assert!(!sql.trim().is_empty());
+        }
+        // Every file in migrations/postgres is listed.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let files = std::fs::read_dir(dir).expect("migrations dir").count();
+        assert_eq!(
+            files,
+            MIGRATIONS.len(),
+            "a migration file is not in MIGRATIONS"
+        );
+    }
 }

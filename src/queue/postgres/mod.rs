@@ -9,6 +9,7 @@ mod listen;
 mod migrate;
 mod records;
 mod runs;
+mod schedule_runs;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("schedule_bad_cron.toml");
+
+fn main() {}

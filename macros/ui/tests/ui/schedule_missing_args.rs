@@ -1,0 +1,3 @@
+bennettbot::job_configs!("schedule_missing_args.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("schedule_three_errors.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("schedule_unknown_job.toml");
+
+fn main() {}

@@ -1,0 +1,110 @@
+//! Claims of scheduled jobs' due times (the rules are the SQLite store's: see
+//! `schedule_runs.rs` there).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+
+use super::jobs::schedule_in;
+use super::records::active_in;
+use super::{PgStore, NOTIFY_SQL};
+use crate::queue::job::NewJob;
+use crate::queue::{QueueError, ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
+
+impl PgStore {
+    /// Claims `claim.due_at` for its schedule and, if the claim is new, queues the job unless
+    /// its type is suppressed, in one transaction.
+    pub async fn claim_schedule_run(
+        &self,
+        claim: &ScheduleClaim,
+    ) -> Result<ScheduleRun, QueueError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let run = claim_in(&tx, claim).await?;
+        if matches!(run, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan) {
+            return Ok(run);
+        }
+        if matches!(run, ScheduleRun::Queued(_)) {
+            tx.execute(NOTIFY_SQL, &[]).await?;
+        }
+        tx.commit().await?;
+        if matches!(run, ScheduleRun::Queued(_)) {
+            self.wake();
+        }
+        Ok(run)
+    }
+}
+
+async fn claim_in(tx: &Transaction<'_>, claim: &ScheduleClaim) -> Result<ScheduleRun, QueueError> {
+    let key = claim.schedule_key.as_str();
+    if claim.only_after_earlier_run {
+        let ran_before: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM schedule_run WHERE schedule_key = $1 AND due_at < $2)",
+                &[&key, &claim.due_at],
+            )
+            .await?
+            .get(0);
+        if !ran_before {
+            return Ok(ScheduleRun::NeverRan);
+        }
+    }
+    let claimed = tx
+        .execute(
+            "INSERT INTO schedule_run (schedule_key, due_at, claimed_at, outcome)
+             VALUES ($1, $2, $3, 'claimed') ON CONFLICT (schedule_key, due_at) DO NOTHING",
+            &[&key, &claim.due_at, &claim.now],
+        )
+        .await?;
+    if claimed == 0 {
+        return Ok(ScheduleRun::AlreadyClaimed);
+    }
+    let run = match active_in(tx, &claim.job_type, claim.now).await? {
+        Some(s) => {
+            set_outcome(tx, key, claim.due_at, "suppressed", None).await?;
+            ScheduleRun::Suppressed { until: s.end_at }
+        }
+        None => {
+            let scheduled = schedule_in(
+                tx,
+                &NewJob {
+                    job_type: &claim.job_type,
+                    args: &claim.args,
+                    channel: &claim.channel,
+                    thread_ts: None,
+                    message_ts: None,
+                    is_im: false,
+                    start_after: claim.due_at,
+                },
+            )
+            .await?;
+            set_outcome(tx, key, claim.due_at, "queued", Some(scheduled.id)).await?;
+            ScheduleRun::Queued(scheduled)
+        }
+    };
+    let cutoff = claim
+        .now
+        .checked_sub_signed(SCHEDULE_RUN_RETENTION)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // `due_at < $3` keeps the claim just made, the latest, even when it is older than the cutoff.
+    tx.execute(
+        "DELETE FROM schedule_run WHERE schedule_key = $1 AND due_at < $2 AND due_at < $3",
+        &[&key, &cutoff, &claim.due_at],
+    )
+    .await?;
+    Ok(run)
+}
+
+async fn set_outcome(
+    tx: &Transaction<'_>,
+    key: &str,
+    due: DateTime<Utc>,
+    outcome: &str,
+    job_id: Option<i64>,
+) -> Result<(), QueueError> {
+    tx.execute(
+        "UPDATE schedule_run SET outcome = $3, job_id = $4 WHERE schedule_key = $1 AND due_at = $2",
+        &[&key, &due, &outcome, &job_id],
+    )
+    .await?;
+    Ok(())
+}
