@@ -90,6 +90,12 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
         findings.push(problem(format!("{name} is not set: {what}")));
     }
     findings.extend(settings.invalid.iter().map(|p| problem(p.clone())));
+    if parts.contains(&Part::Bot) {
+        findings.push(ok(format!(
+            "the bot takes Slack's events by {}",
+            settings.slack_mode()
+        )));
+    }
     findings.push(ok(match settings.metrics_bind {
         Some(addr) => format!(
             "metrics: /metrics on the webhook address, and on {addr} for `bot` and `dispatcher` run alone"

@@ -287,3 +287,29 @@ fn schedules_prints_due_times_without_opening_the_queue() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn check_says_how_the_bot_takes_slacks_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)]| {
+        let out = bennettbot("check", dir.path(), dir.path())
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let socket = run(&[("SLACK_APP_TOKEN", "xapp-1")]);
+    assert!(
+        socket.contains("✓ the bot takes Slack's events by Socket Mode (SLACK_APP_TOKEN)"),
+        "{socket}"
+    );
+    let http = run(&[("SLACK_SIGNING_SECRET", "s3cret")]);
+    assert!(
+        http.contains("✓ the bot takes Slack's events by the Events API over HTTP"),
+        "{http}"
+    );
+    // Over HTTP the app token is not needed, but an address to listen on is.
+    assert!(!http.contains("SLACK_APP_TOKEN is not set"), "{http}");
+    assert!(http.contains("✗ WEBHOOK_ORIGIN is not set"), "{http}");
+    assert!(!http.contains("s3cret"), "{http}");
+}

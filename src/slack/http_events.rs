@@ -83,3 +83,32 @@ async fn receive(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The lines of a manifest that are not comments, with trailing comments removed.
+    fn settings_of(manifest: &str) -> Vec<String> {
+        manifest
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| l.split(" #").next().unwrap_or(l).trim_end().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_http_manifest_is_the_socket_mode_one_but_for_how_events_arrive() {
+        let socket = settings_of(include_str!("../../slack-app-manifest.yml"));
+        let http = settings_of(include_str!("../../slack-app-manifest.http.yml"));
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter().filter(|l| !b.contains(l)).cloned().collect()
+        };
+        assert_eq!(only(&socket, &http), ["  socket_mode_enabled: true"]);
+        assert_eq!(
+            only(&http, &socket),
+            [
+                format!("    request_url: WEBHOOK_ORIGIN{}", super::PATH),
+                "  socket_mode_enabled: false".to_owned()
+            ]
+        );
+    }
+}
