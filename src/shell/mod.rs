@@ -73,6 +73,8 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
             &bot_name(&settings),
         ),
     );
+    // Scheduled jobs (`[[ns.schedule]]`) run here too while the shell is open, as in `serve`.
+    let scheduler = crate::app::spawn_scheduler(queue.clone(), shutdown_rx.clone().into())?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
 
     let context = Context {
@@ -143,6 +145,7 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
     }
     let _ = shutdown_tx.send(true);
     dispatcher.await.context("the dispatcher task failed")?;
+    scheduler.await.context("the scheduler task failed")?;
     drop(out_tx);
     drop(console);
     // The printer ends once every sender (console included) is gone: all output is out.
