@@ -1,6 +1,8 @@
 //! The Slack bot against a fake Slack: the Web API over HTTP (`support/fake_slack.rs`) and
 //! Socket Mode over a websocket (`support/fake_socket.rs`), both on 127.0.0.1.
 
+#[path = "support/fake_events.rs"]
+mod fake_events;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
 mod fake_slack;
@@ -18,10 +20,12 @@ use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::Queue;
 use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
-use bennettbot::slack::bot::{run_bot_with, BotOptions};
+use bennettbot::slack::bot::{run_bot_on, run_bot_with, BotOptions, EventSource};
+use bennettbot::slack::http_events;
 use bennettbot::slack::socket::Timing;
 use bennettbot::slack::SlackApi;
 use chrono::{Days, Utc};
+use fake_events::{FakeEvents, Signing, SIGNING_SECRET};
 use fake_slack::{Call, Failure, FakeSlack, TOKEN};
 use fake_socket::FakeSocket;
 use serde_json::{json, Value};
@@ -44,18 +48,62 @@ fn ts() -> String {
     format!("1800000000.{:06}", TS.fetch_add(1, Ordering::SeqCst))
 }
 
+/// How the bot hears from Slack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Mode {
+    /// Envelopes on the fake Socket Mode websocket.
+    #[default]
+    Socket,
+    /// Signed requests to `/slack/events` (`SLACK_SIGNING_SECRET`, no app token).
+    Http,
+}
+
+/// Runs each named test (an `async fn(Mode)`) in both modes.
+macro_rules! both_modes {
+    ($($test:ident),* $(,)?) => {
+        mod socket_mode {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Mode::Socket).await;
+                }
+            )*
+        }
+        mod http_mode {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Mode::Http).await;
+                }
+            )*
+        }
+    };
+}
+
 /// How a test wants the bot started.
 #[derive(Default)]
 struct Setup {
+    mode: Mode,
     env: Vec<(&'static str, String)>,
     search: bool,
     /// Socket timings other than [`options`]'s.
     socket: Option<Timing>,
 }
 
+impl Setup {
+    fn mode(mode: Mode) -> Setup {
+        Setup {
+            mode,
+            ..Setup::default()
+        }
+    }
+}
+
 struct Harness {
     slack: FakeSlack,
     socket: FakeSocket,
+    /// Slack's HTTP side, in [`Mode::Http`].
+    events: Option<FakeEvents>,
     queue: Queue,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -87,6 +135,12 @@ fn settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings
     .collect();
     if setup.search {
         vars.insert("SLACK_BOT_USER_TOKEN".into(), TOKEN.to_string());
+    }
+    if setup.mode == Mode::Http {
+        vars.remove("SLACK_APP_TOKEN");
+        vars.insert("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.to_string());
+        // What the bot would listen on alone; here the harness serves /slack/events.
+        vars.insert("WEBSERVER_BIND".into(), "127.0.0.1:0".into());
     }
     for (k, v) in &setup.env {
         vars.insert(k.to_string(), v.clone());
@@ -152,11 +206,28 @@ impl Harness {
             socket: setup.socket.unwrap_or(defaults.socket),
             ..defaults
         };
-        let bot = tokio::spawn(run_bot_with(
+        let (source, events) = match setup.mode {
+            Mode::Socket => (EventSource::SocketMode, None),
+            Mode::Http => {
+                let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+                let secret = settings.slack_signing_secret.clone().unwrap();
+                let server = bennettbot::webhook::WebhookServer::bind_app(
+                    "127.0.0.1:0".parse().unwrap(),
+                    bennettbot::webhook::layers(http_events::router(secret, events_tx)),
+                )
+                .await
+                .unwrap();
+                let events = FakeEvents::new(server.local_addr());
+                tokio::spawn(server.run(std::future::pending()));
+                (EventSource::Http(events_rx), Some(events))
+            }
+        };
+        let bot = tokio::spawn(run_bot_on(
             settings,
             queue.clone(),
             client,
             options,
+            source,
             async move {
                 let _ = stopped.await;
             },
@@ -164,6 +235,7 @@ impl Harness {
         let harness = Harness {
             slack,
             socket,
+            events,
             queue,
             dir,
             stop: Some(stop),
@@ -171,7 +243,20 @@ impl Harness {
             sent: AtomicU64::new(0),
             handled,
         };
-        harness.socket.wait_connections(1).await;
+        match setup.mode {
+            Mode::Socket => harness.socket.wait_connections(1).await,
+            // Over HTTP the bot is ready once started: it touches the check file then.
+            Mode::Http => {
+                let deadline = tokio::time::Instant::now() + WAIT;
+                while !harness.check_file().exists() {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the bot never started"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
         harness
     }
 
@@ -179,11 +264,31 @@ impl Harness {
         self.dir.path().join("bot_check")
     }
 
-    /// Sends an event and waits for its ack.
+    /// Sends an event and waits for its ack (an envelope's, or the HTTP request's 200).
     async fn send(&self, event: Value) {
         self.sent.fetch_add(1, Ordering::SeqCst);
-        let envelope = self.socket.send_event(event);
-        self.socket.wait_ack(&envelope).await;
+        match &self.events {
+            Some(events) => {
+                // Now and then Slack's side misbehaves as the real one may: a forged copy
+                // first (refused), or a retry of the event after it was taken (acknowledged,
+                // not acted on again). Every test's exact counts would catch a double action.
+                let n = self.sent.load(Ordering::SeqCst);
+                let id = events.event_id();
+                if n % 5 == 0 {
+                    let forged = FakeEvents::body(&event, &id);
+                    let (status, _) = events.post(&forged, Signing::Forged, None).await;
+                    assert_eq!(status, 401, "a forged request was accepted");
+                }
+                events.send_event_with_id(&event, &id, None).await;
+                if n % 7 == 0 {
+                    events.send_event_with_id(&event, &id, Some(1)).await;
+                }
+            }
+            None => {
+                let envelope = self.socket.send_event(event);
+                self.socket.wait_ack(&envelope).await;
+            }
+        }
     }
 
     /// Mentions the bot in `channel` as `user`; returns the message's ts.
@@ -299,9 +404,8 @@ impl Harness {
 // ---------------------------------------------------------------------------------------------
 // Start-up
 
-#[tokio::test]
-async fn start_up_joins_channels_touches_the_check_file_and_stops_cleanly() {
-    let h = Harness::start(Setup::default()).await;
+async fn start_up_joins_channels_touches_the_check_file_and_stops_cleanly(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while !h.check_file().exists() {
         assert!(
@@ -352,9 +456,8 @@ async fn start_up_removes_a_stale_check_file_and_fails_without_a_support_channel
     assert_eq!(socket.connections(), 0, "never connects with a bad config");
 }
 
-#[tokio::test]
-async fn new_channels_are_joined() {
-    let h = Harness::start(Setup::default()).await;
+async fn new_channels_are_joined(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.send(json!({ "type": "channel_created", "channel": { "id": "C0NEW", "name": "new", "created": 1 } }))
         .await;
     let joins = h.slack.wait_for("conversations.join", 2, WAIT).await;
@@ -364,9 +467,8 @@ async fn new_channels_are_joined() {
 // ---------------------------------------------------------------------------------------------
 // Understanding messages
 
-#[tokio::test]
-async fn mentions_are_parsed_the_way_users_write_them() {
-    let h = Harness::start(Setup::default()).await;
+async fn mentions_are_parsed_the_way_users_write_them(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let cases = [
         ("C1", format!("<@{BOT}> status")),
         ("C2", format!("<@{BOT}>    status   ")),
@@ -400,9 +502,8 @@ async fn mentions_are_parsed_the_way_users_write_them() {
     );
 }
 
-#[tokio::test]
-async fn direct_messages_work_with_and_without_a_mention() {
-    let h = Harness::start(Setup::default()).await;
+async fn direct_messages_work_with_and_without_a_mention(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.message(json!({ "channel": DM, "channel_type": "im", "text": "status" }))
         .await;
     h.reply(DM, "Nothing is happening").await;
@@ -431,9 +532,8 @@ async fn direct_messages_work_with_and_without_a_mention() {
     assert!(h.posts("D0DM4").is_empty());
 }
 
-#[tokio::test]
-async fn help_names_the_bot_only_when_mentioned() {
-    let h = Harness::start(Setup::default()).await;
+async fn help_names_the_bot_only_when_mentioned(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.mention(GENERAL, "help").await;
     let text = h
         .reply(GENERAL, "Commands in the following categories")
@@ -451,9 +551,8 @@ async fn help_names_the_bot_only_when_mentioned() {
     assert!(dm.str("text").unwrap().contains("Enter `status`"), "{dm:?}");
 }
 
-#[tokio::test]
-async fn namespace_help_lists_commands_and_marks_restricted_ones() {
-    let h = Harness::start(Setup::default()).await;
+async fn namespace_help_lists_commands_and_marks_restricted_ones(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.mention("C1", "test help").await;
     let test = h.reply("C1", "The following commands are available").await;
     let test = test.str("text").unwrap();
@@ -472,9 +571,8 @@ async fn namespace_help_lists_commands_and_marks_restricted_ones() {
     assert!(ts.contains("`techsupport out-of-office off`"), "{ts}");
 }
 
-#[tokio::test]
-async fn not_understood_suggests_near_commands() {
-    let h = Harness::start(Setup::default()).await;
+async fn not_understood_suggests_near_commands(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.mention(GENERAL, "test helo Bob").await;
     let reply = h.reply(GENERAL, "I'm sorry, I didn't understand you").await;
     let text = reply.str("text").unwrap();
@@ -482,9 +580,8 @@ async fn not_understood_suggests_near_commands() {
     assert!(text.contains("`@bennettbot test hello [name]`"), "{text}");
 }
 
-#[tokio::test]
-async fn replies_go_to_the_thread_the_message_was_in() {
-    let h = Harness::start(Setup::default()).await;
+async fn replies_go_to_the_thread_the_message_was_in(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = ts();
     h.send(json!({
         "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
@@ -501,9 +598,8 @@ async fn replies_go_to_the_thread_the_message_was_in() {
 // ---------------------------------------------------------------------------------------------
 // The queue
 
-#[tokio::test]
-async fn status_lists_jobs_and_suppressions() {
-    let h = Harness::start(Setup::default()).await;
+async fn status_lists_jobs_and_suppressions(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let now = Utc::now();
     h.queue
         .schedule_job(
@@ -539,9 +635,8 @@ async fn status_lists_jobs_and_suppressions() {
     assert!(!text.contains("Nothing is happening"), "{text}");
 }
 
-#[tokio::test]
-async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
-    let h = Harness::start(Setup::default()).await;
+async fn remove_job_id_removes_present_jobs_and_reports_absent_ones(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let job = h
         .queue
         .schedule_job(
@@ -573,9 +668,8 @@ async fn remove_job_id_removes_present_jobs_and_reports_absent_ones() {
         .await;
 }
 
-#[tokio::test]
-async fn commands_schedule_jobs_with_de_formatted_urls() {
-    let h = Harness::start(Setup::default()).await;
+async fn commands_schedule_jobs_with_de_formatted_urls(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = h.mention(GENERAL, "test hello <http://x.org|x.org>").await;
     h.wait_reaction(GENERAL, &ts, "eyes").await;
     let status = h.queue.status(Utc::now()).await.unwrap();
@@ -598,9 +692,8 @@ async fn commands_schedule_jobs_with_de_formatted_urls() {
         .all(|c| !c.str("text").unwrap().contains("already started")));
 }
 
-#[tokio::test]
-async fn scheduling_behind_a_running_job_says_so() {
-    let h = Harness::start(Setup::default()).await;
+async fn scheduling_behind_a_running_job_says_so(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.queue
         .schedule_job(
             "test_hello_world",
@@ -623,9 +716,8 @@ async fn scheduling_behind_a_running_job_says_so() {
     );
 }
 
-#[tokio::test]
-async fn cancel_and_suppressions() {
-    let h = Harness::start(Setup::default()).await;
+async fn cancel_and_suppressions(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.queue
         .schedule_job(
             "example_deploy",
@@ -694,9 +786,8 @@ async fn scheduled_types(queue: &Queue) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn restricted_commands_are_for_internal_users_only() {
-    let h = Harness::start(Setup::default()).await;
+async fn restricted_commands_are_for_internal_users_only(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = h
         .mention_as(INTERNAL, GENERAL, &format!("<@{BOT}> {OOO_STATUS}"))
         .await;
@@ -720,9 +811,8 @@ async fn restricted_commands_are_for_internal_users_only() {
     assert_eq!(scheduled_types(&h.queue).await.len(), 1);
 }
 
-#[tokio::test]
-async fn unknown_users_are_looked_up_before_refusal() {
-    let h = Harness::start(Setup::default()).await;
+async fn unknown_users_are_looked_up_before_refusal(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.slack.respond_with(
         "users.info",
         json!({ "user": { "id": "U0NEWGUEST", "is_restricted": true } }),
@@ -761,9 +851,8 @@ fn permalink(channel: &str, ts: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_support_keyword_reacts_and_reposts() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_support_keyword_reacts_and_reposts(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = h
         .message(json!({ "channel": GENERAL, "text": "My laptop is broken, Tech-Support!" }))
         .await;
@@ -778,9 +867,8 @@ async fn a_support_keyword_reacts_and_reposts() {
     assert_eq!(h.reactions("G0PRIVATE", &ts), vec!["flamingo"]);
 }
 
-#[tokio::test]
-async fn edited_messages_call_support_once() {
-    let h = Harness::start(Setup::default()).await;
+async fn edited_messages_call_support_once(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let original = ts();
     h.message(json!({
         "channel": GENERAL, "subtype": "message_changed", "hidden": true,
@@ -803,9 +891,10 @@ async fn edited_messages_call_support_once() {
     assert_eq!(h.reactions(GENERAL, &original).len(), 1);
 }
 
-#[tokio::test]
-async fn support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other_subtypes() {
-    let h = Harness::start(Setup::default()).await;
+async fn support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other_subtypes(
+    mode: Mode,
+) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let in_channel = h
         .message(json!({ "channel": TECH, "text": "tech-support rota" }))
         .await;
@@ -834,9 +923,8 @@ async fn support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other
     assert!(h.posts(TECH).is_empty());
 }
 
-#[tokio::test]
-async fn support_cannot_be_called_from_a_dm() {
-    let h = Harness::start(Setup::default()).await;
+async fn support_cannot_be_called_from_a_dm(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = h
         .message(json!({ "channel": DM, "channel_type": "im", "text": "tech-support please" }))
         .await;
@@ -849,9 +937,8 @@ async fn support_cannot_be_called_from_a_dm() {
     assert!(h.posts(TECH).is_empty());
 }
 
-#[tokio::test]
-async fn a_mention_with_a_support_keyword_is_a_support_call() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_mention_with_a_support_keyword_is_a_support_call(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = ts();
     let text = format!("<@{BOT}> tech-support my build is red");
     // Slack sends both events for a mention in a channel.
@@ -870,9 +957,8 @@ async fn a_mention_with_a_support_keyword_is_a_support_call() {
     );
 }
 
-#[tokio::test]
-async fn out_of_office_support_calls_get_a_reply_in_thread() {
-    let h = Harness::start(Setup::default()).await;
+async fn out_of_office_support_calls_get_a_reply_in_thread(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let today = Utc::now().date_naive();
     let end = today.checked_add_days(Days::new(3)).unwrap();
     std::fs::write(
@@ -957,9 +1043,8 @@ async fn the_search_checker_reposts_missed_support_calls_once() {
 // ---------------------------------------------------------------------------------------------
 // Reliability
 
-#[tokio::test]
-async fn unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going() {
-    let h = Harness::start(Setup::default()).await;
+async fn unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let db = rusqlite::Connection::open(h.dir.path().join("bennettbot.db")).unwrap();
     db.execute_batch("DROP TABLE job").unwrap();
     let ts = h.mention(GENERAL, "status").await;
@@ -1031,9 +1116,8 @@ async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
 // ---------------------------------------------------------------------------------------------
 // End to end
 
-#[tokio::test]
-async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let root = h.dir.path().to_path_buf();
     for dir in ["logs", "writeable-workspace"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -1086,9 +1170,8 @@ async fn ts_in_thread(h: &Harness, channel: &str, text: &str, thread_ts: &str) -
     ts
 }
 
-#[tokio::test]
-async fn envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes() {
-    let h = Harness::start(Setup::default()).await;
+async fn envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     h.slack.set_outage(true);
     // Acked although every Web API call now fails: the ack does not wait for the work.
     h.mention("C1", "status").await;
@@ -1135,8 +1218,9 @@ async fn start_up_retries_rate_limits_and_reports_failed_calls() {
 // Support calls are reposted once, however they reach the bot
 
 /// A bot that searches for support calls; search finds nothing until a test says otherwise.
-async fn searching_bot() -> Harness {
+async fn searching_bot(mode: Mode) -> Harness {
     let h = Harness::start(Setup {
+        mode,
         search: true,
         ..Setup::default()
     })
@@ -1169,9 +1253,8 @@ async fn message_at(h: &Harness, ts: &str, text: &str) {
     .await;
 }
 
-#[tokio::test]
-async fn a_support_call_heard_live_is_not_reposted_when_search_finds_it() {
-    let h = searching_bot().await;
+async fn a_support_call_heard_live_is_not_reposted_when_search_finds_it(mode: Mode) {
+    let h = searching_bot(mode).await;
     let text = "tech-support: the printer is on fire";
     let ts = h.message(json!({ "channel": GENERAL, "text": text })).await;
     h.reply(TECH, &permalink(GENERAL, &ts)).await;
@@ -1182,9 +1265,8 @@ async fn a_support_call_heard_live_is_not_reposted_when_search_finds_it() {
     assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
 }
 
-#[tokio::test]
-async fn editing_a_support_call_does_not_repost_it() {
-    let h = Harness::start(Setup::default()).await;
+async fn editing_a_support_call_does_not_repost_it(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
     let ts = h
         .message(json!({ "channel": GENERAL, "text": "tech-support: no wifi" }))
         .await;
@@ -1200,9 +1282,8 @@ async fn editing_a_support_call_does_not_repost_it() {
     assert_eq!(h.slack.texts_in(TECH), vec![permalink(GENERAL, &ts)]);
 }
 
-#[tokio::test]
-async fn a_support_call_found_by_search_is_not_reposted_when_heard_live() {
-    let h = searching_bot().await;
+async fn a_support_call_found_by_search_is_not_reposted_when_heard_live(mode: Mode) {
+    let h = searching_bot(mode).await;
     let ts = ts();
     let text = "anyone from tech-support around?";
     finds(&h, &[(&ts, text)]);
@@ -1220,9 +1301,8 @@ async fn a_support_call_found_by_search_is_not_reposted_when_heard_live() {
     assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
 }
 
-#[tokio::test]
-async fn a_support_call_already_reacted_to_is_not_reposted() {
-    let h = searching_bot().await;
+async fn a_support_call_already_reacted_to_is_not_reposted(mode: Mode) {
+    let h = searching_bot(mode).await;
     // Reacted to by an earlier run of the bot, which this one does not remember.
     let earlier = SlackClient::new(TOKEN).with_base_url(h.slack.url());
     let (heard, found) = (ts(), ts());
@@ -1246,9 +1326,8 @@ async fn a_support_call_already_reacted_to_is_not_reposted() {
     }
 }
 
-#[tokio::test]
-async fn a_support_call_that_failed_live_is_reposted_by_search() {
-    let h = searching_bot().await;
+async fn a_support_call_that_failed_live_is_reposted_by_search(mode: Mode) {
+    let h = searching_bot(mode).await;
     h.slack.set_outage(true);
     let text = "tech-support: is Slack down?";
     let ts = h.message(json!({ "channel": GENERAL, "text": text })).await;
@@ -1775,3 +1854,37 @@ async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope
     assert_eq!(h.socket.connections(), 1, "the connection was given up");
     assert!(h.stop().await.is_ok());
 }
+
+// Every test above that takes a `Mode` runs twice: on Socket Mode and on the Events API over
+// HTTP (signed requests from `support/fake_events.rs`).
+both_modes!(
+    start_up_joins_channels_touches_the_check_file_and_stops_cleanly,
+    new_channels_are_joined,
+    mentions_are_parsed_the_way_users_write_them,
+    direct_messages_work_with_and_without_a_mention,
+    help_names_the_bot_only_when_mentioned,
+    namespace_help_lists_commands_and_marks_restricted_ones,
+    not_understood_suggests_near_commands,
+    replies_go_to_the_thread_the_message_was_in,
+    status_lists_jobs_and_suppressions,
+    remove_job_id_removes_present_jobs_and_reports_absent_ones,
+    commands_schedule_jobs_with_de_formatted_urls,
+    scheduling_behind_a_running_job_says_so,
+    cancel_and_suppressions,
+    restricted_commands_are_for_internal_users_only,
+    unknown_users_are_looked_up_before_refusal,
+    a_support_keyword_reacts_and_reposts,
+    edited_messages_call_support_once,
+    support_calls_are_ignored_in_the_support_channel_from_bots_and_in_other_subtypes,
+    support_cannot_be_called_from_a_dm,
+    a_mention_with_a_support_keyword_is_a_support_call,
+    out_of_office_support_calls_get_a_reply_in_thread,
+    unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going,
+    a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread,
+    envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes,
+    a_support_call_heard_live_is_not_reposted_when_search_finds_it,
+    editing_a_support_call_does_not_repost_it,
+    a_support_call_found_by_search_is_not_reposted_when_heard_live,
+    a_support_call_already_reacted_to_is_not_reposted,
+    a_support_call_that_failed_live_is_reposted_by_search,
+);
