@@ -274,13 +274,13 @@ impl Harness {
                 // not acted on again). Every test's exact counts would catch a double action.
                 let n = self.sent.load(Ordering::SeqCst);
                 let id = events.event_id();
-                if n % 5 == 0 {
+                if n.is_multiple_of(5) {
                     let forged = FakeEvents::body(&event, &id);
                     let (status, _) = events.post(&forged, Signing::Forged, None).await;
                     assert_eq!(status, 401, "a forged request was accepted");
                 }
                 events.send_event_with_id(&event, &id, None).await;
-                if n % 7 == 0 {
+                if n.is_multiple_of(7) {
                     events.send_event_with_id(&event, &id, Some(1)).await;
                 }
             }
