@@ -6,10 +6,10 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `default_level` applies when neither variable is set.
-pub fn init(json: bool, default_level: &str) {
-    let filter = std::env::var("LOG_LEVEL")
-        .ok()
+/// Installs the global subscriber. `level` is `LOG_LEVEL` (or `--log-level`); then `RUST_LOG`;
+/// `default_level` applies when neither is set.
+pub fn init(json: bool, level: Option<&str>, default_level: &str) {
+    let filter = level
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())

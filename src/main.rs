@@ -3,15 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use bennettbot::config::CONFIG;
-use bennettbot::settings::{Part, Settings};
+use bennettbot::settings::{declared, load_env_file, Part, Settings};
 use bennettbot::{app, check, explain, logging, manifest, shell};
 
 /// A chatops bot: Slack commands and GitHub webhooks run jobs compiled from job_configs.toml.
 ///
-/// Settings come from environment variables, also read from a .env file; see the README.
+/// Settings are options or environment variables (also read from a .env file): `--help` of
+/// each command lists those it reads; see the README.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -29,7 +30,7 @@ enum Cmd {
         #[arg(long)]
         db: Option<PathBuf>,
     },
-    /// Run the Slack bot alone (Socket Mode), beside `dispatcher` and `webserver`.
+    /// Run the Slack bot alone (Socket Mode, or the Events API over HTTP), beside `dispatcher` and `webserver`.
     Bot,
     /// Run the GitHub webhook server alone, beside `bot` and `dispatcher`.
     Webserver,
@@ -64,8 +65,21 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    // Before parsing, so that options read their variables from `.env` too.
+    let env_file = load_env_file();
+    let matches = declared::with_settings(&CONFIG, Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let given = Given {
+        matches: matches
+            .subcommand()
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default(),
+        env_file,
+    };
+    match run(cli.command, given) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -74,7 +88,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Cmd) -> anyhow::Result<ExitCode> {
+/// What the command line and `.env` gave the command.
+struct Given {
+    matches: ArgMatches,
+    env_file: Vec<String>,
+}
+
+impl Given {
+    fn settings(self) -> Settings {
+        Settings::from_matches(&CONFIG, &self.matches, self.env_file)
+    }
+}
+
+fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
     match command {
         Cmd::Commands { json } => {
             if json {
@@ -108,13 +134,13 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Shell { db } => {
-            let settings = Settings::from_env(&CONFIG);
-            logging::init(settings.log_json, "warn");
+            let settings = given.settings();
+            logging::init(settings.log_json, settings.log_level.as_deref(), "warn");
             runtime()?.block_on(shell::run(settings, shell::ShellOptions { db }))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { online } => {
-            let settings = Settings::from_env(&CONFIG);
+            let settings = given.settings();
             let mut findings = check::check_local(
                 &CONFIG,
                 &settings,
@@ -142,27 +168,27 @@ fn run(command: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve => {
-            let settings = part_settings(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
+            let settings = part_settings(given, &[Part::Bot, Part::Webserver, Part::Dispatcher])?;
             runtime()?.block_on(app::serve(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Bot => run_alone(Part::Bot),
-        Cmd::Webserver => run_alone(Part::Webserver),
-        Cmd::Dispatcher => run_alone(Part::Dispatcher),
+        Cmd::Bot => run_alone(given, Part::Bot),
+        Cmd::Webserver => run_alone(given, Part::Webserver),
+        Cmd::Dispatcher => run_alone(given, Part::Dispatcher),
     }
 }
 
 /// Loads settings, starts logging, and refuses to go on without what `parts` need.
-fn part_settings(parts: &[Part]) -> anyhow::Result<Settings> {
-    let settings = Settings::from_env(&CONFIG);
-    logging::init(settings.log_json, "info");
+fn part_settings(given: Given, parts: &[Part]) -> anyhow::Result<Settings> {
+    let settings = given.settings();
+    logging::init(settings.log_json, settings.log_level.as_deref(), "info");
     settings.require(parts)?;
     Ok(settings)
 }
 
 /// Runs one part as its own process.
-fn run_alone(part: Part) -> anyhow::Result<ExitCode> {
-    let settings = part_settings(&[part])?;
+fn run_alone(given: Given, part: Part) -> anyhow::Result<ExitCode> {
+    let settings = part_settings(given, &[part])?;
     runtime()?.block_on(app::run_alone(part, settings))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::queue::Database;
 
+pub mod declared;
+
 /// A secret value: usable, but never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
@@ -96,6 +98,8 @@ pub struct Settings {
     /// A dispatcher silent this long is dead; its running jobs are reported as interrupted.
     pub lease_timeout: Duration,
     pub log_json: bool,
+    /// The log filter (`LOG_LEVEL`), if set.
+    pub log_level: Option<String>,
     /// Problems with values that are set but wrong (e.g. not a number).
     pub invalid: Vec<String>,
     /// Problems with the `.env` file, such as a line that is not `NAME=value` (listed first:
@@ -103,151 +107,10 @@ pub struct Settings {
     pub env_file: Vec<String>,
 }
 
-/// The settings table: name, default, and what it is for (also shown by `check`).
-pub const VARIABLES: &[(&str, &str, &str)] = &[
-    (
-        "SLACK_BOT_TOKEN",
-        "",
-        "bot token (xoxb-) for Slack's Web API",
-    ),
-    (
-        "SLACK_APP_TOKEN",
-        "",
-        "app-level token (xapp-) for Socket Mode",
-    ),
-    (
-        "SLACK_BOT_USER_TOKEN",
-        "",
-        "user token (xoxp-) for searching messages that call support",
-    ),
-    (
-        "SLACK_APP_USERNAME",
-        "",
-        "the bot's Slack name, shown in help as `@name`",
-    ),
-    (
-        "SLACK_SIGNING_SECRET",
-        "",
-        "with SLACK_APP_TOKEN unset: the bot takes events over HTTP at WEBHOOK_ORIGIN/slack/events (the Events API) instead of Socket Mode, verifying Slack's signatures with this secret",
-    ),
-    (
-        "SLACK_LOGS_CHANNEL",
-        "",
-        "channel for job start notices and Slack failures",
-    ),
-    (
-        "SLACK_TECH_SUPPORT_CHANNEL",
-        "",
-        "tech-support's channel (support rule and failed jobs)",
-    ),
-    (
-        "SLACK_BENNETT_ADMINS_CHANNEL",
-        "",
-        "bennett-admins' channel (support rule)",
-    ),
-    (
-        "WEBHOOK_ORIGIN",
-        "",
-        "public URL of the webhook server; its port is the listening port",
-    ),
-    (
-        "GITHUB_WEBHOOK_SECRET",
-        "",
-        "secret GitHub signs webhooks with",
-    ),
-    (
-        "WRITEABLE_DIR",
-        "current directory",
-        "where the database, logs and job files go",
-    ),
-    (
-        "DATABASE_URL",
-        "(unset: SQLite at DB_PATH)",
-        "the job queue: sqlite:///path/to.db, or postgres://user:password@host:port/db for several hosts",
-    ),
-    (
-        "DB_PATH",
-        "WRITEABLE_DIR/bennettbot.db",
-        "the SQLite job queue, when DATABASE_URL is unset",
-    ),
-    (
-        "WORKSPACE_DIR",
-        "./workspace",
-        "job scripts, one folder per namespace",
-    ),
-    (
-        "WRITEABLE_WORKSPACE_DIR",
-        "WRITEABLE_DIR/workspace",
-        "work folders of namespaces with no folder in WORKSPACE_DIR",
-    ),
-    ("LOGS_DIR", "WRITEABLE_DIR/logs", "job logs"),
-    (
-        "HOST_LOGS_DIR",
-        "LOGS_DIR",
-        "LOGS_DIR as the host sees it (shown in failure reports)",
-    ),
-    (
-        "BOT_CHECK_FILE",
-        "none",
-        "touched when the bot is connected (health check)",
-    ),
-    (
-        "MAX_SLACK_NOTIFY_RETRIES",
-        "2",
-        "immediate retries of a failed Slack call (reports then retry for up to 15 minutes)",
-    ),
-    ("ABSOLUTE_BIN", "none", "folder put first on jobs' PATH"),
-    (
-        "SLACK_API_URL",
-        "https://slack.com/api",
-        "Slack Web API base URL",
-    ),
-    (
-        "WEBSERVER_BIND",
-        "0.0.0.0:<port of WEBHOOK_ORIGIN>",
-        "address the webhook server listens on",
-    ),
-    (
-        "METRICS_BIND",
-        "none",
-        "address `bot` and `dispatcher` run alone serve /metrics on (serve and webserver use the webhook address)",
-    ),
-    (
-        "SLACK_ORG_NAME",
-        "internal",
-        "name of internal users in messages",
-    ),
-    (
-        "SLACK_ACK_REACTION",
-        "eyes",
-        "reaction to accepted commands",
-    ),
-    (
-        "SHUTDOWN_GRACE_SECONDS",
-        "30",
-        "how long running jobs may finish on shutdown",
-    ),
-    (
-        "LEASE_TIMEOUT_SECONDS",
-        "60",
-        "a dispatcher silent this long is dead; its running jobs are reported as interrupted",
-    ),
-    ("LOG_LEVEL / RUST_LOG", "info", "log filter"),
-    ("LOG_FORMAT", "text", "`json` for JSON logs"),
-    (
-        "NO_COLOR",
-        "unset",
-        "any non-empty value turns off coloured logs",
-    ),
-];
-
-/// What a variable is for: its row in [`VARIABLES`], or else the channel a `[[support]]` rule
-/// names (those come from the job config, not the table).
+/// What a variable is for: its declaration, or else the channel a `[[support]]` rule names
+/// (those come from the job config, not the table).
 fn purpose(name: &str) -> &'static str {
-    VARIABLES
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map_or("support channel named by a [[support]] rule", |(_, _, p)| p)
+    declared::find(name).map_or(declared::support_purpose(), |s| s.purpose)
 }
 
 impl Settings {
@@ -324,30 +187,40 @@ impl Settings {
             shutdown_grace: Duration::from_secs(grace),
             lease_timeout: Duration::from_secs(lease),
             log_json: get("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            log_level: get("LOG_LEVEL"),
             writeable_dir,
             invalid,
             env_file: Vec::new(),
         }
     }
 
-    /// Reads the process environment, after loading `.env` from the current directory (or the
-    /// nearest parent that has one) if present. Its unreadable lines become [`Settings::env_file`].
+    /// Reads the process environment, after loading `.env` (see [`load_env_file`]).
     pub fn from_env(config: &Config) -> Self {
+        let problems = load_env_file();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let mut problems = Vec::new();
-        if let Some(path) = find_env_file(&cwd) {
-            let file = read_env_file(&path);
-            for (name, value) in file.vars {
-                // The environment wins over the file, as with dotenvy's own loading.
-                if std::env::var_os(&name).is_none() {
-                    std::env::set_var(name, value);
-                }
-            }
-            problems = file.problems;
-        }
         Settings {
             env_file: problems,
             ..Self::from_lookup(config, &cwd, |name| std::env::var(name).ok())
+        }
+    }
+
+    /// Reads the settings a command was given: each option, or its variable (which clap read,
+    /// `.env` included once [`load_env_file`] ran). `env_file` is what loading `.env` found.
+    pub fn from_matches(
+        config: &Config,
+        matches: &clap::ArgMatches,
+        env_file: Vec<String>,
+    ) -> Self {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let get = |name: &str| match matches.try_get_one::<String>(name) {
+            Ok(value) => value.cloned(),
+            // Not an option of this command: the variable itself (e.g. for `check`'s view of
+            // another part's settings, which it declares too).
+            Err(_) => std::env::var(name).ok(),
+        };
+        Settings {
+            env_file,
+            ..Self::from_lookup(config, &cwd, get)
         }
     }
 
@@ -435,6 +308,24 @@ impl Settings {
         lines.extend(self.invalid.iter().map(|p| format!("  {p}")));
         Err(SettingsError(lines.join("\n")))
     }
+}
+
+/// Loads `.env` from the current directory (or the nearest parent that has one), if any, into
+/// the process environment, which wins over the file; returns the file's unreadable lines.
+/// Call it before the command line is parsed, so options read their variables from it too.
+pub fn load_env_file() -> Vec<String> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let Some(path) = find_env_file(&cwd) else {
+        return Vec::new();
+    };
+    let file = read_env_file(&path);
+    for (name, value) in file.vars {
+        // The environment wins over the file, as with dotenvy's own loading.
+        if std::env::var_os(&name).is_none() {
+            std::env::set_var(name, value);
+        }
+    }
+    file.problems
 }
 
 /// The `.env` file `dotenvy` would load: in `dir` or the nearest parent directory that has one.
@@ -577,8 +468,9 @@ mod tests {
         let channels: Vec<&str> = CONFIG.support.iter().map(|r| r.channel_env).collect();
         for name in read.into_inner() {
             assert!(
-                VARIABLES.iter().any(|(n, _, _)| *n == name) || channels.contains(&name.as_str()),
-                "{name} has no row in VARIABLES"
+                declared::find(&name).is_some_and(|s| !s.env_only)
+                    || channels.contains(&name.as_str()),
+                "{name} is not declared (settings/declared.rs), so no option reads it"
             );
         }
     }

@@ -313,3 +313,40 @@ fn check_says_how_the_bot_takes_slacks_events() {
     assert!(http.contains("✗ WEBHOOK_ORIGIN is not set"), "{http}");
     assert!(!http.contains("s3cret"), "{http}");
 }
+
+#[test]
+fn each_command_lists_the_settings_it_reads_and_options_win_over_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |command: &str| {
+        let out = bennettbot(command, dir.path(), dir.path())
+            .arg("--help")
+            .env("SLACK_APP_TOKEN", "xapp-very-secret")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bot = help("bot");
+    assert!(bot.contains("--slack-app-token <VALUE>"), "{bot}");
+    assert!(bot.contains("[env: SLACK_APP_TOKEN]"), "{bot}");
+    assert!(
+        !bot.contains("xapp-very-secret"),
+        "a secret's value was shown: {bot}"
+    );
+    assert!(bot.contains("[default: eyes]"), "{bot}");
+    assert!(!bot.contains("GITHUB_WEBHOOK_SECRET"), "{bot}");
+    let web = help("webserver");
+    assert!(web.contains("[env: GITHUB_WEBHOOK_SECRET]"), "{web}");
+    assert!(!web.contains("SLACK_APP_TOKEN"), "{web}");
+    // An option wins over its variable.
+    let out = bennettbot("check", dir.path(), dir.path())
+        .args(["--lease-timeout-seconds", "soon"])
+        .env("LEASE_TIMEOUT_SECONDS", "60")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("LEASE_TIMEOUT_SECONDS=\"soon\" is not a whole number"),
+        "{stdout}"
+    );
+}
