@@ -276,7 +276,10 @@ async fn wake_up(db: (&str, String), database: Database) -> (Vec<Duration>, Vec<
     std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     std::fs::write(&script, TIMED_HELLO).unwrap();
     let ws = dir.path().join("workspace");
-    let env = [("WORKSPACE_DIR", ws.to_str().unwrap()), (db.0, db.1.as_str())];
+    let env = [
+        ("WORKSPACE_DIR", ws.to_str().unwrap()),
+        (db.0, db.1.as_str()),
+    ];
     let mut dispatcher = Part::start("dispatcher", &slack, dir.path(), &env);
     dispatcher.wait_log("dispatcher started");
     let mut bot = Part::start("bot", &slack, dir.path(), &env);
@@ -294,7 +297,9 @@ async fn wake_up(db: (&str, String), database: Database) -> (Vec<Duration>, Vec<
             "ts": ts, "channel": JOBS, "event_ts": ts,
         }));
         let hello = format!("Hello {label}");
-        slack.wait_for_text(JOBS, &hello, Duration::from_secs(30)).await;
+        slack
+            .wait_for_text(JOBS, &hello, Duration::from_secs(30))
+            .await;
         let reports: Vec<_> = slack
             .calls("chat.postMessage")
             .into_iter()
@@ -341,7 +346,10 @@ async fn wake_up_across_processes() {
             Database::from_settings(Some(&url), "unused".into()).unwrap(),
         ),
     ];
-    println!("\n{:<48} {:<30} {}", "wake-up (bot and dispatcher processes)", "mention -> job start", "mention -> report");
+    println!(
+        "\n{:<48} {:<30} {}",
+        "wake-up (bot and dispatcher processes)", "mention -> job start", "mention -> report"
+    );
     for (name, db, database) in stores {
         let (mut start, mut report) = wake_up(db, database).await;
         println!(

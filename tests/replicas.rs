@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bennettbot::queue::{Database, ExitKind, HistoryEntry, Queue};
+use bennettbot::queue::{Database, ExitKind, Finished, HistoryEntry, Queue};
 use binary::Part;
 use chrono::Utc;
 use fake_slack::FakeSlack;
@@ -388,12 +388,7 @@ fn assert_answered_once(slack: &FakeSlack, commands: &[Command]) {
     for command in commands {
         let mut reactions = reactions_on(slack, &command.ts);
         reactions.sort();
-        assert_eq!(
-            reactions,
-            ["eyes", "white_check_mark"],
-            "{}",
-            command.label
-        );
+        assert_eq!(reactions, ["eyes", "white_check_mark"], "{}", command.label);
         let texts = thread_texts(slack, &command.thread);
         let reports = texts.iter().filter(|t| t.trim_end() == command.hello());
         assert_eq!(reports.count(), 1, "{}: {texts:#?}", command.label);
@@ -588,8 +583,7 @@ async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other() {
             .then_some(())
     })
     .await;
-    eventually("the orphan stopped", WAIT, || (!alive(pid)).then_some(()))
-        .await;
+    eventually("the orphan stopped", WAIT, || (!alive(pid)).then_some(())).await;
     std::fs::remove_file(&hold).unwrap();
     r.wait_reports(&queued).await;
     let rows = history(&queue, QUEUED + 1).await;
@@ -650,4 +644,94 @@ fn assert_ran_once_each_in(entries: &[Entry], labels: &[&str]) {
     }
     let runs = runs(entries);
     assert_no_overlap("ledger", runs.iter().map(|r| (r.0, r.1)).collect());
+}
+
+/// A backend of this database waiting for a lock, as `pg_stat_activity` shows it.
+async fn someone_waits_for_a_lock(client: &tokio_postgres::Client) -> bool {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap();
+    row.get::<_, i64>(0) > 0
+}
+
+/// A dispatcher that starts reserving before another replica's run of the type ends, and
+/// gets the type's next job only after it ended, records that job as started after the end:
+/// history never shows two runs of a type at once. (PostgreSQL's reserve used to stamp the
+/// job with the time its transaction began.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_reserved_while_the_run_before_it_ends_starts_after_that_end() {
+    let url = postgres::database_url().await;
+    let database = Database::from_settings(Some(&url), "unused".into()).unwrap();
+    let queue = Queue::open_database(&database).await.unwrap();
+    for name in ["first", "second"] {
+        let args = [("name".to_string(), name.to_string())].into();
+        queue
+            .schedule_job(
+                "test_hello_name",
+                &args,
+                JOBS,
+                None,
+                Duration::ZERO,
+                false,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let first = queue.reserve("replica-a").await.unwrap().expect("a job");
+    let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // An expired suppression, locked: the other replica's reserve, which deletes expired
+    // suppressions first, waits on it after its transaction has begun.
+    locker
+        .batch_execute(
+            "INSERT INTO suppression (job_type, start_at, end_at)
+             VALUES ('other', now() - interval '2 hours', now() - interval '1 hour')",
+        )
+        .await
+        .unwrap();
+    locker.batch_execute("BEGIN").await.unwrap();
+    let locked = locker
+        .query("SELECT id FROM suppression FOR UPDATE", &[])
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1);
+    let other = Queue::open_database(&database).await.unwrap();
+    let reserving = tokio::spawn(async move { other.reserve("replica-b").await });
+    let deadline = std::time::Instant::now() + WAIT;
+    while !someone_waits_for_a_lock(&locker).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reserve never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Meanwhile the first run ends, freeing the type.
+    let ended_at = Utc::now();
+    let finished = Finished {
+        started_at: first.started_at.unwrap(),
+        ended_at,
+        exit: ExitKind::Code(0),
+        log_dir: None,
+    };
+    assert!(queue.finish(first.run.unwrap(), &finished).await.unwrap());
+    locker.batch_execute("COMMIT").await.unwrap();
+    let second = reserving.await.unwrap().unwrap().expect("the next job");
+    let started_at = second.started_at.unwrap();
+    assert!(
+        started_at >= ended_at,
+        "started {started_at} before the run it waited for ended ({ended_at})"
+    );
+    let rows = queue.history(10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let status = queue.status(Utc::now()).await.unwrap();
+    let running = &status.running[0];
+    assert_eq!(running.started_at, Some(started_at), "{status:?}");
 }

@@ -228,11 +228,7 @@ impl FakeSocket {
     /// it); returns the envelope id.
     pub fn send_event_with_id(&self, event: Value, event_id: &str) -> String {
         let current = self.state.lock().unwrap().current;
-        self.send_event_to(
-            current.expect("the bot is not connected"),
-            event,
-            event_id,
-        )
+        self.send_event_to(current.expect("the bot is not connected"), event, event_id)
     }
 
     /// Sends `event` in an `events_api` envelope with the given `event_id` on connection
