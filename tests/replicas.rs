@@ -536,10 +536,25 @@ impl Drop for JobGroups {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other() {
-    const QUEUED: usize = 10;
+async fn a_replica_on_postgres_killed_mid_job_has_it_reported_interrupted_by_the_other() {
     let store = Store::postgres().await;
-    let mut r = Replicas::start(|_| store).await;
+    a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other(|_| store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_serve_on_one_sqlite_file_killed_mid_job_has_it_reported_interrupted_by_the_other() {
+    a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other(|dir| {
+        Store::Sqlite(dir.join("bennettbot.db"))
+    })
+    .await;
+}
+
+/// The kill scenario on two replicas of `store`.
+async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other(
+    store: impl FnOnce(&Path) -> Store,
+) {
+    const QUEUED: usize = 10;
+    let mut r = Replicas::start(store).await;
     let _groups = JobGroups {
         dir: r.dir.path().to_owned(),
     };
@@ -570,6 +585,7 @@ async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other() {
         "{status:?}"
     );
 
+    let killed_at = std::time::Instant::now();
     let killed = r.parts[victim].sigkill();
     assert_eq!(killed.code(), None, "killed by a signal: {killed}");
     assert!(alive(pid), "the job runs on, orphaned");
@@ -583,6 +599,10 @@ async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other() {
             .then_some(())
     })
     .await;
+    eprintln!(
+        "reported interrupted {:?} after the kill (lease timeout {LEASE_TIMEOUT:?})",
+        killed_at.elapsed()
+    );
     eventually("the orphan stopped", WAIT, || (!alive(pid)).then_some(())).await;
     std::fs::remove_file(&hold).unwrap();
     r.wait_reports(&queued).await;
