@@ -347,8 +347,8 @@ async fn wake_up_across_processes() {
         ),
     ];
     println!(
-        "\n{:<48} {:<30} {}",
-        "wake-up (bot and dispatcher processes)", "mention -> job start", "mention -> report"
+        "\n{:<48} {:<30} mention -> report",
+        "wake-up (bot and dispatcher processes)", "mention -> job start"
     );
     for (name, db, database) in stores {
         let (mut start, mut report) = wake_up(db, database).await;
