@@ -323,7 +323,7 @@ fn ledger(dir: &Path) -> Vec<Entry> {
 }
 
 /// The `(start, end)` of each finished run in the ledger, by pid.
-fn runs(entries: &[Entry]) -> Vec<(f64, f64, String)> {
+fn runs(entries: &[Entry]) -> Vec<(f64, f64)> {
     let starts: HashMap<i32, &Entry> = entries
         .iter()
         .filter(|e| e.kind == "start")
@@ -332,7 +332,7 @@ fn runs(entries: &[Entry]) -> Vec<(f64, f64, String)> {
     entries
         .iter()
         .filter(|e| e.kind == "end")
-        .map(|end| (starts[&end.pid].at, end.at, end.label.clone()))
+        .map(|end| (starts[&end.pid].at, end.at))
         .collect()
 }
 
@@ -662,8 +662,7 @@ fn assert_ran_once_each_in(entries: &[Entry], labels: &[&str]) {
             assert_eq!(n, 1, "{kind} of {label}: {entries:#?}");
         }
     }
-    let runs = runs(entries);
-    assert_no_overlap("ledger", runs.iter().map(|r| (r.0, r.1)).collect());
+    assert_no_overlap("ledger", runs(entries));
 }
 
 /// A backend of this database waiting for a lock, as `pg_stat_activity` shows it.
