@@ -6,8 +6,11 @@
 #   2. `bennettbot dispatcher` and `bennettbot webserver` idle RSS, started from the binary
 #      alone (neither calls Slack while idle, so Slack points at a closed loopback port);
 #   3. unless SKIP_SERVE=1: `serve` idle and after 1,000 jobs, and the separate parts after
-#      1,000 webhook deliveries / 1,000 jobs, from the ignored Rust test `tests/measure.rs`
-#      (it needs the fake Slack, which bash cannot stand in for).
+#      1,000 webhook deliveries / 1,000 jobs, and the cross-process wake-up (mention -> job
+#      start and -> report, p50/p99 of 50 mentions, with `bot` and `dispatcher` as separate
+#      processes on one SQLite file, then on a PostgreSQL the test starts), from the ignored
+#      Rust tests in `tests/measure.rs` (they need the fake Slack, which bash cannot stand in
+#      for; PostgreSQL needs Debian's `postgresql` package, see tests/support/postgres.rs).
 #
 # Usage: scripts/measure-e2e.sh        JOBS=200 TIMEOUT=300 SKIP_SERVE=0 by default.
 # Every step is bounded by TIMEOUT seconds; scratch files go to a temp dir removed on exit.
@@ -129,5 +132,5 @@ if [[ $SKIP_SERVE != 1 ]]; then
         exit 1
     }
     echo
-    grep -E '^(process / moment|serve|webserver|dispatcher)' "$work/measure.out"
+    grep -E '^(process / moment|serve|webserver|dispatcher|wake-up)' "$work/measure.out"
 fi

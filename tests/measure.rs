@@ -1,5 +1,5 @@
 //! Memory and throughput figures of the built binary's long-running parts against the fake
-//! Slack, on loopback. Ignored by default: it prints figures (never asserts them) and takes a
+//! Slack, on loopback, and how fast a mention wakes a dispatcher in another process. Ignored by default: it prints figures (never asserts them) and takes a
 //! while. `scripts/measure-e2e.sh` runs it as
 //! `cargo test --release --test measure -- --ignored --nocapture --test-threads=1`.
 //!
@@ -15,11 +15,13 @@ mod fake_slack;
 // fake_socket.rs allows dead code itself.
 #[path = "support/fake_socket.rs"]
 mod fake_socket;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bennettbot::queue::SqliteStore as Queue;
+use bennettbot::queue::{Database, Queue as AnyQueue, SqliteStore as Queue};
 use bennettbot::webhook::signature::{sign, Algorithm};
 use binary::{Part, SECRET};
 use fake_slack::FakeSlack;
@@ -233,4 +235,128 @@ async fn memory_of_serve_and_of_separate_parts() {
     assert!(dispatcher.terminate().success());
 
     table.print();
+}
+
+/// Mentions measured per store by [`wake_up_across_processes`].
+const WAKE_RUNS: usize = 50;
+
+/// `test/hello.sh` that notes when it started (`<label> <seconds since the epoch>`), then
+/// says hello.
+const TIMED_HELLO: &str = r#"#!/usr/bin/env bash
+echo "$1 $EPOCHREALTIME" >> "$WRITEABLE_DIR/started"
+echo "Hello $1"
+"#;
+
+/// The `q`th quantile (0..=1) of `sorted`, in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let at = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+/// `p50 / p99` of `samples`, in milliseconds.
+fn p50_p99(samples: &mut [Duration]) -> String {
+    samples.sort();
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms",
+        quantile_ms(samples, 0.5),
+        quantile_ms(samples, 0.99)
+    )
+}
+
+/// Runs `bot` and `dispatcher` as separate processes on the store `db` names (an extra
+/// variable), mentions the bot [`WAKE_RUNS`] times one after the other, and returns how long
+/// each mention took to start its job (the script's own clock) and to be reported (when the
+/// fake Slack received the report). Each run is checked: its job started and was reported once.
+async fn wake_up(db: (&str, String), database: Database) -> (Vec<Duration>, Vec<Duration>) {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("workspace/test/hello.sh");
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    std::fs::write(&script, TIMED_HELLO).unwrap();
+    let ws = dir.path().join("workspace");
+    let env = [
+        ("WORKSPACE_DIR", ws.to_str().unwrap()),
+        (db.0, db.1.as_str()),
+    ];
+    let mut dispatcher = Part::start("dispatcher", &slack, dir.path(), &env);
+    dispatcher.wait_log("dispatcher started");
+    let mut bot = Part::start("bot", &slack, dir.path(), &env);
+    socket.wait_connections(1).await;
+    let queue = AnyQueue::open_database(&database).await.unwrap();
+
+    let (mut to_start, mut to_report) = (Vec::new(), Vec::new());
+    for n in 0..WAKE_RUNS {
+        let label = format!("wake{n}");
+        let ts = format!("1800000000.{n:06}");
+        let sent_wall = SystemTime::now();
+        let sent = Instant::now();
+        socket.send_event(json!({
+            "type": "app_mention", "user": "U0ALICE", "text": format!("<@U0BOT> test hello {label}"),
+            "ts": ts, "channel": JOBS, "event_ts": ts,
+        }));
+        let hello = format!("Hello {label}");
+        slack
+            .wait_for_text(JOBS, &hello, Duration::from_secs(30))
+            .await;
+        let reports: Vec<_> = slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.str("text").map(str::trim_end) == Some(hello.as_str()))
+            .collect();
+        assert_eq!(reports.len(), 1, "{hello}");
+        to_report.push(reports[0].arrived - sent);
+        let started = std::fs::read_to_string(dir.path().join("started")).unwrap();
+        let starts: Vec<f64> = started
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{label} ")))
+            .map(|at| at.parse().unwrap())
+            .collect();
+        assert_eq!(starts.len(), 1, "{label}: {started}");
+        let sent_at = sent_wall.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        to_start.push(Duration::from_secs_f64((starts[0] - sent_at).max(0.0)));
+        // The next mention must not find this job still running (it would queue behind it).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while queue.history(10_000).await.unwrap().len() < n + 1 {
+            assert!(Instant::now() < deadline, "{label} never finished");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(bot.terminate().success());
+    assert!(dispatcher.terminate().success());
+    (to_start, to_report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "prints wake-up figures; run by scripts/measure-e2e.sh"]
+async fn wake_up_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("split.db");
+    let url = postgres::database_url().await;
+    let stores = [
+        (
+            "SQLite",
+            ("DB_PATH", file.display().to_string()),
+            Database::Sqlite(file.clone()),
+        ),
+        (
+            "PostgreSQL",
+            ("DATABASE_URL", url.clone()),
+            Database::from_settings(Some(&url), "unused".into()).unwrap(),
+        ),
+    ];
+    println!(
+        "\n{:<48} {:<30} mention -> report",
+        "wake-up (bot and dispatcher processes)", "mention -> job start"
+    );
+    for (name, db, database) in stores {
+        let (mut start, mut report) = wake_up(db, database).await;
+        println!(
+            "{:<48} {:<30} {}",
+            format!("wake-up {name}, {WAKE_RUNS} mentions"),
+            p50_p99(&mut start),
+            p50_p99(&mut report)
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! A fake of Slack's Socket Mode websocket for tests: the fake Web API's
 //! `apps.connections.open` hands out [`FakeSocket::url`]; tests push envelopes through it and
-//! read back the acks the bot sent.
+//! read back the acks the bot sent. Every live connection is kept (Slack lets an app hold up to
+//! ten, one per replica): the plain methods use the latest, the `_to` ones a chosen one.
 
 #![allow(dead_code)]
 
@@ -32,8 +33,14 @@ struct State {
     ack_latency: HashMap<String, Duration>,
     /// Every text frame the bot sent.
     received: Vec<String>,
-    /// The live connection, if any.
-    current: Option<mpsc::UnboundedSender<Command>>,
+    /// Every connection by its number (0 for the first accepted), `None` once closed.
+    live: Vec<Option<mpsc::UnboundedSender<Command>>>,
+    /// The number of the latest connection, while it is live.
+    current: Option<usize>,
+    /// The connection each envelope was sent on.
+    sent_on: HashMap<String, usize>,
+    /// Envelope ids acked, with the connection each ack came on.
+    acked_on: Vec<(String, usize)>,
     next_id: u64,
 }
 
@@ -65,13 +72,20 @@ impl FakeSocket {
                     continue;
                 };
                 let (tx, rx) = mpsc::unbounded_channel();
-                {
+                let number = {
                     let mut state = server.state.lock().unwrap();
                     state.connections += 1;
-                    state.current = Some(tx);
-                }
+                    state.live.push(Some(tx));
+                    let number = state.live.len() - 1;
+                    state.current = Some(number);
+                    number
+                };
                 server.changed.notify_waiters();
-                tokio::spawn(server.clone().serve(ws, rx));
+                let served = server.clone();
+                tokio::spawn(async move {
+                    served.clone().serve(ws, rx, number).await;
+                    served.closed(number);
+                });
             }
         });
         fake
@@ -81,6 +95,7 @@ impl FakeSocket {
         self,
         ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
         mut rx: mpsc::UnboundedReceiver<Command>,
+        number: usize,
     ) {
         let (mut sink, mut stream) = ws.split();
         let hello = json!({"type": "hello", "num_connections": 1}).to_string();
@@ -115,6 +130,7 @@ impl FakeSocket {
                             if let Some(sent) = state.sent_at.get(&id).copied() {
                                 state.ack_latency.insert(id.clone(), sent.elapsed());
                             }
+                            state.acked_on.push((id.clone(), number));
                             state.acks.push(id);
                         }
                         drop(state);
@@ -125,6 +141,17 @@ impl FakeSocket {
                 },
             }
         }
+    }
+
+    /// Forgets connection `number` once it has closed.
+    fn closed(&self, number: usize) {
+        let mut state = self.state.lock().unwrap();
+        state.live[number] = None;
+        if state.current == Some(number) {
+            state.current = None;
+        }
+        drop(state);
+        self.changed.notify_waiters();
     }
 
     async fn wait_for(&self, what: &str, done: impl Fn(&State) -> bool) {
@@ -153,10 +180,36 @@ impl FakeSocket {
         self.state.lock().unwrap().connections
     }
 
-    /// Sends a raw text frame on the live connection.
-    pub fn send_raw(&self, text: impl Into<String>) {
+    /// Waits until `n` connections are live at once.
+    pub async fn wait_live(&self, n: usize) {
+        self.wait_for(&format!("{n} live connections"), |s| {
+            s.live.iter().flatten().count() >= n
+        })
+        .await;
+    }
+
+    /// Numbers of the connections live now (0 for the first ever accepted), oldest first.
+    pub fn live(&self) -> Vec<usize> {
         let state = self.state.lock().unwrap();
-        let tx = state.current.as_ref().expect("the bot is not connected");
+        (0..state.live.len())
+            .filter(|&n| state.live[n].is_some())
+            .collect()
+    }
+
+    /// Sends a raw text frame on the latest live connection.
+    pub fn send_raw(&self, text: impl Into<String>) {
+        let current = self.state.lock().unwrap().current;
+        self.send_raw_to(current.expect("the bot is not connected"), text);
+    }
+
+    /// Sends a raw text frame on connection `number`.
+    pub fn send_raw_to(&self, number: usize, text: impl Into<String>) {
+        let state = self.state.lock().unwrap();
+        let tx = state
+            .live
+            .get(number)
+            .and_then(Option::as_ref)
+            .unwrap_or_else(|| panic!("connection {number} is not live"));
         tx.send(Command::Send(text.into()))
             .expect("connection closed");
     }
@@ -174,6 +227,14 @@ impl FakeSocket {
     /// Sends `event` in an `events_api` envelope with the given `event_id` (redeliveries reuse
     /// it); returns the envelope id.
     pub fn send_event_with_id(&self, event: Value, event_id: &str) -> String {
+        let current = self.state.lock().unwrap().current;
+        self.send_event_to(current.expect("the bot is not connected"), event, event_id)
+    }
+
+    /// Sends `event` in an `events_api` envelope with the given `event_id` on connection
+    /// `number`, as Slack delivers (and redelivers) to any of an app's connections; returns
+    /// the envelope id.
+    pub fn send_event_to(&self, number: usize, event: Value, event_id: &str) -> String {
         let envelope_id = {
             let mut state = self.state.lock().unwrap();
             state.next_id += 1;
@@ -190,12 +251,12 @@ impl FakeSocket {
                 "event": event,
             },
         });
-        self.state
-            .lock()
-            .unwrap()
-            .sent_at
-            .insert(envelope_id.clone(), Instant::now());
-        self.send_raw(envelope.to_string());
+        {
+            let mut state = self.state.lock().unwrap();
+            state.sent_at.insert(envelope_id.clone(), Instant::now());
+            state.sent_on.insert(envelope_id.clone(), number);
+        }
+        self.send_raw_to(number, envelope.to_string());
         envelope_id
     }
 
@@ -204,19 +265,23 @@ impl FakeSocket {
         self.send_raw(json!({"type": "disconnect", "reason": "refresh_requested"}).to_string());
     }
 
-    /// Drops the live connection abruptly.
+    /// Drops the latest live connection abruptly.
     pub fn drop_connection(&self) {
-        let mut state = self.state.lock().unwrap();
-        if let Some(tx) = state.current.take() {
-            let _ = tx.send(Command::Drop);
-        }
+        self.stop_current(Command::Drop);
     }
 
-    /// Keeps the live connection open but silent, like a half-open TCP connection.
+    /// Keeps the latest live connection open but silent, like a half-open TCP connection.
     pub fn go_silent(&self) {
+        self.stop_current(Command::Mute);
+    }
+
+    /// Sends `command` to the latest connection and stops addressing it.
+    fn stop_current(&self, command: Command) {
         let mut state = self.state.lock().unwrap();
-        if let Some(tx) = state.current.take() {
-            let _ = tx.send(Command::Mute);
+        if let Some(number) = state.current.take() {
+            if let Some(tx) = state.live[number].take() {
+                let _ = tx.send(command);
+            }
         }
     }
 
@@ -242,5 +307,21 @@ impl FakeSocket {
     /// Envelope ids acked so far.
     pub fn acks(&self) -> Vec<String> {
         self.state.lock().unwrap().acks.clone()
+    }
+
+    /// Envelope ids acked so far on connection `number`.
+    pub fn acks_on(&self, number: usize) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .acked_on
+            .iter()
+            .filter(|(_, on)| *on == number)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The connection envelope `envelope_id` was sent on.
+    pub fn sent_on(&self, envelope_id: &str) -> Option<usize> {
+        self.state.lock().unwrap().sent_on.get(envelope_id).copied()
     }
 }

@@ -63,8 +63,8 @@ impl PgStore {
                      ORDER BY job.start_after NULLS FIRST, job.id
                      LIMIT 1
                      FOR UPDATE SKIP LOCKED)
-                 UPDATE job SET started_at = $1 FROM pick WHERE job.id = pick.id
-                 RETURNING job.id",
+                 UPDATE job SET started_at = clock_timestamp() FROM pick WHERE job.id = pick.id
+                 RETURNING job.id, job.started_at",
             )
             .await?;
         let Some(row) = tx.query_opt(&pick, &[&now]).await? else {
@@ -72,6 +72,10 @@ impl PgStore {
             return Ok(None);
         };
         let id: i64 = row.get(0);
+        // Stamped once the pick's snapshot is taken, so never before the end of a run of the
+        // type that another dispatcher committed while this transaction waited (`now`, read
+        // at its start, can be earlier).
+        let now: DateTime<Utc> = row.get(1);
         tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
             .await?;
         let run: i64 = tx
