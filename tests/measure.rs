@@ -360,3 +360,82 @@ async fn wake_up_across_processes() {
         );
     }
 }
+
+/// Mentions measured in one `serve`.
+const SERVE_RUNS: usize = 200;
+
+/// A workspace of 1,000 users and 500 channels, as the start-up figure asks.
+fn large_workspace(slack: &FakeSlack, socket: &FakeSocket) {
+    workspace(slack, socket);
+    let members: Vec<_> = (0..1_000)
+        .map(|n| json!({ "id": format!("U{n:05}"), "name": format!("user{n}") }))
+        .collect();
+    slack.respond_with(
+        "users.list",
+        json!({ "members": members, "response_metadata": { "next_cursor": "" } }),
+    );
+    let mut channels: Vec<_> = (0..498)
+        .map(|n| json!({ "id": format!("C{n:05}"), "name": format!("channel{n}"), "is_member": true }))
+        .collect();
+    channels.push(json!({ "id": "C0TECH", "name": "tech-support", "is_member": true }));
+    channels.push(json!({ "id": "C0ADMINS", "name": "bennett-admins", "is_member": true }));
+    slack.respond_with(
+        "conversations.list",
+        json!({ "channels": channels, "response_metadata": { "next_cursor": "" } }),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "prints latency figures; run by scripts/measure-e2e.sh"]
+async fn mention_to_report_in_one_serve() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    large_workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let began = Instant::now();
+    let mut serve = Part::start("serve", &slack, dir.path(), &[]);
+    socket.wait_connections(1).await;
+    let connected = began.elapsed();
+
+    let (mut to_report, mut acks) = (Vec::new(), Vec::new());
+    for n in 0..SERVE_RUNS {
+        let label = format!("echo{n}");
+        let ts = format!("1800000001.{n:06}");
+        let sent = Instant::now();
+        let envelope = socket.send_event(json!({
+            "type": "app_mention", "user": "U00001", "text": format!("<@U0BOT> test hello {label}"),
+            "ts": ts, "channel": JOBS, "event_ts": ts,
+        }));
+        let hello = format!("Hello {label}");
+        slack
+            .wait_for_text(JOBS, &hello, Duration::from_secs(30))
+            .await;
+        let reports: Vec<_> = slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.str("text").map(str::trim_end) == Some(hello.as_str()))
+            .collect();
+        assert_eq!(reports.len(), 1, "{hello}");
+        to_report.push(reports[0].arrived - sent);
+        socket.wait_ack(&envelope).await;
+        acks.push(socket.ack_latency(&envelope).expect("acked"));
+        // The next mention must not queue behind this job: wait for its success reaction.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !slack.calls("reactions.add").iter().any(|c| {
+            c.str("timestamp") == Some(ts.as_str()) && c.str("name") == Some("white_check_mark")
+        }) {
+            assert!(Instant::now() < deadline, "{label} never finished");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert!(serve.terminate().success());
+    println!(
+        "\nserve, {SERVE_RUNS} mentions of an echo job through the fake Slack (1,000 users, 500 channels):"
+    );
+    println!(
+        "  start-up to connected: {:.0} ms",
+        connected.as_secs_f64() * 1000.0
+    );
+    println!("  mention -> report: {}", p50_p99(&mut to_report));
+    println!("  envelope ack: {}", p50_p99(&mut acks));
+}
