@@ -18,15 +18,9 @@ use crate::slack::api::SlackClient;
 use crate::slack::{OutgoingMessage, SlackApi};
 use crate::webhook::{WebhookServer, WebhookSettings};
 
-/// The Slack Web API client for the bot token.
+/// The Slack Web API client the settings describe (see [`SlackClient::from_settings`]).
 pub fn slack_client(settings: &Settings) -> anyhow::Result<SlackClient> {
-    let token = settings
-        .slack_bot_token
-        .as_ref()
-        .context("SLACK_BOT_TOKEN is not set")?;
-    Ok(SlackClient::new(token.expose())
-        .with_base_url(settings.slack_api_url.clone())
-        .with_max_retries(settings.max_slack_notify_retries))
+    SlackClient::from_settings(settings)
 }
 
 /// Opens the queue the settings name (`DATABASE_URL`, else the SQLite file at `DB_PATH`),

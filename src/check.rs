@@ -5,7 +5,10 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::queue::{Database, PgStore, SqliteStore};
-use crate::settings::{Part, Settings};
+use crate::settings::{Part, Secret, Settings};
+use crate::slack::api::SlackClient;
+use crate::slack::bot_api::SlackBotApi;
+use crate::slack::SlackError;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,42 +149,45 @@ fn writeable(dir: &Path, name: &str) -> Finding {
     }
 }
 
-/// Calls Slack's `auth.test` with each configured token.
+/// Calls Slack's `auth.test` with each configured token, and opens a Socket Mode URL with the
+/// app token (app-level tokens cannot call `auth.test`), through the bot's own client, once
+/// each (no retries: `check` reports what it finds).
 pub async fn check_online(settings: &Settings) -> Vec<Finding> {
-    let client = reqwest::Client::new();
-    let tokens = [
-        ("SLACK_BOT_TOKEN", &settings.slack_bot_token, "auth.test"),
-        (
-            "SLACK_BOT_USER_TOKEN",
-            &settings.slack_bot_user_token,
-            "auth.test",
-        ),
-        // App-level tokens cannot call auth.test; opening a connection URL proves them.
-        (
-            "SLACK_APP_TOKEN",
-            &settings.slack_app_token,
-            "apps.connections.open",
-        ),
-    ];
+    let client = |token: &Secret| {
+        SlackClient::new(token.expose())
+            .with_base_url(settings.slack_api_url.clone())
+            .with_max_retries(0)
+    };
     let mut findings = Vec::new();
-    for (name, token, method) in tokens {
+    let auth = [
+        ("SLACK_BOT_TOKEN", &settings.slack_bot_token),
+        ("SLACK_BOT_USER_TOKEN", &settings.slack_bot_user_token),
+    ];
+    for (name, token) in auth {
         let Some(token) = token else { continue };
-        let url = format!("{}/{method}", settings.slack_api_url.trim_end_matches('/'));
-        let answer = client.post(&url).bearer_auth(token.expose()).send().await;
-        let finding = match answer {
-            Ok(resp) => match resp.json::<serde_json::Value>().await {
-                Ok(body) if body["ok"] == true => ok(format!("{name} works ({method})")),
-                Ok(body) => problem(format!(
-                    "{name} was refused by {method}: {}",
-                    body["error"].as_str().unwrap_or("unknown error")
-                )),
-                Err(e) => problem(format!("{name}: {method} gave an unreadable answer: {e}")),
-            },
-            Err(e) => problem(format!("{name}: cannot reach {url}: {e}")),
-        };
-        findings.push(finding);
+        let answer = client(token).auth_test().await.map(drop);
+        findings.push(online(name, "auth.test", answer));
+    }
+    if let Some(token) = &settings.slack_app_token {
+        let answer = client(token)
+            .with_app_token(token.expose())
+            .open_connection()
+            .await
+            .map(drop);
+        findings.push(online("SLACK_APP_TOKEN", "apps.connections.open", answer));
     }
     findings
+}
+
+/// What `check` says about one token's call.
+fn online(name: &str, method: &str, answer: Result<(), SlackError>) -> Finding {
+    match answer {
+        Ok(()) => ok(format!("{name} works ({method})")),
+        Err(SlackError::Api { error, .. }) => {
+            problem(format!("{name} was refused by {method}: {error}"))
+        }
+        Err(e) => problem(format!("{name}: {e}")),
+    }
 }
 
 #[cfg(test)]

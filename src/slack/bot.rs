@@ -12,6 +12,8 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
+use super::api::SlackClient;
+use super::bot_api::SlackBotApi;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, EventCallback, Message};
 use super::mention;
@@ -19,7 +21,6 @@ use super::recent::Recent;
 use super::socket::{listen, SocketEvent, Timing};
 use super::support;
 use super::users::InternalUsers;
-use super::web_extra::BotWeb;
 use super::{OutgoingMessage, SlackApi};
 use crate::config::CONFIG;
 use crate::conversation::{Context, Effect, Incoming};
@@ -50,9 +51,10 @@ impl Default for BotOptions {
 }
 
 /// Everything an event handler needs, shared by all of them.
-pub(crate) struct Bot<S> {
+pub(crate) struct Bot<S, W> {
     pub(crate) slack: Arc<S>,
-    pub(crate) web: BotWeb,
+    /// The bot's own calls (users, channels, search).
+    pub(crate) web: Arc<W>,
     pub(crate) context: Context,
     pub(crate) bot_id: String,
     pub(crate) users: InternalUsers,
@@ -80,6 +82,21 @@ pub async fn run_bot_with<S: SlackApi>(
     options: BotOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    settings.require(&[Part::Bot])?;
+    let web = Arc::new(SlackClient::from_settings(&settings)?);
+    run_bot_on(settings, queue, slack, web, options, shutdown).await
+}
+
+/// Runs the bot until `shutdown` completes, making its own calls (users, channels, Socket
+/// Mode, search) through `web`: start-up checks, then the listener.
+pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    web: Arc<W>,
+    options: BotOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     // A stale check file would report a healthy bot before it has connected.
     if let Some(file) = &settings.bot_check_file {
         match std::fs::remove_file(file) {
@@ -90,22 +107,14 @@ pub async fn run_bot_with<S: SlackApi>(
         }
     }
     settings.require(&[Part::Bot])?;
-    let secret = |s: &Option<crate::settings::Secret>| s.clone().unwrap_or_default();
-    let web = BotWeb::new(
-        &settings.slack_api_url,
-        secret(&settings.slack_bot_token),
-        secret(&settings.slack_app_token),
-        settings.slack_bot_user_token.clone(),
-        settings.max_slack_notify_retries,
-    );
     let bot_id = web
         .bot_user_id()
         .await
         .context("finding the bot's user id (auth.test)")?;
-    let users = InternalUsers::load(&web)
+    let users = InternalUsers::load(&*web)
         .await
         .context("loading internal users (users.list)")?;
-    let channels = join_public_channels(&web)
+    let channels = join_public_channels(&*web)
         .await
         .context("listing public channels (conversations.list)")?;
     let targets = support_targets(&settings, CONFIG.support, &channels)
@@ -204,8 +213,8 @@ fn touch(file: Option<&PathBuf>) {
 /// The lease that lets one process at a time run the support search checker.
 const SEARCH_LEASE: &str = "support-search";
 
-async fn search_loop<S: SlackApi>(
-    bot: Arc<Bot<S>>,
+async fn search_loop<S: SlackApi, W: SlackBotApi>(
+    bot: Arc<Bot<S, W>>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -247,7 +256,7 @@ async fn search_loop<S: SlackApi>(
     }
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Claims event `id` in the queue so that one process acts on it: `false` if another
     /// process (a replica, or the other `serve` of a rolling restart) already has. If the
     /// claim cannot be made the event is acted on: a rare double beats a lost command.
@@ -353,7 +362,7 @@ impl<S: SlackApi> Bot<S> {
     }
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Answers a command: the text after the mention (or the whole DM).
     async fn command(&self, message: Message, mentioned: bool) {
         let Some(channel) = message.channel.clone() else {
@@ -371,7 +380,7 @@ impl<S: SlackApi> Bot<S> {
         let user = message.user.clone();
         let is_internal = async {
             match &user {
-                Some(user) => self.users.is_internal(&self.web, user).await,
+                Some(user) => self.users.is_internal(&*self.web, user).await,
                 None => false,
             }
         };

@@ -1,6 +1,7 @@
 //! The Socket Mode connection: open a URL with the app token, ack every envelope at once, hand
 //! events to the bot, and reconnect (with backoff) whenever Slack or the network drops us.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -8,8 +9,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
+use super::bot_api::SlackBotApi;
 use super::events::Envelope;
-use super::web_extra::BotWeb;
 use crate::metrics::record::{self, Reconnect};
 
 /// The connection's timings.
@@ -60,8 +61,8 @@ enum Ended {
 }
 
 /// Keeps a Socket Mode connection open until `shutdown` turns true or the bot stops listening.
-pub async fn listen(
-    web: BotWeb,
+pub async fn listen<W: SlackBotApi>(
+    web: Arc<W>,
     timing: Timing,
     events: mpsc::UnboundedSender<SocketEvent>,
     mut shutdown: watch::Receiver<bool>,
@@ -72,7 +73,7 @@ pub async fn listen(
             return;
         }
         let started = tokio::time::Instant::now();
-        let ended = match connect_once(&web, &events, &mut shutdown, &mut wait, timing).await {
+        let ended = match connect_once(&*web, &events, &mut shutdown, &mut wait, timing).await {
             Ok(ended) => ended,
             Err(detail) => Ended::Dropped(detail),
         };
@@ -110,7 +111,7 @@ pub async fn listen(
 }
 
 async fn connect_once(
-    web: &BotWeb,
+    web: &impl SlackBotApi,
     events: &mpsc::UnboundedSender<SocketEvent>,
     shutdown: &mut watch::Receiver<bool>,
     wait: &mut Duration,
