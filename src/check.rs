@@ -268,4 +268,62 @@ mod tests {
             "{bad:?}"
         );
     }
+
+    /// A Slack stand-in that takes `xoxb-good` (and `xapp-good` for Socket Mode) only.
+    async fn slack_taking_good_tokens() -> String {
+        use axum::http::HeaderMap;
+        use axum::routing::any;
+        use serde_json::json;
+        async fn answer(headers: HeaderMap) -> axum::Json<serde_json::Value> {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            axum::Json(match auth {
+                "Bearer xoxb-good" => json!({
+                    "ok": true, "user_id": "U1", "user": "bot", "team_id": "T1",
+                    "team": "Team", "url": "https://team.slack.com/",
+                }),
+                "Bearer xapp-good" => json!({ "ok": true, "url": "wss://example.com/socket" }),
+                _ => json!({ "ok": false, "error": "invalid_auth" }),
+            })
+        }
+        let app = axum::Router::new().route("/api/{method}", any(answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn online_check_calls_slack_with_each_token() {
+        let url = slack_taking_good_tokens().await;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_lookup(&CONFIG, dir.path(), |name| match name {
+            "SLACK_API_URL" => Some(url.clone()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-good".into()),
+            "SLACK_BOT_USER_TOKEN" => Some("xoxp-revoked".into()),
+            "SLACK_APP_TOKEN" => Some("xapp-good".into()),
+            _ => None,
+        });
+        let findings: Vec<(bool, String)> = check_online(&settings)
+            .await
+            .into_iter()
+            .map(|f| (f.problem, f.text))
+            .collect();
+        assert_eq!(
+            findings,
+            [
+                (false, "SLACK_BOT_TOKEN works (auth.test)".to_string()),
+                (
+                    true,
+                    "SLACK_BOT_USER_TOKEN was refused by auth.test: invalid_auth".to_string()
+                ),
+                (
+                    false,
+                    "SLACK_APP_TOKEN works (apps.connections.open)".to_string()
+                ),
+            ]
+        );
+    }
 }
