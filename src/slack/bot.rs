@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::api::SlackClient;
 use super::bot_api::SlackBotApi;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
-use super::events::{Event, EventCallback, Message};
+use super::events::{Event, Message};
 use super::mention;
 use super::recent::Recent;
 use super::socket::{listen, SocketEvent, Timing};
@@ -154,41 +154,26 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
         match event {
             None => break,
             Some(SocketEvent::Connected) => touch(settings.bot_check_file.as_ref()),
-            Some(SocketEvent::Events(payload)) => {
-                let callback: EventCallback = match serde_json::from_value(payload) {
-                    Ok(callback) => callback,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "skipping malformed events_api payload");
-                        continue;
-                    }
-                };
+            Some(SocketEvent::Events(callback)) => {
                 // Slack redelivers events it thinks were not acked, to any of the app's
                 // connections: act on each once, here (memory) and across processes (the
                 // queue's claim, in the event's task so this loop never waits on it).
-                if let Some(id) = &callback.event_id {
-                    if !seen.insert(id) {
-                        tracing::info!(event_id = %id, "skipping redelivered event");
-                        continue;
-                    }
+                let id = callback.event_id.0;
+                if !seen.insert(&id) {
+                    tracing::info!(event_id = %id, "skipping redelivered event");
+                    continue;
                 }
-                match Event::parse(&callback.event) {
-                    Ok(event) => {
-                        let (bot, done) = (bot.clone(), options.handled_events.clone());
-                        let event_id = callback.event_id.clone();
-                        tokio::spawn(async move {
-                            if let Some(id) = event_id {
-                                if !bot.claim_event(&id).await {
-                                    return;
-                                }
-                            }
-                            bot.handle(event).await;
-                            if let Some(done) = done {
-                                done.send_modify(|n| *n += 1);
-                            }
-                        });
+                let event = Event::from(callback.event);
+                let (bot, done) = (bot.clone(), options.handled_events.clone());
+                tokio::spawn(async move {
+                    if !bot.claim_event(&id).await {
+                        return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "skipping malformed event"),
-                }
+                    bot.handle(event).await;
+                    if let Some(done) = done {
+                        done.send_modify(|n| *n += 1);
+                    }
+                });
             }
         }
     }
