@@ -1132,6 +1132,39 @@ async fn start_up_retries_rate_limits_and_reports_failed_calls() {
     );
 }
 
+#[tokio::test]
+async fn start_up_retries_server_errors_but_never_other_client_errors() {
+    let setup = || Setup {
+        env: vec![("MAX_SLACK_NOTIFY_RETRIES", "1".to_string())],
+        ..Setup::default()
+    };
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::Status(503));
+    let h = Harness::start_with(slack, socket, setup()).await;
+    assert_eq!(h.slack.attempts("users.list").len(), 2, "a 503 is retried");
+    assert!(h.stop().await.is_ok());
+
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::Status(404));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &slack, &setup());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
+    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("HTTP 404"), "{err:#}");
+    assert_eq!(
+        slack.attempts("users.list").len(),
+        1,
+        "a 404 is not retried"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Support calls are reposted once, however they reach the bot
 
