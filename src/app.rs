@@ -16,20 +16,14 @@ use crate::schedule::Scheduler;
 use crate::settings::{Part, Settings, SlackMode};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::slack::api::SlackClient;
-use crate::slack::bot::{run_bot_on, BotOptions, EventSource};
+use crate::slack::bot::{run_bot_over, BotOptions, EventSource};
 use crate::slack::socket::SocketEvent;
 use crate::slack::{OutgoingMessage, SlackApi};
 use crate::webhook::{WebhookServer, WebhookSettings};
 
-/// The Slack Web API client for the bot token.
+/// The Slack Web API client the settings describe (see [`SlackClient::from_settings`]).
 pub fn slack_client(settings: &Settings) -> anyhow::Result<SlackClient> {
-    let token = settings
-        .slack_bot_token
-        .as_ref()
-        .context("SLACK_BOT_TOKEN is not set")?;
-    Ok(SlackClient::new(token.expose())
-        .with_base_url(settings.slack_api_url.clone())
-        .with_max_retries(settings.max_slack_notify_retries))
+    SlackClient::from_settings(settings)
 }
 
 /// Opens the queue the settings name (`DATABASE_URL`, else the SQLite file at `DB_PATH`),
@@ -234,7 +228,7 @@ pub async fn run_bot(
     let options = BotOptions::default();
     if settings.slack_mode() == SlackMode::SocketMode {
         let stopping = shutdown.stopping();
-        return run_bot_on(
+        return run_bot_over(
             settings,
             queue,
             slack,
@@ -263,7 +257,7 @@ pub async fn run_bot(
         }
     };
     let stopping = shutdown.stopping();
-    let ran = run_bot_on(
+    let ran = run_bot_over(
         settings,
         queue,
         slack,

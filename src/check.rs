@@ -5,7 +5,10 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::queue::{Database, PgStore, SqliteStore};
-use crate::settings::{Part, Settings};
+use crate::settings::{Part, Secret, Settings};
+use crate::slack::api::SlackClient;
+use crate::slack::bot_api::SlackBotApi;
+use crate::slack::SlackError;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,42 +155,45 @@ fn writeable(dir: &Path, name: &str) -> Finding {
     }
 }
 
-/// Calls Slack's `auth.test` with each configured token.
+/// Calls Slack's `auth.test` with each configured token, and opens a Socket Mode URL with the
+/// app token (app-level tokens cannot call `auth.test`), through the bot's own client, once
+/// each (no retries: `check` reports what it finds).
 pub async fn check_online(settings: &Settings) -> Vec<Finding> {
-    let client = reqwest::Client::new();
-    let tokens = [
-        ("SLACK_BOT_TOKEN", &settings.slack_bot_token, "auth.test"),
-        (
-            "SLACK_BOT_USER_TOKEN",
-            &settings.slack_bot_user_token,
-            "auth.test",
-        ),
-        // App-level tokens cannot call auth.test; opening a connection URL proves them.
-        (
-            "SLACK_APP_TOKEN",
-            &settings.slack_app_token,
-            "apps.connections.open",
-        ),
-    ];
+    let client = |token: &Secret| {
+        SlackClient::new(token.expose())
+            .with_base_url(settings.slack_api_url.clone())
+            .with_max_retries(0)
+    };
     let mut findings = Vec::new();
-    for (name, token, method) in tokens {
+    let auth = [
+        ("SLACK_BOT_TOKEN", &settings.slack_bot_token),
+        ("SLACK_BOT_USER_TOKEN", &settings.slack_bot_user_token),
+    ];
+    for (name, token) in auth {
         let Some(token) = token else { continue };
-        let url = format!("{}/{method}", settings.slack_api_url.trim_end_matches('/'));
-        let answer = client.post(&url).bearer_auth(token.expose()).send().await;
-        let finding = match answer {
-            Ok(resp) => match resp.json::<serde_json::Value>().await {
-                Ok(body) if body["ok"] == true => ok(format!("{name} works ({method})")),
-                Ok(body) => problem(format!(
-                    "{name} was refused by {method}: {}",
-                    body["error"].as_str().unwrap_or("unknown error")
-                )),
-                Err(e) => problem(format!("{name}: {method} gave an unreadable answer: {e}")),
-            },
-            Err(e) => problem(format!("{name}: cannot reach {url}: {e}")),
-        };
-        findings.push(finding);
+        let answer = client(token).auth_test().await.map(drop);
+        findings.push(online(name, "auth.test", answer));
+    }
+    if let Some(token) = &settings.slack_app_token {
+        let answer = client(token)
+            .with_app_token(token.expose())
+            .open_connection()
+            .await
+            .map(drop);
+        findings.push(online("SLACK_APP_TOKEN", "apps.connections.open", answer));
     }
     findings
+}
+
+/// What `check` says about one token's call.
+fn online(name: &str, method: &str, answer: Result<(), SlackError>) -> Finding {
+    match answer {
+        Ok(()) => ok(format!("{name} works ({method})")),
+        Err(SlackError::Api { error, .. }) => {
+            problem(format!("{name} was refused by {method}: {error}"))
+        }
+        Err(e) => problem(format!("{name}: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +272,64 @@ mod tests {
             bad.iter()
                 .any(|(problem, text)| *problem && text.starts_with("METRICS_BIND=\"nine\"")),
             "{bad:?}"
+        );
+    }
+
+    /// A Slack stand-in that takes `xoxb-good` (and `xapp-good` for Socket Mode) only.
+    async fn slack_taking_good_tokens() -> String {
+        use axum::http::HeaderMap;
+        use axum::routing::any;
+        use serde_json::json;
+        async fn answer(headers: HeaderMap) -> axum::Json<serde_json::Value> {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            axum::Json(match auth {
+                "Bearer xoxb-good" => json!({
+                    "ok": true, "user_id": "U1", "user": "bot", "team_id": "T1",
+                    "team": "Team", "url": "https://team.slack.com/",
+                }),
+                "Bearer xapp-good" => json!({ "ok": true, "url": "wss://example.com/socket" }),
+                _ => json!({ "ok": false, "error": "invalid_auth" }),
+            })
+        }
+        let app = axum::Router::new().route("/api/{method}", any(answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn online_check_calls_slack_with_each_token() {
+        let url = slack_taking_good_tokens().await;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::from_lookup(&CONFIG, dir.path(), |name| match name {
+            "SLACK_API_URL" => Some(url.clone()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-good".into()),
+            "SLACK_BOT_USER_TOKEN" => Some("xoxp-revoked".into()),
+            "SLACK_APP_TOKEN" => Some("xapp-good".into()),
+            _ => None,
+        });
+        let findings: Vec<(bool, String)> = check_online(&settings)
+            .await
+            .into_iter()
+            .map(|f| (f.problem, f.text))
+            .collect();
+        assert_eq!(
+            findings,
+            [
+                (false, "SLACK_BOT_TOKEN works (auth.test)".to_string()),
+                (
+                    true,
+                    "SLACK_BOT_USER_TOKEN was refused by auth.test: invalid_auth".to_string()
+                ),
+                (
+                    false,
+                    "SLACK_APP_TOKEN works (apps.connections.open)".to_string()
+                ),
+            ]
         );
     }
 }

@@ -448,6 +448,40 @@ async fn invalid_blocks_fail_with_the_raw_output_attached() {
 }
 
 #[tokio::test]
+async fn a_bad_block_is_named_in_the_failure_report_and_never_sent_to_slack() {
+    let script = r#"echo '[{"type": "divider"}, {"type": "sectoin", "text": {"type": "mrkdwn", "text": "x"}}]'
+"#;
+    let mut h = Harness::with_scripts(&[("blocks.sh", script)]).await;
+    let id = h.schedule("test_blocks", &Args::new()).await;
+    let entry = h.finished(id).await;
+    assert!(
+        matches!(&entry.exit, ExitKind::Error(e) if e.contains("block 1 is not a Slack block")),
+        "{:?}",
+        entry.exit
+    );
+    let texts = h.job_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].starts_with(
+            "Command `test_blocks` failed.\nIts output is not a JSON array of Slack blocks (block 1 is not a Slack block: unknown block type `sectoin`); the raw output is attached."
+        ),
+        "{}",
+        texts[0]
+    );
+    let files = h.fake.files();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].content.starts_with(b"[{\"type\": \"divider\"}"));
+    assert!(
+        h.fake
+            .attempts("chat.postMessage")
+            .iter()
+            .all(|c| c.params.get("blocks").is_none()),
+        "no blocks reached Slack"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn empty_output_says_so() {
     // No shipped job has suppress_empty = true; `report::plan_output` covers the decision.
     let mut h = Harness::with_scripts(&[("hello.sh", "printf '\\n'\n")]).await;

@@ -20,7 +20,8 @@ use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::Queue;
 use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
-use bennettbot::slack::bot::{run_bot_on, run_bot_with, BotOptions, EventSource};
+use bennettbot::slack::bot::{run_bot_on, run_bot_over, run_bot_with, BotOptions, EventSource};
+use bennettbot::slack::bot_api::{Channel, SearchMatch, SlackBotApi, User};
 use bennettbot::slack::http_events;
 use bennettbot::slack::socket::Timing;
 use bennettbot::slack::SlackApi;
@@ -222,7 +223,7 @@ impl Harness {
                 (EventSource::Http(events_rx), Some(events))
             }
         };
-        let bot = tokio::spawn(run_bot_on(
+        let bot = tokio::spawn(run_bot_over(
             settings,
             queue.clone(),
             client,
@@ -1214,6 +1215,39 @@ async fn start_up_retries_rate_limits_and_reports_failed_calls() {
     );
 }
 
+#[tokio::test]
+async fn start_up_retries_server_errors_but_never_other_client_errors() {
+    let setup = || Setup {
+        env: vec![("MAX_SLACK_NOTIFY_RETRIES", "1".to_string())],
+        ..Setup::default()
+    };
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::Status(503));
+    let h = Harness::start_with(slack, socket, setup()).await;
+    assert_eq!(h.slack.attempts("users.list").len(), 2, "a 503 is retried");
+    assert!(h.stop().await.is_ok());
+
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    default_workspace(&slack, &socket);
+    slack.fail_next("users.list", 1, Failure::Status(404));
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &slack, &setup());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
+    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("HTTP 404"), "{err:#}");
+    assert_eq!(
+        slack.attempts("users.list").len(),
+        1,
+        "a 404 is not retried"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Support calls are reposted once, however they reach the bot
 
@@ -1888,3 +1922,167 @@ both_modes!(
     a_support_call_already_reacted_to_is_not_reposted,
     a_support_call_that_failed_live_is_reposted_by_search,
 );
+
+// ---------------------------------------------------------------------------------------------
+// The bot against an in-process Slack (no HTTP), through the same traits as the HTTP client
+
+/// A Slack inside the test: every call is recorded; only the Socket Mode connection is real.
+struct InProcess {
+    socket_url: String,
+    posts: std::sync::Mutex<Vec<(String, String)>>,
+    posted: tokio::sync::Notify,
+}
+
+impl SlackApi for InProcess {
+    async fn post_message(
+        &self,
+        message: bennettbot::slack::OutgoingMessage,
+    ) -> Result<bennettbot::slack::PostedMessage, bennettbot::slack::SlackError> {
+        self.posts
+            .lock()
+            .unwrap()
+            .push((message.channel.clone(), message.text));
+        self.posted.notify_waiters();
+        Ok(bennettbot::slack::PostedMessage {
+            channel: message.channel,
+            ts: ts(),
+        })
+    }
+
+    async fn add_reaction(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), bennettbot::slack::SlackError> {
+        Ok(())
+    }
+
+    async fn upload_file(
+        &self,
+        _: bennettbot::slack::FileUpload,
+    ) -> Result<(), bennettbot::slack::SlackError> {
+        Ok(())
+    }
+
+    async fn permalink(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<String, bennettbot::slack::SlackError> {
+        Ok(format!("in-process://{channel}/{ts}"))
+    }
+}
+
+impl SlackBotApi for InProcess {
+    async fn open_connection(&self) -> Result<String, bennettbot::slack::SlackError> {
+        Ok(self.socket_url.clone())
+    }
+
+    async fn bot_user_id(&self) -> Result<String, bennettbot::slack::SlackError> {
+        Ok(BOT.to_string())
+    }
+
+    async fn users(&self) -> Result<Vec<User>, bennettbot::slack::SlackError> {
+        Ok(vec![User {
+            id: INTERNAL.into(),
+            ..User::default()
+        }])
+    }
+
+    async fn user(&self, id: &str) -> Result<User, bennettbot::slack::SlackError> {
+        Ok(User {
+            id: id.into(),
+            is_restricted: true,
+            ..User::default()
+        })
+    }
+
+    async fn public_channels(&self) -> Result<Vec<Channel>, bennettbot::slack::SlackError> {
+        let channel = |id: &str, name: &str| Channel {
+            id: id.into(),
+            name: name.into(),
+            is_member: true,
+            is_archived: false,
+        };
+        Ok(vec![
+            channel(TECH, "tech-support"),
+            channel(ADMINS, "bennett-admins"),
+        ])
+    }
+
+    async fn join(&self, _: &str) -> Result<(), bennettbot::slack::SlackError> {
+        Ok(())
+    }
+
+    async fn add_reaction_once(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<bool, bennettbot::slack::SlackError> {
+        Ok(true)
+    }
+
+    fn can_search(&self) -> bool {
+        false
+    }
+
+    async fn search(&self, _: &str) -> Result<Vec<SearchMatch>, bennettbot::slack::SlackError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn the_bot_runs_against_an_in_process_slack() {
+    let socket = FakeSocket::start().await;
+    let unused = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &unused, &Setup::default());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let slack = Arc::new(InProcess {
+        socket_url: socket.url.clone(),
+        posts: Default::default(),
+        posted: Default::default(),
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let bot = tokio::spawn(run_bot_on(
+        settings,
+        queue,
+        slack.clone(),
+        slack.clone(),
+        options(),
+        EventSource::SocketMode,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    socket.wait_connections(1).await;
+    let ts = ts();
+    let envelope = socket.send_event(json!({
+        "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+        "ts": ts, "channel": GENERAL, "event_ts": ts,
+    }));
+    socket.wait_ack(&envelope).await;
+    let answered = async {
+        loop {
+            let posted = slack.posted.notified();
+            let posts = slack.posts.lock().unwrap().clone();
+            if let Some(post) = posts.iter().find(|(channel, _)| channel == GENERAL) {
+                return post.1.clone();
+            }
+            posted.await;
+        }
+    };
+    let text = tokio::time::timeout(WAIT, answered)
+        .await
+        .expect("answered");
+    assert!(text.contains("The time is"), "{text}");
+    assert!(
+        unused.all_calls().is_empty(),
+        "nothing went over HTTP: {:?}",
+        unused.all_calls()
+    );
+    let _ = stop.send(());
+    assert!(bot.await.unwrap().is_ok());
+}

@@ -15,7 +15,7 @@ use bennettbot::config::CONFIG;
 use bennettbot::queue::Queue;
 use bennettbot::settings::{Settings, SlackMode};
 use bennettbot::slack::api::SlackClient;
-use bennettbot::slack::bot::{run_bot_on, BotOptions, EventSource};
+use bennettbot::slack::bot::{run_bot_over, BotOptions, EventSource};
 use bennettbot::slack::http_events;
 use bennettbot::webhook::WebhookServer;
 use fake_events::{FakeEvents, Signing, SIGNING_SECRET};
@@ -99,7 +99,7 @@ impl Harness {
                 .with_base_url(slack.url())
                 .with_max_retries(0),
         );
-        tokio::spawn(run_bot_on(
+        tokio::spawn(run_bot_over(
             settings,
             queue.clone(),
             client,

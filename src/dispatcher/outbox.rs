@@ -4,11 +4,12 @@
 //! Each channel with reports to deliver has a worker task that delivers them one at a time,
 //! in the order they were made. A report that fails transiently ([`SlackError::is_transient`]:
 //! HTTP 429 or 5xx, `ratelimited`, no connection) once the client's own immediate retries
-//! (`MAX_SLACK_NOTIFY_RETRIES`) are spent is tried again: after Slack's `Retry-After` when it
-//! gave one, never earlier, else after a jittered backoff from [`FIRST_BACKOFF`] doubling up to
-//! [`MAX_BACKOFF`]. Reports behind it in its channel wait; other channels do not. A report still
-//! undelivered [`GIVE_UP_AFTER`] after it was made, or refused for good (any other error), is
-//! logged at error level and noted in the logs channel.
+//! (`MAX_SLACK_NOTIFY_RETRIES`) are spent is tried again under the same retry policy
+//! ([`crate::slack::retry`]): after Slack's `Retry-After` when it gave one, never earlier, else
+//! after a jittered backoff from [`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`]. Reports
+//! behind it in its channel wait; other channels do not. A report still undelivered
+//! [`GIVE_UP_AFTER`] after it was made, or refused for good (any other error), is logged at
+//! error level and noted in the logs channel.
 //!
 //! A sender waits until its report is delivered, has failed, or its channel is waiting out an
 //! outage (it is "stalled"): with Slack answering, reports are out before the job's end is
@@ -25,6 +26,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::report::{could_not_notify, truncate_chars, MAX_QUOTED_CHARS};
+use crate::slack::retry::Policy;
 use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 
 /// The first wait before a report that failed transiently is tried again.
@@ -355,43 +357,42 @@ impl<S: SlackApi> Inner<S> {
         }
     }
 
-    /// Makes `call` until it succeeds, fails for good, or its next try would come after
-    /// `give_up_at`; the channel is stalled while a try is awaited.
+    /// Makes `call` under the Slack retry policy ([`Policy::durable`]) until it succeeds,
+    /// fails for good, or its next try would come after `give_up_at`; the channel is stalled
+    /// while a try is awaited.
     async fn retrying<T, F, Fut>(
         &self,
         channel: &str,
         give_up_at: Instant,
         what: &str,
-        mut call: F,
+        call: F,
     ) -> Result<T, SlackError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SlackError>>,
     {
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let error = match call().await {
-                Ok(value) => {
-                    self.set_stalled(channel, false);
-                    return Ok(value);
-                }
-                Err(error) => error,
-            };
-            let Some(wait) = retry_wait(&error, backoff) else {
-                // Slack answered: the channel is not stalled, the report is just refused.
-                self.set_stalled(channel, false);
-                return Err(error);
-            };
-            let retry_at = Instant::now() + wait;
-            if retry_at > give_up_at {
-                tracing::error!(%channel, %error, report = %truncate_chars(what, MAX_QUOTED_CHARS), "giving up on a report Slack has not taken for {} minutes", GIVE_UP_AFTER.as_secs() / 60);
-                return Err(error);
-            }
-            self.set_stalled(channel, true);
-            tracing::warn!(%channel, %error, wait_ms = wait.as_millis() as u64, "Slack is unavailable; the report will be retried");
-            tokio::time::sleep_until(retry_at).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        let result = Policy::durable(FIRST_BACKOFF, MAX_BACKOFF)
+            .run(
+                call,
+                |error, wait| {
+                    if Instant::now() + wait <= give_up_at {
+                        return Some(wait);
+                    }
+                    tracing::error!(%channel, %error, report = %truncate_chars(what, MAX_QUOTED_CHARS), "giving up on a report Slack has not taken for {} minutes", GIVE_UP_AFTER.as_secs() / 60);
+                    None
+                },
+                |error, wait| {
+                    self.set_stalled(channel, true);
+                    tracing::warn!(%channel, %error, wait_ms = wait.as_millis() as u64, "Slack is unavailable; the report will be retried");
+                },
+            )
+            .await;
+        // Slack answered (or took it): the channel is not stalled, a refused report is just
+        // refused. A report given up on leaves the channel as it was.
+        if !matches!(&result, Err(error) if error.is_transient()) {
+            self.set_stalled(channel, false);
         }
+        result
     }
 
     fn set_stalled(&self, channel: &str, stalled: bool) {
@@ -430,19 +431,6 @@ impl<S: SlackApi> Inner<S> {
             },
         ))
     }
-}
-
-/// How long to wait before trying a report again after `error`, or `None` if it is not worth
-/// trying again: Slack's `Retry-After` if it gave one, else `backoff` less up to half of it, at
-/// random, so channels that failed together do not all come back at once.
-fn retry_wait(error: &SlackError, backoff: Duration) -> Option<Duration> {
-    if !error.is_transient() {
-        return None;
-    }
-    Some(error.retry_after().unwrap_or_else(|| {
-        let half = backoff / 2;
-        half + half.mul_f64(fastrand::f64())
-    }))
 }
 
 #[cfg(test)]

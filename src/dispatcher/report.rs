@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::logs::Head;
 use super::outbox::{Outbox, Report, Sent};
 use crate::config::ReportFormat;
+use crate::slack::blocks;
 use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 
 /// The longest text Slack takes in one message.
@@ -237,15 +238,14 @@ pub fn plan_output(format: ReportFormat, head: &Head) -> Output {
     }
 }
 
-/// A JSON array of objects that each have a `type`.
+/// Slack blocks, read into slack-morphism's types (see [`crate::slack::blocks`]) and posted as
+/// those types write them.
 fn parse_blocks(text: &str) -> Result<Vec<Value>, String> {
-    let blocks: Vec<Value> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    for (i, block) in blocks.iter().enumerate() {
-        if block.get("type").and_then(Value::as_str).is_none() {
-            return Err(format!("block {i} has no `type`"));
-        }
-    }
-    Ok(blocks)
+    let blocks = blocks::parse_blocks(text).map_err(|e| e.to_string())?;
+    blocks
+        .iter()
+        .map(|block| serde_json::to_value(block).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Posts to Slack through the [`Outbox`]: in order per channel, retried through outages; a
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn blocks_split_by_fifty_and_bad_blocks_are_named() {
         let blocks: Vec<Value> = (0..120)
-            .map(|i| json!({"type": "section", "n": i}))
+            .map(|i| json!({"type": "section", "text": {"type": "mrkdwn", "text": i.to_string()}}))
             .collect();
         let Output::Blocks(messages) = plan_output(
             ReportFormat::Blocks,
@@ -488,14 +488,23 @@ mod tests {
             messages.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![50, 50, 20]
         );
-        assert_eq!(messages[2][0]["n"], 100);
+        assert_eq!(messages[2][0]["text"]["text"], "100");
         assert!(matches!(
             plan_output(ReportFormat::Blocks, &head("not json")),
             Output::InvalidBlocks(_)
         ));
         assert_eq!(
             plan_output(ReportFormat::Blocks, &head("[{\"text\": 1}]")),
-            Output::InvalidBlocks("block 0 has no `type`".into())
+            Output::InvalidBlocks("block 0 is not a Slack block: it has no `type`".into())
+        );
+        let text_without_text =
+            r#"[{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn"}}]"#;
+        assert_eq!(
+            plan_output(ReportFormat::Blocks, &head(text_without_text)),
+            Output::InvalidBlocks(
+                "block 1 is not a Slack block: not a valid `section` block: missing field `text`"
+                    .into()
+            )
         );
     }
 }

@@ -1,13 +1,20 @@
-//! [`SlackClient`]: the Slack Web API over HTTP, with retries for transient failures.
+//! [`SlackClient`]: the Slack Web API over HTTP through slack-morphism, with the one retry
+//! policy of [`super::retry`]. Every Slack call bennettbot makes over HTTP goes through it:
+//! the dispatcher's reports, the webhook's notices, the bot (and its Socket Mode URL) and
+//! `check`.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use slack_morphism::errors as sm_errors;
+use slack_morphism::prelude as sm;
 
+use super::bot_api::{Channel, SearchMatch, SlackBotApi, User};
+use super::retry::Policy;
 use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
+use crate::settings::Settings;
 
 /// Where Slack's Web API lives.
 pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
@@ -19,26 +26,17 @@ const UPLOAD_BYTES: &str = "files.upload (bytes)";
 /// [`SlackError::Unavailable`] failures are (HTTP 429 or 5xx, `ratelimited`, no connection).
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
-/// The longest `Retry-After` a call waits out itself. A longer one ends the call with its
-/// [`SlackError::Unavailable`] (which carries the whole wait), so the caller can retry when
-/// Slack allows, never earlier, without holding up whoever awaits the call.
-const MAX_WAIT_IN_CALL: Duration = Duration::from_secs(60);
+/// The first backoff of a call's own retries (see [`Policy`]).
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// A bot token, kept out of `Debug` output and logs.
-#[derive(Clone)]
-struct Token(String);
+/// The longest one try of a call may take before it counts as a lost connection.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
+/// Users and channels asked for per page.
+const PAGE_SIZE: u16 = 200;
 
-/// The body of a Web API call: most methods take JSON, a few only form fields.
-enum Body {
-    Json(Value),
-    Form(Vec<(&'static str, String)>),
-}
+/// slack-morphism over hyper, HTTPS or (for a local fake Slack) plain HTTP.
+type Connector = sm::SlackClientHyperHttpsConnector;
 
 /// What `auth.test` says about the token's bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,34 +48,88 @@ pub struct AuthInfo {
 }
 
 /// The Slack Web API over HTTP.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SlackClient {
-    http: reqwest::Client,
+    client: std::sync::Arc<sm::SlackClient<Connector>>,
     base_url: String,
-    token: Token,
+    bot: sm::SlackApiToken,
+    /// The app-level token, for `apps.connections.open` (Socket Mode).
+    app: Option<sm::SlackApiToken>,
+    /// A user token, for `search.messages`.
+    user: Option<sm::SlackApiToken>,
     max_retries: u32,
     retry_delay: Duration,
 }
 
+impl fmt::Debug for SlackClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Tokens never show in logs.
+        f.debug_struct("SlackClient")
+            .field("base_url", &self.base_url)
+            .field("bot_token", &"<redacted>")
+            .field("app_token", &self.app.as_ref().map(|_| "<redacted>"))
+            .field("user_token", &self.user.as_ref().map(|_| "<redacted>"))
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// A slack-morphism client for `base_url`. Its own connector is HTTPS-only, and its rate
+/// control would hold `chat.postMessage` to one a second: neither is used.
+fn hyper_client(base_url: &str) -> sm::SlackClient<Connector> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    sm::SlackClient::new(
+        sm::SlackClientHyperConnector::with_connector(https).with_slack_api_url(base_url),
+    )
+}
+
+fn token(value: impl Into<String>) -> sm::SlackApiToken {
+    sm::SlackApiToken::new(sm::SlackApiTokenValue(value.into()))
+}
+
 impl SlackClient {
     /// A client for `https://slack.com/api` with the default retries.
-    pub fn new(token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
+    pub fn new(bot_token: impl Into<String>) -> Self {
         SlackClient {
-            http,
+            client: std::sync::Arc::new(hyper_client(DEFAULT_BASE_URL)),
             base_url: DEFAULT_BASE_URL.to_string(),
-            token: Token(token.into()),
+            bot: token(bot_token),
+            app: None,
+            user: None,
             max_retries: DEFAULT_MAX_RETRIES,
-            retry_delay: Duration::from_secs(1),
+            retry_delay: DEFAULT_RETRY_DELAY,
         }
+    }
+
+    /// The client the settings describe: `SLACK_BOT_TOKEN` (required), `SLACK_APP_TOKEN` and
+    /// `SLACK_BOT_USER_TOKEN` if set, `SLACK_API_URL`, `MAX_SLACK_NOTIFY_RETRIES`.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let bot = settings
+            .slack_bot_token
+            .as_ref()
+            .context("SLACK_BOT_TOKEN is not set")?;
+        let mut client = SlackClient::new(bot.expose())
+            .with_base_url(settings.slack_api_url.clone())
+            .with_max_retries(settings.max_slack_notify_retries);
+        if let Some(app) = &settings.slack_app_token {
+            client = client.with_app_token(app.expose());
+        }
+        if let Some(user) = &settings.slack_bot_user_token {
+            client = client.with_user_token(user.expose());
+        }
+        Ok(client)
     }
 
     /// Talks to another server (e.g. a test fake) instead of Slack.
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into().trim_end_matches('/').to_string();
+        self.client = std::sync::Arc::new(hyper_client(&self.base_url));
         self
     }
 
@@ -87,9 +139,22 @@ impl SlackClient {
         self
     }
 
-    /// Waits this long before a retry that Slack gave no `Retry-After` for (doubled each time).
+    /// The first backoff before a retry that Slack gave no `Retry-After` for (doubled each
+    /// time, jittered).
     pub fn with_retry_delay(mut self, retry_delay: Duration) -> Self {
         self.retry_delay = retry_delay;
+        self
+    }
+
+    /// Opens Socket Mode connections with this app-level token.
+    pub fn with_app_token(mut self, app_token: impl Into<String>) -> Self {
+        self.app = Some(token(app_token));
+        self
+    }
+
+    /// Searches with this user token.
+    pub fn with_user_token(mut self, user_token: impl Into<String>) -> Self {
+        self.user = Some(token(user_token));
         self
     }
 
@@ -98,243 +163,393 @@ impl SlackClient {
         &self.base_url
     }
 
-    /// `auth.test`: who the token belongs to.
-    pub async fn auth_test(&self) -> Result<AuthInfo, SlackError> {
-        let answer = self.call("auth.test", Body::Json(json!({}))).await?;
-        Ok(AuthInfo {
-            user_id: str_field(&answer, "auth.test", "user_id")?,
-            user: str_field(&answer, "auth.test", "user")?,
-        })
+    fn policy(&self) -> Policy {
+        Policy::immediate(self.retry_delay, self.max_retries)
     }
 
-    /// Calls `method`, retrying transient failures, and returns Slack's `ok: true` answer.
-    /// Every call the client makes goes through here (or [`Self::send_bytes`]), so this is
-    /// where calls are counted.
-    async fn call(&self, method: &str, body: Body) -> Result<Value, SlackError> {
-        let result = self.call_retrying(method, body).await;
+    /// Makes one Web API call with `token` under the retry policy, and counts it. Every call
+    /// the client makes goes through here, so this is where calls are counted.
+    async fn call<'s, T, F, Fut>(
+        &'s self,
+        method: &str,
+        token: &'s sm::SlackApiToken,
+        mut attempt: F,
+    ) -> Result<T, SlackError>
+    where
+        F: FnMut(sm::SlackClientSession<'s, Connector>) -> Fut,
+        Fut: Future<Output = sm::ClientResult<T>>,
+    {
+        let result = self
+            .policy()
+            .call(method, || {
+                let answer = attempt(self.client.open_session(token));
+                async move {
+                    match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                        Ok(answer) => answer.map_err(|e| slack_error(method, e)),
+                        Err(_) => Err(SlackError::Unavailable {
+                            method: method.to_string(),
+                            detail: format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+                            retry_after: None,
+                        }),
+                    }
+                }
+            })
+            .await;
         crate::metrics::record::slack_call(method, &result);
         result
     }
 
-    async fn call_retrying(&self, method: &str, body: Body) -> Result<Value, SlackError> {
-        let mut attempt = 0;
-        loop {
-            let error = match self.attempt(method, &body).await {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
-            };
-            let Some(wait) = self.retry_wait(&error, attempt) else {
-                return Err(error);
-            };
-            tracing::warn!(method, %error, wait_ms = wait.as_millis() as u64, "retrying Slack call");
-            crate::metrics::record::slack_retry(method);
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
-    }
-
-    /// How long to wait before trying a failed call again, or `None` to give up on it:
-    /// only transient failures are retried, `max_retries` times, after Slack's `Retry-After`
-    /// (if it is at most [`MAX_WAIT_IN_CALL`]) or else `retry_delay` doubled each time.
-    fn retry_wait(&self, error: &SlackError, attempt: u32) -> Option<Duration> {
-        if !error.is_transient() || attempt >= self.max_retries {
-            return None;
-        }
-        match error.retry_after() {
-            Some(after) if after > MAX_WAIT_IN_CALL => None,
-            Some(after) => Some(after),
-            None => Some(self.retry_delay * 2u32.pow(attempt)),
-        }
-    }
-
-    async fn attempt(&self, method: &str, body: &Body) -> Result<Value, SlackError> {
-        let url = format!("{}/{method}", self.base_url);
-        let request = self.http.post(url).bearer_auth(&self.token.0);
-        let request = match body {
-            Body::Json(value) => request.json(value),
-            Body::Form(fields) => request.form(fields),
-        };
-        let transport = |detail: String| SlackError::Transport {
+    /// The app token, or an error naming the setting.
+    fn app_token(&self, method: &str) -> Result<&sm::SlackApiToken, SlackError> {
+        self.app.as_ref().ok_or_else(|| SlackError::Api {
             method: method.to_string(),
-            detail,
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unavailable(method, without_url(e).to_string(), None))?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            let after = retry_after(response.headers());
-            return Err(unavailable(method, format!("HTTP {status}"), after));
-        }
-        if !status.is_success() {
-            return Err(transport(format!("HTTP {status}")));
-        }
-        let headers = response.headers().clone();
-        let answer: Value = response
-            .json()
-            .await
-            .map_err(|e| transport(format!("bad answer: {}", without_url(e))))?;
-        if answer.get("ok").and_then(Value::as_bool) == Some(true) {
-            return Ok(answer);
-        }
-        let error = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown_error")
-            .to_string();
-        if error == "ratelimited" {
-            return Err(unavailable(method, error, retry_after(&headers)));
-        }
-        Err(SlackError::Api {
-            method: method.to_string(),
-            error,
+            error: "no app token (SLACK_APP_TOKEN)".to_string(),
         })
     }
 
-    /// Sends the file's bytes to the URL `files.getUploadURLExternal` gave, with retries.
-    async fn send_bytes(&self, upload_url: &str, content: &[u8]) -> Result<(), SlackError> {
-        let result = self.send_bytes_retrying(upload_url, content).await;
-        crate::metrics::record::slack_call(UPLOAD_BYTES, &result);
-        result
+    /// `auth.test`: who the token belongs to.
+    pub async fn auth_test(&self) -> Result<AuthInfo, SlackError> {
+        let answer = self
+            .call("auth.test", &self.bot, |session| async move {
+                session.auth_test().await
+            })
+            .await?;
+        Ok(AuthInfo {
+            user_id: answer.user_id.0,
+            user: answer.user.unwrap_or_default(),
+        })
     }
+}
 
-    async fn send_bytes_retrying(
-        &self,
-        upload_url: &str,
-        content: &[u8],
-    ) -> Result<(), SlackError> {
-        let method = UPLOAD_BYTES;
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .http
-                .post(upload_url)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(content.to_vec())
-                .send()
-                .await;
-            let error = match result {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => {
-                    let status = response.status();
-                    let detail = format!("HTTP {status}");
-                    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-                        return Err(SlackError::Transport {
-                            method: method.to_string(),
-                            detail,
-                        });
-                    }
-                    unavailable(method, detail, retry_after(response.headers()))
-                }
-                Err(e) => unavailable(method, without_url(e).to_string(), None),
-            };
-            let Some(wait) = self.retry_wait(&error, attempt) else {
-                return Err(error);
-            };
-            crate::metrics::record::slack_retry(method);
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+/// Sorts slack-morphism's errors for the retry policy: 429 and `ratelimited` (with Slack's
+/// `Retry-After`), 5xx and connection failures are [`SlackError::Unavailable`]; `ok: false`
+/// answers are [`SlackError::Api`]; other statuses and unreadable answers are
+/// [`SlackError::Transport`].
+fn slack_error(method: &str, error: sm_errors::SlackClientError) -> SlackError {
+    let method = method.to_string();
+    let unavailable = |detail: String, retry_after| SlackError::Unavailable {
+        method: method.clone(),
+        detail,
+        retry_after,
+    };
+    match error {
+        sm_errors::SlackClientError::ApiError(e) if e.code == "ratelimited" => {
+            unavailable(e.code, None)
         }
+        sm_errors::SlackClientError::ApiError(e) => SlackError::Api {
+            method,
+            error: e.code,
+        },
+        sm_errors::SlackClientError::RateLimitError(e) => unavailable(
+            format!("HTTP {}", hyper::StatusCode::TOO_MANY_REQUESTS),
+            e.retry_after,
+        ),
+        sm_errors::SlackClientError::HttpError(e) if e.status_code.is_server_error() => {
+            unavailable(format!("HTTP {}", e.status_code), None)
+        }
+        sm_errors::SlackClientError::HttpError(e) => SlackError::Transport {
+            method,
+            detail: format!("HTTP {}", e.status_code),
+        },
+        sm_errors::SlackClientError::HttpProtocolError(e) => {
+            let detail = match &e.cause {
+                Some(cause) => error_chain(cause.as_ref()),
+                None => "connection failed".to_string(),
+            };
+            unavailable(detail, None)
+        }
+        sm_errors::SlackClientError::EndOfStream(_) => {
+            unavailable("connection closed".to_string(), None)
+        }
+        sm_errors::SlackClientError::ProtocolError(e) => SlackError::Transport {
+            method,
+            detail: format!("bad answer: {}", e.json_error),
+        },
+        other => SlackError::Transport {
+            method,
+            detail: other.to_string(),
+        },
     }
+}
+
+/// An error and its causes, on one line (hyper's own message is only "client error").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A channel id as slack-morphism types it.
+fn channel_id(channel: &str) -> sm::SlackChannelId {
+    sm::SlackChannelId(channel.to_string())
+}
+
+fn message_ts(ts: &str) -> sm::SlackTs {
+    sm::SlackTs(ts.to_string())
 }
 
 impl SlackApi for SlackClient {
     async fn post_message(&self, message: OutgoingMessage) -> Result<PostedMessage, SlackError> {
-        let mut body = json!({ "channel": message.channel, "text": message.text });
-        if let Some(thread_ts) = message.thread_ts {
-            body["thread_ts"] = json!(thread_ts);
-        }
-        if let Some(blocks) = message.blocks {
-            body["blocks"] = blocks;
-        }
-        let answer = self.call("chat.postMessage", Body::Json(body)).await?;
+        let method = "chat.postMessage";
+        let blocks = match message.blocks {
+            None => None,
+            Some(blocks) => Some(
+                serde_json::from_value::<Vec<sm::SlackBlock>>(blocks).map_err(|e| {
+                    SlackError::Api {
+                        method: method.to_string(),
+                        error: format!("invalid_blocks ({e})"),
+                    }
+                })?,
+            ),
+        };
+        let request = sm::SlackApiChatPostMessageRequest::new(
+            channel_id(&message.channel),
+            sm::SlackMessageContent::new()
+                .with_text(message.text)
+                .opt_blocks(blocks),
+        )
+        .opt_thread_ts(message.thread_ts.as_deref().map(message_ts));
+        let request = &request;
+        let answer = self
+            .call(method, &self.bot, |session| async move {
+                session.chat_post_message(request).await
+            })
+            .await?;
         Ok(PostedMessage {
-            channel: str_field(&answer, "chat.postMessage", "channel")?,
-            ts: str_field(&answer, "chat.postMessage", "ts")?,
+            channel: answer.channel.0,
+            ts: answer.ts.0,
         })
     }
 
     async fn add_reaction(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackError> {
-        let body = json!({ "channel": channel, "timestamp": ts, "name": name });
-        match self.call("reactions.add", Body::Json(body)).await {
-            Err(SlackError::Api { error, .. }) if error == "already_reacted" => Ok(()),
-            other => other.map(drop),
-        }
+        self.add_reaction_once(channel, ts, name).await.map(drop)
     }
 
     async fn upload_file(&self, upload: FileUpload) -> Result<(), SlackError> {
-        let method = "files.getUploadURLExternal";
-        let form = vec![
-            ("filename", upload.filename.clone()),
-            ("length", upload.content.len().to_string()),
-        ];
-        let answer = self.call(method, Body::Form(form)).await?;
-        let upload_url = str_field(&answer, method, "upload_url")?;
-        let file_id = str_field(&answer, method, "file_id")?;
-        self.send_bytes(&upload_url, &upload.content).await?;
-        let mut body = json!({
-            "files": [{ "id": file_id, "title": upload.title }],
-            "channel_id": upload.channel,
-        });
-        if let Some(thread_ts) = upload.thread_ts {
-            body["thread_ts"] = json!(thread_ts);
-        }
-        if let Some(comment) = upload.initial_comment {
-            body["initial_comment"] = json!(comment);
-        }
-        self.call("files.completeUploadExternal", Body::Json(body))
-            .await
-            .map(drop)
+        let asked = sm::SlackApiFilesGetUploadUrlExternalRequest::new(
+            upload.filename.clone(),
+            upload.content.len(),
+        );
+        let asked = &asked;
+        let url = self
+            .call(
+                "files.getUploadURLExternal",
+                &self.bot,
+                |session| async move { session.get_upload_url_external(asked).await },
+            )
+            .await?;
+        let bytes = sm::SlackApiFilesUploadViaUrlRequest::new(
+            url.upload_url,
+            upload.content,
+            "application/octet-stream".to_string(),
+        );
+        let bytes = &bytes;
+        // Upload URLs carry credentials: errors name the step, never the URL.
+        self.call(UPLOAD_BYTES, &self.bot, |session| async move {
+            session.files_upload_via_url(bytes).await
+        })
+        .await?;
+        let complete = sm::SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            sm::SlackApiFilesComplete::new(url.file_id).with_title(upload.title),
+        ])
+        .with_channel_id(channel_id(&upload.channel))
+        .opt_thread_ts(upload.thread_ts.as_deref().map(message_ts))
+        .opt_initial_comment(upload.initial_comment);
+        let complete = &complete;
+        self.call(
+            "files.completeUploadExternal",
+            &self.bot,
+            |session| async move { session.files_complete_upload_external(complete).await },
+        )
+        .await
+        .map(drop)
     }
 
     async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
-        // chat.getPermalink takes form fields only.
-        let form = vec![
-            ("channel", channel.to_string()),
-            ("message_ts", ts.to_string()),
-        ];
-        let answer = self.call("chat.getPermalink", Body::Form(form)).await?;
-        str_field(&answer, "chat.getPermalink", "permalink")
+        let request = sm::SlackApiChatGetPermalinkRequest::new(channel_id(channel), message_ts(ts));
+        let request = &request;
+        let answer = self
+            .call("chat.getPermalink", &self.bot, |session| async move {
+                session.chat_get_permalink(request).await
+            })
+            .await?;
+        Ok(answer.permalink.to_string())
     }
 }
 
-/// A string field of an `ok: true` answer.
-fn str_field(answer: &Value, method: &str, field: &str) -> Result<String, SlackError> {
-    answer
-        .get(field)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| SlackError::Transport {
-            method: method.to_string(),
-            detail: format!("the answer has no `{field}`"),
+/// `search.messages`' answer: slack-morphism has no type for it.
+#[derive(Deserialize)]
+struct SearchAnswer {
+    #[serde(default)]
+    messages: Option<SearchMessages>,
+}
+
+#[derive(Deserialize)]
+struct SearchMessages {
+    #[serde(default)]
+    matches: Vec<SearchMatch>,
+}
+
+impl From<sm::SlackUser> for User {
+    fn from(user: sm::SlackUser) -> Self {
+        User {
+            id: user.id.0,
+            is_bot: user.flags.is_bot.unwrap_or(false),
+            is_restricted: user.flags.is_restricted.unwrap_or(false),
+            is_ultra_restricted: user.flags.is_ultra_restricted.unwrap_or(false),
+            deleted: user.deleted.unwrap_or(false),
+        }
+    }
+}
+
+impl From<sm::SlackChannelInfo> for Channel {
+    fn from(channel: sm::SlackChannelInfo) -> Self {
+        Channel {
+            id: channel.id.0,
+            name: channel.name.unwrap_or_default(),
+            is_member: channel.flags.is_member.unwrap_or(false),
+            is_archived: channel.flags.is_archived.unwrap_or(false),
+        }
+    }
+}
+
+impl SlackBotApi for SlackClient {
+    async fn open_connection(&self) -> Result<String, SlackError> {
+        let method = "apps.connections.open";
+        let request = sm::SlackApiAppsConnectionOpenRequest::new();
+        let request = &request;
+        let answer = self
+            .call(method, self.app_token(method)?, |session| async move {
+                session.apps_connections_open(request).await
+            })
+            .await?;
+        Ok(answer.url.0.to_string())
+    }
+
+    async fn bot_user_id(&self) -> Result<String, SlackError> {
+        Ok(self.auth_test().await?.user_id)
+    }
+
+    async fn users(&self) -> Result<Vec<User>, SlackError> {
+        let mut users = Vec::new();
+        let mut cursor = None;
+        loop {
+            let request = sm::SlackApiUsersListRequest::new()
+                .with_limit(PAGE_SIZE)
+                .opt_cursor(cursor);
+            let request = &request;
+            let page = self
+                .call("users.list", &self.bot, |session| async move {
+                    session.users_list(request).await
+                })
+                .await?;
+            users.extend(page.members.into_iter().map(User::from));
+            cursor = page.response_metadata.and_then(|m| m.next_cursor);
+            if cursor.is_none() {
+                return Ok(users);
+            }
+        }
+    }
+
+    async fn user(&self, id: &str) -> Result<User, SlackError> {
+        let request = sm::SlackApiUsersInfoRequest::new(sm::SlackUserId(id.to_string()));
+        let request = &request;
+        let answer = self
+            .call("users.info", &self.bot, |session| async move {
+                session.users_info(request).await
+            })
+            .await?;
+        Ok(answer.user.into())
+    }
+
+    async fn public_channels(&self) -> Result<Vec<Channel>, SlackError> {
+        let mut channels = Vec::new();
+        let mut cursor = None;
+        loop {
+            let request = sm::SlackApiConversationsListRequest::new()
+                .with_limit(PAGE_SIZE)
+                .with_exclude_archived(true)
+                .with_types(vec![sm::SlackConversationType::Public])
+                .opt_cursor(cursor);
+            let request = &request;
+            let page = self
+                .call("conversations.list", &self.bot, |session| async move {
+                    session.conversations_list(request).await
+                })
+                .await?;
+            channels.extend(page.channels.into_iter().map(Channel::from));
+            cursor = page.response_metadata.and_then(|m| m.next_cursor);
+            if cursor.is_none() {
+                return Ok(channels);
+            }
+        }
+    }
+
+    async fn join(&self, channel: &str) -> Result<(), SlackError> {
+        let request = sm::SlackApiConversationsJoinRequest::new(channel_id(channel));
+        let request = &request;
+        self.call("conversations.join", &self.bot, |session| async move {
+            session.conversations_join(request).await
         })
-}
-
-/// A transient failure of `method`.
-fn unavailable(method: &str, detail: String, retry_after: Option<Duration>) -> SlackError {
-    SlackError::Unavailable {
-        method: method.to_string(),
-        detail,
-        retry_after,
+        .await
+        .map(drop)
     }
-}
 
-/// Seconds from a `Retry-After` header.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
-}
+    async fn add_reaction_once(
+        &self,
+        channel: &str,
+        ts: &str,
+        name: &str,
+    ) -> Result<bool, SlackError> {
+        let request = sm::SlackApiReactionsAddRequest::new(
+            channel_id(channel),
+            sm::SlackReactionName(name.to_string()),
+            message_ts(ts),
+        );
+        let request = &request;
+        let added = self
+            .call("reactions.add", &self.bot, |session| async move {
+                session.reactions_add(request).await
+            })
+            .await;
+        match added {
+            Ok(_) => Ok(true),
+            Err(SlackError::Api { error, .. }) if error == "already_reacted" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 
-/// Upload URLs carry credentials in their query, so errors never show URLs.
-fn without_url(error: reqwest::Error) -> reqwest::Error {
-    error.without_url()
+    fn can_search(&self) -> bool {
+        self.user.is_some()
+    }
+
+    async fn search(&self, query: &str) -> Result<Vec<SearchMatch>, SlackError> {
+        let method = "search.messages";
+        let user = self.user.as_ref().ok_or_else(|| SlackError::Api {
+            method: method.to_string(),
+            error: "no user token (SLACK_BOT_USER_TOKEN)".to_string(),
+        })?;
+        let params = [
+            ("query", Some(query.to_string())),
+            ("sort", Some("timestamp".to_string())),
+            ("count", Some("100".to_string())),
+        ];
+        let params = &params;
+        let answer: SearchAnswer = self
+            .call(method, user, |session| async move {
+                session
+                    .http_session_api
+                    .http_get(method, params, None)
+                    .await
+            })
+            .await?;
+        Ok(answer.messages.map(|m| m.matches).unwrap_or_default())
+    }
 }
 
 #[cfg(test)]
@@ -342,10 +557,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_output_hides_the_token() {
-        let client = SlackClient::new("xoxb-very-secret");
+    fn debug_output_hides_the_tokens() {
+        let client = SlackClient::new("xoxb-very-secret")
+            .with_app_token("xapp-secret")
+            .with_user_token("xoxp-secret");
         let shown = format!("{client:?}");
-        assert!(!shown.contains("xoxb-very-secret"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }
 
@@ -356,41 +573,34 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_parsed() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(RETRY_AFTER, "3600".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3600)));
-        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn only_transient_failures_are_retried_and_long_waits_are_left_to_the_caller() {
-        let client = SlackClient::new("t").with_retry_delay(Duration::from_millis(100));
-        let down = |after| unavailable("chat.postMessage", "HTTP 503".into(), after);
-        assert_eq!(
-            client.retry_wait(&down(None), 0),
-            Some(Duration::from_millis(100))
+    fn slack_morphism_errors_are_sorted_for_the_retry_policy() {
+        let rate_limited = sm_errors::SlackClientError::RateLimitError(
+            sm_errors::SlackRateLimitError::new().with_retry_after(Duration::from_secs(3)),
         );
-        assert_eq!(
-            client.retry_wait(&down(None), 1),
-            Some(Duration::from_millis(200))
+        let error = slack_error("chat.postMessage", rate_limited);
+        assert!(error.is_transient());
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+        let down = sm_errors::SlackClientHttpError::new(hyper::StatusCode::BAD_GATEWAY);
+        let error = slack_error("m", sm_errors::SlackClientError::HttpError(down));
+        assert!(
+            error.is_transient() && error.to_string().contains("HTTP 502"),
+            "{error}"
         );
-        assert_eq!(client.retry_wait(&down(None), DEFAULT_MAX_RETRIES), None);
-        let soon = Some(Duration::from_secs(2));
-        assert_eq!(client.retry_wait(&down(soon), 0), soon);
-        assert_eq!(
-            client.retry_wait(&down(Some(MAX_WAIT_IN_CALL + Duration::from_secs(1))), 0),
-            None,
-            "never retried before Retry-After, and not waited out in the call either"
+        let refused = sm_errors::SlackClientHttpError::new(hyper::StatusCode::FORBIDDEN);
+        let error = slack_error("m", sm_errors::SlackClientError::HttpError(refused));
+        assert!(
+            !error.is_transient() && error.to_string().contains("HTTP 403"),
+            "{error}"
         );
-        let not_found = SlackError::Transport {
-            method: "chat.postMessage".into(),
-            detail: "HTTP 404 Not Found".into(),
-        };
-        assert_eq!(client.retry_wait(&not_found, 0), None);
+        let answered = sm_errors::SlackClientApiError::new("ratelimited".into());
+        assert!(slack_error("m", sm_errors::SlackClientError::ApiError(answered)).is_transient());
+        let answered = sm_errors::SlackClientApiError::new("channel_not_found".into());
+        assert_eq!(
+            slack_error("m", sm_errors::SlackClientError::ApiError(answered)),
+            SlackError::Api {
+                method: "m".into(),
+                error: "channel_not_found".into()
+            }
+        );
     }
 }

@@ -12,14 +12,15 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
+use super::api::SlackClient;
+use super::bot_api::SlackBotApi;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
-use super::events::{Event, EventCallback, Message};
+use super::events::{Event, Message};
 use super::mention;
 use super::recent::Recent;
 use super::socket::{listen, SocketEvent, Timing};
 use super::support;
 use super::users::InternalUsers;
-use super::web_extra::BotWeb;
 use super::{OutgoingMessage, SlackApi};
 use crate::config::CONFIG;
 use crate::conversation::{Context, Effect, Incoming};
@@ -50,9 +51,10 @@ impl Default for BotOptions {
 }
 
 /// Everything an event handler needs, shared by all of them.
-pub(crate) struct Bot<S> {
+pub(crate) struct Bot<S, W> {
     pub(crate) slack: Arc<S>,
-    pub(crate) web: BotWeb,
+    /// The bot's own calls (users, channels, search).
+    pub(crate) web: Arc<W>,
     pub(crate) context: Context,
     pub(crate) bot_id: String,
     pub(crate) users: InternalUsers,
@@ -90,7 +92,7 @@ pub async fn run_bot_with<S: SlackApi>(
     options: BotOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    run_bot_on(
+    run_bot_over(
         settings,
         queue,
         slack,
@@ -101,11 +103,28 @@ pub async fn run_bot_with<S: SlackApi>(
     .await
 }
 
-/// Runs the bot on events from `source` until `shutdown` completes.
-pub async fn run_bot_on<S: SlackApi>(
+/// Runs the bot on events from `source` until `shutdown` completes, making its own calls
+/// through a client built from the settings.
+pub async fn run_bot_over<S: SlackApi>(
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
+    options: BotOptions,
+    source: EventSource,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    settings.require(&[Part::Bot])?;
+    let web = Arc::new(SlackClient::from_settings(&settings)?);
+    run_bot_on(settings, queue, slack, web, options, source, shutdown).await
+}
+
+/// Runs the bot until `shutdown` completes, on events from `source`, making its own calls
+/// (users, channels, Socket Mode, search) through `web`: start-up checks, then the listener.
+pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
+    settings: Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    web: Arc<W>,
     options: BotOptions,
     source: EventSource,
     shutdown: impl Future<Output = ()> + Send,
@@ -120,22 +139,14 @@ pub async fn run_bot_on<S: SlackApi>(
         }
     }
     settings.require(&[Part::Bot])?;
-    let secret = |s: &Option<crate::settings::Secret>| s.clone().unwrap_or_default();
-    let web = BotWeb::new(
-        &settings.slack_api_url,
-        secret(&settings.slack_bot_token),
-        secret(&settings.slack_app_token),
-        settings.slack_bot_user_token.clone(),
-        settings.max_slack_notify_retries,
-    );
     let bot_id = web
         .bot_user_id()
         .await
         .context("finding the bot's user id (auth.test)")?;
-    let users = InternalUsers::load(&web)
+    let users = InternalUsers::load(&*web)
         .await
         .context("loading internal users (users.list)")?;
-    let channels = join_public_channels(&web)
+    let channels = join_public_channels(&*web)
         .await
         .context("listing public channels (conversations.list)")?;
     let targets = support_targets(&settings, CONFIG.support, &channels)
@@ -185,41 +196,26 @@ pub async fn run_bot_on<S: SlackApi>(
         match event {
             None => break,
             Some(SocketEvent::Connected) => touch(settings.bot_check_file.as_ref()),
-            Some(SocketEvent::Events(payload)) => {
-                let callback: EventCallback = match serde_json::from_value(payload) {
-                    Ok(callback) => callback,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "skipping malformed events_api payload");
-                        continue;
-                    }
-                };
+            Some(SocketEvent::Events(callback)) => {
                 // Slack redelivers events it thinks were not acked, to any of the app's
                 // connections: act on each once, here (memory) and across processes (the
                 // queue's claim, in the event's task so this loop never waits on it).
-                if let Some(id) = &callback.event_id {
-                    if !seen.insert(id) {
-                        tracing::info!(event_id = %id, "skipping redelivered event");
-                        continue;
-                    }
+                let id = callback.event_id.0;
+                if !seen.insert(&id) {
+                    tracing::info!(event_id = %id, "skipping redelivered event");
+                    continue;
                 }
-                match Event::parse(&callback.event) {
-                    Ok(event) => {
-                        let (bot, done) = (bot.clone(), options.handled_events.clone());
-                        let event_id = callback.event_id.clone();
-                        tokio::spawn(async move {
-                            if let Some(id) = event_id {
-                                if !bot.claim_event(&id).await {
-                                    return;
-                                }
-                            }
-                            bot.handle(event).await;
-                            if let Some(done) = done {
-                                done.send_modify(|n| *n += 1);
-                            }
-                        });
+                let event = Event::from(callback.event);
+                let (bot, done) = (bot.clone(), options.handled_events.clone());
+                tokio::spawn(async move {
+                    if !bot.claim_event(&id).await {
+                        return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "skipping malformed event"),
-                }
+                    bot.handle(event).await;
+                    if let Some(done) = done {
+                        done.send_modify(|n| *n += 1);
+                    }
+                });
             }
         }
     }
@@ -246,8 +242,8 @@ fn touch(file: Option<&PathBuf>) {
 /// The lease that lets one process at a time run the support search checker.
 const SEARCH_LEASE: &str = "support-search";
 
-async fn search_loop<S: SlackApi>(
-    bot: Arc<Bot<S>>,
+async fn search_loop<S: SlackApi, W: SlackBotApi>(
+    bot: Arc<Bot<S, W>>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -289,7 +285,7 @@ async fn search_loop<S: SlackApi>(
     }
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Claims event `id` in the queue so that one process acts on it: `false` if another
     /// process (a replica, or the other `serve` of a rolling restart) already has. If the
     /// claim cannot be made the event is acted on: a rare double beats a lost command.
@@ -395,7 +391,7 @@ impl<S: SlackApi> Bot<S> {
     }
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Answers a command: the text after the mention (or the whole DM).
     async fn command(&self, message: Message, mentioned: bool) {
         let Some(channel) = message.channel.clone() else {
@@ -413,7 +409,7 @@ impl<S: SlackApi> Bot<S> {
         let user = message.user.clone();
         let is_internal = async {
             match &user {
-                Some(user) => self.users.is_internal(&self.web, user).await,
+                Some(user) => self.users.is_internal(&*self.web, user).await,
                 None => false,
             }
         };

@@ -1,14 +1,14 @@
 //! Channels: the bot joins every public channel so it hears support calls, and checks at
 //! start-up that each support rule's channel exists.
 
-use super::web_extra::{BotWeb, Channel};
+use super::bot_api::{Channel, SlackBotApi};
 use super::SlackError;
 use crate::config::SupportRuleSpec;
 use crate::settings::Settings;
 
 /// Lists public, unarchived channels and joins each one the bot is not in yet. A channel that
 /// cannot be joined is logged and skipped.
-pub async fn join_public_channels(web: &BotWeb) -> Result<Vec<Channel>, SlackError> {
+pub async fn join_public_channels(web: &impl SlackBotApi) -> Result<Vec<Channel>, SlackError> {
     let channels = web.public_channels().await?;
     for channel in channels.iter().filter(|c| !c.is_member && !c.is_archived) {
         match web.join(&channel.id).await {

@@ -1,85 +1,73 @@
-//! Socket Mode envelopes and the Events API events the bot acts on, parsed leniently: fields the
-//! bot does not use are ignored, and a malformed envelope is an error to log, not a crash.
+//! Socket Mode frames and the Events API events the bot acts on, read with slack-morphism's
+//! types. An event type it does not model, or a known type whose body does not match its
+//! model, is its `Unknown` and ignored here; a frame that is no Socket Mode envelope is an
+//! error to log, not a crash. [`Message`] is the bot's view of a message event.
 
 use serde::Deserialize;
 use serde_json::Value;
+use slack_morphism::prelude as sm;
 
-/// One Socket Mode frame: `{"envelope_id", "type", "payload", ...}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Envelope {
-    /// Present on frames that must be acknowledged.
-    #[serde(default)]
-    pub envelope_id: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub payload: Value,
-    /// For `disconnect`: why Slack is closing the connection.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// A frame that is not a Socket Mode envelope.
+/// A frame that is not a Socket Mode envelope bennettbot reads.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed Socket Mode envelope: {0}")]
 pub struct MalformedEnvelope(#[from] serde_json::Error);
 
-impl Envelope {
-    /// Parses a text frame.
-    pub fn parse(text: &str) -> Result<Self, MalformedEnvelope> {
-        Ok(serde_json::from_str(text)?)
-    }
-
-    /// The ack Slack expects, sent before any work is done.
-    pub fn ack(&self) -> Option<String> {
-        self.envelope_id
-            .as_ref()
-            .map(|id| serde_json::json!({ "envelope_id": id }).to_string())
-    }
-}
-
-/// The `payload` of an `events_api` envelope.
+/// A Socket Mode envelope, as far as the bot reads it. slack-morphism 2.31 does not export its
+/// own envelope types (its `models` module is private), so the envelope is ours; the event
+/// inside is slack-morphism's.
 #[derive(Debug, Clone, Deserialize)]
-pub struct EventCallback {
-    /// Unique per event; the same on redeliveries.
-    #[serde(default)]
-    pub event_id: Option<String>,
-    /// The event itself, parsed by [`Event::parse`].
-    pub event: Value,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Envelope {
+    /// The connection works.
+    Hello {},
+    /// Slack is about to close the connection, and why.
+    Disconnect {
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// An event.
+    EventsApi {
+        payload: Box<sm::SlackPushEventCallback>,
+    },
+    /// Interactivity and slash commands, which the app manifest does not enable.
+    #[serde(other)]
+    Other,
 }
 
-/// A message as Slack sends it in `message` and `app_mention` events (and inside edits);
-/// fields are named as in Slack's API.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// The ack Slack expects for a frame, `{"envelope_id": ...}`: only the id is read, so that the
+/// ack goes out before the frame is parsed, let alone acted on. `None` for frames that carry
+/// no id (`hello`, `disconnect`, and text that is not JSON).
+pub fn ack(frame: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        envelope_id: std::borrow::Cow<'a, str>,
+    }
+    let id: Id = serde_json::from_str(frame).ok()?;
+    Some(serde_json::json!({ "envelope_id": id.envelope_id }).to_string())
+}
+
+/// Reads a Socket Mode frame.
+pub fn parse(frame: &str) -> Result<Envelope, MalformedEnvelope> {
+    Ok(serde_json::from_str(frame)?)
+}
+
+/// A message as the bot sees it, from a `message` or `app_mention` event (or inside an edit).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Message {
-    #[serde(default)]
     pub channel: Option<String>,
-    #[serde(default)]
     pub channel_type: Option<String>,
-    #[serde(default)]
     pub user: Option<String>,
-    #[serde(default)]
     pub text: String,
-    #[serde(default)]
     pub ts: String,
-    #[serde(default)]
     pub thread_ts: Option<String>,
-    #[serde(default)]
     pub bot_id: Option<String>,
-    #[serde(default)]
+    /// The message subtype as Slack names it (`message_changed`, `bot_message`...).
     pub subtype: Option<String>,
     /// For `message_changed`: the edited message.
-    #[serde(default)]
     pub message: Option<Box<Message>>,
-    #[serde(default)]
-    pub reactions: Vec<Reaction>,
-}
-
-/// A reaction already on a message.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct Reaction {
-    /// The emoji name, without colons.
-    pub name: String,
+    /// The names of the reactions already on it.
+    pub reactions: Vec<String>,
 }
 
 impl Message {
@@ -90,7 +78,79 @@ impl Message {
 
     /// Whether the message already carries `reaction`.
     pub fn has_reaction(&self, reaction: &str) -> bool {
-        self.reactions.iter().any(|r| r.name == reaction)
+        self.reactions.iter().any(|r| r == reaction)
+    }
+}
+
+/// The text and reaction names of a message's content.
+fn text_and_reactions(content: Option<sm::SlackMessageContent>) -> (String, Vec<String>) {
+    let Some(content) = content else {
+        return (String::new(), Vec::new());
+    };
+    let reactions = content
+        .reactions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name.0)
+        .collect();
+    (content.text.unwrap_or_default(), reactions)
+}
+
+/// A subtype as Slack spells it.
+fn subtype_name(subtype: &sm::SlackMessageEventType) -> Option<String> {
+    match serde_json::to_value(subtype) {
+        Ok(Value::String(name)) => Some(name),
+        _ => None,
+    }
+}
+
+impl From<sm::SlackMessageEvent> for Message {
+    fn from(event: sm::SlackMessageEvent) -> Self {
+        let (text, reactions) = text_and_reactions(event.content);
+        Message {
+            channel: event.origin.channel.map(|c| c.0),
+            channel_type: event.origin.channel_type.map(|t| t.0),
+            user: event.sender.user.map(|u| u.0),
+            text,
+            ts: event.origin.ts.0,
+            thread_ts: event.origin.thread_ts.map(|t| t.0),
+            bot_id: event.sender.bot_id.map(|b| b.0),
+            subtype: event.subtype.as_ref().and_then(subtype_name),
+            message: event.message.map(|edited| Box::new(edited.into())),
+            reactions,
+        }
+    }
+}
+
+impl From<sm::SlackMessageEventEdited> for Message {
+    /// The message as edited; slack-morphism keeps no channel or thread for it (the bot takes
+    /// the channel from the event around it).
+    fn from(edited: sm::SlackMessageEventEdited) -> Self {
+        let (text, reactions) = text_and_reactions(edited.content);
+        Message {
+            user: edited.sender.user.map(|u| u.0),
+            text,
+            ts: edited.ts.0,
+            bot_id: edited.sender.bot_id.map(|b| b.0),
+            reactions,
+            ..Message::default()
+        }
+    }
+}
+
+impl From<sm::SlackAppMentionEvent> for Message {
+    fn from(event: sm::SlackAppMentionEvent) -> Self {
+        let (text, reactions) = text_and_reactions(Some(event.content));
+        Message {
+            channel: Some(event.channel.0),
+            channel_type: event.origin.channel_type.map(|t| t.0),
+            user: Some(event.user.0),
+            text,
+            ts: event.origin.ts.0,
+            thread_ts: event.origin.thread_ts.map(|t| t.0),
+            reactions,
+            ..Message::default()
+        }
     }
 }
 
@@ -103,26 +163,27 @@ pub enum Event {
     Message(Message),
     /// `channel_created`: the new channel's id.
     ChannelCreated(String),
-    /// Anything else: ignored.
+    /// Anything else (its type, when known): ignored.
     Other(String),
 }
 
-impl Event {
-    /// Reads an event object.
-    pub fn parse(event: &Value) -> Result<Self, serde_json::Error> {
-        let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-        Ok(match kind {
-            "app_mention" => Event::Mention(Message::deserialize(event)?),
-            "message" => Event::Message(Message::deserialize(event)?),
-            "channel_created" => {
-                let id = event
-                    .pointer("/channel/id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| serde::de::Error::missing_field("channel.id"))?;
-                Event::ChannelCreated(id.to_string())
+impl From<sm::SlackEventCallbackBody> for Event {
+    fn from(body: sm::SlackEventCallbackBody) -> Self {
+        match body {
+            sm::SlackEventCallbackBody::AppMention(event) => Event::Mention(event.into()),
+            sm::SlackEventCallbackBody::Message(event) => Event::Message(event.into()),
+            sm::SlackEventCallbackBody::ChannelCreated(event) => {
+                Event::ChannelCreated(event.channel.id.0)
             }
-            other => Event::Other(other.to_string()),
-        })
+            sm::SlackEventCallbackBody::Unknown(raw) => Event::Other(
+                raw.get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            // Events the app is subscribed to but the bot ignores.
+            _ => Event::Other(String::new()),
+        }
     }
 }
 
@@ -131,47 +192,109 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn event(value: Value) -> Event {
+        Event::from(serde_json::from_value::<sm::SlackEventCallbackBody>(value).unwrap())
+    }
+
     #[test]
-    fn envelopes_are_acked_by_id() {
-        let env =
-            Envelope::parse(r#"{"envelope_id":"e1","type":"events_api","payload":{"event":{}}}"#)
-                .unwrap();
-        assert_eq!(env.kind, "events_api");
-        assert_eq!(env.ack().unwrap(), r#"{"envelope_id":"e1"}"#);
-        let hello = Envelope::parse(r#"{"type":"hello"}"#).unwrap();
-        assert!(hello.ack().is_none());
-        assert!(Envelope::parse("not json").is_err());
-        assert!(Envelope::parse(r#"{"envelope_id":"e1"}"#).is_err());
+    fn envelopes_are_acked_by_id_before_they_are_read() {
+        let frame = r#"{"envelope_id":"e1","type":"events_api","payload":{"event":{}}}"#;
+        assert_eq!(ack(frame).unwrap(), r#"{"envelope_id":"e1"}"#);
+        assert!(parse(frame).is_err(), "acked although it is malformed");
+        assert!(ack(r#"{"type":"hello"}"#).is_none());
+        assert!(ack("not json").is_none());
+        assert!(parse("not json").is_err());
+        assert!(matches!(
+            parse(r#"{"type":"hello"}"#),
+            Ok(Envelope::Hello {})
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"disconnect","reason":"refresh_requested"}"#),
+            Ok(Envelope::Disconnect { reason: Some(r) }) if r == "refresh_requested"
+        ));
+        assert!(matches!(
+            parse(r#"{"envelope_id":"e3","type":"slash_commands","payload":{}}"#),
+            Ok(Envelope::Other)
+        ));
+    }
+
+    #[test]
+    fn a_mention_is_read_from_its_envelope() {
+        let frame = json!({
+            "envelope_id": "e2", "type": "events_api", "accepts_response_payload": false,
+            "payload": {
+                "type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+                "event_id": "Ev1", "event_time": 1700000000,
+                "event": {"type": "app_mention", "user": "U1", "text": "<@U0BOT> status",
+                          "ts": "1.0", "channel": "C1", "thread_ts": "0.5"},
+            },
+        });
+        let Envelope::EventsApi { payload } = parse(&frame.to_string()).unwrap() else {
+            panic!("not an events_api envelope");
+        };
+        assert_eq!(payload.event_id.0, "Ev1");
+        let Event::Mention(m) = Event::from(payload.event) else {
+            panic!("not a mention");
+        };
+        assert_eq!(
+            (m.channel.as_deref(), m.user.as_deref(), m.text.as_str()),
+            (Some("C1"), Some("U1"), "<@U0BOT> status")
+        );
+        assert_eq!(
+            (m.ts.as_str(), m.thread_ts.as_deref()),
+            ("1.0", Some("0.5"))
+        );
     }
 
     #[test]
     fn edits_carry_the_new_message() {
-        let event = json!({
+        let Event::Message(m) = event(json!({
             "type": "message", "subtype": "message_changed", "channel": "C1",
             "channel_type": "channel", "ts": "2.0",
             "message": {"text": "now tech-support", "user": "U1", "ts": "1.0",
-                         "reactions": [{"name": "sos", "count": 1}]}
-        });
-        let Event::Message(m) = Event::parse(&event).unwrap() else {
+                         "reactions": [{"name": "sos", "count": 1, "users": ["U2"]}]}
+        })) else {
             panic!("not a message")
         };
+        assert_eq!(m.subtype.as_deref(), Some("message_changed"));
         let edited = m.message.unwrap();
         assert_eq!(edited.text, "now tech-support");
+        assert_eq!(edited.ts, "1.0");
         assert!(edited.has_reaction("sos"));
         assert!(!edited.has_reaction("flamingo"));
     }
 
     #[test]
-    fn channel_created_needs_an_id() {
-        let ok = json!({"type": "channel_created", "channel": {"id": "C9", "name": "new"}});
+    fn direct_messages_and_bots_are_told_apart() {
+        let Event::Message(dm) = event(json!({
+            "type": "message", "channel": "D1", "channel_type": "im", "user": "U1",
+            "text": "status", "ts": "1.0",
+        })) else {
+            panic!("not a message")
+        };
+        assert!(dm.is_im() && dm.bot_id.is_none() && dm.subtype.is_none());
+        let Event::Message(bot) = event(json!({
+            "type": "message", "subtype": "bot_message", "channel": "C1", "bot_id": "B1",
+            "text": "beep", "ts": "1.0",
+        })) else {
+            panic!("not a message")
+        };
+        assert_eq!(bot.bot_id.as_deref(), Some("B1"));
+        assert_eq!(bot.subtype.as_deref(), Some("bot_message"));
+    }
+
+    #[test]
+    fn channels_created_are_read_and_other_events_ignored() {
+        let created = json!({"type": "channel_created", "channel": {"id": "C9", "name": "new", "created": 1}});
+        assert_eq!(event(created), Event::ChannelCreated("C9".into()));
         assert_eq!(
-            Event::parse(&ok).unwrap(),
-            Event::ChannelCreated("C9".into())
+            event(json!({"type": "channel_created"})),
+            Event::Other("channel_created".into()),
+            "malformed: ignored"
         );
-        assert!(Event::parse(&json!({"type": "channel_created"})).is_err());
         assert_eq!(
-            Event::parse(&json!({"type": "reaction_added"})).unwrap(),
-            Event::Other("reaction_added".into())
+            event(json!({"type": "something_new", "x": 1})),
+            Event::Other("something_new".into())
         );
     }
 }

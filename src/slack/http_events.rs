@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use slack_morphism::prelude as sm;
 use tokio::sync::mpsc;
 
 use super::signing;
@@ -71,7 +72,21 @@ async fn receive(
                     .unwrap_or("");
                 tracing::info!(retry = ?retry, reason, "Slack retried an event");
             }
-            if state.events.send(SocketEvent::Events(payload)).is_err() {
+            // The same typed callback as a Socket Mode envelope's payload (unknown event types
+            // have their own variant, so only a malformed body fails here).
+            let callback: sm::SlackPushEventCallback = match serde_json::from_value(payload) {
+                Ok(callback) => callback,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a signed Slack event could not be read");
+                    return (StatusCode::BAD_REQUEST, format!("not an event callback: {e}"))
+                        .into_response();
+                }
+            };
+            if state
+                .events
+                .send(SocketEvent::Events(Box::new(callback)))
+                .is_err()
+            {
                 // The bot has stopped (shutting down): let Slack retry elsewhere or later.
                 return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
             }

@@ -2,6 +2,7 @@
 //! the webhook server and the bot can run against the real API, a test fake or the local shell.
 
 pub mod api;
+pub mod blocks;
 use std::future::Future;
 use std::time::Duration;
 
@@ -74,7 +75,8 @@ impl SlackError {
     }
 }
 
-/// The Web API calls bennettbot makes. Implemented by the HTTP client and by the local shell.
+/// The Web API calls every part makes. Implemented by the HTTP client and by the local shell;
+/// the bot's own calls are [`bot_api::SlackBotApi`].
 pub trait SlackApi: Send + Sync + 'static {
     /// `chat.postMessage`
     fn post_message(
@@ -105,14 +107,15 @@ pub trait SlackApi: Send + Sync + 'static {
 }
 
 pub mod bot;
+pub mod bot_api;
 pub mod channels;
 pub mod events;
 pub mod http_events;
 pub mod mention;
 pub mod recent;
+pub mod retry;
 pub mod search;
 pub mod signing;
 pub mod socket;
 pub mod support;
 pub mod users;
-pub mod web_extra;

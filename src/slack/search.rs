@@ -5,9 +5,9 @@
 use chrono::{Days, NaiveDate};
 
 use super::bot::Bot;
+use super::bot_api::{SearchMatch, SlackBotApi};
 use super::channels::SupportTarget;
 use super::support::contains_keyword;
-use super::web_extra::SearchMatch;
 use super::SlackApi;
 
 /// The `search.messages` query for one keyword: the last two days, without the rule's
@@ -23,7 +23,7 @@ pub fn query(target: &SupportTarget, keyword: &str, today: NaiveDate) -> String 
     )
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Whether a hit is a support call for `target` that the bot should act on.
     fn wants(&self, target: &SupportTarget, hit: &SearchMatch) -> bool {
         !hit.channel.is_im

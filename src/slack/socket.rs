@@ -1,15 +1,16 @@
 //! The Socket Mode connection: open a URL with the app token, ack every envelope at once, hand
 //! events to the bot, and reconnect (with backoff) whenever Slack or the network drops us.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use slack_morphism::prelude as sm;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use super::events::Envelope;
-use super::web_extra::BotWeb;
+use super::bot_api::SlackBotApi;
+use super::events::{self, Envelope};
 use crate::metrics::record::{self, Reconnect};
 
 /// The connection's timings.
@@ -46,7 +47,7 @@ pub enum SocketEvent {
     /// A connection was established (and the health-check file may be touched).
     Connected,
     /// The `payload` of an `events_api` envelope, already acked.
-    Events(Value),
+    Events(Box<sm::SlackPushEventCallback>),
 }
 
 /// Why one connection ended.
@@ -60,8 +61,8 @@ enum Ended {
 }
 
 /// Keeps a Socket Mode connection open until `shutdown` turns true or the bot stops listening.
-pub async fn listen(
-    web: BotWeb,
+pub async fn listen<W: SlackBotApi>(
+    web: Arc<W>,
     timing: Timing,
     events: mpsc::UnboundedSender<SocketEvent>,
     mut shutdown: watch::Receiver<bool>,
@@ -72,7 +73,7 @@ pub async fn listen(
             return;
         }
         let started = tokio::time::Instant::now();
-        let ended = match connect_once(&web, &events, &mut shutdown, &mut wait, timing).await {
+        let ended = match connect_once(&*web, &events, &mut shutdown, &mut wait, timing).await {
             Ok(ended) => ended,
             Err(detail) => Ended::Dropped(detail),
         };
@@ -110,7 +111,7 @@ pub async fn listen(
 }
 
 async fn connect_once(
-    web: &BotWeb,
+    web: &impl SlackBotApi,
     events: &mpsc::UnboundedSender<SocketEvent>,
     shutdown: &mut watch::Receiver<bool>,
     wait: &mut Duration,
@@ -165,36 +166,37 @@ async fn connect_once(
             // Pings are answered by tungstenite; binary frames are not part of Socket Mode.
             Some(Ok(_)) => continue,
         };
-        let envelope = match Envelope::parse(text.as_str()) {
+        // Ack before any work, even before reading the frame: Slack redelivers envelopes not
+        // acked within 3 seconds.
+        if let Some(ack) = events::ack(text.as_str()) {
+            sink.send(Frame::text(ack))
+                .await
+                .map_err(|e| format!("acking: {e}"))?;
+            record::envelope_acked(received.elapsed());
+        }
+        let envelope = match events::parse(text.as_str()) {
             Ok(envelope) => envelope,
             Err(e) => {
                 tracing::warn!(error = %e, "skipping a frame");
                 continue;
             }
         };
-        // Ack before any work: Slack redelivers envelopes not acked within 3 seconds.
-        if let Some(ack) = envelope.ack() {
-            sink.send(Frame::text(ack))
-                .await
-                .map_err(|e| format!("acking: {e}"))?;
-            record::envelope_acked(received.elapsed());
-        }
-        match envelope.kind.as_str() {
-            "hello" => {
+        match envelope {
+            Envelope::Hello {} => {
                 // A working connection: the next failure starts the backoff afresh.
                 *wait = timing.min_backoff;
             }
-            "disconnect" => {
-                tracing::info!(reason = ?envelope.reason, "disconnect requested");
+            Envelope::Disconnect { reason } => {
+                tracing::info!(?reason, "disconnect requested");
                 let _ = sink.send(Frame::Close(None)).await;
                 return Ok(Ended::Disconnect);
             }
-            "events_api" => {
-                if events.send(SocketEvent::Events(envelope.payload)).is_err() {
+            Envelope::EventsApi { payload } => {
+                if events.send(SocketEvent::Events(payload)).is_err() {
                     return Ok(Ended::Shutdown);
                 }
             }
-            other => tracing::debug!(kind = other, "ignoring envelope"),
+            Envelope::Other => tracing::debug!("ignoring an envelope"),
         }
     }
 }

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::bot::Bot;
+use super::bot_api::SlackBotApi;
 use super::channels::SupportTarget;
 use super::recent::Recent;
 use super::{OutgoingMessage, SlackApi};
@@ -58,7 +59,7 @@ impl Handled {
     }
 }
 
-impl<S: SlackApi> Bot<S> {
+impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
     /// Claims a support call before anything is posted, so that concurrent live, edit and
     /// search handling cannot both repost it: first in memory, then by reacting, where
     /// `already_reacted` means an earlier run (or another process) handled it. `false`: leave

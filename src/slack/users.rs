@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::RwLock;
 
-use super::web_extra::BotWeb;
+use super::bot_api::SlackBotApi;
 use super::SlackError;
 
 /// The internal users loaded at start-up, plus any found later by `users.info`.
@@ -14,7 +14,7 @@ pub struct InternalUsers {
 
 impl InternalUsers {
     /// Loads every internal user (`users.list`, all pages).
-    pub async fn load(web: &BotWeb) -> Result<Self, SlackError> {
+    pub async fn load(web: &impl SlackBotApi) -> Result<Self, SlackError> {
         let users = web.users().await?;
         let known: HashSet<String> = users
             .into_iter()
@@ -29,7 +29,7 @@ impl InternalUsers {
 
     /// Whether `user` is internal. Users who joined after start-up are looked up
     /// (`users.info`) before being refused; a failed lookup refuses.
-    pub async fn is_internal(&self, web: &BotWeb, user: &str) -> bool {
+    pub async fn is_internal(&self, web: &impl SlackBotApi, user: &str) -> bool {
         if self.contains(user) {
             return true;
         }

@@ -247,7 +247,10 @@ impl FakeSocket {
             "retry_attempt": 0,
             "payload": {
                 "type": "event_callback",
+                "team_id": "T0FAKE",
+                "api_app_id": "A0FAKE",
                 "event_id": event_id,
+                "event_time": 1700000000,
                 "event": event,
             },
         });

@@ -59,49 +59,46 @@ pub(super) async fn insert_history(
 }
 
 impl PgStore {
-    /// Records how run `run` ended and deletes its job and run; `false` if the run was gone.
+    /// Records how run `run` ended and deletes its job and run; `false` if the run was gone
+    /// (then nothing is written). One statement, so one round trip.
     pub async fn finish(&self, run: RunId, record: &Finished) -> Result<bool, QueueError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // The job row is locked first, as the reaper locks it, so the two never deadlock.
-        let job = tx
-            .query_opt(
-                "SELECT job.id, job.type, job.args, job.channel FROM job
-                 WHERE job.id = (SELECT job_id FROM job_run WHERE run_id = $1)
-                 FOR UPDATE",
-                &[&run.0],
+        let client = self.client().await?;
+        let finish = client
+            .prepare_cached(
+                "WITH gone AS (
+                     DELETE FROM job WHERE id = (SELECT job_id FROM job_run WHERE run_id = $1::int8)
+                     RETURNING id, type, args, channel
+                 ),
+                 ended AS (
+                     DELETE FROM job_run WHERE run_id = $1 RETURNING run_id
+                 ),
+                 recorded AS (
+                     INSERT INTO job_history (job_id, type, args, channel, started_at, ended_at,
+                                              exit_kind, exit_code, exit_detail, log_dir, run_id)
+                     SELECT gone.id, gone.type, gone.args, gone.channel, $2::timestamptz,
+                            $3::timestamptz, $4::text, $5::int4, $6::text, $7::text,
+                            ended.run_id
+                     FROM gone, ended
+                     RETURNING 1
+                 )
+                 SELECT (SELECT COUNT(*) FROM recorded), pg_notify('bennettbot_queue', '')",
             )
             .await?;
-        let still_ours = tx
-            .execute("DELETE FROM job_run WHERE run_id = $1", &[&run.0])
-            .await?
-            == 1;
-        let finished = match (&job, still_ours) {
-            (Some(row), true) => {
-                let job_id: i64 = row.get(0);
-                tx.execute("DELETE FROM job WHERE id = $1", &[&job_id])
-                    .await?;
-                insert_history(
-                    &tx,
-                    &HistoryRow {
-                        job_id,
-                        run: Some(run),
-                        job_type: row.get(1),
-                        args: row.get(2),
-                        channel: row.get(3),
-                        started_at: Some(record.started_at),
-                        ended_at: record.ended_at,
-                        exit: &record.exit,
-                        log_dir: record.log_dir.as_deref(),
-                    },
-                )
-                .await?;
-                true
-            }
-            _ => false,
-        };
-        tx.execute(NOTIFY_SQL, &[]).await?;
-        tx.commit().await?;
+        let row = client
+            .query_one(
+                &finish,
+                &[
+                    &run.0,
+                    &record.started_at,
+                    &record.ended_at,
+                    &record.exit.kind(),
+                    &record.exit.code(),
+                    &record.exit.detail(),
+                    &record.log_dir,
+                ],
+            )
+            .await?;
+        let finished = row.get::<_, i64>(0) == 1;
         if finished {
             tracing::debug!(run_id = %run, exit = ?record.exit, "job finished");
         } else {

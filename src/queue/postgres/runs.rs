@@ -44,59 +44,59 @@ impl PgStore {
         }
     }
 
+    /// One statement, so one round trip: expired suppressions go, the next due job of a free
+    /// type is picked (in `job_pending`'s order, so the index serves the sort however long
+    /// the queue), stamped and given its run.
     async fn try_reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let now: DateTime<Utc> = tx.query_one("SELECT clock_timestamp()", &[]).await?.get(0);
-        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
-            .await?;
-        let pick = tx
+        let client = self.client().await?;
+        let reserve = client
             .prepare_cached(
-                "WITH pick AS (
+                "WITH expired AS (
+                     DELETE FROM suppression WHERE end_at <= statement_timestamp()
+                 ),
+                 pick AS (
                      SELECT job.id FROM job
                      WHERE job.started_at IS NULL
-                       AND (job.start_after IS NULL OR job.start_after <= $1)
+                       AND (job.start_after <= statement_timestamp() OR job.start_after IS NULL)
                        AND NOT EXISTS (SELECT 1 FROM job AS r
                                        WHERE r.type = job.type AND r.started_at IS NOT NULL)
                        AND NOT EXISTS (SELECT 1 FROM suppression AS s
-                                       WHERE s.job_type = job.type AND s.start_at <= $1 AND s.end_at > $1)
-                     ORDER BY job.start_after NULLS FIRST, job.id
+                                       WHERE s.job_type = job.type
+                                         AND s.start_at <= statement_timestamp()
+                                         AND s.end_at > statement_timestamp())
+                     ORDER BY job.start_after, job.id
                      LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
-                 UPDATE job SET started_at = clock_timestamp() FROM pick WHERE job.id = pick.id
-                 RETURNING job.id, job.started_at",
+                     FOR UPDATE SKIP LOCKED
+                 ),
+                 started AS (
+                     UPDATE job SET started_at = clock_timestamp() FROM pick WHERE job.id = pick.id
+                     RETURNING job.id, job.type, job.args, job.channel, job.thread_ts,
+                               job.message_ts, job.start_after, job.started_at, job.is_im
+                 ),
+                 run AS (
+                     INSERT INTO job_run (job_id, owner, heartbeat_at)
+                     SELECT id, $1::text, started_at FROM started
+                     RETURNING run_id, job_id
+                 )
+                 SELECT started.id, started.type, started.args, started.channel, started.thread_ts,
+                        started.message_ts, started.start_after, started.started_at, started.is_im,
+                        run.run_id
+                 FROM started JOIN run ON run.job_id = started.id",
             )
             .await?;
-        let Some(row) = tx.query_opt(&pick, &[&now]).await? else {
-            tx.commit().await?;
+        // `started_at` is the clock when the row was updated, after the pick's snapshot, so
+        // never before the end of a run of the type another dispatcher committed meanwhile.
+        // Unlike SQLite's, PostgreSQL's job ids are never reused, so no stale run can hold
+        // this job's id.
+        let Some(row) = client.query_opt(&reserve, &[&owner]).await? else {
             return Ok(None);
         };
-        let id: i64 = row.get(0);
-        // Stamped once the pick's snapshot is taken, so never before the end of a run of the
-        // type that another dispatcher committed while this transaction waited (`now`, read
-        // at its start, can be earlier).
-        let now: DateTime<Utc> = row.get(1);
-        tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
-            .await?;
-        let run: i64 = tx
-            .query_one(
-                "INSERT INTO job_run (job_id, owner, heartbeat_at) VALUES ($1, $2, $3)
-                 RETURNING run_id",
-                &[&id, &owner, &now],
-            )
-            .await?
-            .get(0);
-        let sql = format!("SELECT {JOB_COLUMNS} FROM job WHERE id = $1");
-        let raw = raw_job(&tx.query_one(&sql, &[&id]).await?);
-        tx.commit().await?;
-        let raw = crate::queue::job::RawJob {
-            run: Some(RunId(run)),
-            ..raw
-        };
+        let started_at: DateTime<Utc> = row.get(7);
+        let raw = raw_job(&row);
         match raw.parse() {
             Ok(mut job) => {
-                job.started_at = Some(now);
-                tracing::debug!(job_id = job.id, run_id = run, job_type = %job.job_type, owner, "job reserved");
+                job.started_at = Some(started_at);
+                tracing::debug!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, owner, "job reserved");
                 Ok(Some(job))
             }
             Err(bad) => {
