@@ -139,6 +139,11 @@ fn watch(path: &Path, notify: &Weak<Notify>) {
         }
     };
     let mut last = None;
+    // A commit made between the first wait and the first reading below would go unnoticed:
+    // wake the waiter once, harmlessly, to cover it.
+    if let Some(notify) = notify.upgrade() {
+        notify.notify_one();
+    }
     loop {
         std::thread::sleep(WATCH_EVERY);
         let Some(notify) = notify.upgrade() else {
