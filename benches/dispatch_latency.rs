@@ -33,6 +33,10 @@ use bennettbot::queue::Queue;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use tokio::sync::{watch, Notify};
 
+#[path = "support/stats.rs"]
+mod stats;
+use stats::summarise;
+
 const JOB_TYPE: &str = "test_hello_name";
 const LOGS: &str = "#logs";
 const CHANNEL: &str = "C0BENCH";
@@ -105,33 +109,6 @@ fn now_micros() -> u64 {
 fn parse_epoch_realtime(text: &str) -> u64 {
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
     digits.parse().expect("EPOCHREALTIME is digits and a mark")
-}
-
-/// Percentiles (nearest rank) and mean of durations in µs.
-struct Summary {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-fn summarise(mut micros: Vec<i64>) -> Summary {
-    assert!(!micros.is_empty(), "nothing was measured");
-    micros.sort_unstable();
-    let rank = |p: f64| {
-        let i = ((p / 100.0) * micros.len() as f64).ceil() as usize;
-        micros[i.clamp(1, micros.len()) - 1] as f64 / 1000.0
-    };
-    Summary {
-        n: micros.len(),
-        p50: rank(50.0),
-        p90: rank(90.0),
-        p99: rank(99.0),
-        max: *micros.last().unwrap() as f64 / 1000.0,
-        mean: micros.iter().sum::<i64>() as f64 / micros.len() as f64 / 1000.0,
-    }
 }
 
 fn print_header() {

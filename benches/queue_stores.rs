@@ -1,0 +1,371 @@
+//! The queue on both stores side by side, through [`Queue`] (the handle every part uses):
+//! SQLite (a file in a temp dir, WAL) and PostgreSQL (a private server from Debian's binaries
+//! on loopback, started by `tests/support/postgres.rs`, or `BENNETTBOT_TEST_DATABASE_URL`).
+//! Each scenario gets a fresh database.
+//!
+//! - **schedules/s**: `schedule` calls one after another, each a new row;
+//! - **reserve + finish/s**: one job reserved then finished at a time, with at least 2,000 queued;
+//! - **schedule → reserved**: a waiter loops on `notified()` then `reserve`; the time from just
+//!   before `schedule` until `reserve` hands it the job. "One handle": the waiter shares the
+//!   scheduler's handle (as in `serve`). "Two handles": the waiter has a handle of its own, so it
+//!   hears of the job only as another process would (SQLite: its watcher of `data_version`,
+//!   every 10 ms; PostgreSQL: `LISTEN/NOTIFY`);
+//! - **jobs/s with D dispatchers**: 1,000 jobs of 100 types queued, then D loops, each on a
+//!   handle of its own, reserve and finish until all are done (one running per type holds
+//!   across them). The job body is empty ("queue only") or spawns `echo` and waits for it.
+//!   The real dispatcher also posts to Slack and makes a log folder per job: not counted here.
+//!
+//! `cargo bench --bench queue_stores` prints a Markdown table. Without `--bench`
+//! (`cargo test --benches`) small sizes check that it still works. Figures are printed, never
+//! asserted. The test server runs with `fsync=off` and `synchronous_commit=off`; SQLite with
+//! `synchronous=NORMAL` (no fsync per commit in WAL mode either).
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+#[path = "support/stats.rs"]
+mod stats;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bennettbot::config::Args;
+use bennettbot::queue::{Database, ExitKind, Finished, NewJob, Queue};
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+
+/// Types the throughput scenarios spread their jobs over.
+const TYPES: usize = 20;
+/// Jobs left queued while reserve + finish is timed.
+const QUEUED: usize = 2_000;
+/// Only a broken store takes this long for any scenario.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database, opened as often as a scenario needs handles.
+struct Fresh {
+    database: Database,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fresh {
+    async fn new(kind: Kind) -> Fresh {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                Fresh {
+                    database: Database::Sqlite(dir.path().join("queue.db")),
+                    _dir: Some(dir),
+                }
+            }
+            Kind::Postgres => {
+                let url = postgres::database_url().await;
+                Fresh {
+                    database: Database::from_settings(Some(&url), "unused".into()).expect("url"),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// A new handle, as another process would open.
+    async fn open(&self) -> Queue {
+        Queue::open_database(&self.database).await.expect("open")
+    }
+}
+
+fn job_args(n: usize) -> Args {
+    Args::from([
+        ("n".to_owned(), n.to_string()),
+        ("repo".to_owned(), "opensafely/job-server".to_owned()),
+    ])
+}
+
+/// Queues job `n` of type `type{n % types}`, due now.
+async fn add(queue: &Queue, n: usize, types: usize) {
+    queue
+        .schedule(&NewJob {
+            job_type: &format!("type{}", n % types),
+            args: &job_args(n),
+            channel: "C1",
+            thread_ts: None,
+            message_ts: None,
+            is_im: false,
+            start_after: Utc::now(),
+        })
+        .await
+        .expect("schedule");
+}
+
+/// Reserves the next due job for `owner` and finishes it at once; `false` if none was due.
+async fn reserve_finish(queue: &Queue, owner: &str, body: Body) -> bool {
+    let Some(job) = queue.reserve(owner).await.expect("reserve") else {
+        return false;
+    };
+    let started_at = Utc::now();
+    body.run(&job.job_type).await;
+    let record = Finished {
+        started_at,
+        ended_at: Utc::now(),
+        exit: ExitKind::Code(0),
+        log_dir: None,
+    };
+    assert!(
+        queue
+            .finish(job.run.expect("a reserved job has a run"), &record)
+            .await
+            .expect("finish"),
+        "the run was still there"
+    );
+    true
+}
+
+/// What a job does between reserve and finish.
+#[derive(Clone, Copy)]
+enum Body {
+    Nothing,
+    /// Spawns `echo <type>` (output discarded) and waits for it.
+    Echo,
+}
+
+impl Body {
+    async fn run(self, job_type: &str) {
+        if let Body::Echo = self {
+            let status = tokio::process::Command::new("echo")
+                .arg(job_type)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .await
+                .expect("echo runs");
+            assert!(status.success());
+        }
+    }
+}
+
+/// Schedules per second, `n` new rows one after another.
+async fn schedules_per_second(kind: Kind, n: usize) -> f64 {
+    let fresh = Fresh::new(kind).await;
+    let queue = fresh.open().await;
+    let started = Instant::now();
+    for i in 0..n {
+        add(&queue, i, TYPES).await;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Reserve + finish per second, `n` cycles with at least [`QUEUED`] jobs waiting.
+async fn reserve_finish_per_second(kind: Kind, n: usize) -> f64 {
+    let fresh = Fresh::new(kind).await;
+    let queue = fresh.open().await;
+    for i in 0..QUEUED + n {
+        add(&queue, i, TYPES).await;
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        assert!(reserve_finish(&queue, "bench", Body::Nothing).await);
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Schedule → reserved latencies (µs) of `n` jobs, each scheduled once the last is finished,
+/// after a gap that moves across the SQLite watcher's 10 ms period. `warm_up` more go first,
+/// unmeasured (connections, the listener, the watcher thread).
+async fn wake_latencies(kind: Kind, two_handles: bool, n: usize, warm_up: usize) -> Vec<i64> {
+    let fresh = Fresh::new(kind).await;
+    let scheduler = fresh.open().await;
+    let waiter = if two_handles {
+        fresh.open().await
+    } else {
+        scheduler.clone()
+    };
+    let (reserved_tx, mut reserved_rx) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let waiting = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = waiter.notified() => {}
+                _ = stop_rx.changed() => return,
+            }
+            while let Some(job) = waiter.reserve("bench").await.expect("reserve") {
+                let at = Instant::now();
+                let record = Finished {
+                    started_at: Utc::now(),
+                    ended_at: Utc::now(),
+                    exit: ExitKind::Code(0),
+                    log_dir: None,
+                };
+                waiter
+                    .finish(job.run.expect("run"), &record)
+                    .await
+                    .expect("finish");
+                let _ = reserved_tx.send((job.id, at));
+            }
+        }
+    });
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..warm_up + n {
+        // Pacing, not waiting for anything: schedules land at every phase of a poll.
+        tokio::time::sleep(Duration::from_micros(2_000 + (i as u64 * 3_700) % 10_000)).await;
+        let sent = Instant::now();
+        let scheduled = scheduler
+            .schedule_job(
+                "type0",
+                &job_args(i),
+                "C1",
+                None,
+                Duration::ZERO,
+                false,
+                None,
+            )
+            .await
+            .expect("schedule");
+        let (id, at) = tokio::time::timeout(SCENARIO_LIMIT, reserved_rx.recv())
+            .await
+            .expect("the job was reserved in time")
+            .expect("the waiter runs");
+        assert_eq!(id, scheduled.id, "the job just scheduled was reserved");
+        if i >= warm_up {
+            latencies.push(at.duration_since(sent).as_micros() as i64);
+        }
+    }
+    let _ = stop_tx.send(true);
+    waiting.await.expect("the waiter ends");
+    latencies
+}
+
+/// Jobs per second for `jobs` jobs of `types` types, queued first, drained by `dispatchers`
+/// loops on handles of their own.
+async fn drain_per_second(
+    kind: Kind,
+    dispatchers: usize,
+    jobs: usize,
+    types: usize,
+    body: Body,
+) -> f64 {
+    let fresh = Fresh::new(kind).await;
+    let queue = fresh.open().await;
+    for i in 0..jobs {
+        add(&queue, i, types).await;
+    }
+    let mut handles = Vec::with_capacity(dispatchers);
+    for _ in 0..dispatchers {
+        let handle = fresh.open().await;
+        // Starts the watcher / listener before the clock does.
+        drop(handle.notified());
+        handles.push(handle);
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let (all_done_tx, all_done_rx) = watch::channel(false);
+    let all_done_tx = Arc::new(all_done_tx);
+    let started = Instant::now();
+    let loops: Vec<_> = handles
+        .into_iter()
+        .enumerate()
+        .map(|(d, handle)| {
+            let done = Arc::clone(&done);
+            let all_done_tx = Arc::clone(&all_done_tx);
+            let mut all_done_rx = all_done_rx.clone();
+            let owner = format!("bench-dispatcher-{d}");
+            tokio::spawn(async move {
+                let mut ran = 0usize;
+                loop {
+                    // Armed before reserving, so a change made meanwhile is not missed.
+                    let changed = handle.notified();
+                    if reserve_finish(&handle, &owner, body).await {
+                        ran += 1;
+                        if done.fetch_add(1, Ordering::AcqRel) + 1 == jobs {
+                            let _ = all_done_tx.send(true);
+                        }
+                        continue;
+                    }
+                    if *all_done_rx.borrow() {
+                        return ran;
+                    }
+                    tokio::select! {
+                        () = changed => {}
+                        _ = all_done_rx.changed() => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    for running in loops {
+        ran += tokio::time::timeout(SCENARIO_LIMIT, running)
+            .await
+            .expect("the jobs were drained in time")
+            .expect("the loop ends");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(ran, jobs, "every job ran once");
+    jobs as f64 / elapsed.as_secs_f64()
+}
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn latency_cell(micros: Vec<i64>) -> String {
+    let s = stats::summarise(micros);
+    format!("{:.2} / {:.2} ms", s.p50, s.p99)
+}
+
+fn row(what: &str, cells: [String; 2]) {
+    println!("| {what} | {} | {} |", cells[0], cells[1]);
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let ops = size("QUEUE_STORES_OPS", if quick { 50 } else { 2_000 });
+    let wakes = size("QUEUE_STORES_WAKES", if quick { 5 } else { 300 });
+    let jobs = size("QUEUE_STORES_JOBS", if quick { 50 } else { 1_000 });
+    let types = size("QUEUE_STORES_TYPES", if quick { 10 } else { 100 });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let kinds = [Kind::Sqlite, Kind::Postgres];
+    let each = |f: &dyn Fn(Kind) -> String| kinds.map(f);
+    runtime.block_on(async {
+        // Started outside any timing.
+        drop(Fresh::new(Kind::Postgres).await);
+    });
+
+    println!("\n| queue, through `Queue` | SQLite | PostgreSQL |");
+    println!("|---|---|---|");
+    row(
+        &format!("schedules/s ({ops} new rows, one at a time)"),
+        each(&|k| format!("{:.0}", runtime.block_on(schedules_per_second(k, ops)))),
+    );
+    row(
+        &format!("reserve + finish/s ({ops}, {QUEUED}+ queued)"),
+        each(&|k| format!("{:.0}", runtime.block_on(reserve_finish_per_second(k, ops)))),
+    );
+    row(
+        &format!("schedule → reserved, one handle, p50 / p99 ({wakes})"),
+        each(&|k| latency_cell(runtime.block_on(wake_latencies(k, false, wakes, 3)))),
+    );
+    row(
+        &format!("schedule → reserved, two handles (as two processes), p50 / p99 ({wakes})"),
+        each(&|k| latency_cell(runtime.block_on(wake_latencies(k, true, wakes, 3)))),
+    );
+    for (body, label) in [(Body::Nothing, "queue only"), (Body::Echo, "`echo` each")] {
+        for dispatchers in [1, 2, 4] {
+            row(
+                &format!("jobs/s, {jobs} jobs of {types} types, {dispatchers} dispatcher(s), {label}"),
+                each(&|k| {
+                    let rate = runtime.block_on(drain_per_second(k, dispatchers, jobs, types, body));
+                    format!("{rate:.0}")
+                }),
+            );
+        }
+    }
+}
