@@ -9,7 +9,8 @@
 //!   before `schedule` until `reserve` hands it the job. "One handle": the waiter shares the
 //!   scheduler's handle (as in `serve`). "Two handles": the waiter has a handle of its own, so it
 //!   hears of the job only as another process would (SQLite: its watcher of `data_version`,
-//!   every 10 ms; PostgreSQL: `LISTEN/NOTIFY`);
+//!   every 10 ms; PostgreSQL: `LISTEN/NOTIFY`). "Two processes": a child process (this bench
+//!   re-run with `QUEUE_STORES_SCHEDULER` set) schedules, timed on the wall clock;
 //! - **jobs/s with D dispatchers**: 1,000 jobs of 100 types queued, then D loops, each on a
 //!   handle of its own, reserve and finish until all are done (one running per type holds
 //!   across them). The job body is empty ("queue only") or spawns `echo` and waits for it.
@@ -25,13 +26,15 @@ mod postgres;
 #[path = "support/stats.rs"]
 mod stats;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bennettbot::config::Args;
 use bennettbot::queue::{Database, ExitKind, Finished, NewJob, Queue};
 use chrono::Utc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 /// Types the throughput scenarios spread their jobs over.
@@ -53,6 +56,8 @@ enum Kind {
 /// A fresh database, opened as often as a scenario needs handles.
 struct Fresh {
     database: Database,
+    /// The database as `DATABASE_URL` names it, for a child process.
+    url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -61,8 +66,10 @@ impl Fresh {
         match kind {
             Kind::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("queue.db");
                 Fresh {
-                    database: Database::Sqlite(dir.path().join("queue.db")),
+                    url: format!("sqlite://{}", path.display()),
+                    database: Database::Sqlite(path),
                     _dir: Some(dir),
                 }
             }
@@ -70,6 +77,7 @@ impl Fresh {
                 let url = postgres::database_url().await;
                 Fresh {
                     database: Database::from_settings(Some(&url), "unused".into()).expect("url"),
+                    url,
                     _dir: None,
                 }
             }
@@ -175,22 +183,155 @@ async fn reserve_finish_per_second(kind: Kind, n: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Where the jobs of a latency run are scheduled, as seen from the waiter.
+#[derive(Clone, Copy)]
+enum Source {
+    /// On the waiter's own handle, as in `serve`.
+    SameHandle,
+    /// On another handle in this process: heard only through the store.
+    OtherHandle,
+    /// In a child process (this bench, re-run as [`SCHEDULER_ENV`]).
+    OtherProcess,
+}
+
+/// Set (to a `DATABASE_URL`) in the child that schedules for [`Source::OtherProcess`].
+const SCHEDULER_ENV: &str = "QUEUE_STORES_SCHEDULER";
+
+/// Wall-clock µs: the one clock both processes read.
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_micros() as i64
+}
+
+/// Schedules job `i` of type `type0`; returns its id.
+async fn schedule_one(queue: &Queue, i: usize) -> i64 {
+    queue
+        .schedule_job(
+            "type0",
+            &job_args(i),
+            "C1",
+            None,
+            Duration::ZERO,
+            false,
+            None,
+        )
+        .await
+        .expect("schedule")
+        .id
+}
+
+/// The child of [`Source::OtherProcess`]: for each number read on stdin, schedules that job
+/// and answers `<id> <µs just before scheduling>`.
+fn scheduler_child(url: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let database = Database::from_settings(Some(url), "unused".into()).expect("url");
+    let queue = runtime
+        .block_on(Queue::open_database(&database))
+        .expect("open");
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lines() {
+        let i: usize = line.expect("stdin").trim().parse().expect("a job number");
+        let sent = now_micros();
+        let id = runtime.block_on(schedule_one(&queue, i));
+        writeln!(out, "{id} {sent}").expect("stdout");
+        out.flush().expect("stdout");
+    }
+}
+
+/// Schedules for the latency run: here, or through the child process.
+enum Scheduler {
+    Here(Queue),
+    Child {
+        child: tokio::process::Child,
+        stdin: tokio::process::ChildStdin,
+        answers: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    },
+}
+
+impl Scheduler {
+    async fn new(source: Source, fresh: &Fresh, waiter: &Queue) -> Scheduler {
+        match source {
+            Source::SameHandle => Scheduler::Here(waiter.clone()),
+            Source::OtherHandle => Scheduler::Here(fresh.open().await),
+            Source::OtherProcess => {
+                let mut child = tokio::process::Command::new(
+                    std::env::current_exe().expect("the bench's own path"),
+                )
+                .env(SCHEDULER_ENV, &fresh.url)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("the scheduler process starts");
+                let stdin = child.stdin.take().expect("piped");
+                let stdout = child.stdout.take().expect("piped");
+                Scheduler::Child {
+                    child,
+                    stdin,
+                    answers: tokio::io::BufReader::new(stdout).lines(),
+                }
+            }
+        }
+    }
+
+    /// Schedules job `i`: its id and the µs just before it was scheduled.
+    async fn schedule(&mut self, i: usize) -> (i64, i64) {
+        match self {
+            Scheduler::Here(queue) => {
+                let sent = now_micros();
+                (schedule_one(queue, i).await, sent)
+            }
+            Scheduler::Child { stdin, answers, .. } => {
+                stdin
+                    .write_all(format!("{i}\n").as_bytes())
+                    .await
+                    .expect("to the scheduler");
+                stdin.flush().await.expect("to the scheduler");
+                let line = answers
+                    .next_line()
+                    .await
+                    .expect("from the scheduler")
+                    .expect("the scheduler answers");
+                let (id, sent) = line.split_once(' ').expect("`id sent`");
+                (id.parse().expect("id"), sent.parse().expect("µs"))
+            }
+        }
+    }
+
+    async fn end(self) {
+        if let Scheduler::Child {
+            mut child, stdin, ..
+        } = self
+        {
+            // End of input ends the child.
+            drop(stdin);
+            let status = tokio::time::timeout(SCENARIO_LIMIT, child.wait())
+                .await
+                .expect("the scheduler exits")
+                .expect("wait");
+            assert!(status.success(), "the scheduler process failed: {status}");
+        }
+    }
+}
+
 /// Schedule → reserved latencies (µs) of `n` jobs, each scheduled once the last is finished,
 /// after a gap that moves across the SQLite watcher's 10 ms period. `warm_up` more go first,
 /// unmeasured (connections, the listener, the watcher thread).
-async fn wake_latencies(kind: Kind, two_handles: bool, n: usize, warm_up: usize) -> Vec<i64> {
+async fn wake_latencies(kind: Kind, source: Source, n: usize, warm_up: usize) -> Vec<i64> {
     let fresh = Fresh::new(kind).await;
-    let scheduler = fresh.open().await;
-    let waiter = if two_handles {
-        fresh.open().await
-    } else {
-        scheduler.clone()
-    };
+    let waiter = fresh.open().await;
+    let mut scheduler = Scheduler::new(source, &fresh, &waiter).await;
     // Starts the watcher thread / the listener, and gives it time to take its first reading
     // or `LISTEN` (the warm-up jobs cover the rest).
     drop(waiter.notified());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (reserved_tx, mut reserved_rx) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let (reserved_tx, mut reserved_rx) = mpsc::unbounded_channel::<(i64, i64)>();
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let waiting = tokio::spawn(async move {
         loop {
@@ -200,7 +341,7 @@ async fn wake_latencies(kind: Kind, two_handles: bool, n: usize, warm_up: usize)
                 _ = stop_rx.changed() => return,
             }
             while let Some(job) = waiter.reserve("bench").await.expect("reserve") {
-                let at = Instant::now();
+                let at = now_micros();
                 let record = Finished {
                     started_at: Utc::now(),
                     ended_at: Utc::now(),
@@ -219,28 +360,17 @@ async fn wake_latencies(kind: Kind, two_handles: bool, n: usize, warm_up: usize)
     for i in 0..warm_up + n {
         // Pacing, not waiting for anything: schedules land at every phase of a poll.
         tokio::time::sleep(Duration::from_micros(2_000 + (i as u64 * 3_700) % 10_000)).await;
-        let sent = Instant::now();
-        let scheduled = scheduler
-            .schedule_job(
-                "type0",
-                &job_args(i),
-                "C1",
-                None,
-                Duration::ZERO,
-                false,
-                None,
-            )
-            .await
-            .expect("schedule");
+        let (scheduled, sent) = scheduler.schedule(i).await;
         let (id, at) = tokio::time::timeout(SCENARIO_LIMIT, reserved_rx.recv())
             .await
             .expect("the job was reserved in time")
             .expect("the waiter runs");
-        assert_eq!(id, scheduled.id, "the job just scheduled was reserved");
+        assert_eq!(id, scheduled, "the job just scheduled was reserved");
         if i >= warm_up {
-            latencies.push(at.duration_since(sent).as_micros() as i64);
+            latencies.push(at - sent);
         }
     }
+    scheduler.end().await;
     let _ = stop_tx.send(true);
     waiting.await.expect("the waiter ends");
     latencies
@@ -333,6 +463,9 @@ fn row(what: &str, cells: [String; 2]) {
 }
 
 fn main() {
+    if let Ok(url) = std::env::var(SCHEDULER_ENV) {
+        return scheduler_child(&url);
+    }
     let quick = !std::env::args().any(|a| a == "--bench");
     let ops = size("QUEUE_STORES_OPS", if quick { 50 } else { 2_000 });
     let wakes = size("QUEUE_STORES_WAKES", if quick { 5 } else { 300 });
@@ -359,14 +492,16 @@ fn main() {
         &format!("reserve + finish/s ({ops}, {QUEUED}+ queued)"),
         each(&|k| format!("{:.0}", runtime.block_on(reserve_finish_per_second(k, ops)))),
     );
-    row(
-        &format!("schedule → reserved, one handle, p50 / p99 ({wakes})"),
-        each(&|k| latency_cell(runtime.block_on(wake_latencies(k, false, wakes, 3)))),
-    );
-    row(
-        &format!("schedule → reserved, two handles (as two processes), p50 / p99 ({wakes})"),
-        each(&|k| latency_cell(runtime.block_on(wake_latencies(k, true, wakes, 3)))),
-    );
+    for (source, label) in [
+        (Source::SameHandle, "one handle"),
+        (Source::OtherHandle, "two handles in one process"),
+        (Source::OtherProcess, "two processes"),
+    ] {
+        row(
+            &format!("schedule → reserved, {label}, p50 / p99 ({wakes})"),
+            each(&|k| latency_cell(runtime.block_on(wake_latencies(k, source, wakes, 3)))),
+        );
+    }
     for (body, label) in [(Body::Nothing, "queue only"), (Body::Echo, "`echo` each")] {
         for dispatchers in [1, 2, 4] {
             row(
