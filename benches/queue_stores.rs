@@ -247,11 +247,14 @@ fn scheduler_child(url: &str) {
 /// Schedules for the latency run: here, or through the child process.
 enum Scheduler {
     Here(Queue),
-    Child {
-        child: tokio::process::Child,
-        stdin: tokio::process::ChildStdin,
-        answers: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-    },
+    Child(Box<ChildScheduler>),
+}
+
+/// The scheduler process and its pipes.
+struct ChildScheduler {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    answers: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Scheduler {
@@ -271,11 +274,11 @@ impl Scheduler {
                 .expect("the scheduler process starts");
                 let stdin = child.stdin.take().expect("piped");
                 let stdout = child.stdout.take().expect("piped");
-                Scheduler::Child {
+                Scheduler::Child(Box::new(ChildScheduler {
                     child,
                     stdin,
                     answers: tokio::io::BufReader::new(stdout).lines(),
-                }
+                }))
             }
         }
     }
@@ -287,7 +290,8 @@ impl Scheduler {
                 let sent = now_micros();
                 (schedule_one(queue, i).await, sent)
             }
-            Scheduler::Child { stdin, answers, .. } => {
+            Scheduler::Child(process) => {
+                let ChildScheduler { stdin, answers, .. } = &mut **process;
                 stdin
                     .write_all(format!("{i}\n").as_bytes())
                     .await
@@ -305,10 +309,10 @@ impl Scheduler {
     }
 
     async fn end(self) {
-        if let Scheduler::Child {
-            mut child, stdin, ..
-        } = self
-        {
+        if let Scheduler::Child(process) = self {
+            let ChildScheduler {
+                mut child, stdin, ..
+            } = *process;
             // End of input ends the child.
             drop(stdin);
             let status = tokio::time::timeout(SCENARIO_LIMIT, child.wait())
