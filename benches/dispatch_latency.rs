@@ -1,6 +1,6 @@
 //! Dispatch latency: how long from `schedule_job` until the job's script is running.
 //!
-//! One process holds a file queue (WAL, in a temp dir) and a [`Dispatcher`] reporting to a
+//! One process holds a queue (a SQLite file in a temp dir, or PostgreSQL) and a [`Dispatcher`] reporting to a
 //! recording [`SlackApi`]. `test_hello_name` jobs are scheduled one at a time, each once the
 //! previous one has left the queue, so every job meets an idle dispatcher. Three instants are
 //! compared, all on the wall clock (the script can only read that one):
@@ -11,10 +11,11 @@
 //! - **script**: the first line of `test/hello.sh`, which appends `$EPOCHREALTIME` (a bash
 //!   builtin, so no extra process skews it) to the file named by `$MARK`.
 //!
-//! Scenarios: the same connection schedules and dispatches (as in `serve`, where the bot's
-//! schedule wakes the dispatcher directly), then another connection schedules (as with
-//! separate `bot`/`webserver` and `dispatcher` processes, seen through `PRAGMA data_version`
-//! polling). Bash's own start-up is measured alone for context.
+//! Scenarios, on SQLite then on PostgreSQL (a private server, see `tests/support/postgres.rs`):
+//! the same handle schedules and dispatches (as in `serve`, where the bot's schedule wakes the
+//! dispatcher directly), then another handle schedules (as with separate `bot`/`webserver` and
+//! `dispatcher` processes, heard through SQLite's `data_version` watcher or PostgreSQL's
+//! `LISTEN/NOTIFY`). Bash's own start-up is measured alone for context.
 //!
 //! `cargo bench --bench dispatch_latency`; `DISPATCH_N` (default 300) and `DISPATCH_POLL_N`
 //! (default 30) set the sizes. Figures are printed, never asserted.
@@ -29,9 +30,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bennettbot::config::Args;
 use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
-use bennettbot::queue::Queue;
+use bennettbot::queue::{Database, Queue};
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use tokio::sync::{watch, Notify};
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+#[path = "support/stats.rs"]
+mod stats;
+use stats::summarise;
 
 const JOB_TYPE: &str = "test_hello_name";
 const LOGS: &str = "#logs";
@@ -105,33 +112,6 @@ fn now_micros() -> u64 {
 fn parse_epoch_realtime(text: &str) -> u64 {
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
     digits.parse().expect("EPOCHREALTIME is digits and a mark")
-}
-
-/// Percentiles (nearest rank) and mean of durations in µs.
-struct Summary {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-fn summarise(mut micros: Vec<i64>) -> Summary {
-    assert!(!micros.is_empty(), "nothing was measured");
-    micros.sort_unstable();
-    let rank = |p: f64| {
-        let i = ((p / 100.0) * micros.len() as f64).ceil() as usize;
-        micros[i.clamp(1, micros.len()) - 1] as f64 / 1000.0
-    };
-    Summary {
-        n: micros.len(),
-        p50: rank(50.0),
-        p90: rank(90.0),
-        p99: rank(99.0),
-        max: *micros.last().unwrap() as f64 / 1000.0,
-        mean: micros.iter().sum::<i64>() as f64 / micros.len() as f64 / 1000.0,
-    }
 }
 
 fn print_header() {
@@ -384,44 +364,72 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "dispatch latency: {n} `{JOB_TYPE}` jobs one at a time, file queue in {}",
+        "dispatch latency: {n} `{JOB_TYPE}` jobs one at a time, files in {}",
         bench.root.path().display()
     );
 
     bash_context(&bench, n);
 
-    let db = bench.path("queue.db");
-    let queue = Queue::open(&db).expect("open");
+    let db = Database::Sqlite(bench.path("queue.db"));
+    store_scenarios(&runtime, &bench, &db, "SQLite", n, poll_n);
+    let url = runtime.block_on(postgres::database_url());
+    let pg = Database::from_settings(Some(&url), "unused".into()).expect("url");
+    store_scenarios(&runtime, &bench, &pg, "PostgreSQL", n, poll_n);
+}
+
+/// Both scenarios on one store: `n` jobs scheduled on the dispatcher's own handle, then
+/// `poll_n` scheduled on another handle (the dispatcher hears of those as another process's).
+fn store_scenarios(
+    runtime: &tokio::runtime::Runtime,
+    bench: &Bench,
+    database: &Database,
+    store: &str,
+    n: usize,
+    poll_n: usize,
+) {
+    let open = || {
+        runtime
+            .block_on(Queue::open_database(database))
+            .expect("open")
+    };
+    let queue = open();
     // A short gap lets the dispatcher settle into its wait after each job, so a schedule never
     // lands while it is still busy with the last one (which would flatter or hurt by chance).
     let settle = |_| Duration::from_millis(5);
+    let prefix = store.to_lowercase();
     let (sent, slack) = runtime.block_on(run_scenario(
-        &bench,
+        bench,
         queue.clone(),
         queue,
         n,
-        "same",
+        &format!("{prefix}-same"),
         settle,
     ));
     report_scenario(
-        "same connection schedules and dispatches (serve)",
-        &bench,
+        &format!("{store}: the same handle schedules and dispatches (serve)"),
+        bench,
         &sent,
         &slack,
     );
 
     if poll_n > 0 {
-        let dispatch = Queue::open(&db).expect("open");
-        let other = Queue::open(&db).expect("open another connection");
-        // Gaps spread over the 1 s poll, so schedules land at every phase of it, as they would
-        // from a bot or webhook in another process.
+        let dispatch = open();
+        let other = open();
+        // Gaps spread over a second, so schedules land at every phase of the SQLite watcher's
+        // 10 ms and the dispatcher's 1 s poll, as they would from a bot or webhook in another
+        // process.
         let spread = |i: usize| Duration::from_millis(20 + (i as u64 * 337) % 1000);
         let (sent, slack) = runtime.block_on(run_scenario(
-            &bench, dispatch, other, poll_n, "other", spread,
+            bench,
+            dispatch,
+            other,
+            poll_n,
+            &format!("{prefix}-other"),
+            spread,
         ));
         report_scenario(
-            "another connection schedules (bot/webserver + dispatcher processes)",
-            &bench,
+            &format!("{store}: another handle schedules (bot/webserver + dispatcher processes)"),
+            bench,
             &sent,
             &slack,
         );

@@ -78,7 +78,10 @@ async fn receive(
                 Ok(callback) => callback,
                 Err(e) => {
                     tracing::warn!(error = %e, "a signed Slack event could not be read");
-                    return (StatusCode::BAD_REQUEST, format!("not an event callback: {e}"))
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        format!("not an event callback: {e}"),
+                    )
                         .into_response();
                 }
             };
