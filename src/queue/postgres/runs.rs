@@ -44,17 +44,19 @@ impl PgStore {
         }
     }
 
-    /// One statement, so one round trip: expired suppressions go, the next due job of a free
-    /// type is picked (in `job_pending`'s order, so the index serves the sort however long
-    /// the queue), stamped and given its run.
+    /// Two statements, so two round trips: expired suppressions go; then, on a snapshot taken
+    /// after any wait for their locks, the next due job of a free type is picked (in
+    /// `job_pending`'s order, so the index serves the sort however long the queue), stamped
+    /// and given its run.
     async fn try_reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
         let client = self.client().await?;
+        let expire = client
+            .prepare_cached("DELETE FROM suppression WHERE end_at <= statement_timestamp()")
+            .await?;
+        client.execute(&expire, &[]).await?;
         let reserve = client
             .prepare_cached(
-                "WITH expired AS (
-                     DELETE FROM suppression WHERE end_at <= statement_timestamp()
-                 ),
-                 pick AS (
+                "WITH pick AS (
                      SELECT job.id FROM job
                      WHERE job.started_at IS NULL
                        AND (job.start_after <= statement_timestamp() OR job.start_after IS NULL)
