@@ -1237,8 +1237,10 @@ async fn start_up_retries_server_errors_but_never_other_client_errors() {
     let settings = settings(dir.path(), &slack, &setup());
     let queue = Queue::open(&settings.db_path).unwrap();
     let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
-    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
+    let started = run_bot_with(settings, queue, client, options(), std::future::pending());
+    let err = tokio::time::timeout(WAIT, started)
         .await
+        .expect("start-up fails rather than running")
         .unwrap_err();
     assert!(format!("{err:#}").contains("HTTP 404"), "{err:#}");
     assert_eq!(

@@ -603,4 +603,107 @@ mod tests {
             }
         );
     }
+
+    /// A Slack stand-in: `users.list` and `conversations.list` answer in two pages (recording
+    /// the cursors asked for); any other method answers with the bearer token it was called
+    /// with, in the fields the client reads.
+    async fn paged_slack() -> (
+        String,
+        std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+    ) {
+        use axum::extract::{Path, Query, State};
+        use axum::http::HeaderMap;
+        use serde_json::{json, Value};
+        type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+        async fn answer(
+            State(seen): State<Seen>,
+            Path(method): Path<String>,
+            Query(query): Query<std::collections::HashMap<String, String>>,
+            headers: HeaderMap,
+        ) -> axum::Json<Value> {
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let cursor = query.get("cursor").cloned();
+            let key = match method.as_str() {
+                "users.list" => "members",
+                "conversations.list" => "channels",
+                _ => {
+                    return axum::Json(json!({
+                        "ok": true, "url": "wss://example.com/socket", "user_id": token,
+                        "user": "bot", "team_id": "T1", "team": "Team",
+                        "messages": {"matches": [{"channel": {"id": "C1"}, "ts": "1.0", "text": token}]},
+                    }))
+                }
+            };
+            seen.lock().unwrap().push((method, cursor.clone()));
+            let (id, next) = match cursor {
+                None => ("A1", "page2"),
+                Some(_) => ("A2", ""),
+            };
+            axum::Json(json!({
+                "ok": true,
+                key: [{"id": id, "created": 1, "is_bot": id == "A2"}],
+                "response_metadata": {"next_cursor": next},
+            }))
+        }
+        let seen: Seen = Default::default();
+        let app = axum::Router::new()
+            .route("/api/{method}", axum::routing::any(answer))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn each_call_uses_its_own_token() {
+        let (url, _) = paged_slack().await;
+        let client = SlackClient::new("xoxb-bot").with_base_url(&url);
+        assert!(!client.can_search());
+        assert!(matches!(
+            client.search("x").await,
+            Err(SlackError::Api { .. })
+        ));
+        assert!(matches!(
+            client.open_connection().await,
+            Err(SlackError::Api { .. })
+        ));
+        let client = client
+            .with_app_token("xapp-app")
+            .with_user_token("xoxp-user");
+        assert_eq!(client.bot_user_id().await.unwrap(), "Bearer xoxb-bot");
+        assert_eq!(
+            client.open_connection().await.unwrap(),
+            "wss://example.com/socket"
+        );
+        let hits = client.search("tech-support").await.unwrap();
+        assert_eq!(hits[0].text, "Bearer xoxp-user");
+        assert!(client.can_search());
+    }
+
+    #[tokio::test]
+    async fn lists_follow_cursors_to_the_last_page() {
+        let (url, seen) = paged_slack().await;
+        let client = SlackClient::new("xoxb-bot").with_base_url(&url);
+        let users = client.users().await.unwrap();
+        assert_eq!(
+            users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            ["A1", "A2"]
+        );
+        assert!(users[0].is_internal() && !users[1].is_internal());
+        assert_eq!(client.public_channels().await.unwrap().len(), 2);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                ("users.list".to_string(), None),
+                ("users.list".to_string(), Some("page2".to_string())),
+                ("conversations.list".to_string(), None),
+                ("conversations.list".to_string(), Some("page2".to_string())),
+            ]
+        );
+    }
 }
