@@ -6,6 +6,7 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::alive;
 use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
@@ -37,24 +38,7 @@ const QUEUED_THREAD: &str = "1800000000.000900";
 
 /// What the fake Slack workspace answers at start-up.
 fn slack_workspace(slack: &FakeSlack, socket: &FakeSocket) {
-    slack.respond_with(
-        "auth.test",
-        json!({ "user_id": BOT, "user": "bennettbot", "team_id": "T0" }),
-    );
-    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
-    slack.respond_with("conversations.join", json!({ "channel": {} }));
-    slack.respond_with(
-        "users.list",
-        json!({ "members": [{ "id": "U0ALICE", "name": "alice" }], "response_metadata": { "next_cursor": "" } }),
-    );
-    slack.respond_with(
-        "conversations.list",
-        json!({ "channels": [
-            { "id": JOBS, "name": "jobs", "is_member": true },
-            { "id": "C0TECH", "name": "tech-support", "is_member": true },
-            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
-        ], "response_metadata": { "next_cursor": "" } }),
-    );
+    slack.answer_start_up(BOT, &socket.url, Some((JOBS, "jobs")));
 }
 
 /// The body of every job script in [`held_workspace`]: records its pid, waits while the hold
@@ -116,17 +100,6 @@ fn ledger(dir: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-/// Whether `pid` is a live (not zombie) process.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
-            Some(state != "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Kills, when dropped, the process groups of the scripts recorded under `dir` that still

@@ -80,23 +80,7 @@ impl Table {
 
 /// What the fake Slack workspace answers at the bot's start-up.
 fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
-    slack.respond_with(
-        "auth.test",
-        json!({ "user_id": "U0BOT", "user": "bennettbot", "team_id": "T0" }),
-    );
-    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
-    slack.respond_with("conversations.join", json!({ "channel": {} }));
-    slack.respond_with(
-        "users.list",
-        json!({ "members": [], "response_metadata": { "next_cursor": "" } }),
-    );
-    slack.respond_with(
-        "conversations.list",
-        json!({ "channels": [
-            { "id": "C0TECH", "name": "tech-support", "is_member": true },
-            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
-        ], "response_metadata": { "next_cursor": "" } }),
-    );
+    slack.answer_start_up("U0BOT", &socket.url, None);
 }
 
 /// Queues `QUEUED` `test_hello_name` jobs named `<prefix><n>` through another connection,

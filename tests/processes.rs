@@ -28,24 +28,7 @@ const GENERAL: &str = "C0GENERAL";
 
 /// What the fake Slack workspace answers at start-up.
 fn workspace(slack: &FakeSlack, socket: &FakeSocket) {
-    slack.respond_with(
-        "auth.test",
-        json!({ "user_id": BOT, "user": "bennettbot", "team_id": "T0" }),
-    );
-    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
-    slack.respond_with("conversations.join", json!({ "channel": {} }));
-    slack.respond_with(
-        "users.list",
-        json!({ "members": [{ "id": "U0ALICE", "name": "alice" }], "response_metadata": { "next_cursor": "" } }),
-    );
-    slack.respond_with(
-        "conversations.list",
-        json!({ "channels": [
-            { "id": GENERAL, "name": "general", "is_member": true },
-            { "id": "C0TECH", "name": "tech-support", "is_member": true },
-            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
-        ], "response_metadata": { "next_cursor": "" } }),
-    );
+    slack.answer_start_up(BOT, &socket.url, Some((GENERAL, "general")));
 }
 
 /// Mentions the bot in #general; returns the message ts.

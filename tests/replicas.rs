@@ -8,6 +8,7 @@
 #[path = "support/binary.rs"]
 #[allow(dead_code)]
 mod binary;
+use binary::alive;
 use binary::eventually;
 #[path = "support/fake_slack.rs"]
 #[allow(dead_code)]
@@ -88,24 +89,7 @@ impl Store {
 
 /// What the fake Slack workspace answers; search finds nothing.
 fn slack_workspace(slack: &FakeSlack, socket: &FakeSocket) {
-    slack.respond_with(
-        "auth.test",
-        json!({ "user_id": BOT, "user": "bennettbot", "team_id": "T0" }),
-    );
-    slack.respond_with("apps.connections.open", json!({ "url": socket.url }));
-    slack.respond_with("conversations.join", json!({ "channel": {} }));
-    slack.respond_with(
-        "users.list",
-        json!({ "members": [{ "id": "U0ALICE", "name": "alice" }], "response_metadata": { "next_cursor": "" } }),
-    );
-    slack.respond_with(
-        "conversations.list",
-        json!({ "channels": [
-            { "id": JOBS, "name": "jobs", "is_member": true },
-            { "id": "C0TECH", "name": "tech-support", "is_member": true },
-            { "id": "C0ADMINS", "name": "bennett-admins", "is_member": true },
-        ], "response_metadata": { "next_cursor": "" } }),
-    );
+    slack.answer_start_up(BOT, &socket.url, Some((JOBS, "jobs")));
     slack.respond_with("search.messages", json!({ "messages": { "matches": [] } }));
 }
 
@@ -497,17 +481,6 @@ fn runner_of(parts: &[Part], pid: i32) -> usize {
         at = parent;
     }
     panic!("script {pid} runs under no replica");
-}
-
-/// Whether `pid` is a live (not zombie) process.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
-            Some(state != "Z")
-        })
-        .unwrap_or(false)
 }
 
 /// Kills, when dropped, the process groups of scripts in the ledger under `dir` that still

@@ -166,6 +166,34 @@ impl FakeSlack {
             .with_state(shared)
     }
 
+    /// Answers the bot's start-up calls for a small workspace: the bot `bot`, one internal
+    /// user `U0ALICE`, the support channels, `channel` (id, name) if given, and Socket Mode at
+    /// `socket_url`.
+    pub fn answer_start_up(&self, bot: &str, socket_url: &str, channel: Option<(&str, &str)>) {
+        self.respond_with(
+            "auth.test",
+            json!({ "user_id": bot, "user": "bennettbot", "team_id": "T0" }),
+        );
+        self.respond_with("apps.connections.open", json!({ "url": socket_url }));
+        self.respond_with("conversations.join", json!({ "channel": {} }));
+        self.respond_with(
+            "users.list",
+            json!({ "members": [{ "id": "U0ALICE", "name": "alice" }],
+                    "response_metadata": { "next_cursor": "" } }),
+        );
+        let mut channels = vec![
+            json!({ "id": "C0TECH", "name": "tech-support", "is_member": true }),
+            json!({ "id": "C0ADMINS", "name": "bennett-admins", "is_member": true }),
+        ];
+        if let Some((id, name)) = channel {
+            channels.insert(0, json!({ "id": id, "name": name, "is_member": true }));
+        }
+        self.respond_with(
+            "conversations.list",
+            json!({ "channels": channels, "response_metadata": { "next_cursor": "" } }),
+        );
+    }
+
     /// The base URL to give a Slack client, e.g. `http://127.0.0.1:4321/api`.
     pub fn url(&self) -> String {
         format!("http://{}/api", self.addr)
