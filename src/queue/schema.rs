@@ -73,7 +73,8 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<(), QueueError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets the Slack bot, webhook server and dispatcher read while one of them writes.
     // It is a no-op ("memory") for in-memory databases.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    let mode: String =
+        retry_busy(|| Ok(conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?))?;
     tracing::debug!(journal_mode = %mode, "queue database opened");
     // In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits,
     // which for a chat bot's queue is worth the ~100x cheaper commits.
@@ -83,7 +84,30 @@ pub(crate) fn prepare(conn: &mut Connection) -> Result<(), QueueError> {
     // benches/queue.rs on a loaded 2-core machine: mean reserve+finish 320 µs -> 125 µs),
     // at the price of a WAL file of up to ~40 MB.
     conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-    migrate(conn)
+    retry_busy(|| migrate(conn))
+}
+
+/// How long opening waits out other processes opening the same file at once.
+const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `step` again while SQLite answers `SQLITE_BUSY`, for up to [`OPEN_PATIENCE`]. Some
+/// lock upgrades (switching a new file to WAL, a read turning into a write) fail with
+/// `SQLITE_BUSY` at once instead of calling the busy handler, which would deadlock: parts
+/// started together on a new database (or replicas) would otherwise fail to open it.
+fn retry_busy<T>(mut step: impl FnMut() -> Result<T, QueueError>) -> Result<T, QueueError> {
+    let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+    loop {
+        match step() {
+            Err(QueueError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                // Jittered, so processes that collided do not collide again.
+                std::thread::sleep(std::time::Duration::from_millis(5 + fastrand::u64(..20)));
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// Runs the missing migrations in one immediate transaction, so two processes starting at
@@ -165,6 +189,37 @@ pub(crate) fn journal_mode(conn: &Connection) -> Result<String, QueueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn busy() -> QueueError {
+        QueueError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        ))
+    }
+
+    #[test]
+    fn opening_waits_out_a_busy_answer_but_not_other_errors() {
+        let mut calls = 0;
+        let opened = retry_busy(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(busy())
+            } else {
+                Ok("wal")
+            }
+        });
+        assert_eq!(
+            (opened.expect("opened after two busy answers"), calls),
+            ("wal", 3)
+        );
+        let mut calls = 0;
+        let failed: Result<(), QueueError> = retry_busy(|| {
+            calls += 1;
+            Err(QueueError::MissingDirectory("/nowhere".into()))
+        });
+        assert!(matches!(failed, Err(QueueError::MissingDirectory(_))));
+        assert_eq!(calls, 1, "only SQLITE_BUSY is retried");
+    }
 
     #[test]
     fn migrating_a_version_6_database_adds_schedule_runs() {
