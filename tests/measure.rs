@@ -247,6 +247,22 @@ fn p50_p99(samples: &mut [Duration]) -> String {
     )
 }
 
+/// Waits for the report `Hello <label>` and checks it was posted once; returns when it
+/// arrived.
+async fn only_report(slack: &FakeSlack, label: &str) -> Instant {
+    let hello = format!("Hello {label}");
+    slack
+        .wait_for_text(JOBS, &hello, Duration::from_secs(30))
+        .await;
+    let reports: Vec<_> = slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.str("text").map(str::trim_end) == Some(hello.as_str()))
+        .collect();
+    assert_eq!(reports.len(), 1, "{hello}");
+    reports[0].arrived
+}
+
 /// Runs `bot` and `dispatcher` as separate processes on the store `db` names (an extra
 /// variable), mentions the bot [`WAKE_RUNS`] times one after the other, and returns how long
 /// each mention took to start its job (the script's own clock) and to be reported (when the
@@ -280,17 +296,7 @@ async fn wake_up(db: (&str, String), database: Database) -> (Vec<Duration>, Vec<
             "type": "app_mention", "user": "U0ALICE", "text": format!("<@U0BOT> test hello {label}"),
             "ts": ts, "channel": JOBS, "event_ts": ts,
         }));
-        let hello = format!("Hello {label}");
-        slack
-            .wait_for_text(JOBS, &hello, Duration::from_secs(30))
-            .await;
-        let reports: Vec<_> = slack
-            .calls("chat.postMessage")
-            .into_iter()
-            .filter(|c| c.str("text").map(str::trim_end) == Some(hello.as_str()))
-            .collect();
-        assert_eq!(reports.len(), 1, "{hello}");
-        to_report.push(reports[0].arrived - sent);
+        to_report.push(only_report(&slack, &label).await - sent);
         let started = std::fs::read_to_string(dir.path().join("started")).unwrap();
         let starts: Vec<f64> = started
             .lines()
@@ -390,17 +396,7 @@ async fn mention_to_report_in_one_serve() {
             "type": "app_mention", "user": "U00001", "text": format!("<@U0BOT> test hello {label}"),
             "ts": ts, "channel": JOBS, "event_ts": ts,
         }));
-        let hello = format!("Hello {label}");
-        slack
-            .wait_for_text(JOBS, &hello, Duration::from_secs(30))
-            .await;
-        let reports: Vec<_> = slack
-            .calls("chat.postMessage")
-            .into_iter()
-            .filter(|c| c.str("text").map(str::trim_end) == Some(hello.as_str()))
-            .collect();
-        assert_eq!(reports.len(), 1, "{hello}");
-        to_report.push(reports[0].arrived - sent);
+        to_report.push(only_report(&slack, &label).await - sent);
         socket.wait_ack(&envelope).await;
         acks.push(socket.ack_latency(&envelope).expect("acked"));
         // The next mention must not queue behind this job: wait for its success reaction.

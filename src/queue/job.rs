@@ -212,6 +212,27 @@ impl RawJob {
         })
     }
 
+    /// The job a dispatcher (`owner`) just reserved, started at `started_at`; an unreadable
+    /// row is [`super::QueueError::BadRow`] (it stays reserved: see `SqliteStore::reserve`).
+    /// Shared by both stores.
+    pub(crate) fn reserved(
+        self,
+        started_at: DateTime<Utc>,
+        owner: &str,
+    ) -> Result<Job, super::QueueError> {
+        match self.parse() {
+            Ok(mut job) => {
+                job.started_at = Some(started_at);
+                tracing::debug!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, owner, "job reserved");
+                Ok(job)
+            }
+            Err(bad) => {
+                tracing::warn!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "reserved an unreadable job");
+                Err(super::QueueError::BadRow(Box::new(bad)))
+            }
+        }
+    }
+
     /// The job with unreadable parts replaced (args empty, times `fallback`), for reporting a
     /// row that is being removed anyway; logs what was replaced.
     pub(crate) fn parse_lossy(self, fallback: DateTime<Utc>) -> Job {

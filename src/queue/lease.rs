@@ -95,17 +95,7 @@ impl SqliteStore {
         raw.run = Some(RunId(tx.last_insert_rowid()));
         tx.commit()?;
         drop(conn);
-        match raw.parse() {
-            Ok(mut job) => {
-                job.started_at = Some(now);
-                tracing::debug!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, owner, "job reserved");
-                Ok(Some(job))
-            }
-            Err(bad) => {
-                tracing::warn!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "reserved an unreadable job");
-                Err(QueueError::BadRow(Box::new(bad)))
-            }
-        }
+        raw.reserved(now, owner).map(Some)
     }
 
     /// Renews every lease `owner` holds; call it well within the lease timeout while jobs run.

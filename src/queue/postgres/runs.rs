@@ -94,18 +94,7 @@ impl PgStore {
             return Ok(None);
         };
         let started_at: DateTime<Utc> = row.get(7);
-        let raw = raw_job(&row);
-        match raw.parse() {
-            Ok(mut job) => {
-                job.started_at = Some(started_at);
-                tracing::debug!(job_id = job.id, run_id = ?job.run, job_type = %job.job_type, owner, "job reserved");
-                Ok(Some(job))
-            }
-            Err(bad) => {
-                tracing::warn!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "reserved an unreadable job");
-                Err(QueueError::BadRow(Box::new(bad)))
-            }
-        }
+        raw_job(&row).reserved(started_at, owner).map(Some)
     }
 
     /// Renews every lease `owner` holds.
