@@ -172,10 +172,11 @@ fn default_workspace(slack: &FakeSlack, socket: &FakeSocket) {
 
 fn options() -> BotOptions {
     BotOptions {
+        // slack-morphism's Socket Mode counts in whole seconds: these are its shortest.
         socket: Timing {
-            min_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            ping_interval: Duration::from_millis(100),
+            reconnect_wait: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
+            unanswered_pings: 2,
         },
         search_interval: Duration::from_millis(50),
         handled_events: None,
@@ -1857,8 +1858,10 @@ mod hostile {
 #[tokio::test]
 async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope() {
     // This runtime has one thread: blocking it keeps the listener (and the fakes) from running,
-    // as a flood of busy handlers would, for longer than three 100 ms ping intervals. The
-    // sleeps are the fault injected, not waits for anything.
+    // as a flood of busy handlers would. slack-morphism judges a connection by the time since
+    // its last pong, so only a starvation shorter than `ping_interval * unanswered_pings` (2 s
+    // here) keeps the connection; a longer one replaces it. The sleeps are the fault injected,
+    // not waits for anything.
     let starve = || std::thread::sleep(Duration::from_millis(500));
     let h = Harness::start(Setup::default()).await;
     h.mention("C0", "status").await;
@@ -1931,6 +1934,8 @@ both_modes!(
 /// A Slack inside the test: every call is recorded; only the Socket Mode connection is real.
 struct InProcess {
     socket_url: String,
+    /// slack-morphism opens Socket Mode connections itself, over HTTP.
+    socket_mode: bennettbot::slack::api::SlackClient,
     posts: std::sync::Mutex<Vec<(String, String)>>,
     posted: tokio::sync::Notify,
 }
@@ -1979,6 +1984,12 @@ impl SlackApi for InProcess {
 impl SlackBotApi for InProcess {
     async fn open_connection(&self) -> Result<String, bennettbot::slack::SlackError> {
         Ok(self.socket_url.clone())
+    }
+
+    fn socket_mode(
+        &self,
+    ) -> Result<bennettbot::slack::socket::SocketModeClient, bennettbot::slack::SlackError> {
+        self.socket_mode.socket_mode()
     }
 
     async fn bot_user_id(&self) -> Result<String, bennettbot::slack::SlackError> {
@@ -2038,12 +2049,17 @@ impl SlackBotApi for InProcess {
 #[tokio::test]
 async fn the_bot_runs_against_an_in_process_slack() {
     let socket = FakeSocket::start().await;
-    let unused = FakeSlack::start().await;
+    // Only Socket Mode's URL comes over HTTP: slack-morphism asks for it itself.
+    let http = FakeSlack::start().await;
+    http.respond_with("apps.connections.open", json!({ "url": socket.url }));
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), &unused, &Setup::default());
+    let settings = settings(dir.path(), &http, &Setup::default());
     let queue = Queue::open(&settings.db_path).unwrap();
     let slack = Arc::new(InProcess {
         socket_url: socket.url.clone(),
+        socket_mode: bennettbot::slack::api::SlackClient::new(TOKEN)
+            .with_base_url(http.url())
+            .with_app_token(TOKEN),
         posts: Default::default(),
         posted: Default::default(),
     });
@@ -2080,10 +2096,10 @@ async fn the_bot_runs_against_an_in_process_slack() {
         .await
         .expect("answered");
     assert!(text.contains("The time is"), "{text}");
+    let over_http: Vec<String> = http.all_calls().into_iter().map(|c| c.method).collect();
     assert!(
-        unused.all_calls().is_empty(),
-        "nothing went over HTTP: {:?}",
-        unused.all_calls()
+        over_http.iter().all(|m| m == "apps.connections.open"),
+        "nothing else went over HTTP: {over_http:?}"
     );
     let _ = stop.send(());
     assert!(bot.await.unwrap().is_ok());

@@ -13,6 +13,7 @@ use slack_morphism::prelude as sm;
 
 use super::bot_api::{Channel, SearchMatch, SlackBotApi, User};
 use super::retry::Policy;
+use super::socket::{Connector, SocketModeClient};
 use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use crate::settings::Settings;
 
@@ -34,9 +35,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Users and channels asked for per page.
 const PAGE_SIZE: u16 = 200;
-
-/// slack-morphism over hyper, HTTPS or (for a local fake Slack) plain HTTP.
-type Connector = sm::SlackClientHyperHttpsConnector;
 
 /// What `auth.test` says about the token's bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -429,6 +427,13 @@ impl SlackBotApi for SlackClient {
             })
             .await?;
         Ok(answer.url.0.to_string())
+    }
+
+    fn socket_mode(&self) -> Result<SocketModeClient, SlackError> {
+        Ok(SocketModeClient {
+            client: self.client.clone(),
+            app_token: self.app_token("apps.connections.open")?.clone(),
+        })
     }
 
     async fn bot_user_id(&self) -> Result<String, SlackError> {

@@ -172,7 +172,15 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     let (listener, mut events_rx) = match source {
         EventSource::SocketMode => {
             let (events_tx, events_rx) = mpsc::unbounded_channel();
-            let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
+            let socket_mode = web
+                .socket_mode()
+                .context("opening Socket Mode (SLACK_APP_TOKEN)")?;
+            let listener = tokio::spawn(listen(
+                socket_mode,
+                options.socket,
+                events_tx,
+                stop_rx.clone(),
+            ));
             (Some(listener), events_rx)
         }
         EventSource::Http(events_rx) => {
