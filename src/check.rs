@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::queue::{Database, PgStore, SqliteStore};
 use crate::settings::{Part, Secret, Settings};
 use crate::slack::api::SlackClient;
-use crate::slack::bot_api::SlackBotApi;
 use crate::slack::SlackError;
 
 /// The outcome of one check.

@@ -172,10 +172,11 @@ fn default_workspace(slack: &FakeSlack, socket: &FakeSocket) {
 
 fn options() -> BotOptions {
     BotOptions {
+        // slack-morphism's Socket Mode counts in whole seconds: these are its shortest.
         socket: Timing {
-            min_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            ping_interval: Duration::from_millis(100),
+            reconnect_wait: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
+            unanswered_pings: 2,
         },
         search_interval: Duration::from_millis(50),
         handled_events: None,
@@ -979,6 +980,29 @@ async fn out_of_office_support_calls_get_a_reply_in_thread(mode: Mode) {
     assert_eq!(reply.str("thread_ts"), Some(ts.as_str()));
     h.reply(TECH, &permalink(GENERAL, &ts)).await;
     assert_eq!(h.reactions(GENERAL, &ts), vec!["sos"]);
+}
+
+async fn out_of_office_replies_to_an_edited_thread_reply_go_to_its_thread(mode: Mode) {
+    let h = Harness::start(Setup::mode(mode)).await;
+    let end = Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(1))
+        .unwrap();
+    std::fs::write(
+        h.dir.path().join("techsupport_ooo.json"),
+        json!({ "start": "2020-01-01", "end": end.to_string() }).to_string(),
+    )
+    .unwrap();
+    let (parent, reply) = (ts(), ts());
+    h.message(json!({
+        "channel": GENERAL, "subtype": "message_changed", "hidden": true,
+        "message": { "type": "message", "user": INTERNAL, "text": "tech-support please",
+                     "ts": reply, "thread_ts": parent },
+    }))
+    .await;
+    let answer = h.reply(GENERAL, "out of office").await;
+    assert_eq!(answer.str("thread_ts"), Some(parent.as_str()));
+    assert_eq!(h.reactions(GENERAL, &reply), vec!["sos"]);
 }
 
 #[tokio::test]
@@ -1857,8 +1881,10 @@ mod hostile {
 #[tokio::test]
 async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope() {
     // This runtime has one thread: blocking it keeps the listener (and the fakes) from running,
-    // as a flood of busy handlers would, for longer than three 100 ms ping intervals. The
-    // sleeps are the fault injected, not waits for anything.
+    // as a flood of busy handlers would. slack-morphism judges a connection by the time since
+    // its last pong, so only a starvation shorter than `ping_interval * unanswered_pings` (2 s
+    // here) keeps the connection; a longer one replaces it. The sleeps are the fault injected,
+    // not waits for anything.
     let starve = || std::thread::sleep(Duration::from_millis(500));
     let h = Harness::start(Setup::default()).await;
     h.mention("C0", "status").await;
@@ -1891,6 +1917,40 @@ async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope
     assert!(h.stop().await.is_ok());
 }
 
+#[tokio::test]
+async fn a_listener_starved_past_the_ping_limit_reconnects_and_answers_every_command_once() {
+    // Starved for longer than `ping_interval * unanswered_pings` (more than 2 s here, counted
+    // in whole seconds), slack-morphism gives the connection up and opens another. Envelopes
+    // it read but had not acked on the old one are delivered again on the new one, as Slack
+    // does (and the fake): the event id check keeps each command to one answer. The sleep is
+    // the fault injected, not a wait for anything.
+    let h = Harness::start(Setup::default()).await;
+    h.mention("C0", "status").await;
+    h.reply("C0", "The time is").await;
+    let mut envelopes = Vec::new();
+    for i in 0..20 {
+        let ts = ts();
+        h.sent.fetch_add(1, Ordering::SeqCst);
+        envelopes.push(h.socket.send_event(json!({
+            "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+            "ts": ts, "channel": format!("C2{i:02}"), "event_ts": ts,
+        })));
+    }
+    std::thread::sleep(Duration::from_millis(3_500));
+    h.socket.wait_connections(2).await;
+    for envelope in &envelopes {
+        h.socket.wait_ack(envelope).await;
+    }
+    h.handled_all().await;
+    for i in 0..20 {
+        assert_eq!(h.posts(&format!("C2{i:02}")).len(), 1, "C2{i:02}");
+    }
+    // The new connection serves.
+    h.mention("C3", "status").await;
+    h.reply("C3", "The time is").await;
+    assert!(h.stop().await.is_ok());
+}
+
 // Every test above that takes a `Mode` runs twice: on Socket Mode and on the Events API over
 // HTTP (signed requests from `support/fake_events.rs`).
 both_modes!(
@@ -1915,6 +1975,7 @@ both_modes!(
     support_cannot_be_called_from_a_dm,
     a_mention_with_a_support_keyword_is_a_support_call,
     out_of_office_support_calls_get_a_reply_in_thread,
+    out_of_office_replies_to_an_edited_thread_reply_go_to_its_thread,
     unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going,
     a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread,
     envelopes_are_acked_even_when_slack_calls_fail_and_handling_resumes,
@@ -1930,7 +1991,8 @@ both_modes!(
 
 /// A Slack inside the test: every call is recorded; only the Socket Mode connection is real.
 struct InProcess {
-    socket_url: String,
+    /// slack-morphism opens Socket Mode connections itself, over HTTP.
+    socket_mode: bennettbot::slack::api::SlackClient,
     posts: std::sync::Mutex<Vec<(String, String)>>,
     posted: tokio::sync::Notify,
 }
@@ -1977,8 +2039,10 @@ impl SlackApi for InProcess {
 }
 
 impl SlackBotApi for InProcess {
-    async fn open_connection(&self) -> Result<String, bennettbot::slack::SlackError> {
-        Ok(self.socket_url.clone())
+    fn socket_mode(
+        &self,
+    ) -> Result<bennettbot::slack::socket::SocketModeClient, bennettbot::slack::SlackError> {
+        self.socket_mode.socket_mode()
     }
 
     async fn bot_user_id(&self) -> Result<String, bennettbot::slack::SlackError> {
@@ -2038,12 +2102,16 @@ impl SlackBotApi for InProcess {
 #[tokio::test]
 async fn the_bot_runs_against_an_in_process_slack() {
     let socket = FakeSocket::start().await;
-    let unused = FakeSlack::start().await;
+    // Only Socket Mode's URL comes over HTTP: slack-morphism asks for it itself.
+    let http = FakeSlack::start().await;
+    http.respond_with("apps.connections.open", json!({ "url": socket.url }));
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), &unused, &Setup::default());
+    let settings = settings(dir.path(), &http, &Setup::default());
     let queue = Queue::open(&settings.db_path).unwrap();
     let slack = Arc::new(InProcess {
-        socket_url: socket.url.clone(),
+        socket_mode: bennettbot::slack::api::SlackClient::new(TOKEN)
+            .with_base_url(http.url())
+            .with_app_token(TOKEN),
         posts: Default::default(),
         posted: Default::default(),
     });
@@ -2080,10 +2148,10 @@ async fn the_bot_runs_against_an_in_process_slack() {
         .await
         .expect("answered");
     assert!(text.contains("The time is"), "{text}");
+    let over_http: Vec<String> = http.all_calls().into_iter().map(|c| c.method).collect();
     assert!(
-        unused.all_calls().is_empty(),
-        "nothing went over HTTP: {:?}",
-        unused.all_calls()
+        over_http.iter().all(|m| m == "apps.connections.open"),
+        "nothing else went over HTTP: {over_http:?}"
     );
     let _ = stop.send(());
     assert!(bot.await.unwrap().is_ok());

@@ -13,6 +13,7 @@ use slack_morphism::prelude as sm;
 
 use super::bot_api::{Channel, SearchMatch, SlackBotApi, User};
 use super::retry::Policy;
+use super::socket::{Connector, SocketModeClient};
 use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use crate::settings::Settings;
 
@@ -34,9 +35,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Users and channels asked for per page.
 const PAGE_SIZE: u16 = 200;
-
-/// slack-morphism over hyper, HTTPS or (for a local fake Slack) plain HTTP.
-type Connector = sm::SlackClientHyperHttpsConnector;
 
 /// What `auth.test` says about the token's bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +91,20 @@ fn token(value: impl Into<String>) -> sm::SlackApiToken {
 }
 
 impl SlackClient {
+    /// `apps.connections.open` (app token): a fresh Socket Mode URL. `check` asks for one to
+    /// prove the app token works; the bot's own connections are opened by slack-morphism.
+    pub async fn open_connection(&self) -> Result<String, SlackError> {
+        let method = "apps.connections.open";
+        let request = sm::SlackApiAppsConnectionOpenRequest::new();
+        let request = &request;
+        let answer = self
+            .call(method, self.app_token(method)?, |session| async move {
+                session.apps_connections_open(request).await
+            })
+            .await?;
+        Ok(answer.url.0.to_string())
+    }
+
     /// A client for `https://slack.com/api` with the default retries.
     pub fn new(bot_token: impl Into<String>) -> Self {
         SlackClient {
@@ -419,16 +431,11 @@ impl From<sm::SlackChannelInfo> for Channel {
 }
 
 impl SlackBotApi for SlackClient {
-    async fn open_connection(&self) -> Result<String, SlackError> {
-        let method = "apps.connections.open";
-        let request = sm::SlackApiAppsConnectionOpenRequest::new();
-        let request = &request;
-        let answer = self
-            .call(method, self.app_token(method)?, |session| async move {
-                session.apps_connections_open(request).await
-            })
-            .await?;
-        Ok(answer.url.0.to_string())
+    fn socket_mode(&self) -> Result<SocketModeClient, SlackError> {
+        Ok(SocketModeClient {
+            client: self.client.clone(),
+            app_token: self.app_token("apps.connections.open")?.clone(),
+        })
     }
 
     async fn bot_user_id(&self) -> Result<String, SlackError> {

@@ -172,7 +172,15 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     let (listener, mut events_rx) = match source {
         EventSource::SocketMode => {
             let (events_tx, events_rx) = mpsc::unbounded_channel();
-            let listener = tokio::spawn(listen(web, options.socket, events_tx, stop_rx.clone()));
+            let socket_mode = web
+                .socket_mode()
+                .context("opening Socket Mode (SLACK_APP_TOKEN)")?;
+            let listener = tokio::spawn(listen(
+                socket_mode,
+                options.socket,
+                events_tx,
+                stop_rx.clone(),
+            ));
             (Some(listener), events_rx)
         }
         EventSource::Http(events_rx) => {
@@ -200,12 +208,12 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
                 // Slack redelivers events it thinks were not acked, to any of the app's
                 // connections: act on each once, here (memory) and across processes (the
                 // queue's claim, in the event's task so this loop never waits on it).
-                let id = callback.event_id.0;
+                let id = callback.callback.event_id.0.clone();
                 if !seen.insert(&id) {
                     tracing::info!(event_id = %id, "skipping redelivered event");
                     continue;
                 }
-                let event = Event::from(callback.event);
+                let event = callback.into_event();
                 let (bot, done) = (bot.clone(), options.handled_events.clone());
                 tokio::spawn(async move {
                     if !bot.claim_event(&id).await {

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use serde::Deserialize;
 
+use super::socket::SocketModeClient;
 use super::SlackError;
 
 /// A Slack user, as `users.list` and `users.info` describe them.
@@ -74,8 +75,8 @@ pub struct SearchMatch {
 
 /// The bot's own Web API calls.
 pub trait SlackBotApi: Send + Sync + 'static {
-    /// `apps.connections.open` (app token): a fresh Socket Mode URL.
-    fn open_connection(&self) -> impl Future<Output = Result<String, SlackError>> + Send;
+    /// What the bot's Socket Mode listener opens its connections with.
+    fn socket_mode(&self) -> Result<SocketModeClient, SlackError>;
 
     /// `auth.test`: the bot's own user id.
     fn bot_user_id(&self) -> impl Future<Output = Result<String, SlackError>> + Send;

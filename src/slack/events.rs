@@ -26,12 +26,55 @@ pub enum Envelope {
         reason: Option<String>,
     },
     /// An event.
-    EventsApi {
-        payload: Box<sm::SlackPushEventCallback>,
-    },
+    EventsApi { payload: Box<Callback> },
     /// Interactivity and slash commands, which the app manifest does not enable.
     #[serde(other)]
     Other,
+}
+
+/// An event callback: slack-morphism's model of it, plus the one field of an edit that the
+/// model drops and the bot needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callback {
+    /// The callback as slack-morphism reads it.
+    pub callback: sm::SlackPushEventCallback,
+    /// A `message_changed` event's `message.thread_ts`: slack-morphism 2.31's edited message
+    /// has no thread, and a reply to an edited thread reply belongs in that thread.
+    pub edited_thread_ts: Option<String>,
+}
+
+impl Callback {
+    /// Reads a callback from its JSON.
+    pub fn from_value(value: Value) -> Result<Self, serde_json::Error> {
+        let edited_thread_ts = value
+            .pointer("/event/message/thread_ts")
+            .filter(|_| value.pointer("/event/subtype") == Some(&Value::from("message_changed")))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(Callback {
+            callback: serde_json::from_value(value)?,
+            edited_thread_ts,
+        })
+    }
+
+    /// The event, as the bot acts on it.
+    pub fn into_event(self) -> Event {
+        let mut event = Event::from(self.callback.event);
+        if let Event::Message(Message {
+            message: Some(edited),
+            ..
+        }) = &mut event
+        {
+            edited.thread_ts = self.edited_thread_ts;
+        }
+        event
+    }
+}
+
+impl<'de> Deserialize<'de> for Callback {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Callback::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The ack Slack expects for a frame, `{"envelope_id": ...}`: only the id is read, so that the
@@ -124,7 +167,7 @@ impl From<sm::SlackMessageEvent> for Message {
 
 impl From<sm::SlackMessageEventEdited> for Message {
     /// The message as edited; slack-morphism keeps no channel or thread for it (the bot takes
-    /// the channel from the event around it).
+    /// the channel from the event around it, [`Callback`] the thread).
     fn from(edited: sm::SlackMessageEventEdited) -> Self {
         let (text, reactions) = text_and_reactions(edited.content);
         Message {
@@ -219,6 +262,34 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_thread_reply_keeps_its_thread() {
+        let callback = |subtype: &str| {
+            Callback::from_value(json!({
+                "type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+                "event_id": "Ev1", "event_time": 1700000000,
+                "event": {"type": "message", "subtype": subtype, "channel": "C1", "ts": "2.0",
+                          "message": {"type": "message", "user": "U1", "text": "now tech-support",
+                                      "ts": "1.5", "thread_ts": "1.0"}},
+            }))
+            .unwrap()
+            .into_event()
+        };
+        let Event::Message(m) = callback("message_changed") else {
+            panic!("not a message");
+        };
+        let edited = m.message.unwrap();
+        assert_eq!(
+            (edited.ts.as_str(), edited.thread_ts.as_deref()),
+            ("1.5", Some("1.0"))
+        );
+        // Only an edit's inner message is read for it.
+        let Event::Message(m) = callback("message_replied") else {
+            panic!("not a message");
+        };
+        assert_eq!(m.message.and_then(|inner| inner.thread_ts), None);
+    }
+
+    #[test]
     fn a_mention_is_read_from_its_envelope() {
         let frame = json!({
             "envelope_id": "e2", "type": "events_api", "accepts_response_payload": false,
@@ -232,8 +303,8 @@ mod tests {
         let Envelope::EventsApi { payload } = parse(&frame.to_string()).unwrap() else {
             panic!("not an events_api envelope");
         };
-        assert_eq!(payload.event_id.0, "Ev1");
-        let Event::Mention(m) = Event::from(payload.event) else {
+        assert_eq!(payload.callback.event_id.0, "Ev1");
+        let Event::Mention(m) = payload.into_event() else {
             panic!("not a mention");
         };
         assert_eq!(

@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use slack_morphism::prelude as sm;
 use tokio::sync::mpsc;
 
+use super::events::Callback;
 use super::signing;
 use super::socket::SocketEvent;
 use crate::settings::Secret;
@@ -74,7 +74,7 @@ async fn receive(
             }
             // The same typed callback as a Socket Mode envelope's payload (unknown event types
             // have their own variant, so only a malformed body fails here).
-            let callback: sm::SlackPushEventCallback = match serde_json::from_value(payload) {
+            let callback = match Callback::from_value(payload) {
                 Ok(callback) => callback,
                 Err(e) => {
                     tracing::warn!(error = %e, "a signed Slack event could not be read");

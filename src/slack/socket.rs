@@ -1,45 +1,75 @@
-//! The Socket Mode connection: open a URL with the app token, ack every envelope at once, hand
-//! events to the bot, and reconnect (with backoff) whenever Slack or the network drops us.
+//! Socket Mode on slack-morphism's client: it opens the connection (`apps.connections.open`),
+//! pings, and reconnects; this module acks every envelope at once, hands events to the bot
+//! and counts reconnects.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use slack_morphism::listener::SlackClientEventsListenerEnvironment;
 use slack_morphism::prelude as sm;
+use slack_morphism::socket_mode::clients_manager::{
+    SlackSocketModeClientsManager, SlackSocketModeClientsManagerFactory,
+};
+use slack_morphism::{SlackSocketModeClientListener, SlackSocketModeWssClientId};
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::Message as Frame;
 
-use super::bot_api::SlackBotApi;
-use super::events::{self, Envelope};
+use super::events::{self, Callback, Envelope};
 use crate::metrics::record::{self, Reconnect};
 
-/// The connection's timings.
+/// slack-morphism over hyper, HTTPS or (for a local fake Slack) plain HTTP.
+pub type Connector = sm::SlackClientHyperHttpsConnector;
+
+/// What opens Socket Mode connections: slack-morphism's client for the Web API and the
+/// app-level token.
+#[derive(Clone)]
+pub struct SocketModeClient {
+    /// The Web API client (`apps.connections.open` goes through it).
+    pub client: Arc<sm::SlackClient<Connector>>,
+    /// The app-level token.
+    pub app_token: sm::SlackApiToken,
+}
+
+/// The connection's timings. slack-morphism counts them in whole seconds: each is rounded up,
+/// to at least one second.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// The first wait before reconnecting after a failure; it doubles on each failure.
-    pub min_backoff: Duration,
-    /// The longest wait before reconnecting.
-    pub max_backoff: Duration,
-    /// How often to ping Slack; a connection that answers none of [`UNANSWERED_PINGS`] pings
-    /// in a row is dead.
+    /// The wait before trying again after a failed attempt to connect. A connection that
+    /// drops, or that Slack asks to refresh, is replaced at once.
+    pub reconnect_wait: Duration,
+    /// How often to ping Slack.
     pub ping_interval: Duration,
+    /// Ping intervals without a pong after which the connection counts as dead.
+    pub unanswered_pings: u32,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            min_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
+            reconnect_wait: Duration::from_secs(5),
             ping_interval: Duration::from_secs(30),
+            unanswered_pings: 3,
         }
     }
 }
 
-/// Pings in a row that may go unanswered (no frame at all since) before the connection counts
-/// as dead. Counted in pings rather than time: a listener kept off the runtime's threads for a
-/// while (busy handlers) has heard nothing meanwhile only because it did not listen, and must
-/// not drop a connection that may hold envelopes waiting to be read.
-pub const UNANSWERED_PINGS: u32 = 3;
+fn whole_seconds(duration: Duration) -> u64 {
+    duration.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl Timing {
+    /// slack-morphism's configuration: one connection (Slack delivers each envelope to one of
+    /// an app's connections, so a second would only double the reconnects to watch).
+    fn config(&self) -> sm::SlackClientSocketModeConfig {
+        sm::SlackClientSocketModeConfig::new()
+            .with_max_connections_count(1)
+            .with_debug_connections(false)
+            .with_initial_backoff_in_seconds(0)
+            .with_reconnect_timeout_in_seconds(whole_seconds(self.reconnect_wait))
+            .with_ping_interval_in_seconds(whole_seconds(self.ping_interval))
+            .with_ping_failure_threshold_times(u64::from(self.unanswered_pings.max(1)))
+    }
+}
 
 /// What the connection hands to the bot.
 #[derive(Debug, Clone)]
@@ -47,156 +77,108 @@ pub enum SocketEvent {
     /// A connection was established (and the health-check file may be touched).
     Connected,
     /// The `payload` of an `events_api` envelope, already acked.
-    Events(Box<sm::SlackPushEventCallback>),
-}
-
-/// Why one connection ended.
-enum Ended {
-    /// Slack asked us to reconnect (`disconnect`): at once, unless it keeps asking.
-    Disconnect,
-    /// The socket failed or closed: reconnect after a backoff.
-    Dropped(String),
-    /// Shutting down.
-    Shutdown,
+    Events(Box<Callback>),
 }
 
 /// Keeps a Socket Mode connection open until `shutdown` turns true or the bot stops listening.
-pub async fn listen<W: SlackBotApi>(
-    web: Arc<W>,
+pub async fn listen(
+    socket_mode: SocketModeClient,
     timing: Timing,
     events: mpsc::UnboundedSender<SocketEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut wait = timing.min_backoff;
-    loop {
-        if *shutdown.borrow() || events.is_closed() {
+    let environment = Arc::new(SlackClientEventsListenerEnvironment::new(
+        socket_mode.client.clone(),
+    ));
+    let manager = socket_mode
+        .client
+        .http_api
+        .connector
+        .new_clients_manager(environment);
+    let forwarder = Arc::new(Forwarder {
+        events: events.clone(),
+        manager: OnceLock::new(),
+        replaced: Mutex::default(),
+    });
+    let _ = forwarder.manager.set(Arc::downgrade(&manager));
+    if let Err(error) = manager
+        .register_new_token(&timing.config(), socket_mode.app_token, forwarder)
+        .await
+    {
+        tracing::error!(%error, "Socket Mode could not start");
+        return;
+    }
+    manager.start().await;
+    tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => {}
+        _ = events.closed() => {}
+    }
+    manager.shutdown().await;
+}
+
+/// slack-morphism's listener for raw envelopes: acks each one as soon as it is read.
+struct Forwarder {
+    events: mpsc::UnboundedSender<SocketEvent>,
+    /// Set once the manager exists (it needs this listener first).
+    manager: OnceLock<Weak<dyn SlackSocketModeClientsManager + Send + Sync>>,
+    /// Connections already being replaced: the ping task and the reader may both report one.
+    replaced: Mutex<HashSet<SlackSocketModeWssClientId>>,
+}
+
+impl Forwarder {
+    /// Replaces connection `id` with a fresh one (at once), counting it once.
+    async fn replace(&self, id: &SlackSocketModeWssClientId, reason: Reconnect) {
+        if !self
+            .replaced
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone())
+        {
             return;
         }
-        let started = tokio::time::Instant::now();
-        let ended = match connect_once(&*web, &events, &mut shutdown, &mut wait, timing).await {
-            Ok(ended) => ended,
-            Err(detail) => Ended::Dropped(detail),
-        };
-        match ended {
-            Ended::Shutdown => return,
-            // Routine refreshes come hours apart: reconnect at once. A connection told to go
-            // again almost as soon as it opened is a storm, and gets the backoff too.
-            Ended::Disconnect if started.elapsed() >= timing.max_backoff => {
-                tracing::info!("Slack asked to reconnect; reconnecting");
-                record::socket_reconnect(Reconnect::Requested);
-            }
-            Ended::Disconnect => {
-                record::socket_reconnect(Reconnect::Requested);
-                tracing::warn!(
-                    wait_ms = wait.as_millis() as u64,
-                    "Slack asked to reconnect again soon after connecting; backing off"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return,
-                }
-                wait = (wait * 2).min(timing.max_backoff);
-            }
-            Ended::Dropped(detail) => {
-                record::socket_reconnect(Reconnect::Dropped);
-                tracing::warn!(%detail, wait_ms = wait.as_millis() as u64, "Socket Mode connection lost; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return,
-                }
-                wait = (wait * 2).min(timing.max_backoff);
-            }
+        record::socket_reconnect(reason);
+        if let Some(manager) = self.manager.get().and_then(Weak::upgrade) {
+            manager.restart_client(id).await;
         }
     }
 }
 
-async fn connect_once(
-    web: &impl SlackBotApi,
-    events: &mpsc::UnboundedSender<SocketEvent>,
-    shutdown: &mut watch::Receiver<bool>,
-    wait: &mut Duration,
-    timing: Timing,
-) -> Result<Ended, String> {
-    let connecting = async {
-        let url = web
-            .open_connection()
-            .await
-            .map_err(|e| format!("opening a connection: {e}"))?;
-        tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(|e| format!("connecting: {e}"))
-    };
-    // Shutting down must not wait for a slow Slack to answer.
-    let (socket, _) = tokio::select! {
-        connected = connecting => connected?,
-        _ = shutdown.changed() => return Ok(Ended::Shutdown),
-    };
-    tracing::info!("Socket Mode connected");
-    let _ = events.send(SocketEvent::Connected);
-    let (mut sink, mut stream) = socket.split();
-    let mut pings = tokio::time::interval(timing.ping_interval);
-    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // A half-open TCP connection never errors: silence (not even a pong) is how it shows.
-    let mut unanswered = 0u32;
-    loop {
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
-            _ = pings.tick() => {
-                if unanswered >= UNANSWERED_PINGS {
-                    return Err(format!("no frames from Slack, not even pongs to {unanswered} pings"));
-                }
-                sink.send(Frame::Ping(Default::default()))
-                    .await
-                    .map_err(|e| format!("pinging: {e}"))?;
-                unanswered += 1;
-                continue;
+#[async_trait::async_trait]
+impl SlackSocketModeClientListener for Forwarder {
+    async fn on_message(&self, id: &SlackSocketModeWssClientId, frame: String) -> Option<String> {
+        let received = Instant::now();
+        // Only the id is read for the ack: even a frame whose payload does not parse is acked,
+        // as it would not parse any better redelivered. (slack-morphism's envelope types are
+        // not public: the envelope enum is ours.)
+        let ack = events::ack(&frame);
+        match events::parse(&frame) {
+            Ok(Envelope::Hello {}) => {
+                tracing::info!("Socket Mode connected");
+                let _ = self.events.send(SocketEvent::Connected);
             }
-            _ = shutdown.changed() => {
-                let _ = sink.send(Frame::Close(None)).await;
-                return Ok(Ended::Shutdown);
+            Ok(Envelope::Disconnect { reason }) => {
+                tracing::info!(?reason, "Slack asked to reconnect; reconnecting");
+                self.replace(id, Reconnect::Requested).await;
             }
-        };
-        unanswered = 0;
-        let received = std::time::Instant::now();
-        let text = match frame {
-            None => return Err("socket closed".into()),
-            Some(Err(e)) => return Err(format!("reading: {e}")),
-            Some(Ok(Frame::Text(text))) => text,
-            Some(Ok(Frame::Close(close))) => return Err(format!("closed by Slack: {close:?}")),
-            // Pings are answered by tungstenite; binary frames are not part of Socket Mode.
-            Some(Ok(_)) => continue,
-        };
-        // Ack before any work, even before reading the frame: Slack redelivers envelopes not
-        // acked within 3 seconds.
-        if let Some(ack) = events::ack(text.as_str()) {
-            sink.send(Frame::text(ack))
-                .await
-                .map_err(|e| format!("acking: {e}"))?;
+            Ok(Envelope::EventsApi { payload }) => {
+                let _ = self.events.send(SocketEvent::Events(payload));
+            }
+            Ok(Envelope::Other) => tracing::debug!("ignoring an envelope"),
+            Err(error) => tracing::warn!(%error, "skipping a frame"),
+        }
+        if ack.is_some() {
+            // From reading the frame to handing the ack to slack-morphism's writer.
             record::envelope_acked(received.elapsed());
         }
-        let envelope = match events::parse(text.as_str()) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                tracing::warn!(error = %e, "skipping a frame");
-                continue;
-            }
-        };
-        match envelope {
-            Envelope::Hello {} => {
-                // A working connection: the next failure starts the backoff afresh.
-                *wait = timing.min_backoff;
-            }
-            Envelope::Disconnect { reason } => {
-                tracing::info!(?reason, "disconnect requested");
-                let _ = sink.send(Frame::Close(None)).await;
-                return Ok(Ended::Disconnect);
-            }
-            Envelope::EventsApi { payload } => {
-                if events.send(SocketEvent::Events(payload)).is_err() {
-                    return Ok(Ended::Shutdown);
-                }
-            }
-            Envelope::Other => tracing::debug!("ignoring an envelope"),
-        }
+        ack
+    }
+
+    async fn on_error(&self, error: Box<dyn std::error::Error + Send + Sync>) {
+        tracing::warn!(%error, "Socket Mode connection error");
+    }
+
+    async fn on_disconnect(&self, id: &SlackSocketModeWssClientId) {
+        tracing::warn!("Socket Mode connection lost; reconnecting");
+        self.replace(id, Reconnect::Dropped).await;
     }
 }

@@ -1,7 +1,8 @@
 //! A fake of Slack's Socket Mode websocket for tests: the fake Web API's
 //! `apps.connections.open` hands out [`FakeSocket::url`]; tests push envelopes through it and
 //! read back the acks the bot sent. Every live connection is kept (Slack lets an app hold up to
-//! ten, one per replica): the plain methods use the latest, the `_to` ones a chosen one.
+//! ten, one per replica): the plain methods use the latest, the `_to` ones a chosen one. Like
+//! Slack, it delivers an envelope again when its connection closes before the bot acked it.
 
 #![allow(dead_code)]
 
@@ -41,7 +42,31 @@ struct State {
     sent_on: HashMap<String, usize>,
     /// Envelope ids acked, with the connection each ack came on.
     acked_on: Vec<(String, usize)>,
+    /// Envelopes not acked yet, with the connection they were sent on.
+    unacked: HashMap<String, (usize, Value)>,
+    /// Envelopes whose connection closed before they were acked: Slack delivers them again,
+    /// with `retry_attempt` counted up, on the next connection.
+    redeliver: Vec<Value>,
+    /// Envelope ids delivered again.
+    redelivered: Vec<String>,
     next_id: u64,
+}
+
+impl State {
+    /// Marks `envelope` as Slack's next attempt at it, sent on connection `number`; returns
+    /// its text.
+    fn retry(&mut self, mut envelope: Value, number: usize) -> String {
+        let id = envelope["envelope_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        envelope["retry_attempt"] = json!(envelope["retry_attempt"].as_u64().unwrap_or(0) + 1);
+        envelope["retry_reason"] = json!("timeout");
+        self.unacked.insert(id.clone(), (number, envelope.clone()));
+        self.sent_on.insert(id.clone(), number);
+        self.redelivered.push(id);
+        envelope.to_string()
+    }
 }
 
 /// A Socket Mode server on 127.0.0.1.
@@ -102,6 +127,19 @@ impl FakeSocket {
         if sink.send(Frame::text(hello)).await.is_err() {
             return;
         }
+        let again: Vec<String> = {
+            let mut state = self.state.lock().unwrap();
+            let waiting = std::mem::take(&mut state.redeliver);
+            waiting
+                .into_iter()
+                .map(|envelope| state.retry(envelope, number))
+                .collect()
+        };
+        for text in again {
+            if sink.send(Frame::text(text)).await.is_err() {
+                return;
+            }
+        }
         loop {
             tokio::select! {
                 command = rx.recv() => match command {
@@ -131,6 +169,7 @@ impl FakeSocket {
                                 state.ack_latency.insert(id.clone(), sent.elapsed());
                             }
                             state.acked_on.push((id.clone(), number));
+                            state.unacked.remove(&id);
                             state.acks.push(id);
                         }
                         drop(state);
@@ -149,6 +188,28 @@ impl FakeSocket {
         state.live[number] = None;
         if state.current == Some(number) {
             state.current = None;
+        }
+        let lost: Vec<String> = state
+            .unacked
+            .iter()
+            .filter(|(_, (on, _))| *on == number)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            let Some((_, envelope)) = state.unacked.remove(&id) else {
+                continue;
+            };
+            // On the live connection if there is one, else on the next.
+            let live = state
+                .current
+                .and_then(|n| state.live[n].clone().map(|tx| (n, tx)));
+            match live {
+                Some((n, tx)) => {
+                    let text = state.retry(envelope, n);
+                    let _ = tx.send(Command::Send(text));
+                }
+                None => state.redeliver.push(envelope),
+            }
         }
         drop(state);
         self.changed.notify_waiters();
@@ -258,6 +319,9 @@ impl FakeSocket {
             let mut state = self.state.lock().unwrap();
             state.sent_at.insert(envelope_id.clone(), Instant::now());
             state.sent_on.insert(envelope_id.clone(), number);
+            state
+                .unacked
+                .insert(envelope_id.clone(), (number, envelope.clone()));
         }
         self.send_raw_to(number, envelope.to_string());
         envelope_id
@@ -321,6 +385,11 @@ impl FakeSocket {
             .filter(|(_, on)| *on == number)
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Envelope ids delivered again because their connection closed before the bot acked them.
+    pub fn redelivered(&self) -> Vec<String> {
+        self.state.lock().unwrap().redelivered.clone()
     }
 
     /// The connection envelope `envelope_id` was sent on.
