@@ -1878,6 +1878,32 @@ mod hostile {
 // ---------------------------------------------------------------------------------------------
 // A busy bot
 
+/// Sends `status` mentions in 20 channels (C200 to C219) without waiting: for a starved
+/// listener to find waiting. Returns their envelope ids.
+fn starved_mentions(h: &Harness) -> Vec<String> {
+    (0..20)
+        .map(|i| {
+            let ts = ts();
+            h.sent.fetch_add(1, Ordering::SeqCst);
+            h.socket.send_event(json!({
+                "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+                "ts": ts, "channel": format!("C2{i:02}"), "event_ts": ts,
+            }))
+        })
+        .collect()
+}
+
+/// Every envelope of [`starved_mentions`] acked, and each mention answered exactly once.
+async fn each_answered_once(h: &Harness, envelopes: &[String]) {
+    for envelope in envelopes {
+        h.socket.wait_ack(envelope).await;
+    }
+    h.handled_all().await;
+    for i in 0..20 {
+        assert_eq!(h.posts(&format!("C2{i:02}")).len(), 1, "C2{i:02}");
+    }
+}
+
 #[tokio::test]
 async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope() {
     // This runtime has one thread: blocking it keeps the listener (and the fakes) from running,
@@ -1896,23 +1922,9 @@ async fn a_listener_kept_off_the_runtime_keeps_its_connection_and_every_envelope
     h.reply("C1", "The time is").await;
 
     // Starved with envelopes waiting to be read.
-    let mut envelopes = Vec::new();
-    for i in 0..20 {
-        let ts = ts();
-        h.sent.fetch_add(1, Ordering::SeqCst);
-        envelopes.push(h.socket.send_event(json!({
-            "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
-            "ts": ts, "channel": format!("C2{i:02}"), "event_ts": ts,
-        })));
-    }
+    let envelopes = starved_mentions(&h);
     starve();
-    for envelope in &envelopes {
-        h.socket.wait_ack(envelope).await;
-    }
-    h.handled_all().await;
-    for i in 0..20 {
-        assert_eq!(h.posts(&format!("C2{i:02}")).len(), 1, "C2{i:02}");
-    }
+    each_answered_once(&h, &envelopes).await;
     assert_eq!(h.socket.connections(), 1, "the connection was given up");
     assert!(h.stop().await.is_ok());
 }
@@ -1927,24 +1939,10 @@ async fn a_listener_starved_past_the_ping_limit_reconnects_and_answers_every_com
     let h = Harness::start(Setup::default()).await;
     h.mention("C0", "status").await;
     h.reply("C0", "The time is").await;
-    let mut envelopes = Vec::new();
-    for i in 0..20 {
-        let ts = ts();
-        h.sent.fetch_add(1, Ordering::SeqCst);
-        envelopes.push(h.socket.send_event(json!({
-            "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
-            "ts": ts, "channel": format!("C2{i:02}"), "event_ts": ts,
-        })));
-    }
+    let envelopes = starved_mentions(&h);
     std::thread::sleep(Duration::from_millis(3_500));
     h.socket.wait_connections(2).await;
-    for envelope in &envelopes {
-        h.socket.wait_ack(envelope).await;
-    }
-    h.handled_all().await;
-    for i in 0..20 {
-        assert_eq!(h.posts(&format!("C2{i:02}")).len(), 1, "C2{i:02}");
-    }
+    each_answered_once(&h, &envelopes).await;
     // The new connection serves.
     h.mention("C3", "status").await;
     h.reply("C3", "The time is").await;
