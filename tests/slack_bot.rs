@@ -1405,7 +1405,12 @@ async fn a_support_call_that_failed_live_is_reposted_by_search(mode: Mode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelopes_are_acked_promptly_while_another_process_holds_the_write_lock() {
-    let h = Harness::start(Setup::default()).await;
+    // The fake Socket Mode server runs apart, as Slack would: the acks are timed by a reader
+    // that does not wait for the bot's threads.
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start_apart();
+    default_workspace(&slack, &socket);
+    let h = Harness::start_with(slack, socket, Setup::default()).await;
     let db = h.dir.path().join("bennettbot.db");
     // Another connection (as another process would) takes the write lock for 3 s.
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();

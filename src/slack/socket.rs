@@ -1,6 +1,11 @@
 //! Socket Mode on slack-morphism's client: it opens the connection (`apps.connections.open`),
 //! pings, and reconnects; this module acks every envelope at once, hands events to the bot
 //! and counts reconnects.
+//!
+//! slack-morphism 2.31 opens the websocket without `TCP_NODELAY` and offers no way to set it:
+//! within a burst of envelopes, acks after the first can wait for Slack's delayed TCP ACK
+//! (tens of milliseconds; Slack redelivers only after 3 s). A lone envelope's ack is not
+//! delayed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock, Weak};

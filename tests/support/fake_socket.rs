@@ -81,6 +81,24 @@ pub struct FakeSocket {
 const WAIT: Duration = Duration::from_secs(10);
 
 impl FakeSocket {
+    /// Starts listening on a runtime of its own (one thread), as a remote Slack would be: for
+    /// timing the bot's acks without the fake competing with the bot for the test's threads.
+    pub fn start_apart() -> FakeSocket {
+        let (started, fake) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                started.send(FakeSocket::start().await).unwrap();
+                // Serves until the test process ends.
+                std::future::pending::<()>().await
+            });
+        });
+        fake.recv().unwrap()
+    }
+
     /// Starts listening; every connection is greeted with `hello`.
     pub async fn start() -> FakeSocket {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
