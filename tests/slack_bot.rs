@@ -1123,7 +1123,7 @@ async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
     h.reply("C2", "The time is").await;
     assert_eq!(h.slack.calls("apps.connections.open").len(), 3);
 
-    // Failing to get a URL is retried with backoff, too.
+    // Failing to get a URL is retried after the reconnect wait (one second here).
     h.slack
         .fail_next("apps.connections.open", 2, Failure::Status(500));
     h.socket.drop_connection();
