@@ -65,14 +65,20 @@ fn check_postgres(database: &Database, url: &str) -> Finding {
     match inspected {
         Err(_) => problem(format!("database {database}: no answer within 10 s")),
         Ok(Err(e)) => problem(format!("database {database} cannot be reached: {e}")),
-        Ok(Ok((server, found))) if found > supported => problem(format!(
-            "database {database} (PostgreSQL {server}) is at migration {found}, newer than this build's {supported}: run a newer bennettbot"
+        Ok(Ok(found)) if found.migration > supported => problem(format!(
+            "database {database} ({}) is at migration {}, newer than this build's {supported}: run a newer bennettbot",
+            found.describe(),
+            found.migration
         )),
-        Ok(Ok((server, found))) if found < supported => ok(format!(
-            "database {database} (PostgreSQL {server}) answers; at migration {found} of {supported}, the rest are applied at start-up"
+        Ok(Ok(found)) if found.migration < supported => ok(format!(
+            "database {database} ({}) answers; at migration {} of {supported}, the rest are applied at start-up",
+            found.describe(),
+            found.migration
         )),
-        Ok(Ok((server, found))) => ok(format!(
-            "database {database} (PostgreSQL {server}) answers and is migrated ({found} of {supported})"
+        Ok(Ok(found)) => ok(format!(
+            "database {database} ({}) answers and is migrated ({} of {supported})",
+            found.describe(),
+            found.migration
         )),
     }
 }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod config;
 pub mod conversation;
 pub mod dispatcher;
+pub mod error_chain;
 pub mod explain;
 pub mod intent;
 pub mod logging;

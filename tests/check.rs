@@ -226,6 +226,10 @@ async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_th
     );
     assert!(before.contains("(PostgreSQL 1"), "server version: {before}");
     assert!(
+        before.contains("not encrypted (sslmode=prefer)"),
+        "the test server has no TLS: {before}"
+    );
+    assert!(
         before.contains("at migration 0 of"),
         "a fresh database is not migrated by check: {before}"
     );
@@ -241,6 +245,32 @@ async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_th
         .await
         .unwrap();
     assert!(after.contains("answers and is migrated"), "{after}");
+}
+
+#[tokio::test]
+async fn check_says_postgresql_is_reached_over_tls_and_how_it_was_verified() {
+    let ca = postgres::tls_server().ca.display().to_string();
+    let url = postgres::tls_database_url(
+        "localhost",
+        &format!("?sslmode=verify-full&sslrootcert={ca}"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        bennettbot("check", &d, &d)
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("✓ database PostgreSQL at postgres@localhost:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("TLS (sslmode=verify-full))"), "{stdout}");
 }
 
 #[test]

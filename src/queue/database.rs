@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use super::postgres::tls::split_url;
+
 /// The queue's store, as the settings name it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Database {
@@ -26,9 +28,12 @@ impl PostgresUrl {
 
 impl std::fmt::Display for PostgresUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match tokio_postgres::Config::from_str(&self.0) {
-            Ok(config) => f.write_str(&super::postgres::describe(&config)),
-            Err(_) => f.write_str("(unreadable URL)"),
+        let read = split_url(&self.0)
+            .ok()
+            .and_then(|(url, _)| tokio_postgres::Config::from_str(&url).ok());
+        match read {
+            Some(config) => f.write_str(&super::postgres::describe(&config)),
+            None => f.write_str("(unreadable URL)"),
         }
     }
 }
@@ -88,11 +93,15 @@ impl Database {
         match scheme {
             "sqlite" if rest.is_empty() => Err(DatabaseUrlError::EmptyPath),
             "sqlite" => Ok(Database::Sqlite(PathBuf::from(rest))),
-            "postgres" | "postgresql" => match tokio_postgres::Config::from_str(url) {
-                Ok(_) => Ok(Database::Postgres(PostgresUrl(url.to_owned()))),
-                // tokio-postgres's message names the part, never the password's text.
-                Err(e) => Err(DatabaseUrlError::BadPostgres(e.to_string())),
-            },
+            "postgres" | "postgresql" => {
+                let (driver_url, _) =
+                    split_url(url).map_err(|e| DatabaseUrlError::BadPostgres(e.to_string()))?;
+                match tokio_postgres::Config::from_str(&driver_url) {
+                    Ok(_) => Ok(Database::Postgres(PostgresUrl(url.to_owned()))),
+                    // tokio-postgres's message names the part, never the password's text.
+                    Err(e) => Err(DatabaseUrlError::BadPostgres(e.to_string())),
+                }
+            }
             other => Err(DatabaseUrlError::UnknownScheme(other.to_owned())),
         }
     }
@@ -141,6 +150,15 @@ mod tests {
             parse(Some("postgresql://bot@localhost/q")),
             Ok(Database::Postgres(_))
         ));
+        // libpq's TLS modes, which tokio-postgres alone would refuse.
+        let verified = parse(Some(
+            "postgres://bot:s3cret@db.example/q?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+        ))
+        .expect("verify-full");
+        assert_eq!(verified.to_string(), "PostgreSQL at bot@db.example:5432/q");
+        let refused =
+            parse(Some("postgres://bot:s3cret@db.example/q?sslmode=allow")).expect_err("allow");
+        assert!(refused.to_string().contains("sslmode=allow"), "{refused}");
     }
 
     #[test]

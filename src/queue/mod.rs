@@ -56,8 +56,14 @@ pub enum QueueError {
     #[error("queue database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed (the message never includes the password).
-    #[error("queue database (PostgreSQL): {0}")]
+    #[error("queue database (PostgreSQL): {}", crate::error_chain::error_chain(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    /// The URL's TLS keys (`sslmode`, `sslrootcert`) cannot be used.
+    #[error("queue database (PostgreSQL) URL: {0}")]
+    PostgresUrl(#[from] postgres::tls::TlsUrlError),
+    /// TLS for PostgreSQL could not be set up (an unreadable `sslrootcert`).
+    #[error("queue database (PostgreSQL): {0}")]
+    PostgresTls(#[from] postgres::tls::TlsSetupError),
     /// No PostgreSQL connection could be had from the pool.
     #[error("queue database (PostgreSQL) connection: {0}")]
     Pool(String),

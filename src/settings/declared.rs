@@ -89,7 +89,7 @@ pub const SETTINGS: &[Declared] = &[
     setting("WRITEABLE_DIR", "current directory", "all", ALL,
         "where the database, logs and job state go"),
     Declared { secret: true, ..setting("DATABASE_URL", "unset (SQLite at `DB_PATH`)", "all", ALL,
-        "the job queue: `sqlite:///path/to.db`, or `postgres://user:password@host:port/db` to share one queue between processes on several hosts (see **Several hosts: PostgreSQL**)") },
+        "the job queue: `sqlite:///path/to.db`, or `postgres://user:password@host:port/db` to share one queue between processes on several hosts; TLS with libpq's `sslmode` and `sslrootcert` (see **Several hosts: PostgreSQL**)") },
     setting("DB_PATH", "`WRITEABLE_DIR/bennettbot.db`", "all", ALL,
         "the SQLite job queue, when `DATABASE_URL` is unset"),
     setting("WORKSPACE_DIR", "`./workspace`", "dispatcher", DISPATCHER,

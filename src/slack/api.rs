@@ -15,6 +15,7 @@ use super::bot_api::{Channel, SearchMatch, SlackBotApi, User};
 use super::retry::Policy;
 use super::socket::{Connector, SocketModeClient};
 use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
+use crate::error_chain::error_chain;
 use crate::settings::Settings;
 
 /// Where Slack's Web API lives.
@@ -282,18 +283,6 @@ fn slack_error(method: &str, error: sm_errors::SlackClientError) -> SlackError {
             detail: other.to_string(),
         },
     }
-}
-
-/// An error and its causes, on one line (hyper's own message is only "client error").
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A channel id as slack-morphism types it.

@@ -8,6 +8,9 @@
 //! instead when set. When neither works the tests fail, saying how to install PostgreSQL:
 //! they never pass without having run.
 
+// Each test crate uses part of it.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -33,12 +36,21 @@ pub async fn database_url() -> String {
         Ok(url) => url.clone(),
         Err(why) => panic!("PostgreSQL could not be started for the tests: {why}\n{INSTALL_HINT}"),
     };
+    let name = create_database(&admin).await;
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("test PostgreSQL URL {admin} has no database part"),
+    }
+}
+
+/// Creates a new, empty database through `admin` (plain TCP); returns its name.
+async fn create_database(admin: &str) -> String {
     let name = format!(
         "bb_{}_{}",
         std::process::id(),
         DATABASES.fetch_add(1, Ordering::Relaxed)
     );
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL at {admin}: {e}"));
     let driver = tokio::spawn(connection);
@@ -48,10 +60,7 @@ pub async fn database_url() -> String {
         .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
     drop(client);
     let _ = driver.await;
-    match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("test PostgreSQL URL {admin} has no database part"),
-    }
+    name
 }
 
 /// Starts the server (or takes `BENNETTBOT_TEST_DATABASE_URL`); `Err` says why not.
@@ -61,9 +70,97 @@ fn start() -> Result<String, String> {
             return Ok(url);
         }
     }
+    let port = start_server("", &[], |_| Ok(()))?;
+    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}
+
+/// A test server that also speaks TLS: its certificate is for `localhost` only (not
+/// `127.0.0.1`), signed by a CA made for the test process, whose certificate is in [`Self::ca`].
+pub struct TlsServer {
+    /// Where it listens, on 127.0.0.1.
+    pub port: u16,
+    /// The CA certificate (PEM).
+    pub ca: PathBuf,
+}
+
+static TLS_SERVER: OnceLock<Result<TlsServer, String>> = OnceLock::new();
+
+/// The TLS server of this test process, started on first use (always from Debian's
+/// binaries: its certificates must be the test's own).
+pub fn tls_server() -> &'static TlsServer {
+    match TLS_SERVER.get_or_init(start_tls) {
+        Ok(server) => server,
+        Err(why) => {
+            panic!("PostgreSQL with TLS could not be started for the tests: {why}\n{INSTALL_HINT}")
+        }
+    }
+}
+
+/// A new database on the TLS server, as `postgres://postgres@<host>:<port>/<db>` followed by
+/// `query` (e.g. `?sslmode=verify-full`).
+pub async fn tls_database_url(host: &str, query: &str) -> String {
+    let server = tls_server();
+    let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let name = create_database(&admin).await;
+    format!("postgres://postgres@{host}:{}/{name}{query}", server.port)
+}
+
+fn start_tls() -> Result<TlsServer, String> {
+    let failed = |e: rcgen::Error| format!("making test certificates: {e}");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bennettbot test CA");
+    let ca_key = rcgen::KeyPair::generate().map_err(failed)?;
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(failed)?;
+    let server_key = rcgen::KeyPair::generate().map_err(failed)?;
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .and_then(|params| params.signed_by(&server_key, &ca))
+        .map_err(failed)?;
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let ca_pem = ca.pem();
+    let mut ca_file = PathBuf::new();
+    let port = start_server(
+        "tls-",
+        &[
+            "ssl=on",
+            "ssl_cert_file=server.crt",
+            "ssl_key_file=server.key",
+        ],
+        |data| {
+            let write = |name: &str, text: &str, mode: u32| -> Result<(), String> {
+                let path = data.join(name);
+                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                if as_root {
+                    // PostgreSQL refuses a key it does not own.
+                    std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY))
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                Ok(())
+            };
+            write("server.crt", &server.pem(), 0o644)?;
+            write("server.key", &server_key.serialize_pem(), 0o600)?;
+            write("ca.crt", &ca_pem, 0o644)?;
+            ca_file = data.join("ca.crt");
+            Ok(())
+        },
+    )?;
+    Ok(TlsServer { port, ca: ca_file })
+}
+
+/// Starts a server from Debian's binaries with `settings` (`name=value`) on top of the test
+/// ones, once `prepare` has had the initialised data directory; returns its port.
+fn start_server(
+    kind: &str,
+    settings: &[&str],
+    prepare: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<u16, String> {
     let bin = find_binaries()?;
     remove_stale_data_dirs();
-    let dir = std::env::temp_dir().join(format!("bennettbot-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("bennettbot-pg-{kind}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let as_root = unsafe { libc::geteuid() } == 0;
@@ -104,6 +201,8 @@ fn start() -> Result<String, String> {
         ));
     }
 
+    prepare(&data)?;
+
     let port = free_port()?;
     let log = std::fs::File::create(dir.join("server.log"))
         .map_err(|e| format!("creating the server log: {e}"))?;
@@ -126,6 +225,7 @@ fn start() -> Result<String, String> {
             "-c",
             "full_page_writes=off",
         ])
+        .args(settings.iter().flat_map(|setting| ["-c", setting]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -162,7 +262,7 @@ fn start() -> Result<String, String> {
         .map_err(|e| format!("running {}: {e}", bin.join("postgres").display()))?;
 
     wait_ready(&data, &dir.join("server.log"))?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    Ok(port)
 }
 
 const NOBODY: u32 = 65534;
@@ -241,6 +341,7 @@ fn remove_stale_data_dirs() {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("bennettbot-pg-"))
+            .map(|rest| rest.strip_prefix("tls-").unwrap_or(rest))
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;

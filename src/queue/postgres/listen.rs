@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use futures_util::future::poll_fn;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::CHANNEL;
 
@@ -46,15 +47,20 @@ impl Wake {
 }
 
 /// Starts the listener task once per store (from within the runtime).
-pub(super) fn ensure_listening(wake: &Arc<Wake>, config: &Arc<tokio_postgres::Config>) {
+pub(super) fn ensure_listening(
+    wake: &Arc<Wake>,
+    config: &Arc<tokio_postgres::Config>,
+    tls: &MakeRustlsConnect,
+) {
     if wake.listening.swap(true, Ordering::AcqRel) {
         return;
     }
     let wake = Arc::downgrade(wake);
     let config = Arc::clone(config);
+    let tls = tls.clone();
     tokio::spawn(async move {
         loop {
-            match listen_once(&wake, &config).await {
+            match listen_once(&wake, &config, tls.clone()).await {
                 // The store is gone: nobody to wake.
                 Ok(()) => return,
                 Err(e) => {
@@ -74,8 +80,9 @@ pub(super) fn ensure_listening(wake: &Arc<Wake>, config: &Arc<tokio_postgres::Co
 async fn listen_once(
     wake: &std::sync::Weak<Wake>,
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for the LISTEN to complete and for notifications to arrive.
     let driver = tokio::spawn(async move {

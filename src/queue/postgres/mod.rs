@@ -10,6 +10,7 @@ mod migrate;
 mod records;
 mod runs;
 mod schedule_runs;
+pub mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::QueueError;
 use listen::Wake;
@@ -43,6 +44,8 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     pool: Pool,
     config: Arc<tokio_postgres::Config>,
+    /// The TLS every connection uses (the `LISTEN` one too).
+    tls: MakeRustlsConnect,
     wake: Arc<Wake>,
 }
 
@@ -75,10 +78,21 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// tokio-postgres's config for a `postgres://` URL and the TLS connector its `sslmode` and
+/// `sslrootcert` ask for.
+fn read_url(
+    url: &str,
+) -> Result<(tokio_postgres::Config, MakeRustlsConnect, tls::SslMode), QueueError> {
+    let (url, tls) = tls::split_url(url)?;
+    let mut config = tokio_postgres::Config::from_str(&url)?;
+    tls.apply(&mut config);
+    Ok((config, tls.connector()?, tls.mode))
+}
+
 impl PgStore {
     /// Connects to the server named by a `postgres://` URL and migrates its schema.
     pub async fn connect(url: &str) -> Result<PgStore, QueueError> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(QueueError::Postgres)?;
+        let (mut config, tls, _) = read_url(url)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -87,7 +101,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -105,6 +119,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             config: Arc::new(config),
+            tls,
             wake: Arc::new(Wake::default()),
         };
         migrate::migrate(&mut store.client().await?).await?;
@@ -112,17 +127,23 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The server's version and the migration its database is at, without migrating it
-    /// (for `check`).
-    pub async fn inspect(url: &str) -> Result<(String, i64), QueueError> {
-        let config = tokio_postgres::Config::from_str(url)?;
-        let (client, connection) = config.connect(NoTls).await?;
+    /// The server's version, the migration its database is at and whether the connection is
+    /// encrypted, without migrating it (for `check`).
+    pub async fn inspect(url: &str) -> Result<Inspection, QueueError> {
+        let (config, tls, mode) = read_url(url)?;
+        let (client, connection) = config.connect(tls).await?;
         let driver = tokio::spawn(connection);
-        let server: String = client.query_one("SHOW server_version", &[]).await?.get(0);
-        let found = migrate::version(&client).await?;
+        let server_version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
+        let migration = migrate::version(&client).await?;
+        let encrypted = encrypted(&client).await?;
         drop(client);
         let _ = driver.await;
-        Ok((server, found))
+        Ok(Inspection {
+            server_version,
+            migration,
+            encrypted,
+            mode,
+        })
     }
 
     /// A pooled connection.
@@ -130,7 +151,7 @@ impl PgStore {
         self.pool
             .get()
             .await
-            .map_err(|e| QueueError::Pool(e.to_string()))
+            .map_err(|e| QueueError::Pool(crate::error_chain::error_chain(&e)))
     }
 
     /// Wakes this process's dispatcher at once (other processes hear the `NOTIFY` sent in the
@@ -142,7 +163,7 @@ impl PgStore {
     /// Resolves when any process has changed the queue since the last wait (at once if one
     /// has): the first call starts listening on a connection of its own.
     pub fn notified(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        listen::ensure_listening(&self.wake, &self.config);
+        listen::ensure_listening(&self.wake, &self.config, &self.tls);
         let wake = Arc::clone(&self.wake);
         async move { wake.notified().await }
     }
@@ -157,6 +178,22 @@ impl PgStore {
         migrate::version(&**self.client().await?).await
     }
 
+    /// Whether every connection this store holds to the server now (the pool's and the
+    /// `LISTEN` one) is encrypted, with how many there are.
+    pub async fn all_connections_encrypted(&self) -> Result<(bool, i64), QueueError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT bool_and(s.ssl), count(*) FROM pg_stat_ssl s \
+                 JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = current_database() AND a.application_name = $1",
+                &[&self.config.get_application_name().unwrap_or("bennettbot")],
+            )
+            .await?;
+        Ok((row.get::<_, Option<bool>>(0).unwrap_or(false), row.get(1)))
+    }
+
     /// The server's version string (`SHOW server_version`).
     pub async fn server_version(&self) -> Result<String, QueueError> {
         let row = self
@@ -166,6 +203,42 @@ impl PgStore {
             .await?;
         Ok(row.get(0))
     }
+}
+
+/// What `check` learns from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// `SHOW server_version`.
+    pub server_version: String,
+    /// The migration the database is at.
+    pub migration: i64,
+    /// Whether the connection is encrypted (TLS).
+    pub encrypted: bool,
+    /// The `sslmode` it was made with.
+    pub mode: tls::SslMode,
+}
+
+impl Inspection {
+    /// `PostgreSQL 17.2, TLS (sslmode=verify-full)`, or `..., not encrypted`.
+    pub fn describe(&self) -> String {
+        let link = if self.encrypted {
+            format!("TLS (sslmode={})", self.mode.name())
+        } else {
+            format!("not encrypted (sslmode={})", self.mode.name())
+        };
+        format!("PostgreSQL {}, {link}", self.server_version)
+    }
+}
+
+/// Whether `client`'s own connection is encrypted, as the server sees it.
+async fn encrypted(client: &tokio_postgres::Client) -> Result<bool, QueueError> {
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 /// The `NOTIFY` every changing transaction ends with; delivered to listeners at commit.

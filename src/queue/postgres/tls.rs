@@ -1,0 +1,385 @@
+//! TLS to PostgreSQL, with libpq's names and meanings: the URL's `sslmode` is `disable`,
+//! `prefer` (the default: TLS when the server offers it), `require`, `verify-ca` or
+//! `verify-full`, and `sslrootcert` names the CA certificates (PEM) to verify against; without
+//! it, Mozilla's roots (webpki-roots). As in libpq, `prefer` and `require` encrypt without
+//! checking whom they talk to, and `require` with `sslrootcert` checks the chain as
+//! `verify-ca` does. tokio-postgres knows only whether to use TLS, so both keys are read here
+//! and taken out of the URL it is given.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How a connection is secured: libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, unverified.
+    Prefer,
+    /// TLS or no connection, unverified.
+    Require,
+    /// TLS with a certificate chained to a trusted root, for any host name.
+    VerifyCa,
+    /// TLS with a certificate chained to a trusted root and issued for the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The name libpq (and the URL) gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// tokio-postgres's mode: whether to use TLS (how to verify is the connector's business).
+    fn driver(self) -> tokio_postgres::config::SslMode {
+        match self {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
+        }
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = TlsUrlError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Ok(match name {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => return Err(TlsUrlError::UnknownMode(other.to_owned())),
+        })
+    }
+}
+
+/// Why a URL's TLS keys cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsUrlError {
+    /// Not one of libpq's modes bennettbot supports (`allow` is left out: it prefers no TLS).
+    #[error(
+        "sslmode={0} is not supported: use disable, prefer (the default), require, verify-ca or verify-full"
+    )]
+    UnknownMode(String),
+    /// `sslrootcert=system` (the system's roots) with a mode that would not check them.
+    #[error("sslrootcert=system needs sslmode=verify-full (as in libpq), not {0}")]
+    WeakModeForSystemRoots(&'static str),
+    /// A value that is not percent-encoded UTF-8.
+    #[error("the URL's {0} is not valid percent-encoded UTF-8")]
+    Encoding(&'static str),
+}
+
+/// Why TLS could not be set up for a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The `sslrootcert` file could not be read, or holds no certificate.
+    #[error("sslrootcert {path}: {reason}")]
+    RootCert {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("setting up TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The roots could not make a verifier.
+    #[error("setting up TLS verification: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+}
+
+/// The TLS a URL asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// How the connection is secured.
+    pub mode: SslMode,
+    /// The CA certificates to verify against; Mozilla's roots when `None`.
+    pub root_cert: Option<PathBuf>,
+}
+
+/// Splits a `postgres://` URL into the URL tokio-postgres reads (without `sslmode` and
+/// `sslrootcert`) and the TLS it asks for. Reads no file.
+pub fn split_url(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (url, ""),
+    };
+    let decode = |value: &str, key: &'static str| {
+        percent_decode_str(value)
+            .decode_utf8()
+            .map(|v| v.into_owned())
+            .map_err(|_| TlsUrlError::Encoding(key))
+    };
+    let (mut mode, mut root_cert, mut kept) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => mode = Some(decode(value, "sslmode")?.parse::<SslMode>()?),
+            "sslrootcert" => root_cert = Some(decode(value, "sslrootcert")?),
+            // The rest, as written: tokio-postgres decodes it.
+            _ => kept.push(pair),
+        }
+    }
+    let (mode, root_cert) = match root_cert.as_deref() {
+        // libpq 16's `system`: the system's roots (here Mozilla's), verified in full.
+        Some("system") => match mode.unwrap_or(SslMode::VerifyFull) {
+            SslMode::VerifyFull => (SslMode::VerifyFull, None),
+            weaker => return Err(TlsUrlError::WeakModeForSystemRoots(weaker.name())),
+        },
+        // libpq: with a root certificate, `require` checks the chain.
+        Some(path) => match mode.unwrap_or(SslMode::Prefer) {
+            SslMode::Require => (SslMode::VerifyCa, Some(PathBuf::from(path))),
+            mode => (mode, Some(PathBuf::from(path))),
+        },
+        None => (mode.unwrap_or(SslMode::Prefer), None),
+    };
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, TlsOptions { mode, root_cert }))
+}
+
+impl TlsOptions {
+    /// Sets `config`'s TLS mode to match.
+    pub fn apply(&self, config: &mut tokio_postgres::Config) {
+        config.ssl_mode(self.mode.driver());
+    }
+
+    /// The connector for every connection: the pool's and the `LISTEN` one.
+    pub fn connector(&self) -> Result<MakeRustlsConnect, TlsSetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let algorithms = provider.signature_verification_algorithms;
+        let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
+            SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Relaxed {
+                chain: None,
+                algorithms,
+            }),
+            SslMode::VerifyCa => Arc::new(Relaxed {
+                chain: Some(self.verifier(&provider)?),
+                algorithms,
+            }),
+            SslMode::VerifyFull => self.verifier(&provider)?,
+        };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
+    }
+
+    /// rustls's verifier of chain and name, against the chosen roots.
+    fn verifier(
+        &self,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Arc<WebPkiServerVerifier>, TlsSetupError> {
+        let roots = match &self.root_cert {
+            Some(path) => roots_from(path)?,
+            None => RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        };
+        Ok(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+                .build()?,
+        )
+    }
+}
+
+/// The certificates of a PEM file, at least one.
+fn roots_from(path: &Path) -> Result<RootCertStore, TlsSetupError> {
+    let failed = |reason: String| TlsSetupError::RootCert {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| failed(e.to_string()))? {
+        let cert = cert.map_err(|e| failed(e.to_string()))?;
+        roots.add(cert).map_err(|e| failed(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(failed("no PEM certificate in the file".into()));
+    }
+    Ok(roots)
+}
+
+/// `prefer` and `require` (no `chain`): any certificate, as long as the server proves it holds
+/// its key. `verify-ca` (a `chain` verifier): the chain must lead to a trusted root, but the
+/// name it was issued for may differ from the host's.
+#[derive(Debug)]
+struct Relaxed {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Relaxed {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        // rustls checks the name only once the chain (and its dates) passed.
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            verified => verified,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
+        split_url(url)
+    }
+
+    fn options(mode: SslMode, root_cert: Option<&str>) -> TlsOptions {
+        TlsOptions {
+            mode,
+            root_cert: root_cert.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn prefer_is_the_default_and_the_url_is_left_alone() {
+        assert_eq!(
+            split("postgres://u:p@h/db").unwrap(),
+            ("postgres://u:p@h/db".into(), options(SslMode::Prefer, None))
+        );
+        assert_eq!(
+            split("postgres://u@h/db?application_name=x&options=-c%20a%3Db").unwrap(),
+            (
+                "postgres://u@h/db?application_name=x&options=-c%20a%3Db".into(),
+                options(SslMode::Prefer, None)
+            )
+        );
+    }
+
+    #[test]
+    fn tls_keys_are_taken_out_and_read_as_libpq_reads_them() {
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=verify-full&connect_timeout=3").unwrap(),
+            (
+                "postgres://u@h/db?connect_timeout=3".into(),
+                options(SslMode::VerifyFull, None)
+            )
+        );
+        assert_eq!(
+            split("postgres://u@h/db?sslrootcert=%2Fetc%2Fca%20bundle.pem&sslmode=verify-ca")
+                .unwrap(),
+            (
+                "postgres://u@h/db".into(),
+                options(SslMode::VerifyCa, Some("/etc/ca bundle.pem"))
+            )
+        );
+        // `require` with a root certificate checks the chain.
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem")
+                .unwrap()
+                .1,
+            options(SslMode::VerifyCa, Some("/ca.pem"))
+        );
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=disable").unwrap().1,
+            options(SslMode::Disable, None)
+        );
+    }
+
+    #[test]
+    fn system_roots_are_verified_in_full() {
+        assert_eq!(
+            split("postgres://u@h/db?sslrootcert=system").unwrap().1,
+            options(SslMode::VerifyFull, None)
+        );
+        assert_eq!(
+            split("postgres://u@h/db?sslrootcert=system&sslmode=require"),
+            Err(TlsUrlError::WeakModeForSystemRoots("require"))
+        );
+    }
+
+    #[test]
+    fn unknown_modes_are_refused_with_the_known_ones() {
+        let refused = split("postgres://u@h/db?sslmode=allow").unwrap_err();
+        assert_eq!(refused, TlsUrlError::UnknownMode("allow".into()));
+        assert!(refused.to_string().contains("verify-full"), "{refused}");
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=%FF"),
+            Err(TlsUrlError::Encoding("sslmode"))
+        );
+    }
+
+    #[test]
+    fn a_root_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for path in [&empty, &missing] {
+            let error = options(SslMode::VerifyFull, path.to_str())
+                .connector()
+                .err()
+                .expect("refused");
+            assert!(
+                error.to_string().contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+        // Mozilla's roots need no file.
+        assert!(options(SslMode::VerifyFull, None).connector().is_ok());
+    }
+}
