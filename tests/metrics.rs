@@ -52,6 +52,25 @@ async fn merged_pr(addr: &str, project: &str, delivery: &str) -> u16 {
         .as_u16()
 }
 
+/// Declares a body over the 25 MB limit for `path` and sends none of it; returns the status
+/// line. The middleware answers before the handler runs.
+async fn oversized(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-GitHub-Event: push\r\n\
+         Content-Length: 30000000\r\n\r\n"
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    let n = raw.read(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// One scrape: the series, each written as in the exposition (`name{labels}`), and values.
 struct Scrape(Vec<(String, f64)>);
 
@@ -110,6 +129,7 @@ const DELIVERED: &str = r#"bennettbot_webhook_deliveries_total{project="example"
 const DUPLICATE: &str =
     r#"bennettbot_webhook_deliveries_total{project="example",result="duplicate"}"#;
 const REFUSED: &str = r#"bennettbot_webhook_deliveries_total{project="unknown",result="refused"}"#;
+const CUT_OFF: &str = r#"bennettbot_webhook_deliveries_total{project="example",result="refused"}"#;
 const POSTED: &str = r#"bennettbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"}"#;
 const ACKS: &str = "bennettbot_socket_mode_ack_latency_seconds_count";
 
@@ -125,7 +145,7 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
 
     let before = scrape(&addr).await;
     for series in [
-        QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED,
+        QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED, CUT_OFF,
     ] {
         assert_eq!(before.get(series), 0.0, "{series}");
     }
@@ -139,9 +159,23 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
     assert_eq!(queued.get(DELIVERED), 1.0);
     assert_eq!(queued.get(DUPLICATE), 1.0);
     assert_eq!(queued.get(REFUSED), 1.0);
+    assert_eq!(queued.get(CUT_OFF), 0.0);
     assert_eq!(queued.get(QUEUED), 1.0);
     assert_eq!(queued.find(DEPTH), Some(1.0));
     assert_eq!(queued.get(STARTED), 0.0);
+
+    // Bodies the middleware refuses before the handler sees them count as refused too.
+    assert_eq!(
+        oversized(&addr, "/github/example/").await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(
+        oversized(&addr, "/github/nonsense").await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    let cut_off = scrape(&addr).await;
+    assert_eq!(cut_off.get(CUT_OFF), 1.0);
+    assert_eq!(cut_off.get(REFUSED), 2.0);
 
     // An envelope is acked, and the ack timed.
     let envelope = socket.send_event(json!({

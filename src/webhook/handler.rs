@@ -148,13 +148,19 @@ pub async fn github<S: SlackApi>(
     }
 }
 
-/// Counts a delivery. Anyone can post to any path, so a project without GitHub rules is
-/// counted as `unknown` rather than by a name that would add a series per made-up path.
-fn record_delivery(config: &'static Config, project: &str, handled: &Result<Outcome, Rejection>) {
-    let project = match Project::find(config, project) {
+/// The project a delivery is counted under. Anyone can post to any path, so a project without
+/// GitHub rules is counted as `unknown` rather than by a name that would add a series per
+/// made-up path.
+pub(crate) fn counted_project<'a>(config: &'static Config, project: &'a str) -> &'a str {
+    match Project::find(config, project) {
         Ok(_) => project,
         Err(_) => "unknown",
-    };
+    }
+}
+
+/// Counts a delivery.
+fn record_delivery(config: &'static Config, project: &str, handled: &Result<Outcome, Rejection>) {
+    let project = counted_project(config, project);
     let result = match handled {
         Ok(Outcome::Queued(_)) => Delivery::Queued,
         Ok(Outcome::Pong | Outcome::NoMatch) => Delivery::Ignored,

@@ -1,5 +1,5 @@
 //! What every request goes through: a request id, a structured log line, panics turned into
-//! 500s, a time limit, and the body size limit.
+//! 500s, a time limit, and the body size limit (GitHub deliveries it cuts off are counted).
 
 use std::any::Any;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, Response, StatusCode};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::Router;
 use tower::ServiceBuilder;
@@ -70,10 +71,34 @@ pub fn layers_with_timeout(router: Router, request_timeout: Duration) -> Router 
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::custom(panic_response))
+                .layer(axum::middleware::from_fn(count_cut_off))
                 // Refuses a declared Content-Length over the limit before reading any of the
                 // body, and stops a chunked body as soon as it passes the limit.
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
+}
+
+/// Counts as refused the GitHub deliveries answered by the limits below rather than by the
+/// handler (which counts every other): a body over [`MAX_BODY_BYTES`] (413), or one still
+/// arriving after the time limit (408).
+async fn count_cut_off(request: Request<Body>, next: Next) -> Response<Body> {
+    let project = request
+        .uri()
+        .path()
+        .strip_prefix("/github/")
+        .map(|rest| rest.trim_end_matches('/').to_owned());
+    let response = next.run(request).await;
+    let cut_off = matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    );
+    if let (Some(project), true) = (project, cut_off) {
+        crate::metrics::record::webhook_delivery(
+            super::handler::counted_project(&crate::config::CONFIG, &project),
+            crate::metrics::record::Delivery::Refused,
+        );
+    }
+    response
 }
 
 fn log_response<B>(res: &Response<B>, latency: Duration, _: &Span) {
