@@ -179,7 +179,7 @@ impl Metrics {
         );
         registry.register(
             "socket_mode_ack_latency_seconds",
-            "From reading a Socket Mode envelope to having written its ack",
+            "From receiving a Socket Mode envelope to handing back its ack (slack-morphism then writes it)",
             m.ack_latency.clone(),
         );
         registry.register(
