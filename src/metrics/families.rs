@@ -88,7 +88,7 @@ pub struct Metrics {
     pub slack_retries: Family<SlackMethodLabels, Counter>,
     /// Socket Mode connections opened again after one ended.
     pub socket_reconnects: Family<ReconnectLabels, Counter>,
-    /// From reading a Socket Mode envelope to having written its ack.
+    /// From receiving a Socket Mode envelope to handing back its ack.
     pub ack_latency: Histogram,
     /// GitHub webhook deliveries, by project and result.
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
