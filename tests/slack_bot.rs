@@ -1138,6 +1138,19 @@ async fn the_bot_reconnects_after_disconnect_and_dropped_sockets() {
     assert!(h.stop().await.is_ok());
 }
 
+#[tokio::test]
+async fn the_bot_keeps_reconnecting_past_the_ids_slack_morphism_reuses() {
+    // slack-morphism numbers a connection's successors 0 to 64, then starts again at 0.
+    let h = Harness::start(Setup::default()).await;
+    for connections in 2..=70 {
+        h.socket.disconnect();
+        h.socket.wait_connections(connections).await;
+    }
+    h.mention("C1", "status").await;
+    h.reply("C1", "The time is").await;
+    assert!(h.stop().await.is_ok());
+}
+
 // ---------------------------------------------------------------------------------------------
 // End to end
 

@@ -7,7 +7,7 @@
 //! (tens of milliseconds; Slack redelivers only after 3 s). A lone envelope's ack is not
 //! delayed.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -121,25 +121,34 @@ pub async fn listen(
     manager.shutdown().await;
 }
 
+/// How many replaced connections are remembered (far fewer than the 65 ids slack-morphism
+/// cycles through).
+const RECENTLY_REPLACED: usize = 8;
+
 /// slack-morphism's listener for raw envelopes: acks each one as soon as it is read.
 struct Forwarder {
     events: mpsc::UnboundedSender<SocketEvent>,
     /// Set once the manager exists (it needs this listener first).
     manager: OnceLock<Weak<dyn SlackSocketModeClientsManager + Send + Sync>>,
-    /// Connections already being replaced: the ping task and the reader may both report one.
-    replaced: Mutex<HashSet<SlackSocketModeWssClientId>>,
+    /// The connections replaced last: the ping task and the reader may both report one, and
+    /// an old connection's reader may report it after it was replaced.
+    replaced: Mutex<VecDeque<SlackSocketModeWssClientId>>,
 }
 
 impl Forwarder {
     /// Replaces connection `id` with a fresh one (at once), counting it once.
     async fn replace(&self, id: &SlackSocketModeWssClientId, reason: Reconnect) {
-        if !self
-            .replaced
-            .lock()
-            .expect("not poisoned")
-            .insert(id.clone())
         {
-            return;
+            let mut replaced = self.replaced.lock().expect("not poisoned");
+            if replaced.contains(id) {
+                return;
+            }
+            // slack-morphism numbers a connection's successors 0 to 64 and then starts again,
+            // so only the latest few ids mean "already replaced".
+            if replaced.len() == RECENTLY_REPLACED {
+                replaced.pop_front();
+            }
+            replaced.push_back(id.clone());
         }
         record::socket_reconnect(reason);
         if let Some(manager) = self.manager.get().and_then(Weak::upgrade) {
