@@ -1961,6 +1961,10 @@ async fn a_listener_starved_past_the_ping_limit_reconnects_and_answers_every_com
     std::thread::sleep(Duration::from_millis(3_500));
     h.socket.wait_connections(2).await;
     each_answered_once(&h, &envelopes).await;
+    assert!(
+        !h.socket.redelivered().is_empty(),
+        "no envelope was left unacked on the old connection: the test proved nothing"
+    );
     // The new connection serves.
     h.mention("C3", "status").await;
     h.reply("C3", "The time is").await;
@@ -2171,4 +2175,55 @@ async fn the_bot_runs_against_an_in_process_slack() {
     );
     let _ = stop.send(());
     assert!(bot.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn events_acked_before_shutdown_are_still_acted_on() {
+    // Twenty events are waiting in the bot's channel (acked, so Slack will not send them
+    // again) when the stop comes, before the bot has read any of them.
+    let http = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &http, &Setup::default());
+    let queue = Queue::open(&settings.db_path).unwrap();
+    let slack = Arc::new(InProcess {
+        socket_mode: bennettbot::slack::api::SlackClient::new(TOKEN).with_base_url(http.url()),
+        posts: Default::default(),
+        posted: Default::default(),
+    });
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..20 {
+        let ts = ts();
+        let callback = bennettbot::slack::events::Callback::from_value(json!({
+            "type": "event_callback", "team_id": "T0FAKE", "api_app_id": "A0FAKE",
+            "event_id": format!("EvShutdown{i}"), "event_time": 1700000000,
+            "event": { "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+                       "ts": ts, "channel": format!("C4{i:02}"), "event_ts": ts },
+        }))
+        .unwrap();
+        events_tx
+            .send(bennettbot::slack::socket::SocketEvent::Events(Box::new(
+                callback,
+            )))
+            .unwrap();
+    }
+    let ran = run_bot_on(
+        settings,
+        queue,
+        slack.clone(),
+        slack.clone(),
+        options(),
+        EventSource::Http(events_rx),
+        std::future::ready(()),
+    )
+    .await;
+    assert!(ran.is_ok(), "{ran:?}");
+    let posts = slack.posts.lock().unwrap().clone();
+    for i in 0..20 {
+        let channel = format!("C4{i:02}");
+        assert_eq!(
+            posts.iter().filter(|(c, _)| *c == channel).count(),
+            1,
+            "{channel}: {posts:?}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::api::SlackClient;
 use super::bot_api::SlackBotApi;
@@ -195,47 +196,79 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
         .then(|| tokio::spawn(search_loop(bot.clone(), options.search_interval, stop_rx)));
 
     let mut seen: Recent = Recent::new(1000);
+    let mut handlers = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let event = tokio::select! {
             event = events_rx.recv() => event,
             _ = &mut shutdown => None,
         };
-        match event {
-            None => break,
-            Some(SocketEvent::Connected) => touch(settings.bot_check_file.as_ref()),
-            Some(SocketEvent::Events(callback)) => {
-                // Slack redelivers events it thinks were not acked, to any of the app's
-                // connections: act on each once, here (memory) and across processes (the
-                // queue's claim, in the event's task so this loop never waits on it).
-                let id = callback.callback.event_id.0.clone();
-                if !seen.insert(&id) {
-                    tracing::info!(event_id = %id, "skipping redelivered event");
-                    continue;
-                }
-                let event = callback.into_event();
-                let (bot, done) = (bot.clone(), options.handled_events.clone());
-                tokio::spawn(async move {
-                    if !bot.claim_event(&id).await {
-                        return;
-                    }
-                    bot.handle(event).await;
-                    if let Some(done) = done {
-                        done.send_modify(|n| *n += 1);
-                    }
-                });
-            }
-        }
+        let Some(event) = event else { break };
+        dispatch(event, &bot, &mut seen, &mut handlers, &settings, &options);
+        // Finished handlers' results are not needed: keep the set small.
+        while handlers.try_join_next().is_some() {}
     }
     tracing::info!("Slack bot shutting down");
     let _ = stop_tx.send(true);
     if let Some(listener) = listener {
         let _ = listener.await;
     }
+    // Slack will not redeliver what was acked: act on what is left in the channel, and give
+    // the handlers as long as final reports get to finish.
+    while let Ok(event) = events_rx.try_recv() {
+        dispatch(event, &bot, &mut seen, &mut handlers, &settings, &options);
+    }
+    let finished = tokio::time::timeout(crate::shutdown::FINAL_REPORTS, async {
+        while handlers.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            unfinished = handlers.len(),
+            "Slack events still being handled at shutdown were abandoned"
+        );
+    }
     if let Some(searcher) = searcher {
         let _ = searcher.await;
     }
     Ok(())
+}
+
+/// Acts on one event from Slack, in a task of `handlers`.
+fn dispatch<S: SlackApi, W: SlackBotApi>(
+    event: SocketEvent,
+    bot: &Arc<Bot<S, W>>,
+    seen: &mut Recent,
+    handlers: &mut JoinSet<()>,
+    settings: &Settings,
+    options: &BotOptions,
+) {
+    let callback = match event {
+        SocketEvent::Connected => {
+            touch(settings.bot_check_file.as_ref());
+            return;
+        }
+        SocketEvent::Events(callback) => callback,
+    };
+    // Slack redelivers events it thinks were not acked, to any of the app's connections: act
+    // on each once, here (memory) and across processes (the queue's claim, in the event's
+    // task so the loop never waits on it).
+    let id = callback.callback.event_id.0.clone();
+    if !seen.insert(&id) {
+        tracing::info!(event_id = %id, "skipping redelivered event");
+        return;
+    }
+    let event = callback.into_event();
+    let (bot, done) = (bot.clone(), options.handled_events.clone());
+    handlers.spawn(async move {
+        if !bot.claim_event(&id).await {
+            return;
+        }
+        bot.handle(event).await;
+        if let Some(done) = done {
+            done.send_modify(|n| *n += 1);
+        }
+    });
 }
 
 /// Touches the health-check file; failures are logged, as the bot itself still works.
