@@ -1,10 +1,11 @@
 //! TLS to PostgreSQL, with libpq's names and meanings: the URL's `sslmode` is `disable`,
 //! `prefer` (the default: TLS when the server offers it), `require`, `verify-ca` or
-//! `verify-full`, and `sslrootcert` names the CA certificates (PEM) to verify against; without
-//! it, Mozilla's roots (webpki-roots). As in libpq, `prefer` and `require` encrypt without
-//! checking whom they talk to, and `require` with `sslrootcert` checks the chain as
-//! `verify-ca` does. tokio-postgres knows only whether to use TLS, so both keys are read here
-//! and taken out of the URL it is given.
+//! `verify-full`, and `sslrootcert` names the CA certificates (PEM) to check the server's
+//! certificate against, or is `system` for publicly trusted ones (Mozilla's, bundled). As in
+//! libpq, a root certificate makes any mode check the chain, `verify-full` also checks the
+//! host name, the `verify-` modes refuse to run without roots, and without roots `prefer` and
+//! `require` encrypt without checking whom they talk to. tokio-postgres knows only whether
+//! to use TLS, so both keys are read here and taken out of the URL it is given.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -83,12 +84,17 @@ pub enum TlsUrlError {
         "sslmode={0} is not supported: use disable, prefer (the default), require, verify-ca or verify-full"
     )]
     UnknownMode(String),
-    /// `sslrootcert=system` (the system's roots) with a mode that would not check them.
+    /// `verify-ca` or `verify-full` with nothing to verify against.
+    #[error(
+        "sslmode={0} needs sslrootcert: the CA certificate file (PEM) that signed the server's certificate, or sslrootcert=system for publicly trusted certificates"
+    )]
+    NoRootCert(&'static str),
+    /// `sslrootcert=system` (publicly trusted roots) with a mode that would not check the name.
     #[error("sslrootcert=system needs sslmode=verify-full (as in libpq), not {0}")]
     WeakModeForSystemRoots(&'static str),
-    /// A value that is not percent-encoded UTF-8.
-    #[error("the URL's {0} is not valid percent-encoded UTF-8")]
-    Encoding(&'static str),
+    /// A key or value that is not percent-encoded UTF-8.
+    #[error("the URL's parameters are not valid percent-encoded UTF-8 (near `{0}`)")]
+    Encoding(String),
 }
 
 /// Why TLS could not be set up for a connection.
@@ -110,57 +116,91 @@ pub enum TlsSetupError {
     Verifier(#[from] rustls::client::VerifierBuilderError),
 }
 
+/// What the server's certificate is checked against (`sslrootcert`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The CA certificates in this PEM file.
+    File(PathBuf),
+    /// `system`: publicly trusted roots (Mozilla's, bundled: not the host's own store).
+    Public,
+}
+
 /// The TLS a URL asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     /// How the connection is secured.
     pub mode: SslMode,
-    /// The CA certificates to verify against; Mozilla's roots when `None`.
-    pub root_cert: Option<PathBuf>,
+    /// What the certificate is checked against, if anything.
+    pub roots: Option<Roots>,
+}
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Nothing: the connection is encrypted, not authenticated.
+    Nothing,
+    /// That it chains to one of the roots.
+    Chain,
+    /// That, and that it was issued for the host connected to.
+    ChainAndName,
 }
 
 /// Splits a `postgres://` URL into the URL tokio-postgres reads (without `sslmode` and
 /// `sslrootcert`) and the TLS it asks for. Reads no file.
 pub fn split_url(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, query),
+    // Where tokio-postgres finds the parameters: credentials run to the first `@`, so a `?` in
+    // a password does not start them.
+    let after_scheme = ["postgresql://", "postgres://"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
+        .unwrap_or(url);
+    let credentials = after_scheme.find('@').map_or(0, |at| at + 1);
+    let query_at = after_scheme[credentials..]
+        .find('?')
+        .map(|at| url.len() - after_scheme.len() + credentials + at);
+    let (base, query) = match query_at {
+        Some(at) => (&url[..at], &url[at + 1..]),
         None => (url, ""),
     };
-    let decode = |value: &str, key: &'static str| {
-        percent_decode_str(value)
+    let decode = |text: &str| {
+        percent_decode_str(text)
             .decode_utf8()
             .map(|v| v.into_owned())
-            .map_err(|_| TlsUrlError::Encoding(key))
+            .map_err(|_| TlsUrlError::Encoding(text.to_owned()))
     };
     let (mut mode, mut root_cert, mut kept) = (None, None, Vec::new());
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "sslmode" => mode = Some(decode(value, "sslmode")?.parse::<SslMode>()?),
-            "sslrootcert" => root_cert = Some(decode(value, "sslrootcert")?),
+        // Keys are decoded as tokio-postgres decodes them: `%73slmode` is `sslmode` too.
+        match decode(key)?.as_str() {
+            "sslmode" => mode = Some(decode(value)?.parse::<SslMode>()?),
+            "sslrootcert" => root_cert = Some(decode(value)?).filter(|path| !path.is_empty()),
             // The rest, as written: tokio-postgres decodes it.
             _ => kept.push(pair),
         }
     }
-    let (mode, root_cert) = match root_cert.as_deref() {
-        // libpq 16's `system`: the system's roots (here Mozilla's), verified in full.
-        Some("system") => match mode.unwrap_or(SslMode::VerifyFull) {
-            SslMode::VerifyFull => (SslMode::VerifyFull, None),
-            weaker => return Err(TlsUrlError::WeakModeForSystemRoots(weaker.name())),
-        },
-        // libpq: with a root certificate, `require` checks the chain.
-        Some(path) => match mode.unwrap_or(SslMode::Prefer) {
-            SslMode::Require => (SslMode::VerifyCa, Some(PathBuf::from(path))),
-            mode => (mode, Some(PathBuf::from(path))),
-        },
-        None => (mode.unwrap_or(SslMode::Prefer), None),
+    let roots = root_cert.map(|path| match path.as_str() {
+        "system" => Roots::Public,
+        _ => Roots::File(PathBuf::from(path)),
+    });
+    // libpq 16: `system` makes verify-full the default and refuses weaker modes.
+    let mode = match (&roots, mode) {
+        (Some(Roots::Public), None) => SslMode::VerifyFull,
+        (Some(Roots::Public), Some(mode)) if mode != SslMode::VerifyFull => {
+            return Err(TlsUrlError::WeakModeForSystemRoots(mode.name()))
+        }
+        (_, mode) => mode.unwrap_or(SslMode::Prefer),
     };
+    // libpq refuses to verify without roots rather than guess which to trust.
+    if roots.is_none() && mode >= SslMode::VerifyCa {
+        return Err(TlsUrlError::NoRootCert(mode.name()));
+    }
     let url = if kept.is_empty() {
         base.to_owned()
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    Ok((url, TlsOptions { mode, root_cert }))
+    Ok((url, TlsOptions { mode, roots }))
 }
 
 impl TlsOptions {
@@ -169,20 +209,30 @@ impl TlsOptions {
         config.ssl_mode(self.mode.driver());
     }
 
+    /// What libpq would check: `verify-full` everything; otherwise, given roots, the chain
+    /// (libpq checks it whenever it has a root certificate, whatever the mode); else nothing.
+    fn check(&self) -> Check {
+        match (self.mode, &self.roots) {
+            (SslMode::VerifyFull, _) => Check::ChainAndName,
+            (_, Some(_)) => Check::Chain,
+            (_, None) => Check::Nothing,
+        }
+    }
+
     /// The connector for every connection: the pool's and the `LISTEN` one.
     pub fn connector(&self) -> Result<MakeRustlsConnect, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
-        let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => Arc::new(Relaxed {
+        let verifier: Arc<dyn ServerCertVerifier> = match self.check() {
+            Check::Nothing => Arc::new(Relaxed {
                 chain: None,
                 algorithms,
             }),
-            SslMode::VerifyCa => Arc::new(Relaxed {
+            Check::Chain => Arc::new(Relaxed {
                 chain: Some(self.verifier(&provider)?),
                 algorithms,
             }),
-            SslMode::VerifyFull => self.verifier(&provider)?,
+            Check::ChainAndName => self.verifier(&provider)?,
         };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -197,9 +247,9 @@ impl TlsOptions {
         &self,
         provider: &Arc<CryptoProvider>,
     ) -> Result<Arc<WebPkiServerVerifier>, TlsSetupError> {
-        let roots = match &self.root_cert {
-            Some(path) => roots_from(path)?,
-            None => RootCertStore {
+        let roots = match &self.roots {
+            Some(Roots::File(path)) => roots_from(path)?,
+            Some(Roots::Public) | None => RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             },
         };
@@ -288,10 +338,10 @@ mod tests {
         split_url(url)
     }
 
-    fn options(mode: SslMode, root_cert: Option<&str>) -> TlsOptions {
+    fn options(mode: SslMode, file: Option<&str>) -> TlsOptions {
         TlsOptions {
             mode,
-            root_cert: root_cert.map(PathBuf::from),
+            roots: file.map(|path| Roots::File(PathBuf::from(path))),
         }
     }
 
@@ -313,10 +363,11 @@ mod tests {
     #[test]
     fn tls_keys_are_taken_out_and_read_as_libpq_reads_them() {
         assert_eq!(
-            split("postgres://u@h/db?sslmode=verify-full&connect_timeout=3").unwrap(),
+            split("postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem&connect_timeout=3")
+                .unwrap(),
             (
                 "postgres://u@h/db?connect_timeout=3".into(),
-                options(SslMode::VerifyFull, None)
+                options(SslMode::VerifyFull, Some("/ca.pem"))
             )
         );
         assert_eq!(
@@ -327,28 +378,73 @@ mod tests {
                 options(SslMode::VerifyCa, Some("/etc/ca bundle.pem"))
             )
         );
-        // `require` with a root certificate checks the chain.
-        assert_eq!(
-            split("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem")
-                .unwrap()
-                .1,
-            options(SslMode::VerifyCa, Some("/ca.pem"))
-        );
         assert_eq!(
             split("postgres://u@h/db?sslmode=disable").unwrap().1,
             options(SslMode::Disable, None)
         );
+        // An empty sslrootcert is no root certificate; the last of a repeated key counts.
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=verify-full&sslrootcert=&sslmode=require")
+                .unwrap()
+                .1,
+            options(SslMode::Require, None)
+        );
     }
 
     #[test]
-    fn system_roots_are_verified_in_full() {
+    fn the_query_starts_where_tokio_postgres_finds_it_and_keys_are_decoded() {
+        // A `?` in the password is not the query's start.
+        let (url, tls) =
+            split("postgres://bot:p?ss@db/q?sslmode=require&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(url, "postgres://bot:p?ss@db/q");
+        assert_eq!(tls, options(SslMode::Require, Some("/ca.pem")));
+        // A percent-encoded key is the key.
+        let (url, tls) =
+            split("postgres://bot@db/q?%73slmode=verify-full&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(url, "postgres://bot@db/q");
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert!(matches!(
+            split("postgres://bot@db/q?%FF=1"),
+            Err(TlsUrlError::Encoding(_))
+        ));
+    }
+
+    #[test]
+    fn a_root_certificate_makes_any_mode_check_the_chain() {
+        for mode in ["prefer", "require", "verify-ca"] {
+            let (_, tls) = split(&format!(
+                "postgres://u@h/db?sslmode={mode}&sslrootcert=/ca.pem"
+            ))
+            .unwrap();
+            assert_eq!(tls.check(), Check::Chain, "{mode}");
+        }
+        let (_, tls) = split("postgres://u@h/db?sslmode=require").unwrap();
+        assert_eq!(tls.check(), Check::Nothing);
+        let (_, tls) = split("postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(tls.check(), Check::ChainAndName);
+    }
+
+    #[test]
+    fn verifying_needs_roots_and_public_roots_need_verify_full() {
+        for mode in ["verify-ca", "verify-full"] {
+            let refused = split(&format!("postgres://u@h/db?sslmode={mode}")).unwrap_err();
+            assert!(matches!(refused, TlsUrlError::NoRootCert(_)), "{refused}");
+            assert!(
+                refused.to_string().contains("sslrootcert=system"),
+                "{refused}"
+            );
+        }
+        let (_, tls) = split("postgres://u@h/db?sslrootcert=system").unwrap();
         assert_eq!(
-            split("postgres://u@h/db?sslrootcert=system").unwrap().1,
-            options(SslMode::VerifyFull, None)
+            tls,
+            TlsOptions {
+                mode: SslMode::VerifyFull,
+                roots: Some(Roots::Public)
+            }
         );
         assert_eq!(
-            split("postgres://u@h/db?sslrootcert=system&sslmode=require"),
-            Err(TlsUrlError::WeakModeForSystemRoots("require"))
+            split("postgres://u@h/db?sslrootcert=system&sslmode=verify-ca"),
+            Err(TlsUrlError::WeakModeForSystemRoots("verify-ca"))
         );
     }
 
@@ -357,10 +453,6 @@ mod tests {
         let refused = split("postgres://u@h/db?sslmode=allow").unwrap_err();
         assert_eq!(refused, TlsUrlError::UnknownMode("allow".into()));
         assert!(refused.to_string().contains("verify-full"), "{refused}");
-        assert_eq!(
-            split("postgres://u@h/db?sslmode=%FF"),
-            Err(TlsUrlError::Encoding("sslmode"))
-        );
     }
 
     #[test]
@@ -379,7 +471,11 @@ mod tests {
                 "{error}"
             );
         }
-        // Mozilla's roots need no file.
-        assert!(options(SslMode::VerifyFull, None).connector().is_ok());
+        // Publicly trusted roots need no file.
+        let public = TlsOptions {
+            mode: SslMode::VerifyFull,
+            roots: Some(Roots::Public),
+        };
+        assert!(public.connector().is_ok());
     }
 }
