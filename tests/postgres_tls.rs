@@ -124,3 +124,13 @@ async fn require_refuses_a_server_without_tls() {
     let said = format!("{refused:#}");
     assert!(said.contains("TLS") || said.contains("SSL"), "{said}");
 }
+
+#[tokio::test]
+async fn a_server_given_only_by_address_is_reached_over_tls() {
+    let port = postgres::tls_server().port;
+    let url = postgres::tls_database_url("127.0.0.1", "").await;
+    let db = url.rsplit('/').next().unwrap();
+    let url = format!("postgres://postgres@/{db}?hostaddr=127.0.0.1&port={port}&sslmode=require");
+    let store = PgStore::connect(&url).await.expect("connected by address");
+    assert!(encrypted_connections(&store, 1).await);
+}

@@ -207,6 +207,13 @@ impl TlsOptions {
     /// Sets `config`'s TLS mode to match.
     pub fn apply(&self, config: &mut tokio_postgres::Config) {
         config.ssl_mode(self.mode.driver());
+        // Given only `hostaddr`, tokio-postgres hands TLS an empty server name, which fails
+        // every handshake: name each server by its address instead.
+        if config.get_hosts().is_empty() {
+            for addr in config.get_hostaddrs().to_vec() {
+                config.host(addr.to_string());
+            }
+        }
     }
 
     /// What libpq would check: `verify-full` everything; otherwise, given roots, the chain
@@ -445,6 +452,21 @@ mod tests {
         assert_eq!(
             split("postgres://u@h/db?sslrootcert=system&sslmode=verify-ca"),
             Err(TlsUrlError::WeakModeForSystemRoots("verify-ca"))
+        );
+    }
+
+    #[test]
+    fn a_server_given_only_by_address_is_named_by_it() {
+        let (url, tls) = split("postgres://u@/db?hostaddr=10.0.0.5&sslmode=require").unwrap();
+        let mut config = tokio_postgres::Config::from_str(&url).unwrap();
+        tls.apply(&mut config);
+        assert_eq!(
+            config.get_hosts(),
+            [tokio_postgres::config::Host::Tcp("10.0.0.5".into())]
+        );
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
         );
     }
 
