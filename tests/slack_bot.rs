@@ -398,6 +398,11 @@ impl Harness {
     }
 
     async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_keeping_fakes().await
+    }
+
+    /// Stops the bot, keeping the fakes to look at afterwards.
+    async fn stop_keeping_fakes(&mut self) -> anyhow::Result<()> {
         let _ = self.stop.take().unwrap().send(());
         self.bot.take().unwrap().await.unwrap()
     }
@@ -2225,5 +2230,37 @@ async fn events_acked_before_shutdown_are_still_acted_on() {
             1,
             "{channel}: {posts:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_burst_answers_every_acked_envelope() {
+    let mut h = Harness::start(Setup::default()).await;
+    let sent: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            let (ts, channel) = (ts(), format!("C5{i:02}"));
+            let envelope = h.socket.send_event(json!({
+                "type": "app_mention", "user": INTERNAL, "text": format!("<@{BOT}> status"),
+                "ts": ts, "channel": channel, "event_ts": ts,
+            }));
+            (envelope, channel)
+        })
+        .collect();
+    // Stopped while the burst is arriving.
+    h.socket.wait_ack(&sent[0].0).await;
+    assert!(h.stop_keeping_fakes().await.is_ok());
+    // Every ack the bot wrote has been read once its connection has closed.
+    h.socket.wait_all_closed().await;
+    let acked = h.socket.acks();
+    for (envelope, channel) in &sent {
+        let answers = h.posts(channel).len();
+        if acked.contains(envelope) {
+            assert_eq!(
+                answers, 1,
+                "{envelope} was acked, so Slack will not send it again"
+            );
+        } else {
+            assert!(answers <= 1, "{envelope}");
+        }
     }
 }

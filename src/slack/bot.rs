@@ -213,11 +213,14 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     if let Some(listener) = listener {
         let _ = listener.await;
     }
-    // Slack will not redeliver what was acked: act on what is left in the channel, and give
-    // the handlers as long as final reports get to finish.
-    while let Ok(event) = events_rx.try_recv() {
+    // Slack will not redeliver what was acked: act on what is left in the channel. Closing it
+    // first makes an HTTP delivery still in flight get a 503, which Slack retries.
+    events_rx.close();
+    while let Some(event) = events_rx.recv().await {
         dispatch(event, &bot, &mut seen, &mut handlers, &settings, &options);
     }
+    // Handlers get as long as final reports; any still running then are left to finish
+    // while the process stops, rather than cut off after claiming their event.
     let finished = tokio::time::timeout(crate::shutdown::FINAL_REPORTS, async {
         while handlers.join_next().await.is_some() {}
     })
@@ -225,8 +228,9 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     if finished.is_err() {
         tracing::warn!(
             unfinished = handlers.len(),
-            "Slack events still being handled at shutdown were abandoned"
+            "Slack events still being handled when the bot stopped"
         );
+        handlers.detach_all();
     }
     if let Some(searcher) = searcher {
         let _ = searcher.await;

@@ -8,6 +8,7 @@
 //! delayed.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -104,10 +105,11 @@ pub async fn listen(
         events: events.clone(),
         manager: OnceLock::new(),
         replaced: Mutex::default(),
+        stopping: AtomicBool::new(false),
     });
     let _ = forwarder.manager.set(Arc::downgrade(&manager));
     if let Err(error) = manager
-        .register_new_token(&timing.config(), socket_mode.app_token, forwarder)
+        .register_new_token(&timing.config(), socket_mode.app_token, forwarder.clone())
         .await
     {
         tracing::error!(%error, "Socket Mode could not start");
@@ -118,6 +120,9 @@ pub async fn listen(
         _ = shutdown.wait_for(|stop| *stop) => {}
         _ = events.closed() => {}
     }
+    // From here nothing is acked, and no connection replaced: a replacement racing the
+    // shutdown could otherwise outlive it, acking what nobody will read.
+    forwarder.stopping.store(true, Ordering::SeqCst);
     manager.shutdown().await;
 }
 
@@ -133,11 +138,17 @@ struct Forwarder {
     /// The connections replaced last: the ping task and the reader may both report one, and
     /// an old connection's reader may report it after it was replaced.
     replaced: Mutex<VecDeque<SlackSocketModeWssClientId>>,
+    /// Set when the bot stops listening: Slack delivers what is not acked to another
+    /// connection (another replica), or again later.
+    stopping: AtomicBool,
 }
 
 impl Forwarder {
     /// Replaces connection `id` with a fresh one (at once), counting it once.
     async fn replace(&self, id: &SlackSocketModeWssClientId, reason: Reconnect) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         {
             let mut replaced = self.replaced.lock().expect("not poisoned");
             if replaced.contains(id) {
@@ -160,6 +171,9 @@ impl Forwarder {
 #[async_trait::async_trait]
 impl SlackSocketModeClientListener for Forwarder {
     async fn on_message(&self, id: &SlackSocketModeWssClientId, frame: String) -> Option<String> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
         let received = Instant::now();
         // Only the id is read for the ack: even a frame whose payload does not parse is acked,
         // as it would not parse any better redelivered. (slack-morphism's envelope types are
@@ -175,7 +189,10 @@ impl SlackSocketModeClientListener for Forwarder {
                 self.replace(id, Reconnect::Requested).await;
             }
             Ok(Envelope::EventsApi { payload }) => {
-                let _ = self.events.send(SocketEvent::Events(payload));
+                // An event the bot can no longer take is left for Slack to deliver again.
+                if self.events.send(SocketEvent::Events(payload)).is_err() {
+                    return None;
+                }
             }
             Ok(Envelope::Other) => tracing::debug!("ignoring an envelope"),
             Err(error) => tracing::warn!(%error, "skipping a frame"),
@@ -194,5 +211,77 @@ impl SlackSocketModeClientListener for Forwarder {
     async fn on_disconnect(&self, id: &SlackSocketModeWssClientId) {
         tracing::warn!("Socket Mode connection lost; reconnecting");
         self.replace(id, Reconnect::Dropped).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening() -> (Forwarder, mpsc::UnboundedReceiver<SocketEvent>) {
+        let (events, received) = mpsc::unbounded_channel();
+        let forwarder = Forwarder {
+            events,
+            manager: OnceLock::new(),
+            replaced: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        };
+        (forwarder, received)
+    }
+
+    fn envelope(id: &str) -> String {
+        serde_json::json!({
+            "envelope_id": id, "type": "events_api", "accepts_response_payload": false,
+            "payload": {
+                "type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+                "event_id": format!("Ev{id}"), "event_time": 1700000000,
+                "event": {"type": "app_mention", "user": "U1", "text": "hi", "ts": "1.0",
+                          "channel": "C1"},
+            },
+        })
+        .to_string()
+    }
+
+    fn connection() -> SlackSocketModeWssClientId {
+        SlackSocketModeWssClientId::new(0, 0, 0)
+    }
+
+    #[tokio::test]
+    async fn an_event_is_acked_once_the_bot_has_it() {
+        let (forwarder, mut received) = listening();
+        let ack = forwarder.on_message(&connection(), envelope("e1")).await;
+        assert_eq!(ack.as_deref(), Some(r#"{"envelope_id":"e1"}"#));
+        assert!(matches!(received.try_recv(), Ok(SocketEvent::Events(_))));
+        // A frame that will never parse is acked all the same: a redelivery would not help.
+        let ack = forwarder
+            .on_message(
+                &connection(),
+                r#"{"envelope_id":"e2","type":"events_api"}"#.into(),
+            )
+            .await;
+        assert!(ack.is_some());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_acked_that_the_bot_will_not_act_on() {
+        // The bot has stopped reading: Slack must deliver the event again, elsewhere.
+        let (forwarder, received) = listening();
+        drop(received);
+        assert_eq!(
+            forwarder.on_message(&connection(), envelope("e1")).await,
+            None
+        );
+
+        // The listener is stopping: not even a frame it could read is acked.
+        let (forwarder, mut received) = listening();
+        forwarder.stopping.store(true, Ordering::SeqCst);
+        assert_eq!(
+            forwarder.on_message(&connection(), envelope("e1")).await,
+            None
+        );
+        assert!(
+            received.try_recv().is_err(),
+            "handed to the bot while stopping"
+        );
     }
 }

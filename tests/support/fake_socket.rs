@@ -267,6 +267,14 @@ impl FakeSocket {
         .await;
     }
 
+    /// Waits until every connection has closed.
+    pub async fn wait_all_closed(&self) {
+        self.wait_for("every connection closed", |s| {
+            s.live.iter().flatten().count() == 0
+        })
+        .await;
+    }
+
     /// Numbers of the connections live now (0 for the first ever accepted), oldest first.
     pub fn live(&self) -> Vec<usize> {
         let state = self.state.lock().unwrap();
