@@ -94,10 +94,14 @@ impl Database {
             "sqlite" if rest.is_empty() => Err(DatabaseUrlError::EmptyPath),
             "sqlite" => Ok(Database::Sqlite(PathBuf::from(rest))),
             "postgres" | "postgresql" => {
-                let (driver_url, _) =
+                let (driver_url, tls) =
                     split_url(url).map_err(|e| DatabaseUrlError::BadPostgres(e.to_string()))?;
                 match tokio_postgres::Config::from_str(&driver_url) {
-                    Ok(_) => Ok(Database::Postgres(PostgresUrl(url.to_owned()))),
+                    Ok(mut config) => {
+                        tls.apply(&mut config)
+                            .map_err(|e| DatabaseUrlError::BadPostgres(e.to_string()))?;
+                        Ok(Database::Postgres(PostgresUrl(url.to_owned())))
+                    }
                     // tokio-postgres's message names the part, never the password's text.
                     Err(e) => Err(DatabaseUrlError::BadPostgres(e.to_string())),
                 }

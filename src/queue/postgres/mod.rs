@@ -85,7 +85,7 @@ fn read_url(
 ) -> Result<(tokio_postgres::Config, MakeRustlsConnect, tls::SslMode), QueueError> {
     let (url, tls) = tls::split_url(url)?;
     let mut config = tokio_postgres::Config::from_str(&url)?;
-    tls.apply(&mut config);
+    tls.apply(&mut config)?;
     Ok((config, tls.connector()?, tls.mode))
 }
 

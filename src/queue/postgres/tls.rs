@@ -92,9 +92,17 @@ pub enum TlsUrlError {
     /// `sslrootcert=system` (publicly trusted roots) with a mode that would not check the name.
     #[error("sslrootcert=system needs sslmode=verify-full (as in libpq), not {0}")]
     WeakModeForSystemRoots(&'static str),
-    /// A key or value that is not percent-encoded UTF-8.
-    #[error("the URL's parameters are not valid percent-encoded UTF-8 (near `{0}`)")]
-    Encoding(String),
+    /// A key or value that is not percent-encoded UTF-8 (counted from 1; its text may be a
+    /// secret, so it is not repeated).
+    #[error("the URL's parameter {0} is not valid percent-encoded UTF-8")]
+    Encoding(usize),
+    /// An `@` after the host and path, which tokio-postgres would take for the end of a user
+    /// name, reading the host from the parameters.
+    #[error("the URL has an `@` in its parameters: percent-encode it as %40 (in a password too)")]
+    AtInParameters,
+    /// `verify-full` with no host name to check the certificate against (only `hostaddr`).
+    #[error("sslmode=verify-full needs a host name in the URL to check the certificate against, not only hostaddr (as in libpq)")]
+    VerifyFullWithoutHost,
 }
 
 /// Why TLS could not be set up for a connection.
@@ -154,7 +162,19 @@ pub fn split_url(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
         .iter()
         .find_map(|scheme| url.strip_prefix(scheme))
         .unwrap_or(url);
-    let credentials = after_scheme.find('@').map_or(0, |at| at + 1);
+    let credentials = match after_scheme.find('@') {
+        Some(at) => {
+            let before = &after_scheme[..at];
+            if before
+                .find('/')
+                .is_some_and(|slash| before[slash..].contains('?'))
+            {
+                return Err(TlsUrlError::AtInParameters);
+            }
+            at + 1
+        }
+        None => 0,
+    };
     let query_at = after_scheme[credentials..]
         .find('?')
         .map(|at| url.len() - after_scheme.len() + credentials + at);
@@ -162,14 +182,14 @@ pub fn split_url(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
         Some(at) => (&url[..at], &url[at + 1..]),
         None => (url, ""),
     };
-    let decode = |text: &str| {
-        percent_decode_str(text)
-            .decode_utf8()
-            .map(|v| v.into_owned())
-            .map_err(|_| TlsUrlError::Encoding(text.to_owned()))
-    };
     let (mut mode, mut root_cert, mut kept) = (None, None, Vec::new());
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+    for (number, pair) in query.split('&').filter(|pair| !pair.is_empty()).enumerate() {
+        let decode = |text: &str| {
+            percent_decode_str(text)
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| TlsUrlError::Encoding(number + 1))
+        };
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         // Keys are decoded as tokio-postgres decodes them: `%73slmode` is `sslmode` too.
         match decode(key)?.as_str() {
@@ -205,21 +225,27 @@ pub fn split_url(url: &str) -> Result<(String, TlsOptions), TlsUrlError> {
 
 impl TlsOptions {
     /// Sets `config`'s TLS mode to match.
-    pub fn apply(&self, config: &mut tokio_postgres::Config) {
+    pub fn apply(&self, config: &mut tokio_postgres::Config) -> Result<(), TlsUrlError> {
         config.ssl_mode(self.mode.driver());
         // Given only `hostaddr`, tokio-postgres hands TLS an empty server name, which fails
-        // every handshake: name each server by its address instead.
-        if config.get_hosts().is_empty() {
+        // every handshake: name each server by its address instead, for the modes that do
+        // not check the name.
+        if config.get_hosts().is_empty() && !config.get_hostaddrs().is_empty() {
+            if self.mode == SslMode::VerifyFull {
+                return Err(TlsUrlError::VerifyFullWithoutHost);
+            }
             for addr in config.get_hostaddrs().to_vec() {
                 config.host(addr.to_string());
             }
         }
+        Ok(())
     }
 
     /// What libpq would check: `verify-full` everything; otherwise, given roots, the chain
     /// (libpq checks it whenever it has a root certificate, whatever the mode); else nothing.
     fn check(&self) -> Check {
         match (self.mode, &self.roots) {
+            (SslMode::Disable, _) => Check::Nothing,
             (SslMode::VerifyFull, _) => Check::ChainAndName,
             (_, Some(_)) => Check::Chain,
             (_, None) => Check::Nothing,
@@ -410,10 +436,16 @@ mod tests {
             split("postgres://bot@db/q?%73slmode=verify-full&sslrootcert=/ca.pem").unwrap();
         assert_eq!(url, "postgres://bot@db/q");
         assert_eq!(tls.mode, SslMode::VerifyFull);
-        assert!(matches!(
-            split("postgres://bot@db/q?%FF=1"),
-            Err(TlsUrlError::Encoding(_))
-        ));
+        assert_eq!(
+            split("postgres://bot@db/q?a=1&%FF=1"),
+            Err(TlsUrlError::Encoding(2))
+        );
+        // An `@` in the parameters would make tokio-postgres read a host from them.
+        assert_eq!(
+            split("postgres://db/q?sslmode=verify-full&sslrootcert=/ca.pem&application_name=a@b"),
+            Err(TlsUrlError::AtInParameters)
+        );
+        assert!(split("postgres://bot:p?w@db/q").is_ok());
     }
 
     #[test]
@@ -427,6 +459,10 @@ mod tests {
         }
         let (_, tls) = split("postgres://u@h/db?sslmode=require").unwrap();
         assert_eq!(tls.check(), Check::Nothing);
+        // Without TLS there is no certificate, and the root file is never read.
+        let (_, tls) = split("postgres://u@h/db?sslmode=disable&sslrootcert=/missing").unwrap();
+        assert_eq!(tls.check(), Check::Nothing);
+        assert!(tls.connector().is_ok());
         let (_, tls) = split("postgres://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem").unwrap();
         assert_eq!(tls.check(), Check::ChainAndName);
     }
@@ -459,7 +495,7 @@ mod tests {
     fn a_server_given_only_by_address_is_named_by_it() {
         let (url, tls) = split("postgres://u@/db?hostaddr=10.0.0.5&sslmode=require").unwrap();
         let mut config = tokio_postgres::Config::from_str(&url).unwrap();
-        tls.apply(&mut config);
+        tls.apply(&mut config).unwrap();
         assert_eq!(
             config.get_hosts(),
             [tokio_postgres::config::Host::Tcp("10.0.0.5".into())]
@@ -467,6 +503,15 @@ mod tests {
         assert_eq!(
             config.get_ssl_mode(),
             tokio_postgres::config::SslMode::Require
+        );
+        // verify-full has no name to check.
+        let (url, tls) =
+            split("postgres://u@/db?hostaddr=10.0.0.5&sslmode=verify-full&sslrootcert=/ca.pem")
+                .unwrap();
+        let mut config = tokio_postgres::Config::from_str(&url).unwrap();
+        assert_eq!(
+            tls.apply(&mut config),
+            Err(TlsUrlError::VerifyFullWithoutHost)
         );
     }
 
