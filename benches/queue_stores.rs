@@ -1,7 +1,8 @@
 //! The queue on both stores side by side, through [`Queue`] (the handle every part uses):
 //! SQLite (a file in a temp dir, WAL) and PostgreSQL (a private server from Debian's binaries
-//! on loopback, started by `tests/support/postgres.rs`, or `BENNETTBOT_TEST_DATABASE_URL`).
-//! Each scenario gets a fresh database.
+//! on loopback, started by `tests/support/postgres.rs`, or `BENNETTBOT_TEST_DATABASE_URL`), and
+//! PostgreSQL over TLS (`verify-full`, the tests' TLS server from Debian's binaries). Each
+//! scenario gets a fresh database.
 //!
 //! - **schedules/s**: `schedule` calls one after another, each a new row;
 //! - **reserve + finish/s**: one job reserved then finished at a time, with at least 2,000 queued;
@@ -51,6 +52,8 @@ const POLL: Duration = Duration::from_secs(1);
 enum Kind {
     Sqlite,
     Postgres,
+    /// PostgreSQL over TLS (`verify-full`), on the test server with a certificate of its own.
+    PostgresTls,
 }
 
 /// A fresh database, opened as often as a scenario needs handles.
@@ -73,8 +76,17 @@ impl Fresh {
                     _dir: Some(dir),
                 }
             }
-            Kind::Postgres => {
-                let url = postgres::database_url().await;
+            Kind::Postgres | Kind::PostgresTls => {
+                let url = if kind == Kind::Postgres {
+                    postgres::database_url().await
+                } else {
+                    let ca = postgres::tls_server().ca.display().to_string();
+                    postgres::tls_database_url(
+                        "localhost",
+                        &format!("?sslmode=verify-full&sslrootcert={ca}"),
+                    )
+                    .await
+                };
                 Fresh {
                     database: Database::from_settings(Some(&url), "unused".into()).expect("url"),
                     url,
@@ -462,8 +474,8 @@ fn latency_cell(micros: Vec<i64>) -> String {
     format!("{:.2} / {:.2} ms", s.p50, s.p99)
 }
 
-fn row(what: &str, cells: [String; 2]) {
-    println!("| {what} | {} | {} |", cells[0], cells[1]);
+fn row(what: &str, cells: [String; 3]) {
+    println!("| {what} | {} | {} | {} |", cells[0], cells[1], cells[2]);
 }
 
 fn main() {
@@ -479,15 +491,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let kinds = [Kind::Sqlite, Kind::Postgres];
+    let kinds = [Kind::Sqlite, Kind::Postgres, Kind::PostgresTls];
     let each = |f: &dyn Fn(Kind) -> String| kinds.map(f);
     runtime.block_on(async {
         // Started outside any timing.
         drop(Fresh::new(Kind::Postgres).await);
+        drop(Fresh::new(Kind::PostgresTls).await);
     });
 
-    println!("\n| queue, through `Queue` | SQLite | PostgreSQL |");
-    println!("|---|---|---|");
+    println!("\n| queue, through `Queue` | SQLite | PostgreSQL | PostgreSQL, TLS verify-full |");
+    println!("|---|---|---|---|");
     row(
         &format!("schedules/s ({ops} new rows, one at a time)"),
         each(&|k| format!("{:.0}", runtime.block_on(schedules_per_second(k, ops)))),
