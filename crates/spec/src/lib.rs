@@ -1,71 +1,18 @@
 //! The runtime types that bennettbot's compiled job config is made of: plain data, readable and
 //! testable without the macro. The code that `job_configs!()` generates names them as
 //! `::bennettbot_spec::...`. They are a crate of their own so that the config compiler's UI tests
-//! build against them and the macro alone, not against the whole bot.
+//! build against them and the macro alone, not against the whole bot, and so that the config
+//! compiler reads the file's vocabulary (report formats, actions, catch-up policies, template
+//! pieces) into these very types.
 
+mod choices;
 mod slack_text;
+mod template;
 
 pub use bennettbot_pattern::{match_segments, Segment};
+pub use choices::{Action, CatchUp, ReportFormat};
 pub use slack_text::unformat_param;
-
-/// How a job's stdout is posted to Slack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReportFormat {
-    /// Posted as is (uploaded as a file when very long).
-    Text,
-    /// A JSON array of Block Kit blocks.
-    Blocks,
-    /// Wrapped in triple backticks (uploaded as a file when long).
-    Code,
-    /// Uploaded as a file.
-    File,
-}
-
-impl ReportFormat {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReportFormat::Text => "text",
-            ReportFormat::Blocks => "blocks",
-            ReportFormat::Code => "code",
-            ReportFormat::File => "file",
-        }
-    }
-}
-
-/// What a Slack command does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Queue the job.
-    ScheduleJob,
-    /// Remove pending jobs of the type.
-    CancelJob,
-    /// Stop the type from running between two times today.
-    ScheduleSuppression,
-    /// Remove the type's suppressions.
-    CancelSuppression,
-}
-
-impl Action {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::ScheduleJob => "schedule_job",
-            Action::CancelJob => "cancel_job",
-            Action::ScheduleSuppression => "schedule_suppression",
-            Action::CancelSuppression => "cancel_suppression",
-        }
-    }
-}
-
-/// One piece of a `run_args_template`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TemplatePart {
-    /// Shell text, used verbatim.
-    Literal(&'static str),
-    /// A parameter, shell-quoted when rendered.
-    Placeholder(&'static str),
-}
+pub use template::TemplatePart;
 
 /// A namespace: `[test]`.
 #[derive(Debug, PartialEq, Eq)]
@@ -133,25 +80,6 @@ pub struct GithubRuleSpec {
     pub base_branch: Option<&'static str>,
     pub job_type: &'static str,
     pub delay_seconds: u64,
-}
-
-/// What a schedule does about due times missed while no dispatcher ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CatchUp {
-    /// Missed due times are not queued.
-    Skip,
-    /// The latest missed due time is queued, once.
-    Latest,
-}
-
-impl CatchUp {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CatchUp::Skip => "skip",
-            CatchUp::Latest => "latest",
-        }
-    }
 }
 
 /// A scheduled job: `[[report.schedule]]`. `cron` and `timezone` were checked when the config

@@ -8,6 +8,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use bennettbot_pattern::{param_names, parse_pattern, Segment};
+use bennettbot_spec::TemplatePart;
 
 use crate::model::*;
 use crate::validate::MatchOrder;
@@ -46,6 +47,12 @@ fn unique(names: Vec<String>) -> Vec<Ident> {
             Ident::new(&candidate, Span::call_site())
         })
         .collect()
+}
+
+/// The variant's name as an identifier, from its derived `Debug` (`Action::ScheduleJob` →
+/// `ScheduleJob`), for the paths the generated code names `::bennettbot_spec` values by.
+fn variant_ident(variant: impl std::fmt::Debug) -> Ident {
+    format_ident!("{variant:?}")
 }
 
 fn field_ident(name: &str) -> Ident {
@@ -91,7 +98,7 @@ pub fn generate(
             });
             let report_stdout = job.report_stdout;
             let report_success = job.report_success;
-            let format = format_ident!("{}", job.report_format.variant());
+            let format = variant_ident(job.report_format);
             let tech = job.call_tech_support_on_error;
             let suppress = job.suppress_empty;
             let timeout = match job.timeout_seconds {
@@ -162,7 +169,7 @@ pub fn generate(
             let params = param_names(&segments);
             let command = &cmd.command.value;
             let help = &cmd.help;
-            let action = format_ident!("{}", cmd.action.variant());
+            let action = variant_ident(cmd.action);
             let job_type = format!("{n}_{}", cmd.job_type.value);
             let delay = cmd.delay_seconds;
             let examples = cmd.examples.iter().map(|e| &e.value);
@@ -279,7 +286,7 @@ pub fn generate(
             let names = args.iter().map(|(k, _)| k);
             let values = args.iter().map(|(_, v)| v);
             let channel = s.channel.as_deref().unwrap_or(&ns.default_channel);
-            let catch_up = format_ident!("{}", s.catch_up.variant());
+            let catch_up = variant_ident(s.catch_up);
             quote! {
                 #rt::ScheduleSpec {
                     key: #key,

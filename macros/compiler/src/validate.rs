@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use bennettbot_pattern::{match_segments, param_names, parse_pattern, Segment};
+use bennettbot_spec::Action;
 
 use crate::automaton::{relate, Nfa, Relation};
 use crate::model::*;
