@@ -6,8 +6,9 @@ use bennettbot_pattern::{match_segments, param_names, parse_pattern, Segment};
 use bennettbot_spec::Action;
 
 use crate::automaton::{relate, Nfa, Relation};
+use crate::hint::{list_or_none, unknown_job_help};
 use crate::model::*;
-use crate::source::{closest, Diagnostic};
+use crate::source::Diagnostic;
 
 /// A namespace's commands in the order the matcher must try them (more specific first).
 pub type MatchOrder = Vec<usize>;
@@ -184,28 +185,6 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
                 );
             }
         }
-    }
-}
-
-/// "did you mean" (when a job's name is close) and the namespace's jobs.
-pub(crate) fn unknown_job_help(ns: &Namespace, job_type: &str) -> String {
-    let help = format!("jobs in `{}`: {}", ns.name.value, job_list(ns));
-    match closest(job_type, ns.jobs.iter().map(|j| j.name.value.as_str())) {
-        Some(near) => format!("did you mean `{near}`? {help}"),
-        None => help,
-    }
-}
-
-fn job_list(ns: &Namespace) -> String {
-    list_or_none(ns.jobs.iter().map(|j| format!("`{}`", j.name.value)))
-}
-
-pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
-    let v: Vec<String> = items.collect();
-    if v.is_empty() {
-        "none".to_string()
-    } else {
-        v.join(", ")
     }
 }
 
