@@ -3,8 +3,8 @@
 //! One crate is shared by the config compiler (which checks examples and ambiguity at build
 //! time) and the runtime (which matches messages), so both agree by construction.
 //!
-//! Matching follows the regex the service we replace used: every `[param]` is `(.+?)`
-//! (one or more characters, spaces allowed, shortest first) and the whole text must match.
+//! A pattern matches like a regex over the whole text in which each `[param]` is `(.+?)`: a
+//! parameter takes one or more characters, spaces allowed, shortest first.
 
 use std::fmt;
 

@@ -82,8 +82,8 @@ pub struct GithubRuleSpec {
     pub delay_seconds: u64,
 }
 
-/// A scheduled job: `[[report.schedule]]`. `cron` and `timezone` were checked when the config
-/// was compiled.
+/// A scheduled job: `[[report.schedule]]`. The config compiler checks `cron` and `timezone`, so
+/// both parse at run time.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ScheduleSpec {
     /// Names the schedule where due times are claimed: job type, cron, zone and args, so an
@@ -154,7 +154,8 @@ impl Config {
     }
 }
 
-/// A job type string the compiled config does not know (e.g. from an old database row).
+/// A job type string the compiled config does not know (e.g. a database row written under another
+/// config).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job type `{0}`")]
 pub struct UnknownJobType(pub String);

@@ -15,6 +15,7 @@ pub struct Sp<T> {
 }
 
 impl<T> Sp<T> {
+    /// `value`, found at `span` (byte offsets in the file).
     pub fn new(value: T, span: Range<usize>) -> Self {
         Sp { value, span }
     }
