@@ -6,7 +6,7 @@ pub mod help;
 pub mod suggest;
 pub mod template;
 
-/// The runtime types (`JobSpec`, `CommandSpec`...), a crate of their own (`macros/spec`).
+/// The runtime types (`JobSpec`, `CommandSpec`...), a crate of their own (`crates/spec`).
 pub use bennettbot_spec as spec;
 pub use bennettbot_spec::*;
 pub use compiled::{Command, JobType, CONFIG};

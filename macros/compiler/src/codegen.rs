@@ -8,6 +8,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use bennettbot_pattern::{param_names, parse_pattern, Segment};
+use bennettbot_spec::TemplatePart;
 
 use crate::model::*;
 use crate::validate::MatchOrder;
@@ -48,6 +49,12 @@ fn unique(names: Vec<String>) -> Vec<Ident> {
         .collect()
 }
 
+/// The variant's name as an identifier, from its derived `Debug` (`Action::ScheduleJob` →
+/// `ScheduleJob`), for the paths the generated code names `::bennettbot_spec` values by.
+fn variant_ident(variant: impl std::fmt::Debug) -> Ident {
+    format_ident!("{variant:?}")
+}
+
 fn field_ident(name: &str) -> Ident {
     // Raw identifiers let parameters be called `type` or `match`.
     Ident::new_raw(name, Span::call_site())
@@ -60,6 +67,11 @@ fn opt_str(v: &Option<String>) -> TokenStream {
     }
 }
 
+/// The runtime crate, as the generated code names it.
+fn spec_crate() -> TokenStream {
+    quote!(::bennettbot_spec)
+}
+
 /// Generates the items for `config`. `tracked_path`, when given, is included with
 /// `include_bytes!` so that cargo rebuilds when the file changes.
 pub fn generate(
@@ -67,181 +79,307 @@ pub fn generate(
     orders: &[MatchOrder],
     tracked_path: Option<&Path>,
 ) -> TokenStream {
-    let rt = quote!(::bennettbot_spec);
     let track = tracked_path.map(|p| {
         let p = p.to_string_lossy().into_owned();
         quote!(
             const _: &[u8] = include_bytes!(#p);
         )
     });
+    let jobs = JobTable::new(config);
+    let commands = CommandTable::new(config, orders, &jobs);
+    let configured = !config.namespaces.is_empty();
+    let config_static = config_static(config, &jobs, &commands);
+    let command_enums = command_enums(&commands, configured);
+    let job_type = job_type_items(&jobs);
+    let command_impl = command_impl(&commands, configured);
+    quote! {
+        #track
+        #config_static
+        #command_enums
+        #job_type
+        #command_impl
+    }
+}
 
-    // Jobs, in namespace then file order.
-    let mut job_specs = Vec::new();
-    let mut job_names = Vec::new();
-    let mut job_types = Vec::new();
-    for ns in &config.namespaces {
-        let n = &ns.name.value;
-        for job in &ns.jobs {
-            let job_type = format!("{n}_{}", job.name.value);
-            let name = &job.name.value;
-            let source = &job.template.value;
-            let parts = job.parts.iter().map(|p| match p {
-                TemplatePart::Literal(s) => quote!(#rt::TemplatePart::Literal(#s)),
-                TemplatePart::Placeholder(s) => quote!(#rt::TemplatePart::Placeholder(#s)),
-            });
-            let report_stdout = job.report_stdout;
-            let report_success = job.report_success;
-            let format = format_ident!("{}", job.report_format.variant());
-            let tech = job.call_tech_support_on_error;
-            let suppress = job.suppress_empty;
-            let timeout = match job.timeout_seconds {
-                Some(t) => quote!(::core::option::Option::Some(#t)),
-                None => quote!(::core::option::Option::None),
-            };
-            job_specs.push(quote! {
-                #rt::JobSpec {
-                    job_type: #job_type,
-                    namespace: #n,
-                    name: #name,
-                    template_source: #source,
-                    template: &[#(#parts),*],
-                    report_stdout: #report_stdout,
-                    report_success: #report_success,
-                    report_format: #rt::ReportFormat::#format,
-                    call_tech_support_on_error: #tech,
-                    suppress_empty: #suppress,
-                    timeout_seconds: #timeout,
-                }
-            });
-            job_names.push(pascal_case(&format!("{n} {}", job.name.value)));
-            job_types.push(job_type);
+/// The jobs, in namespace then file order: their `JobSpec`s and the `JobType` variants.
+struct JobTable {
+    specs: Vec<TokenStream>,
+    idents: Vec<Ident>,
+    /// `<namespace>_<job>`, as the queue stores it.
+    types: Vec<String>,
+}
+
+impl JobTable {
+    /// Gathers every namespace's jobs.
+    fn new(config: &Config) -> Self {
+        let mut specs = Vec::new();
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        for ns in &config.namespaces {
+            let n = &ns.name.value;
+            for job in &ns.jobs {
+                let job_type = format!("{n}_{}", job.name.value);
+                specs.push(job_spec(n, &job_type, job));
+                names.push(pascal_case(&format!("{n} {}", job.name.value)));
+                types.push(job_type);
+            }
+        }
+        JobTable {
+            specs,
+            idents: unique(names),
+            types,
         }
     }
-    let job_idents = unique(job_names);
-    let job_index: Vec<usize> = (0..job_idents.len()).collect();
+}
 
-    // Commands, in namespace then file order; `first[k]` is namespace k's first global index.
-    let mut command_specs = Vec::new();
-    let mut first = Vec::new();
-    let mut ns_enums = Vec::new();
-    let mut ns_variants = Vec::new();
-    let mut ns_specs = Vec::new();
-    let mut parse_arms = Vec::new();
-    let mut build_arms = Vec::new();
-    let mut index_arms = Vec::new();
-    let mut params_arms = Vec::new();
-    let mut job_arms = Vec::new();
-    let ns_idents = unique(
-        config
-            .namespaces
-            .iter()
-            .map(|ns| pascal_case(&ns.name.value))
-            .collect(),
-    );
-    for (k, ns) in config.namespaces.iter().enumerate() {
+/// One job's `JobSpec`.
+fn job_spec(n: &str, job_type: &str, job: &Job) -> TokenStream {
+    let rt = spec_crate();
+    let name = &job.name.value;
+    let source = &job.template.value;
+    let parts = job.parts.iter().map(|p| match p {
+        TemplatePart::Literal(s) => quote!(#rt::TemplatePart::Literal(#s)),
+        TemplatePart::Placeholder(s) => quote!(#rt::TemplatePart::Placeholder(#s)),
+    });
+    let report_stdout = job.report_stdout;
+    let report_success = job.report_success;
+    let format = variant_ident(job.report_format);
+    let tech = job.call_tech_support_on_error;
+    let suppress = job.suppress_empty;
+    let timeout = match job.timeout_seconds {
+        Some(t) => quote!(::core::option::Option::Some(#t)),
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        #rt::JobSpec {
+            job_type: #job_type,
+            namespace: #n,
+            name: #name,
+            template_source: #source,
+            template: &[#(#parts),*],
+            report_stdout: #report_stdout,
+            report_success: #report_success,
+            report_format: #rt::ReportFormat::#format,
+            call_tech_support_on_error: #tech,
+            suppress_empty: #suppress,
+            timeout_seconds: #timeout,
+        }
+    }
+}
+
+/// The commands, in namespace then file order (a command's global index is its position in
+/// `CONFIG.commands`), with the namespaces' specs and enums and the match arms of `Command`.
+#[derive(Default)]
+struct CommandTable {
+    specs: Vec<TokenStream>,
+    ns_specs: Vec<TokenStream>,
+    /// One enum per namespace, e.g. `TestCommand`.
+    ns_enums: Vec<TokenStream>,
+    /// `Command`'s variants, one per namespace.
+    ns_variants: Vec<TokenStream>,
+    /// Namespace name → its commands' global indexes in match order.
+    parse_arms: Vec<TokenStream>,
+    /// Global index → the command built from its captures.
+    build_arms: Vec<TokenStream>,
+    /// Command → global index.
+    index_arms: Vec<TokenStream>,
+    /// Command → its `(name, value)` parameters.
+    params_arms: Vec<TokenStream>,
+    /// Global index → `JobType`.
+    job_arms: Vec<TokenStream>,
+}
+
+/// The names a namespace's commands are generated under.
+struct NamespaceIdents<'a> {
+    /// The namespace's name in the config.
+    name: &'a str,
+    /// Its variant of `Command`, e.g. `Test`.
+    variant: &'a Ident,
+    /// Its own enum, e.g. `TestCommand`.
+    command_enum: Ident,
+}
+
+impl CommandTable {
+    /// Gathers every namespace's commands; `orders` holds each namespace's match order.
+    fn new(config: &Config, orders: &[MatchOrder], jobs: &JobTable) -> Self {
+        let mut table = CommandTable::default();
+        let ns_idents = unique(
+            config
+                .namespaces
+                .iter()
+                .map(|ns| pascal_case(&ns.name.value))
+                .collect(),
+        );
+        for (k, ns) in config.namespaces.iter().enumerate() {
+            table.add_namespace(ns, &ns_idents[k], orders.get(k), jobs);
+        }
+        table
+    }
+
+    /// Adds a namespace: its commands, its enum and `Command` variant, its parse arm and spec.
+    fn add_namespace(
+        &mut self,
+        ns: &Namespace,
+        ns_variant: &Ident,
+        order: Option<&MatchOrder>,
+        jobs: &JobTable,
+    ) {
         let n = &ns.name.value;
-        let base = command_specs.len();
-        first.push(base);
-        let ns_variant = &ns_idents[k];
-        let ns_enum = format_ident!("{}Command", ns_variant);
+        let base = self.specs.len();
+        let idents = NamespaceIdents {
+            name: n,
+            variant: ns_variant,
+            command_enum: format_ident!("{}Command", ns_variant),
+        };
         let variant_idents = unique(
             ns.slack
                 .iter()
                 .map(|c| pascal_case(&c.command.value))
                 .collect(),
         );
-        let mut variants = Vec::new();
-        for (i, cmd) in ns.slack.iter().enumerate() {
-            let global = base + i;
-            let full = format!("{n} {}", cmd.command.value);
-            let segments = parse_pattern(&full).unwrap_or_default();
-            let pattern = segments.iter().map(|s| match s {
-                Segment::Literal(l) => quote!(#rt::Segment::Literal(#l)),
-                Segment::Param(p) => quote!(#rt::Segment::Param(#p)),
-            });
-            let params = param_names(&segments);
-            let command = &cmd.command.value;
-            let help = &cmd.help;
-            let action = format_ident!("{}", cmd.action.variant());
-            let job_type = format!("{n}_{}", cmd.job_type.value);
-            let delay = cmd.delay_seconds;
-            let examples = cmd.examples.iter().map(|e| &e.value);
-            command_specs.push(quote! {
-                #rt::CommandSpec {
-                    namespace: #n,
-                    command: #command,
-                    usage: #full,
-                    pattern: &[#(#pattern),*],
-                    params: &[#(#params),*],
-                    help: #help,
-                    action: #rt::Action::#action,
-                    job_type: #job_type,
-                    delay_seconds: #delay,
-                    examples: &[#(#examples),*],
-                }
-            });
-            let v = &variant_idents[i];
-            let fields: Vec<Ident> = params.iter().map(|p| field_ident(p)).collect();
-            let doc = format!("`{full}`: {help}");
-            if fields.is_empty() {
-                variants.push(quote!(#[doc = #doc] #v));
-                build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v)));
-                index_arms.push(quote!(Command::#ns_variant(#ns_enum::#v) => #global));
-                params_arms
-                    .push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
-            } else {
-                variants.push(quote!(#[doc = #doc] #v { #(#fields: ::std::string::String),* }));
-                build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v { #(#fields: captures.next()?),* })));
-                index_arms.push(quote!(Command::#ns_variant(#ns_enum::#v { .. }) => #global));
-                params_arms.push(quote!(Command::#ns_variant(#ns_enum::#v { #(#fields),* }) => ::std::vec![#((#params, #fields.as_str())),*]));
-            }
-            // Commands whose job is missing were reported by validation; such code is never emitted.
-            if let Some(j) = job_types.iter().position(|t| *t == job_type) {
-                let job_ident = &job_idents[j];
-                job_arms.push(quote!(#global => JobType::#job_ident));
-            }
-        }
+        let variants: Vec<TokenStream> = ns
+            .slack
+            .iter()
+            .zip(&variant_idents)
+            .enumerate()
+            .map(|(i, (cmd, v))| self.add_command(&idents, base + i, cmd, v, jobs))
+            .collect();
         if ns.slack.is_empty() {
             // The namespace's enum is empty, but `match self` on `&Command` still wants an arm
             // for it (the compiler assumes data behind a reference may be inhabited).
-            index_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
-            params_arms.push(quote!(Command::#ns_variant(inner) => match *inner {}));
+            self.index_arms
+                .push(quote!(Command::#ns_variant(inner) => match *inner {}));
+            self.params_arms
+                .push(quote!(Command::#ns_variant(inner) => match *inner {}));
         }
+        let ns_enum = &idents.command_enum;
         let doc = format!("The commands of namespace `{n}`.");
-        ns_enums.push(quote! {
+        self.ns_enums.push(quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq, Eq, Hash)]
             pub enum #ns_enum { #(#variants),* }
         });
         let ns_doc = format!("A command of namespace `{n}`.");
-        ns_variants.push(quote!(#[doc = #ns_doc] #ns_variant(#ns_enum)));
-        let order: Vec<usize> = orders
-            .get(k)
+        self.ns_variants
+            .push(quote!(#[doc = #ns_doc] #ns_variant(#ns_enum)));
+        let order: Vec<usize> = order
             .map(|o| o.iter().map(|i| base + i).collect())
             .unwrap_or_default();
-        parse_arms.push(quote!(#n => &[#(#order),*]));
-        let description = &ns.description;
-        let restricted = ns.restricted;
-        let fabfile = opt_str(&ns.fabfile);
-        let default_channel = &ns.default_channel;
-        let file_order: Vec<usize> = (base..base + ns.slack.len()).collect();
-        ns_specs.push(quote! {
-            #rt::NamespaceSpec {
-                name: #n,
-                description: #description,
-                restricted: #restricted,
-                fabfile: #fabfile,
-                default_channel: #default_channel,
-                commands: &[#(#file_order),*],
-                match_order: &[#(#order),*],
-            }
-        });
+        self.parse_arms.push(quote!(#n => &[#(#order),*]));
+        self.ns_specs.push(namespace_spec(ns, base, &order));
     }
 
-    let github_specs = config.namespaces.iter().flat_map(|ns| {
+    /// Adds the spec and match arms of the command at `global`; returns its enum variant.
+    fn add_command(
+        &mut self,
+        ns: &NamespaceIdents,
+        global: usize,
+        cmd: &SlackCommand,
+        v: &Ident,
+        jobs: &JobTable,
+    ) -> TokenStream {
+        let NamespaceIdents {
+            name: n,
+            variant: ns_variant,
+            command_enum: ns_enum,
+        } = ns;
+        let full = format!("{n} {}", cmd.command.value);
+        let segments = parse_pattern(&full).unwrap_or_default();
+        let params = param_names(&segments);
+        let job_type = format!("{n}_{}", cmd.job_type.value);
+        self.specs
+            .push(command_spec(n, cmd, &full, &segments, &params, &job_type));
+        let fields: Vec<Ident> = params.iter().map(|p| field_ident(p)).collect();
+        let help = &cmd.help;
+        let doc = format!("`{full}`: {help}");
+        let variant = if fields.is_empty() {
+            self.build_arms
+                .push(quote!(#global => Command::#ns_variant(#ns_enum::#v)));
+            self.index_arms
+                .push(quote!(Command::#ns_variant(#ns_enum::#v) => #global));
+            self.params_arms
+                .push(quote!(Command::#ns_variant(#ns_enum::#v) => ::std::vec::Vec::new()));
+            quote!(#[doc = #doc] #v)
+        } else {
+            self.build_arms.push(quote!(#global => Command::#ns_variant(#ns_enum::#v { #(#fields: captures.next()?),* })));
+            self.index_arms
+                .push(quote!(Command::#ns_variant(#ns_enum::#v { .. }) => #global));
+            self.params_arms.push(quote!(Command::#ns_variant(#ns_enum::#v { #(#fields),* }) => ::std::vec![#((#params, #fields.as_str())),*]));
+            quote!(#[doc = #doc] #v { #(#fields: ::std::string::String),* })
+        };
+        // Commands whose job is missing were reported by validation; such code is never emitted.
+        if let Some(j) = jobs.types.iter().position(|t| *t == job_type) {
+            let job_ident = &jobs.idents[j];
+            self.job_arms.push(quote!(#global => JobType::#job_ident));
+        }
+        variant
+    }
+}
+
+/// One command's `CommandSpec`; `full` is its pattern with the namespace in front.
+fn command_spec(
+    n: &str,
+    cmd: &SlackCommand,
+    full: &str,
+    segments: &[Segment<'_>],
+    params: &[&str],
+    job_type: &str,
+) -> TokenStream {
+    let rt = spec_crate();
+    let pattern = segments.iter().map(|s| match s {
+        Segment::Literal(l) => quote!(#rt::Segment::Literal(#l)),
+        Segment::Param(p) => quote!(#rt::Segment::Param(#p)),
+    });
+    let command = &cmd.command.value;
+    let help = &cmd.help;
+    let action = variant_ident(cmd.action);
+    let delay = cmd.delay_seconds;
+    let examples = cmd.examples.iter().map(|e| &e.value);
+    quote! {
+        #rt::CommandSpec {
+            namespace: #n,
+            command: #command,
+            usage: #full,
+            pattern: &[#(#pattern),*],
+            params: &[#(#params),*],
+            help: #help,
+            action: #rt::Action::#action,
+            job_type: #job_type,
+            delay_seconds: #delay,
+            examples: &[#(#examples),*],
+        }
+    }
+}
+
+/// A namespace's `NamespaceSpec`; its commands start at global index `base`.
+fn namespace_spec(ns: &Namespace, base: usize, order: &[usize]) -> TokenStream {
+    let rt = spec_crate();
+    let n = &ns.name.value;
+    let description = &ns.description;
+    let restricted = ns.restricted;
+    let fabfile = opt_str(&ns.fabfile);
+    let default_channel = &ns.default_channel;
+    let file_order: Vec<usize> = (base..base + ns.slack.len()).collect();
+    quote! {
+        #rt::NamespaceSpec {
+            name: #n,
+            description: #description,
+            restricted: #restricted,
+            fabfile: #fabfile,
+            default_channel: #default_channel,
+            commands: &[#(#file_order),*],
+            match_order: &[#(#order),*],
+        }
+    }
+}
+
+/// Every namespace's `GithubRuleSpec`s, in namespace then file order.
+fn github_specs(config: &Config) -> Vec<TokenStream> {
+    let rt = spec_crate();
+    let mut specs = Vec::new();
+    for ns in &config.namespaces {
         let n = &ns.name.value;
-        let rt = rt.clone();
-        ns.github.iter().map(move |r| {
+        for r in &ns.github {
             let event = &r.event.value;
             let action = opt_str(&r.action);
             let merged = match &r.merged {
@@ -254,7 +392,7 @@ pub fn generate(
             let base = opt_str(&r.base_branch);
             let job_type = format!("{n}_{}", r.job_type.value);
             let delay = r.delay_seconds;
-            quote! {
+            specs.push(quote! {
                 #rt::GithubRuleSpec {
                     namespace: #n,
                     event: #event,
@@ -264,13 +402,19 @@ pub fn generate(
                     job_type: #job_type,
                     delay_seconds: #delay,
                 }
-            }
-        })
-    });
-    let schedule_specs = config.namespaces.iter().flat_map(|ns| {
+            });
+        }
+    }
+    specs
+}
+
+/// Every namespace's `ScheduleSpec`s, in namespace then file order.
+fn schedule_specs(config: &Config) -> Vec<TokenStream> {
+    let rt = spec_crate();
+    let mut specs = Vec::new();
+    for ns in &config.namespaces {
         let n = &ns.name.value;
-        let rt = rt.clone();
-        ns.schedules.iter().map(move |s| {
+        for s in &ns.schedules {
             let job_type = format!("{n}_{}", s.job_type.value);
             let cron = &s.cron.value;
             let timezone = &s.timezone.value;
@@ -279,8 +423,8 @@ pub fn generate(
             let names = args.iter().map(|(k, _)| k);
             let values = args.iter().map(|(_, v)| v);
             let channel = s.channel.as_deref().unwrap_or(&ns.default_channel);
-            let catch_up = format_ident!("{}", s.catch_up.variant());
-            quote! {
+            let catch_up = variant_ident(s.catch_up);
+            specs.push(quote! {
                 #rt::ScheduleSpec {
                     key: #key,
                     namespace: #n,
@@ -291,65 +435,47 @@ pub fn generate(
                     channel: #channel,
                     catch_up: #rt::CatchUp::#catch_up,
                 }
+            });
+        }
+    }
+    specs
+}
+
+/// The `SupportRuleSpec`s, in file order.
+fn support_specs(config: &Config) -> Vec<TokenStream> {
+    let rt = spec_crate();
+    config
+        .support
+        .iter()
+        .map(|s| {
+            let name = &s.name.value;
+            let keywords = s.keywords.iter().map(|k| k.value.to_lowercase());
+            let env = &s.channel_env.value;
+            let reaction = &s.reaction;
+            let ooo = opt_str(&s.out_of_office_file);
+            quote! {
+                #rt::SupportRuleSpec {
+                    name: #name,
+                    keywords: &[#(#keywords),*],
+                    channel_env: #env,
+                    reaction: #reaction,
+                    out_of_office_file: #ooo,
+                }
             }
         })
-    });
-    let support_specs = config.support.iter().map(|s| {
-        let name = &s.name.value;
-        let keywords = s.keywords.iter().map(|k| k.value.to_lowercase());
-        let env = &s.channel_env.value;
-        let reaction = &s.reaction;
-        let ooo = opt_str(&s.out_of_office_file);
-        quote! {
-            #rt::SupportRuleSpec {
-                name: #name,
-                keywords: &[#(#keywords),*],
-                channel_env: #env,
-                reaction: #reaction,
-                out_of_office_file: #ooo,
-            }
-        }
-    });
+        .collect()
+}
 
-    // With no namespaces (the stub emitted next to config errors), an empty `Command` would
-    // fail `match self {}` (E0004: `&Command` counts as inhabited) and would make every use of
-    // a command in the crate "unreachable" (a page of warnings next to the real errors). A
-    // hidden variant that is never constructed keeps both away; likewise for `JobType`.
-    let unconfigured = quote!(::core::unreachable!("no job config was compiled"));
-    let (command_variants, index_body, params_body) = if config.namespaces.is_empty() {
-        (
-            quote!(
-                #[doc(hidden)]
-                Unconfigured
-            ),
-            quote!(match self { Command::Unconfigured => #unconfigured }),
-            quote!(match self { Command::Unconfigured => #unconfigured }),
-        )
-    } else {
-        (
-            quote!(#(#ns_variants),*),
-            quote!(match self { #(#index_arms),* }),
-            quote!(match self { #(#params_arms),* }),
-        )
-    };
-    let (job_variants, job_index_body) = if job_idents.is_empty() {
-        (
-            quote!(
-                #[doc(hidden)]
-                Unconfigured
-            ),
-            quote!(match self { JobType::Unconfigured => #unconfigured }),
-        )
-    } else {
-        (
-            quote!(#(#[doc = #job_types] #job_idents),*),
-            quote!(match self { #(JobType::#job_idents => #job_index),* }),
-        )
-    };
-
+/// `CONFIG`, the static every generated item reads its data from.
+fn config_static(config: &Config, jobs: &JobTable, commands: &CommandTable) -> TokenStream {
+    let rt = spec_crate();
+    let ns_specs = &commands.ns_specs;
+    let job_specs = &jobs.specs;
+    let command_specs = &commands.specs;
+    let github_specs = github_specs(config);
+    let schedule_specs = schedule_specs(config);
+    let support_specs = support_specs(config);
     quote! {
-        #track
-
         /// Everything compiled from the job config: namespaces, jobs, commands and rules.
         pub static CONFIG: #rt::Config = #rt::Config {
             namespaces: &[#(#ns_specs),*],
@@ -359,13 +485,64 @@ pub fn generate(
             schedules: &[#(#schedule_specs),*],
             support: &[#(#support_specs),*],
         };
+    }
+}
 
+/// The hidden variant of `Command` or `JobType` when there is nothing to list.
+///
+/// With no namespaces (the stub emitted next to config errors), an empty `Command` would fail
+/// `match self {}` (E0004: `&Command` counts as inhabited) and would make every use of a command
+/// in the crate "unreachable" (a page of warnings next to the real errors). A hidden variant
+/// that is never constructed keeps both away; likewise for `JobType`.
+fn unconfigured_variant() -> TokenStream {
+    quote!(
+        #[doc(hidden)]
+        Unconfigured
+    )
+}
+
+/// The body of a method on the hidden variant, which is never constructed.
+fn unconfigured_body() -> TokenStream {
+    quote!(::core::unreachable!("no job config was compiled"))
+}
+
+/// `Command`, with one variant per namespace, and each namespace's enum of commands.
+fn command_enums(commands: &CommandTable, configured: bool) -> TokenStream {
+    let ns_variants = &commands.ns_variants;
+    let ns_enums = &commands.ns_enums;
+    let command_variants = if configured {
+        quote!(#(#ns_variants),*)
+    } else {
+        unconfigured_variant()
+    };
+    quote! {
         /// A command a user can type, with its parameters.
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum Command { #command_variants }
 
         #(#ns_enums)*
+    }
+}
 
+/// `JobType`, its methods, and its conversions from and to the stored name.
+fn job_type_items(jobs: &JobTable) -> TokenStream {
+    let rt = spec_crate();
+    let job_idents = &jobs.idents;
+    let job_types = &jobs.types;
+    let job_index: Vec<usize> = (0..job_idents.len()).collect();
+    let (job_variants, job_index_body) = if job_idents.is_empty() {
+        let unconfigured = unconfigured_body();
+        (
+            unconfigured_variant(),
+            quote!(match self { JobType::Unconfigured => #unconfigured }),
+        )
+    } else {
+        (
+            quote!(#(#[doc = #job_types] #job_idents),*),
+            quote!(match self { #(JobType::#job_idents => #job_index),* }),
+        )
+    };
+    quote! {
         /// A job type, stored in the queue as `<namespace>_<job>`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum JobType { #job_variants }
@@ -407,7 +584,34 @@ pub fn generate(
                 f.write_str(self.as_str())
             }
         }
+    }
+}
 
+/// `Command`'s methods: parsing a message, and reading a command's index, spec, parameters
+/// and job.
+fn command_impl(commands: &CommandTable, configured: bool) -> TokenStream {
+    let rt = spec_crate();
+    let CommandTable {
+        parse_arms,
+        build_arms,
+        index_arms,
+        params_arms,
+        job_arms,
+        ..
+    } = commands;
+    let (index_body, params_body) = if configured {
+        (
+            quote!(match self { #(#index_arms),* }),
+            quote!(match self { #(#params_arms),* }),
+        )
+    } else {
+        let unconfigured = unconfigured_body();
+        (
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+            quote!(match self { Command::Unconfigured => #unconfigured }),
+        )
+    };
+    quote! {
         #[allow(unreachable_code, unreachable_patterns, unused_mut, unused_variables, clippy::match_single_binding)]
         impl Command {
             /// Parses normalised message text (whitespace collapsed, trimmed) into a command.

@@ -8,6 +8,7 @@
 
 pub mod automaton;
 pub mod codegen;
+pub mod hint;
 pub mod model;
 pub mod parse;
 pub mod schedule;

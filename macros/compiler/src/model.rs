@@ -1,6 +1,11 @@
-//! The config as the compiler understands it, after reading and before code generation.
+//! The config as the compiler understands it, after reading and before code generation. The
+//! file's vocabulary (report formats, actions, catch-up policies, template pieces) is the
+//! runtime's, from `bennettbot_spec`; this model adds what only the compiler needs, such as the
+//! spans ([`Sp`]) that diagnostics point at.
 
 use std::ops::Range;
+
+use bennettbot_spec::{Action, CatchUp, ReportFormat, TemplatePart};
 
 /// A value and where it came from in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +15,7 @@ pub struct Sp<T> {
 }
 
 impl<T> Sp<T> {
+    /// `value`, found at `span` (byte offsets in the file).
     pub fn new(value: T, span: Range<usize>) -> Self {
         Sp { value, span }
     }
@@ -46,51 +52,12 @@ impl Namespace {
     }
 }
 
-/// How a job's stdout is posted to Slack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    Text,
-    Blocks,
-    Code,
-    File,
-}
-
-impl ReportFormat {
-    pub const NAMES: [&'static str; 4] = ["text", "blocks", "code", "file"];
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "text" => ReportFormat::Text,
-            "blocks" => ReportFormat::Blocks,
-            "code" => ReportFormat::Code,
-            "file" => ReportFormat::File,
-            _ => return None,
-        })
-    }
-
-    pub fn variant(self) -> &'static str {
-        match self {
-            ReportFormat::Text => "Text",
-            ReportFormat::Blocks => "Blocks",
-            ReportFormat::Code => "Code",
-            ReportFormat::File => "File",
-        }
-    }
-}
-
-/// One piece of a `run_args_template`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplatePart {
-    Literal(String),
-    Placeholder(String),
-}
-
 /// A job: `[test.jobs.hello_name]`.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub name: Sp<String>,
     pub template: Sp<String>,
-    pub parts: Vec<TemplatePart>,
+    pub parts: Vec<TemplatePart<String>>,
     pub report_stdout: bool,
     pub report_success: bool,
     pub report_format: ReportFormat,
@@ -111,47 +78,6 @@ impl Job {
             }
         }
         out
-    }
-}
-
-/// What a Slack command does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    ScheduleJob,
-    CancelJob,
-    ScheduleSuppression,
-    CancelSuppression,
-}
-
-impl Action {
-    pub const NAMES: [&'static str; 4] = [
-        "schedule_job",
-        "cancel_job",
-        "schedule_suppression",
-        "cancel_suppression",
-    ];
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "schedule_job" => Action::ScheduleJob,
-            "cancel_job" => Action::CancelJob,
-            "schedule_suppression" => Action::ScheduleSuppression,
-            "cancel_suppression" => Action::CancelSuppression,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn variant(self) -> &'static str {
-        match self {
-            Action::ScheduleJob => "ScheduleJob",
-            Action::CancelJob => "CancelJob",
-            Action::ScheduleSuppression => "ScheduleSuppression",
-            Action::CancelSuppression => "CancelSuppression",
-        }
     }
 }
 
@@ -176,32 +102,6 @@ pub struct GithubRule {
     pub base_branch: Option<String>,
     pub job_type: Sp<String>,
     pub delay_seconds: u64,
-}
-
-/// What a schedule does about due times missed while no dispatcher ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CatchUp {
-    Skip,
-    Latest,
-}
-
-impl CatchUp {
-    pub const NAMES: [&'static str; 2] = ["skip", "latest"];
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "skip" => CatchUp::Skip,
-            "latest" => CatchUp::Latest,
-            _ => return None,
-        })
-    }
-
-    pub fn variant(self) -> &'static str {
-        match self {
-            CatchUp::Skip => "Skip",
-            CatchUp::Latest => "Latest",
-        }
-    }
 }
 
 /// An inline table of strings: each name with its span, and its value.

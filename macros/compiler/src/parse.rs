@@ -7,6 +7,8 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use bennettbot_spec::{Action, CatchUp, ReportFormat};
+
 use crate::model::*;
 use crate::shape::{self, Format, Kind, Need, Table, JOB_NAMES, NAMESPACE_NAMES};
 use crate::source::{closest, Diagnostic};
@@ -203,7 +205,7 @@ fn read_job(
     let report_stdout = r.bool_or_default("report_stdout");
     let report_success = r.bool_or_default("report_success");
     let report_format = ReportFormat::from_name(&r.choice_or_default("report_format"))
-        .expect("the shape's choices are the model's names");
+        .expect("the shape's choices are the spec's names");
     let call_tech_support_on_error = r.bool_or_default("call_tech_support_on_error");
     let suppress_empty = r.bool_or_default("suppress_empty");
     let timeout = r.seconds("timeout_seconds");
@@ -257,7 +259,7 @@ fn read_slack(
     r.finish();
     let command = command?;
     let action =
-        Action::from_name(&action?.value).expect("the shape's choices are the model's names");
+        Action::from_name(&action?.value).expect("the shape's choices are the spec's names");
     let normalised = bennettbot_pattern::collapse_whitespace(&command.value);
     Some(SlackCommand {
         command: Sp::new(normalised, command.span),
@@ -309,7 +311,7 @@ fn read_schedule(
     let args = r.string_table("args");
     let channel = r.string("channel").map(|s| s.value);
     let catch_up = CatchUp::from_name(&r.choice_or_default("catch_up"))
-        .expect("the shape's choices are the model's names");
+        .expect("the shape's choices are the spec's names");
     let bad_args = args.is_none() && table.get("args").is_some();
     r.finish();
     if bad_args {

@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use croner::parser::{CronParser, Seconds, Year};
 
+use crate::hint::{list_or_none, unknown_job_help};
 use crate::model::*;
 use crate::source::{closest, Diagnostic};
-use crate::validate::{list_or_none, unknown_job_help};
 
 /// The five cron fields, in order, with what each takes.
 const FIELDS: [(&str, &str); 5] = [

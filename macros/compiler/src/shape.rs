@@ -5,7 +5,7 @@
 //! the JSON Schema that editors use, so the two cannot drift apart. A new key is one more [`Key`]
 //! here, plus the parser line that reads it into the model.
 
-use crate::model::{Action, CatchUp, ReportFormat};
+use bennettbot_spec::{Action, CatchUp, ReportFormat};
 
 /// A TOML table: its fixed keys, and maybe entries under names of the user's choosing.
 #[derive(Debug)]

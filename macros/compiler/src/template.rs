@@ -1,6 +1,6 @@
 //! `run_args_template` syntax: `{name}` placeholders, `{{` and `}}` for literal braces.
 
-use crate::model::TemplatePart;
+use bennettbot_spec::TemplatePart;
 
 /// Why a template could not be read, with the byte offset in the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub struct TemplateError {
 }
 
 /// Splits a template into literal text and placeholders.
-pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, TemplateError> {
+pub fn parse_template(template: &str) -> Result<Vec<TemplatePart<String>>, TemplateError> {
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut chars = template.char_indices().peekable();

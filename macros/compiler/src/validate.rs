@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 
 use bennettbot_pattern::{match_segments, param_names, parse_pattern, Segment};
+use bennettbot_spec::Action;
 
 use crate::automaton::{relate, Nfa, Relation};
+use crate::hint::{list_or_none, unknown_job_help};
 use crate::model::*;
-use crate::source::{closest, Diagnostic};
+use crate::source::Diagnostic;
 
 /// A namespace's commands in the order the matcher must try them (more specific first).
 pub type MatchOrder = Vec<usize>;
@@ -37,6 +39,8 @@ fn full_pattern(ns: &str, command: &str) -> String {
     format!("{ns} {command}")
 }
 
+/// Checks one Slack command: its pattern and parameters, that it leaves `<ns> help` alone, its
+/// job, and that its parameters fit its action.
 fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>) {
     let n = &ns.name.value;
     let c = &cmd.command.value;
@@ -52,8 +56,20 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
         }
     };
     let params = param_names(&segments);
+    check_param_names(n, cmd, &params, diags);
+    check_help_collision(n, cmd, diags);
+    let Some(job) = command_job(config, ns, cmd, diags) else {
+        return;
+    };
+    check_params_fit_action(n, cmd, job, &params, diags);
+}
+
+/// Each parameter once, and none named like a Rust path keyword (they become field names).
+fn check_param_names(n: &str, cmd: &SlackCommand, params: &[&str], diags: &mut Vec<Diagnostic>) {
+    let c = &cmd.command.value;
+    let span = &cmd.command.span;
     let mut seen = BTreeSet::new();
-    for p in &params {
+    for p in params {
         if !seen.insert(*p) {
             diags.push(
                 Diagnostic::error(
@@ -75,60 +91,81 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
             );
         }
     }
-    // The built-in `<ns> help` is matched after compiled commands, so a command must not swallow it.
-    let full = full_pattern(n, c);
+}
+
+/// The built-in `<ns> help` is matched after compiled commands, so a command must not swallow it.
+fn check_help_collision(n: &str, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>) {
+    let full = full_pattern(n, &cmd.command.value);
     let full_segments = parse_pattern(&full).expect("a valid command stays valid with a prefix");
     let help_text = format!("{n} help");
     if match_segments(&full_segments, &help_text).is_some() {
         diags.push(
-            Diagnostic::error(format!("command `{full}` collides with the built-in `{help_text}`"), span.clone())
+            Diagnostic::error(format!("command `{full}` collides with the built-in `{help_text}`"), cmd.command.span.clone())
                 .help("start the command with a literal word other than `help`, e.g. `command = \"show [name]\"`"),
         );
     }
+}
 
-    let Some(job) = ns.job(&cmd.job_type.value) else {
-        if ns.broken_jobs.contains(&cmd.job_type.value) {
-            // Declared, but with errors of its own that are already reported.
-            return;
-        }
-        let mut help = unknown_job_help(ns, &cmd.job_type.value);
-        if ns.jobs.is_empty() {
-            help = format!(
-                "declare it as `[{n}.jobs.{}]` with a `run_args_template`",
-                cmd.job_type.value
-            );
-        }
-        let elsewhere: Vec<String> = config
-            .namespaces
-            .iter()
-            .filter(|other| other.name.value != *n && other.job(&cmd.job_type.value).is_some())
-            .map(|other| format!("`{}`", other.name.value))
-            .collect();
-        if !elsewhere.is_empty() {
-            help = format!(
-                "`{}` is a job of {}, but a command can only act on jobs of its own namespace; declare `[{n}.jobs.{}]`, or move the command. {help}",
-                cmd.job_type.value,
-                elsewhere.join(", "),
-                cmd.job_type.value
-            );
-        }
-        diags.push(
-            Diagnostic::error(
-                format!(
-                    "`job_type = \"{}\"` is not a job of namespace `{n}`",
-                    cmd.job_type.value
-                ),
-                cmd.job_type.span.clone(),
-            )
-            .help(help),
+/// The job the command acts on; reports a `job_type` that names no job of the namespace
+/// (pointing at other namespaces that have one), unless the job is declared with errors of its
+/// own, which are already reported.
+fn command_job<'a>(
+    config: &Config,
+    ns: &'a Namespace,
+    cmd: &SlackCommand,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'a Job> {
+    let n = &ns.name.value;
+    let job_type = &cmd.job_type.value;
+    if let Some(job) = ns.job(job_type) {
+        return Some(job);
+    }
+    if ns.broken_jobs.contains(job_type) {
+        return None;
+    }
+    let mut help = unknown_job_help(ns, job_type);
+    if ns.jobs.is_empty() {
+        help = format!("declare it as `[{n}.jobs.{job_type}]` with a `run_args_template`");
+    }
+    let elsewhere: Vec<String> = config
+        .namespaces
+        .iter()
+        .filter(|other| other.name.value != *n && other.job(job_type).is_some())
+        .map(|other| format!("`{}`", other.name.value))
+        .collect();
+    if !elsewhere.is_empty() {
+        help = format!(
+            "`{job_type}` is a job of {}, but a command can only act on jobs of its own namespace; declare `[{n}.jobs.{job_type}]`, or move the command. {help}",
+            elsewhere.join(", "),
         );
-        return;
-    };
+    }
+    diags.push(
+        Diagnostic::error(
+            format!("`job_type = \"{job_type}\"` is not a job of namespace `{n}`"),
+            cmd.job_type.span.clone(),
+        )
+        .help(help),
+    );
+    None
+}
+
+/// The parameters each action takes: `schedule_job` exactly the job's placeholders,
+/// `schedule_suppression` `[start_at]` and `[end_at]`, the cancels none.
+fn check_params_fit_action(
+    n: &str,
+    cmd: &SlackCommand,
+    job: &Job,
+    params: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let c = &cmd.command.value;
+    let span = &cmd.command.span;
+    let full = full_pattern(n, c);
     let job_name = &job.name.value;
     match cmd.action {
         Action::ScheduleJob => {
             let placeholders = job.placeholders();
-            for p in &params {
+            for p in params {
                 if !placeholders.contains(p) {
                     diags.push(
                         Diagnostic::error(
@@ -183,28 +220,6 @@ fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mu
                 );
             }
         }
-    }
-}
-
-/// "did you mean" (when a job's name is close) and the namespace's jobs.
-pub(crate) fn unknown_job_help(ns: &Namespace, job_type: &str) -> String {
-    let help = format!("jobs in `{}`: {}", ns.name.value, job_list(ns));
-    match closest(job_type, ns.jobs.iter().map(|j| j.name.value.as_str())) {
-        Some(near) => format!("did you mean `{near}`? {help}"),
-        None => help,
-    }
-}
-
-fn job_list(ns: &Namespace) -> String {
-    list_or_none(ns.jobs.iter().map(|j| format!("`{}`", j.name.value)))
-}
-
-pub(crate) fn list_or_none(items: impl Iterator<Item = String>) -> String {
-    let v: Vec<String> = items.collect();
-    if v.is_empty() {
-        "none".to_string()
-    } else {
-        v.join(", ")
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use bennettbot_spec::Action;
+
 use crate::model::*;
 use crate::source::Diagnostic;
 

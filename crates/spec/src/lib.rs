@@ -1,71 +1,18 @@
 //! The runtime types that bennettbot's compiled job config is made of: plain data, readable and
 //! testable without the macro. The code that `job_configs!()` generates names them as
 //! `::bennettbot_spec::...`. They are a crate of their own so that the config compiler's UI tests
-//! build against them and the macro alone, not against the whole bot.
+//! build against them and the macro alone, not against the whole bot, and so that the config
+//! compiler reads the file's vocabulary (report formats, actions, catch-up policies, template
+//! pieces) into these very types.
 
+mod choices;
 mod slack_text;
+mod template;
 
 pub use bennettbot_pattern::{match_segments, Segment};
+pub use choices::{Action, CatchUp, ReportFormat};
 pub use slack_text::unformat_param;
-
-/// How a job's stdout is posted to Slack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReportFormat {
-    /// Posted as is (uploaded as a file when very long).
-    Text,
-    /// A JSON array of Block Kit blocks.
-    Blocks,
-    /// Wrapped in triple backticks (uploaded as a file when long).
-    Code,
-    /// Uploaded as a file.
-    File,
-}
-
-impl ReportFormat {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReportFormat::Text => "text",
-            ReportFormat::Blocks => "blocks",
-            ReportFormat::Code => "code",
-            ReportFormat::File => "file",
-        }
-    }
-}
-
-/// What a Slack command does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Queue the job.
-    ScheduleJob,
-    /// Remove pending jobs of the type.
-    CancelJob,
-    /// Stop the type from running between two times today.
-    ScheduleSuppression,
-    /// Remove the type's suppressions.
-    CancelSuppression,
-}
-
-impl Action {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::ScheduleJob => "schedule_job",
-            Action::CancelJob => "cancel_job",
-            Action::ScheduleSuppression => "schedule_suppression",
-            Action::CancelSuppression => "cancel_suppression",
-        }
-    }
-}
-
-/// One piece of a `run_args_template`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TemplatePart {
-    /// Shell text, used verbatim.
-    Literal(&'static str),
-    /// A parameter, shell-quoted when rendered.
-    Placeholder(&'static str),
-}
+pub use template::TemplatePart;
 
 /// A namespace: `[test]`.
 #[derive(Debug, PartialEq, Eq)]
@@ -135,27 +82,8 @@ pub struct GithubRuleSpec {
     pub delay_seconds: u64,
 }
 
-/// What a schedule does about due times missed while no dispatcher ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CatchUp {
-    /// Missed due times are not queued.
-    Skip,
-    /// The latest missed due time is queued, once.
-    Latest,
-}
-
-impl CatchUp {
-    /// The name used in `job_configs.toml`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CatchUp::Skip => "skip",
-            CatchUp::Latest => "latest",
-        }
-    }
-}
-
-/// A scheduled job: `[[report.schedule]]`. `cron` and `timezone` were checked when the config
-/// was compiled.
+/// A scheduled job: `[[report.schedule]]`. The config compiler checks `cron` and `timezone`, so
+/// both parse at run time.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ScheduleSpec {
     /// Names the schedule where due times are claimed: job type, cron, zone and args, so an
@@ -226,7 +154,8 @@ impl Config {
     }
 }
 
-/// A job type string the compiled config does not know (e.g. from an old database row).
+/// A job type string the compiled config does not know (e.g. a database row written under another
+/// config).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job type `{0}`")]
 pub struct UnknownJobType(pub String);

@@ -3,10 +3,8 @@
 //! One crate is shared by the config compiler (which checks examples and ambiguity at build
 //! time) and the runtime (which matches messages), so both agree by construction.
 //!
-//! Matching follows the regex the service we replace used: every `[param]` is `(.+?)`
-//! (one or more characters, spaces allowed, shortest first) and the whole text must match.
-
-use std::fmt;
+//! A pattern matches like a regex over the whole text in which each `[param]` is `(.+?)`: a
+//! parameter takes one or more characters, spaces allowed, shortest first.
 
 /// One piece of a pattern: literal text or a `[param]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,32 +16,20 @@ pub enum Segment<'a> {
 }
 
 /// Why a pattern could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
     /// The pattern has no text at all.
+    #[error("the command is empty")]
     Empty,
     /// A `[` with no matching `]`, or a `]` with no `[`.
+    #[error("unbalanced `[` or `]`")]
     UnbalancedBracket { offset: usize },
     /// `[]` or a name that is not `[a-z][a-z0-9_]*`.
+    #[error("parameter `[{name}]` must be a lowercase name like `[job_id]` (a-z, 0-9, `_`, starting with a letter)")]
     BadParamName { offset: usize, name: String },
     /// Two parameters with nothing between them cannot be told apart.
+    #[error("two parameters must be separated by literal text")]
     AdjacentParams { offset: usize },
-}
-
-impl fmt::Display for PatternError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PatternError::Empty => write!(f, "the command is empty"),
-            PatternError::UnbalancedBracket { .. } => write!(f, "unbalanced `[` or `]`"),
-            PatternError::BadParamName { name, .. } => write!(
-                f,
-                "parameter `[{name}]` must be a lowercase name like `[job_id]` (a-z, 0-9, `_`, starting with a letter)"
-            ),
-            PatternError::AdjacentParams { .. } => {
-                write!(f, "two parameters must be separated by literal text")
-            }
-        }
-    }
 }
 
 /// Whether `name` is a valid parameter name: `[a-z][a-z0-9_]*`.
