@@ -383,7 +383,7 @@ async fn prepare<S: SlackApi>(
     job_type: JobType,
 ) -> Result<(std::path::PathBuf, LogDir), String> {
     let settings = &context.settings;
-    let namespace = job_type.namespace();
+    let namespace = job_type.namespace(context.config);
     let workspace = workspace_for(
         &settings.workspace_dir,
         &settings.writeable_workspace_dir,

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::queue::{Queue, QueueError, RunId};
 use crate::shutdown::{longest_stop, Shutdown, Stop, FINAL_REPORTS, STOP_NOW};
 use job::Stop as RunStop;
@@ -83,6 +84,8 @@ pub struct DispatcherSettings {
 
 /// What a job task shares with the loop.
 pub(crate) struct Context<S> {
+    /// The jobs' namespaces (workspaces, fabfiles).
+    pub(crate) config: &'static Config,
     pub(crate) queue: Queue,
     pub(crate) reporter: Reporter<S>,
     pub(crate) settings: DispatcherSettings,
@@ -97,8 +100,13 @@ pub struct Dispatcher<S> {
 }
 
 impl<S: SlackApi> Dispatcher<S> {
-    /// A dispatcher taking jobs from `queue` and reporting through `slack`.
-    pub fn new(queue: Queue, slack: Arc<S>, settings: DispatcherSettings) -> Self {
+    /// A dispatcher running `config`'s jobs from `queue` and reporting through `slack`.
+    pub fn new(
+        config: &'static Config,
+        queue: Queue,
+        slack: Arc<S>,
+        settings: DispatcherSettings,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -106,6 +114,7 @@ impl<S: SlackApi> Dispatcher<S> {
         let reporter = Reporter::new(slack, settings.logs_channel.clone());
         Dispatcher {
             context: Arc::new(Context {
+                config,
                 queue,
                 reporter,
                 settings,

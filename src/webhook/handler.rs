@@ -44,7 +44,7 @@ pub struct AppState<S> {
     pub queue: Queue,
     /// Where suppression notices are posted.
     pub slack: Arc<S>,
-    /// The rules and namespaces (the compiled `CONFIG` outside tests).
+    /// The rules and namespaces deliveries are matched against.
     pub config: &'static Config,
 }
 

@@ -26,7 +26,7 @@ pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEAD
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
-use crate::config::CONFIG;
+use crate::config::Config;
 use crate::queue::Queue;
 use crate::settings::{Secret, Settings};
 use crate::slack::SlackApi;
@@ -91,15 +91,23 @@ pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// The whole application: routes and middleware, over the compiled config, and `/metrics`.
-pub fn app<S: SlackApi>(secret: Secret, queue: Queue, slack: Arc<S>) -> Router {
+/// The whole application: routes and middleware over `config`, and `/metrics`.
+pub fn app<S: SlackApi>(
+    config: &'static Config,
+    secret: Secret,
+    queue: Queue,
+    slack: Arc<S>,
+) -> Router {
     let metrics = crate::metrics::router(queue.clone());
-    layers(routes(AppState {
-        secret,
-        queue,
-        slack,
-        config: &CONFIG,
-    }))
+    layers(
+        config,
+        routes(AppState {
+            secret,
+            queue,
+            slack,
+            config,
+        }),
+    )
     .merge(metrics)
 }
 
@@ -112,13 +120,15 @@ pub struct WebhookServer {
 }
 
 impl WebhookServer {
-    /// Listens on `settings.bind` and logs the real address (which port 0 leaves to the OS).
+    /// Listens on `settings.bind` and logs the real address (which port 0 leaves to the OS),
+    /// to serve [`app`] over `config`.
     pub async fn bind<S: SlackApi>(
+        config: &'static Config,
         settings: WebhookSettings,
         queue: Queue,
         slack: Arc<S>,
     ) -> Result<Self, ServeError> {
-        let app = app(settings.secret, queue, slack);
+        let app = app(config, settings.secret, queue, slack);
         Self::bind_app(settings.bind, app).await
     }
 
@@ -159,14 +169,16 @@ impl WebhookServer {
     }
 }
 
-/// Binds and serves until `shutdown` resolves (the binary passes SIGTERM / Ctrl-C).
+/// Binds and serves [`app`] over `config` until `shutdown` resolves (the binary passes
+/// SIGTERM / Ctrl-C).
 pub async fn serve<S: SlackApi>(
+    config: &'static Config,
     settings: WebhookSettings,
     queue: Queue,
     slack: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    WebhookServer::bind(settings, queue, slack)
+    WebhookServer::bind(config, settings, queue, slack)
         .await?
         .run(shutdown)
         .await
@@ -175,6 +187,7 @@ pub async fn serve<S: SlackApi>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::CONFIG;
     use std::path::Path;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
