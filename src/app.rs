@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
-use crate::metrics::MetricsServer;
+use crate::metrics::http::MetricsServer;
 use crate::queue::{Database, Queue, QueueError};
 use crate::schedule::Scheduler;
 use crate::settings::{Part, Settings, SlackMode};
@@ -201,7 +201,7 @@ pub async fn run_alone(
     // The webserver serves /metrics on its own address.
     let metrics = match (part, settings.metrics_bind) {
         (Part::Bot | Part::Dispatcher, Some(bind)) => {
-            let server = MetricsServer::bind(bind, queue.clone()).await?;
+            let server = MetricsServer::bind(bind, Arc::new(queue.clone())).await?;
             Some(tokio::spawn(server.run(shutdown.clone().stopping())))
         }
         _ => None,

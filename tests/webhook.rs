@@ -9,13 +9,13 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use bennettbot::config::CONFIG;
+use bennettbot::connections::{ConnectionLimits, ServeError};
 use bennettbot::queue::{Job, Queue};
 use bennettbot::settings::Secret;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use bennettbot::webhook::signature::{sign, Algorithm};
 use bennettbot::webhook::{
-    layers, layers_with_timeout, ConnectionLimits, ServeError, WebhookServer, WebhookSettings,
-    MAX_BODY_BYTES,
+    layers, layers_with_timeout, WebhookServer, WebhookSettings, MAX_BODY_BYTES,
 };
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;

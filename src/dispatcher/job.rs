@@ -16,6 +16,7 @@ use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
 use super::Context;
 use crate::config::{JobSpec, JobType};
+use crate::metrics::record::{self, Outcome as Counted};
 use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped, RunId};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
@@ -54,7 +55,7 @@ pub(crate) async fn run_job<S: SlackApi>(
     stop: watch::Receiver<Option<Stop>>,
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
-    crate::metrics::record::job_started(&job.job_type);
+    record::job_started(&job.job_type);
     let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop))
         .catch_unwind()
         .await
@@ -92,9 +93,20 @@ pub(crate) async fn run_job<S: SlackApi>(
     let took = (finished.ended_at - started_at)
         .to_std()
         .unwrap_or_default();
-    crate::metrics::record::job_finished(&job.job_type, &finished.exit, took);
+    record::job_finished(&job.job_type, outcome(&finished.exit), took);
     if let Some(run) = job.run {
         finish(&context, run, job.id, &job.job_type, finished).await;
+    }
+}
+
+/// How a run that ended with `exit` is counted.
+fn outcome(exit: &ExitKind) -> Counted {
+    match exit {
+        ExitKind::Code(0) => Counted::Succeeded,
+        ExitKind::Code(_) | ExitKind::Signal(_) | ExitKind::Error(_) => Counted::Failed,
+        ExitKind::Timeout => Counted::TimedOut,
+        ExitKind::Interrupted => Counted::Interrupted,
+        ExitKind::Removed => Counted::Removed,
     }
 }
 
@@ -175,8 +187,8 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
         exit: ExitKind::Error(bad.reason),
         log_dir: None,
     };
-    crate::metrics::record::job_started(&bad.job_type);
-    crate::metrics::record::job_ended(&bad.job_type, &finished.exit);
+    record::job_started(&bad.job_type);
+    record::job_ended(&bad.job_type, outcome(&finished.exit));
     if let Some(run) = bad.run {
         finish(&context, run, bad.id, &bad.job_type, finished).await;
     }
@@ -185,7 +197,7 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
 /// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
 pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
     let job = reaped.job;
-    crate::metrics::record::job_ended(&job.job_type, &ExitKind::Interrupted);
+    record::job_ended(&job.job_type, Counted::Interrupted);
     if let (Some(pgid), Some(run)) = (reaped.process_group, job.run) {
         super::orphans::stop_orphaned_group(pgid, run.0, context.settings.kill_grace).await;
     }

@@ -14,6 +14,7 @@ pub mod orphans;
 pub mod outbox;
 pub mod reaper;
 pub mod report;
+pub mod reporter;
 pub mod runner;
 pub mod workspace;
 
@@ -36,7 +37,7 @@ use job::Stop as RunStop;
 type Stops = HashMap<RunId, watch::Sender<Option<RunStop>>>;
 use crate::slack::SlackApi;
 use health::QueueHealth;
-use report::Reporter;
+use reporter::Reporter;
 
 /// How long a job's process group has between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);

@@ -514,39 +514,6 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         .await;
     }
 
-    /// Claims a support call (reacting to it), says when support is out of office, and reposts
-    /// the message's permalink to the support channel.
-    pub(crate) async fn call_support(
-        &self,
-        target: &SupportTarget,
-        channel: &str,
-        ts: &str,
-        thread_ts: Option<String>,
-        permalink: Option<String>,
-    ) {
-        if !self.claim_call(target, channel, ts).await {
-            return;
-        }
-        let today = Utc::now().date_naive();
-        // A file read: off the async threads, which must stay free to ack envelopes.
-        let (rule, dir) = (target.rule, self.writeable_dir.clone());
-        let ooo =
-            tokio::task::spawn_blocking(move || support::out_of_office_until(rule, &dir, today))
-                .await
-                .ok()
-                .flatten();
-        if let Some(end) = ooo {
-            let thread = thread_ts.or(Some(ts.to_string()));
-            self.post(
-                channel,
-                thread,
-                support::out_of_office_text(target.rule, end),
-            )
-            .await;
-        }
-        self.repost_claimed(target, channel, ts, permalink).await;
-    }
-
     /// Adds a reaction, logging failures (there is nowhere better to report them).
     pub(crate) async fn react(&self, channel: &str, ts: &str, name: &str) {
         if let Err(e) = self.slack.add_reaction(channel, ts, name).await {

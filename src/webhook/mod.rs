@@ -2,16 +2,15 @@
 //! `GET /check/` says it is up, `GET /metrics` is for Prometheus (see [`crate::metrics`]).
 
 mod address;
-mod connections;
 mod handler;
 mod middleware;
 mod notice;
 pub mod payload;
+mod queue_gauges;
 pub mod rules;
 pub mod signature;
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,13 +19,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
-pub(crate) use connections::serve as serve_connections;
-pub use connections::{ConnectionLimits, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits, ServeError};
 use crate::queue::Queue;
 use crate::settings::{Secret, Settings};
 use crate::slack::SlackApi;
@@ -66,19 +64,6 @@ impl WebhookSettings {
     }
 }
 
-/// Why the server stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The address could not be listened on (in use, not ours, ...).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: io::Error,
-    },
-}
-
 /// The routes, without middleware.
 pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
     let github = post(handler::github::<S>);
@@ -98,7 +83,7 @@ pub fn app<S: SlackApi>(
     queue: Queue,
     slack: Arc<S>,
 ) -> Router {
-    let metrics = crate::metrics::router(queue.clone());
+    let metrics = crate::metrics::http::router(Arc::new(queue.clone()));
     layers(
         config,
         routes(AppState {
@@ -134,9 +119,7 @@ impl WebhookServer {
 
     /// Listens on `bind` for any router (the middleware is the caller's to add).
     pub async fn bind_app(bind: SocketAddr, app: Router) -> Result<Self, ServeError> {
-        let bind_error = |source| ServeError::Bind { addr: bind, source };
-        let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, addr) = connections::listen(bind).await?;
         tracing::info!(%addr, "webhook server listening");
         Ok(WebhookServer {
             listener,
