@@ -160,7 +160,7 @@ impl Context {
         Ok(match spec.action {
             Action::ScheduleJob => {
                 // The report goes where the command was: its thread if it was in one, else the
-                // channel itself, as the Python service did (the reactions mark the command).
+                // channel itself (the reactions mark the command).
                 let scheduled = self
                     .queue
                     .schedule_job(
@@ -181,7 +181,7 @@ impl Context {
                     Vec::new()
                 }
             }
-            // The acknowledging reaction is the whole answer, as in the Python service.
+            // The acknowledging reaction is the whole answer, as users know it.
             Action::CancelJob => {
                 self.queue.cancel_job(job_type).await?;
                 Vec::new()
@@ -453,7 +453,7 @@ mod tests {
              There is 1 schedule:\n\n\
              * test_hello_world (`30 8 * * *` Europe/London, to #tech, catch-up skip): next at 2026-07-04 07:30 UTC = 2026-07-04 08:30 BST"
         );
-        // Without schedules the reply is as before.
+        // Without schedules the reply ends with the activity.
         assert!(status_text(&Status::default(), now, &[]).ends_with("Nothing is happening"));
     }
 
