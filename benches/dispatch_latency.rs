@@ -211,7 +211,12 @@ async fn run_scenario(
 ) -> (Vec<Sent>, Arc<RecordingSlack>) {
     let slack = Arc::new(RecordingSlack::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = Dispatcher::new(dispatch_queue, slack.clone(), bench.settings());
+    let dispatcher = Dispatcher::new(
+        &bennettbot::config::CONFIG,
+        dispatch_queue,
+        slack.clone(),
+        bench.settings(),
+    );
     let running = tokio::spawn(dispatcher.run(stop_rx));
     // Let the dispatcher reach its wait, as a long-running one would be.
     tokio::time::sleep(Duration::from_millis(200)).await;

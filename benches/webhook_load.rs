@@ -80,9 +80,14 @@ async fn run(requests: usize, concurrency: usize) {
         bind: "127.0.0.1:0".parse().unwrap(),
         secret: Secret::new(SECRET),
     };
-    let server = WebhookServer::bind(settings, queue.clone(), Arc::new(NoSlack))
-        .await
-        .unwrap();
+    let server = WebhookServer::bind(
+        &bennettbot::config::CONFIG,
+        settings,
+        queue.clone(),
+        Arc::new(NoSlack),
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(server.run(async {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
+use crate::config::Config;
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
-use crate::metrics::MetricsServer;
+use crate::metrics::http::MetricsServer;
 use crate::queue::{Database, Queue, QueueError};
 use crate::schedule::Scheduler;
 use crate::settings::{Part, Settings, SlackMode};
@@ -185,9 +186,13 @@ pub fn dispatcher_settings_or(
     }
 }
 
-/// Runs one part alone until SIGTERM or SIGINT, as a separate process beside the others;
-/// `bot` and `dispatcher` also serve `/metrics` on `METRICS_BIND` when it is set.
-pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
+/// Runs one part alone on `config` until SIGTERM or SIGINT, as a separate process beside the
+/// others; `bot` and `dispatcher` also serve `/metrics` on `METRICS_BIND` when it is set.
+pub async fn run_alone(
+    config: &'static Config,
+    part: Part,
+    settings: Settings,
+) -> anyhow::Result<()> {
     let slack = Arc::new(slack_client(&settings)?);
     let mut shutdown = shutdown_on_signals()?;
     let Some(queue) = open_queue_waiting(&settings, &slack, &mut shutdown).await else {
@@ -196,15 +201,15 @@ pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
     // The webserver serves /metrics on its own address.
     let metrics = match (part, settings.metrics_bind) {
         (Part::Bot | Part::Dispatcher, Some(bind)) => {
-            let server = MetricsServer::bind(bind, queue.clone()).await?;
+            let server = MetricsServer::bind(bind, Arc::new(queue.clone())).await?;
             Some(tokio::spawn(server.run(shutdown.clone().stopping())))
         }
         _ => None,
     };
     let ran = match part {
-        Part::Bot => run_bot(settings, queue, slack, None, shutdown).await,
-        Part::Webserver => run_webserver(&settings, queue, slack, shutdown).await,
-        Part::Dispatcher => run_dispatcher(&settings, queue, slack, shutdown).await,
+        Part::Bot => run_bot(config, settings, queue, slack, None, shutdown).await,
+        Part::Webserver => run_webserver(config, &settings, queue, slack, shutdown).await,
+        Part::Dispatcher => run_dispatcher(config, &settings, queue, slack, shutdown).await,
     };
     // A part that ended early with an error leaves nothing worth scraping.
     if let Some(metrics) = metrics {
@@ -213,11 +218,12 @@ pub async fn run_alone(part: Part, settings: Settings) -> anyhow::Result<()> {
     ran
 }
 
-/// Runs the bot until `shutdown`, on the events the settings select: Socket Mode, or the
-/// Events API over HTTP, whose requests arrive on `events` when another part (`serve`'s
+/// Runs the bot on `config` until `shutdown`, on the events the settings select: Socket Mode,
+/// or the Events API over HTTP, whose requests arrive on `events` when another part (`serve`'s
 /// webhook server) serves `/slack/events`, and otherwise on a server of the bot's own at the
 /// webhook address.
 pub async fn run_bot(
+    config: &'static Config,
     settings: Settings,
     queue: Queue,
     slack: Arc<SlackClient>,
@@ -229,6 +235,7 @@ pub async fn run_bot(
     if settings.slack_mode() == SlackMode::SocketMode {
         let stopping = shutdown.stopping();
         return run_bot_over(
+            config,
             settings,
             queue,
             slack,
@@ -246,9 +253,9 @@ pub async fn run_bot(
                 settings.webserver_bind.as_deref(),
                 settings.webhook_origin.as_deref(),
             )?;
-            let app = slack_events_router(&settings, events_tx)?
+            let app = slack_events_router(config, &settings, events_tx)?
                 .route("/check/", axum::routing::get(|| async { "ok" }));
-            let server = WebhookServer::bind_app(bind, crate::webhook::layers(app)).await?;
+            let server = WebhookServer::bind_app(bind, crate::webhook::layers(config, app)).await?;
             tracing::info!(addr = %server.local_addr(), "taking Slack events over HTTP at /slack/events");
             (
                 events,
@@ -258,6 +265,7 @@ pub async fn run_bot(
     };
     let stopping = shutdown.stopping();
     let ran = run_bot_over(
+        config,
         settings,
         queue,
         slack,
@@ -274,6 +282,7 @@ pub async fn run_bot(
 
 /// `/slack/events`, verified with `SLACK_SIGNING_SECRET`, sending accepted events to `events`.
 fn slack_events_router(
+    config: &'static Config,
     settings: &Settings,
     events: mpsc::UnboundedSender<SocketEvent>,
 ) -> anyhow::Result<axum::Router> {
@@ -281,35 +290,39 @@ fn slack_events_router(
         .slack_signing_secret
         .clone()
         .context("SLACK_SIGNING_SECRET is not set")?;
-    Ok(crate::webhook::layers(crate::slack::http_events::router(
-        secret, events,
-    )))
+    Ok(crate::webhook::layers(
+        config,
+        crate::slack::http_events::router(secret, events),
+    ))
 }
 
-/// Runs the dispatcher alone until `shutdown`, reaping its jobs' orphans.
+/// Runs the dispatcher alone on `config` until `shutdown`, reaping its jobs' orphans.
 pub async fn run_dispatcher(
+    config: &'static Config,
     settings: &Settings,
     queue: Queue,
     slack: Arc<SlackClient>,
     shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.into();
-    let dispatcher = Dispatcher::new(queue.clone(), slack, dispatcher_settings(settings)?);
+    let dispatcher = Dispatcher::new(config, queue.clone(), slack, dispatcher_settings(settings)?);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
-    let scheduler = spawn_scheduler(queue, shutdown.clone())?;
+    let scheduler = spawn_scheduler(config, queue, shutdown.clone())?;
     dispatcher.run(shutdown).await;
     scheduler.await.context("the scheduler task failed")?;
     Ok(())
 }
 
-/// Starts the task that queues `[[ns.schedule]]` jobs when due; it ends on `shutdown`.
-/// It runs wherever the dispatcher runs: a due time is claimed in the database, so several
-/// dispatchers queue it once between them.
+/// Starts the task that queues `config`'s `[[ns.schedule]]` jobs when due; it ends on
+/// `shutdown`. It runs wherever the dispatcher runs: a due time is claimed in the database,
+/// so several dispatchers queue it once between them.
 pub fn spawn_scheduler(
+    config: &'static Config,
     queue: Queue,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let scheduler = Scheduler::for_config(queue).context("reading the compiled schedules")?;
+    let scheduler =
+        Scheduler::for_config(config, queue).context("reading the compiled schedules")?;
     Ok(tokio::spawn(scheduler.run(shutdown)))
 }
 
@@ -343,9 +356,10 @@ pub fn stop_on_signals(tx: watch::Sender<Stop>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the webhook server alone until `shutdown`: requests in flight may finish, unless
-/// asked to stop at once.
+/// Runs the webhook server alone on `config` until `shutdown`: requests in flight may finish,
+/// unless asked to stop at once.
 pub async fn run_webserver(
+    config: &'static Config,
     settings: &Settings,
     queue: Queue,
     slack: Arc<SlackClient>,
@@ -353,7 +367,7 @@ pub async fn run_webserver(
 ) -> anyhow::Result<()> {
     let mut shutdown = shutdown.into();
     let web = WebhookSettings::from_settings(settings)?;
-    let server = WebhookServer::bind(web, queue, slack).await?;
+    let server = WebhookServer::bind(config, web, queue, slack).await?;
     tokio::select! {
         served = server.run(shutdown.clone().stopping()) => served?,
         () = shutdown.reached(Stop::Now) => tracing::warn!("webhook server: not waiting for requests in flight"),
@@ -361,9 +375,10 @@ pub async fn run_webserver(
     Ok(())
 }
 
-/// `serve`: the bot, the webhook server and the dispatcher in one process, sharing one queue
-/// connection (a job scheduled by the bot or a webhook wakes the dispatcher directly).
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// `serve`: the bot, the webhook server and the dispatcher on `config` in one process, sharing
+/// one queue connection (a job scheduled by the bot or a webhook wakes the dispatcher
+/// directly).
+pub async fn serve(config: &'static Config, settings: Settings) -> anyhow::Result<()> {
     settings.require(&[Part::Bot, Part::Webserver, Part::Dispatcher])?;
     let slack = Arc::new(slack_client(&settings)?);
     let (stop_tx, stop_rx) = watch::channel(Stop::Running);
@@ -374,22 +389,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
 
     let webhook = WebhookSettings::from_settings(&settings)?;
-    let mut app = crate::webhook::app(webhook.secret.clone(), queue.clone(), slack.clone());
+    let mut app = crate::webhook::app(config, webhook.secret.clone(), queue.clone(), slack.clone());
     // Over HTTP, Slack's events arrive at the webhook server's address, for the bot below.
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     if settings.slack_mode() == SlackMode::Http {
-        app = app.merge(slack_events_router(&settings, events_tx)?);
+        app = app.merge(slack_events_router(config, &settings, events_tx)?);
     }
     let web = WebhookServer::bind_app(webhook.bind, app).await?;
     let mut web = tokio::spawn(web.run(shutdown.clone().stopping()));
     let parts_settings = dispatcher_settings(&settings)?;
     let longest_stop =
         shutdown::longest_stop(parts_settings.shutdown_grace, parts_settings.kill_grace);
-    let dispatcher = Dispatcher::new(queue.clone(), slack.clone(), parts_settings);
+    let dispatcher = Dispatcher::new(config, queue.clone(), slack.clone(), parts_settings);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let scheduler = spawn_scheduler(queue.clone(), shutdown.clone())?;
-    let bot = run_bot(settings, queue, slack, Some(events_rx), shutdown.clone()).await;
+    let scheduler = spawn_scheduler(config, queue.clone(), shutdown.clone())?;
+    let bot = run_bot(
+        config,
+        settings,
+        queue,
+        slack,
+        Some(events_rx),
+        shutdown.clone(),
+    )
+    .await;
     // The bot ends on shutdown, or early with an error (e.g. a support channel that does not
     // exist): either way the other parts stop too, letting running jobs finish.
     shutdown::raise(&stop_tx, Stop::Graceful);
@@ -409,4 +432,30 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     bot?;
     web?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CONFIG;
+
+    #[test]
+    fn the_systemd_unit_waits_longer_than_the_longest_stop() {
+        let unit = include_str!("../deploy/bennettbot.service");
+        let timeout: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .expect("the unit sets TimeoutStopSec")
+            .trim()
+            .parse()
+            .unwrap();
+        let defaults =
+            Settings::from_lookup(&CONFIG, std::path::Path::new("/opt/bennettbot"), |_| None);
+        let longest = shutdown::longest_stop(defaults.shutdown_grace, DEFAULT_KILL_GRACE);
+        assert_eq!(longest, Duration::from_secs(50));
+        assert!(
+            Duration::from_secs(timeout) > longest,
+            "TimeoutStopSec={timeout} must exceed {longest:?}"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! replies users know, word for word.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
@@ -9,6 +10,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use crate::config::{help, suggest, Action, Command, Config};
 use crate::intent::{understand, Intent};
 use crate::queue::{Queue, QueueError, Removal, Status, Suppression};
+use crate::schedule::Timetable;
 
 /// Where a message came from and how to answer it.
 #[derive(Debug, Clone)]
@@ -41,7 +43,11 @@ pub enum Effect {
 /// Fixed context for answering messages.
 #[derive(Debug, Clone)]
 pub struct Context {
+    /// The commands, namespaces and schedules messages are answered from.
     pub config: &'static Config,
+    /// The config's schedules, read once, for `status`.
+    pub schedules: Arc<[Timetable]>,
+    /// Where commands queue, cancel and suppress jobs.
     pub queue: Queue,
     /// The bot's name, for `@name` in help texts.
     pub bot_name: String,
@@ -52,6 +58,24 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context answering from `config` and `queue`, with `config`'s schedules read here.
+    pub fn new(
+        config: &'static Config,
+        queue: Queue,
+        bot_name: String,
+        org: String,
+        ack_reaction: String,
+    ) -> Context {
+        Context {
+            config,
+            schedules: crate::schedule::listing::for_status(config).into(),
+            queue,
+            bot_name,
+            org,
+            ack_reaction,
+        }
+    }
+
     fn mention(&self, incoming: &Incoming) -> String {
         if incoming.mentioned {
             format!("@{} ", self.bot_name)
@@ -72,6 +96,7 @@ impl Context {
             Intent::Status => vec![Effect::Reply(status_text(
                 &self.queue.status(now).await?,
                 now,
+                &self.schedules,
             ))],
             Intent::RemoveJob(id) => {
                 // A running job is stopped by its dispatcher, which then says so in its thread.
@@ -109,7 +134,7 @@ impl Context {
                 vec![Effect::Reply(text)]
             }
             Intent::Command(cmd) => {
-                let ns = cmd.namespace();
+                let ns = cmd.namespace(self.config);
                 if ns.restricted && !is_internal.await {
                     return Ok(vec![Effect::Reply(format!(
                         ":no_entry: Sorry, only {} users are allowed to run `{}` commands.",
@@ -135,7 +160,7 @@ impl Context {
         Ok(match spec.action {
             Action::ScheduleJob => {
                 // The report goes where the command was: its thread if it was in one, else the
-                // channel itself, as the Python service did (the reactions mark the command).
+                // channel itself (the reactions mark the command).
                 let scheduled = self
                     .queue
                     .schedule_job(
@@ -156,7 +181,7 @@ impl Context {
                     Vec::new()
                 }
             }
-            // The acknowledging reaction is the whole answer, as in the Python service.
+            // The acknowledging reaction is the whole answer, as users know it.
             Action::CancelJob => {
                 self.queue.cancel_job(job_type).await?;
                 Vec::new()
@@ -258,17 +283,8 @@ fn suppression_line(s: &Suppression) -> String {
     )
 }
 
-/// The `status` reply, with the compiled config's schedules.
-pub fn status_text(status: &Status, now: DateTime<Utc>) -> String {
-    status_text_with(status, now, crate::schedule::listing::configured())
-}
-
 /// The `status` reply, listing `schedules` with the next run of each.
-pub fn status_text_with(
-    status: &Status,
-    now: DateTime<Utc>,
-    schedules: &[crate::schedule::Timetable],
-) -> String {
+pub fn status_text(status: &Status, now: DateTime<Utc>, schedules: &[Timetable]) -> String {
     let mut out = format!("The time is {}\n\n", show_time(now));
     let mut any = false;
     let mut section = |noun: &str, lines: Vec<String>| {
@@ -407,7 +423,7 @@ mod tests {
             }],
             ..Status::default()
         };
-        let text = status_text(&status, now);
+        let text = status_text(&status, now, &[]);
         assert!(
             text.ends_with(
                 "There is 1 unreadable job:\n\n* [7] test_hello_name (args are NULL; `remove job id 7` removes it)"
@@ -430,15 +446,15 @@ mod tests {
         };
         let schedule = crate::schedule::Timetable::new(&SPEC).expect("valid");
         let now = Utc.with_ymd_and_hms(2026, 7, 3, 12, 0, 0).unwrap();
-        let text = status_text_with(&Status::default(), now, &[schedule]);
+        let text = status_text(&Status::default(), now, &[schedule]);
         assert_eq!(
             text,
             "The time is 2026-07-03 12:00:00.000000+00:00\n\nNothing is happening\n\n\
              There is 1 schedule:\n\n\
              * test_hello_world (`30 8 * * *` Europe/London, to #tech, catch-up skip): next at 2026-07-04 07:30 UTC = 2026-07-04 08:30 BST"
         );
-        // Without schedules the reply is as before.
-        assert!(status_text_with(&Status::default(), now, &[]).ends_with("Nothing is happening"));
+        // Without schedules the reply ends with the activity.
+        assert!(status_text(&Status::default(), now, &[]).ends_with("Nothing is happening"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn explain(config: &'static Config, message: &str) -> String {
         }
         Intent::Command(cmd) => {
             let spec = cmd.spec();
-            let ns = cmd.namespace();
+            let ns = cmd.namespace(config);
             let job = cmd.job_type().spec();
             let _ = writeln!(out, "Command:    `{}` ({})", spec.usage, spec.help);
             let _ = writeln!(

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod connections;
 pub mod conversation;
 pub mod dispatcher;
 pub mod error_chain;

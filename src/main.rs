@@ -136,7 +136,7 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
         Cmd::Shell { db } => {
             let settings = given.settings();
             logging::init(settings.log_json, settings.log_level.as_deref(), "warn");
-            runtime()?.block_on(shell::run(settings, shell::ShellOptions { db }))?;
+            runtime()?.block_on(shell::run(&CONFIG, settings, shell::ShellOptions { db }))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { online } => {
@@ -169,7 +169,7 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
         }
         Cmd::Serve => {
             let settings = part_settings(given, &[Part::Bot, Part::Webserver, Part::Dispatcher])?;
-            runtime()?.block_on(app::serve(settings))?;
+            runtime()?.block_on(app::serve(&CONFIG, settings))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bot => run_alone(given, Part::Bot),
@@ -189,7 +189,7 @@ fn part_settings(given: Given, parts: &[Part]) -> anyhow::Result<Settings> {
 /// Runs one part as its own process.
 fn run_alone(given: Given, part: Part) -> anyhow::Result<ExitCode> {
     let settings = part_settings(given, &[part])?;
-    runtime()?.block_on(app::run_alone(part, settings))?;
+    runtime()?.block_on(app::run_alone(&CONFIG, part, settings))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -131,30 +131,4 @@ mod tests {
         let now = tokio::time::timeout(Duration::from_millis(50), flag.reached(Stop::Now)).await;
         assert!(now.is_err(), "a gone sender never means stop now");
     }
-
-    #[test]
-    fn the_systemd_unit_waits_longer_than_the_longest_stop() {
-        let unit = include_str!("../deploy/bennettbot.service");
-        let timeout: u64 = unit
-            .lines()
-            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
-            .expect("the unit sets TimeoutStopSec")
-            .trim()
-            .parse()
-            .unwrap();
-        let defaults = crate::settings::Settings::from_lookup(
-            &crate::config::CONFIG,
-            std::path::Path::new("/opt/bennettbot"),
-            |_| None,
-        );
-        let longest = longest_stop(
-            defaults.shutdown_grace,
-            crate::dispatcher::DEFAULT_KILL_GRACE,
-        );
-        assert_eq!(longest, Duration::from_secs(50));
-        assert!(
-            Duration::from_secs(timeout) > longest,
-            "TimeoutStopSec={timeout} must exceed {longest:?}"
-        );
-    }
 }

@@ -117,6 +117,7 @@ impl Harness {
 
     fn run(&mut self) {
         let dispatcher = Dispatcher::new(
+            &bennettbot::config::CONFIG,
             self.queue.clone(),
             Arc::new(self.slack()),
             self.settings.clone(),

@@ -68,7 +68,12 @@ fn start(fake: &FakeSlack, queue: &Queue, root: &Path) -> (watch::Sender<bool>, 
     let slack = SlackClient::new(TOKEN)
         .with_base_url(fake.url())
         .with_retry_delay(Duration::from_millis(10));
-    let dispatcher = Dispatcher::new(queue.clone(), Arc::new(slack), settings(root));
+    let dispatcher = Dispatcher::new(
+        &bennettbot::config::CONFIG,
+        queue.clone(),
+        Arc::new(slack),
+        settings(root),
+    );
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(dispatcher.run(stopped)))
 }

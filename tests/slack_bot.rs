@@ -215,7 +215,7 @@ impl Harness {
                 let secret = settings.slack_signing_secret.clone().unwrap();
                 let server = bennettbot::webhook::WebhookServer::bind_app(
                     "127.0.0.1:0".parse().unwrap(),
-                    bennettbot::webhook::layers(http_events::router(secret, events_tx)),
+                    bennettbot::webhook::layers(&CONFIG, http_events::router(secret, events_tx)),
                 )
                 .await
                 .unwrap();
@@ -225,6 +225,7 @@ impl Harness {
             }
         };
         let bot = tokio::spawn(run_bot_over(
+            &CONFIG,
             settings,
             queue.clone(),
             client,
@@ -453,9 +454,16 @@ async fn start_up_removes_a_stale_check_file_and_fails_without_a_support_channel
     std::fs::write(dir.path().join("bot_check"), "stale").unwrap();
     let queue = Queue::open(&settings.db_path).unwrap();
     let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
-    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
-        .await
-        .unwrap_err();
+    let err = run_bot_with(
+        &CONFIG,
+        settings,
+        queue,
+        client,
+        options(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
     let message = format!("{err:#}");
     assert!(message.contains("SLACK_TECH_SUPPORT_CHANNEL"), "{message}");
     assert!(message.contains("#tech-support"), "{message}");
@@ -1181,7 +1189,7 @@ async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_threa
         kill_grace: Duration::from_secs(1),
     };
     let client = Arc::new(SlackClient::new(TOKEN).with_base_url(h.slack.url()));
-    let dispatcher = Dispatcher::new(h.queue.clone(), client, settings);
+    let dispatcher = Dispatcher::new(&CONFIG, h.queue.clone(), client, settings);
     let (stop_dispatcher, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher.run(stopped));
 
@@ -1247,9 +1255,16 @@ async fn start_up_retries_rate_limits_and_reports_failed_calls() {
     let settings = settings(dir.path(), &slack, &Setup::default());
     let queue = Queue::open(&settings.db_path).unwrap();
     let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
-    let err = run_bot_with(settings, queue, client, options(), std::future::pending())
-        .await
-        .unwrap_err();
+    let err = run_bot_with(
+        &CONFIG,
+        settings,
+        queue,
+        client,
+        options(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
     let message = format!("{err:#}");
     assert!(
         message.contains("auth.test") && message.contains("invalid_auth"),
@@ -1279,7 +1294,14 @@ async fn start_up_retries_server_errors_but_never_other_client_errors() {
     let settings = settings(dir.path(), &slack, &setup());
     let queue = Queue::open(&settings.db_path).unwrap();
     let client = Arc::new(SlackClient::new(TOKEN).with_base_url(slack.url()));
-    let started = run_bot_with(settings, queue, client, options(), std::future::pending());
+    let started = run_bot_with(
+        &CONFIG,
+        settings,
+        queue,
+        client,
+        options(),
+        std::future::pending(),
+    );
     let err = tokio::time::timeout(WAIT, started)
         .await
         .expect("start-up fails rather than running")
@@ -2142,6 +2164,7 @@ async fn the_bot_runs_against_an_in_process_slack() {
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let bot = tokio::spawn(run_bot_on(
+        &CONFIG,
         settings,
         queue,
         slack.clone(),
@@ -2212,6 +2235,7 @@ async fn events_acked_before_shutdown_are_still_acted_on() {
             .unwrap();
     }
     let ran = run_bot_on(
+        &CONFIG,
         settings,
         queue,
         slack.clone(),

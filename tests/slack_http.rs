@@ -81,7 +81,7 @@ impl Harness {
         let secret = settings.slack_signing_secret.clone().unwrap();
         let server = WebhookServer::bind_app(
             "127.0.0.1:0".parse().unwrap(),
-            bennettbot::webhook::layers(http_events::router(secret, events_tx)),
+            bennettbot::webhook::layers(&CONFIG, http_events::router(secret, events_tx)),
         )
         .await
         .unwrap();
@@ -100,6 +100,7 @@ impl Harness {
                 .with_max_retries(0),
         );
         tokio::spawn(run_bot_over(
+            &CONFIG,
             settings,
             queue.clone(),
             client,

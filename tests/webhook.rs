@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use bennettbot::config::CONFIG;
+use bennettbot::connections::{ConnectionLimits, ServeError};
 use bennettbot::queue::{Job, Queue};
 use bennettbot::settings::Secret;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use bennettbot::webhook::signature::{sign, Algorithm};
 use bennettbot::webhook::{
-    layers, layers_with_timeout, ConnectionLimits, ServeError, WebhookServer, WebhookSettings,
-    MAX_BODY_BYTES,
+    layers, layers_with_timeout, WebhookServer, WebhookSettings, MAX_BODY_BYTES,
 };
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
@@ -101,7 +102,7 @@ impl Server {
             bind: "127.0.0.1:0".parse().unwrap(),
             secret: Secret::new(SECRET),
         };
-        let server = WebhookServer::bind(settings, queue.clone(), slack.clone())
+        let server = WebhookServer::bind(&CONFIG, settings, queue.clone(), slack.clone())
             .await
             .unwrap();
         let addr = server.local_addr();
@@ -739,7 +740,7 @@ async fn a_body_that_never_finishes_gets_408_and_frees_the_connection() {
     );
     let server = WebhookServer::bind_app(
         "127.0.0.1:0".parse().unwrap(),
-        layers_with_timeout(router, Duration::from_millis(300)),
+        layers_with_timeout(&CONFIG, router, Duration::from_millis(300)),
     )
     .await
     .unwrap();
@@ -771,7 +772,7 @@ async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     let router = Router::new()
         .route("/boom", get(boom))
         .route("/check/", get(|| async { "ok" }));
-    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
+    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(&CONFIG, router))
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -825,10 +826,15 @@ async fn binding_a_taken_address_names_it() {
         bind: server.addr,
         secret: Secret::new(SECRET),
     };
-    let err = WebhookServer::bind(settings, server.queue.clone(), server.slack.clone())
-        .await
-        .err()
-        .unwrap();
+    let err = WebhookServer::bind(
+        &CONFIG,
+        settings,
+        server.queue.clone(),
+        server.slack.clone(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(
         err.to_string()
             .starts_with(&format!("cannot listen on {}: ", server.addr)),
@@ -902,7 +908,7 @@ async fn shutdown_lets_the_request_in_flight_finish() {
         "finished"
     };
     let router = Router::new().route("/slow", get(slow));
-    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
+    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(&CONFIG, router))
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -945,7 +951,7 @@ async fn start_limited(
     JoinHandle<Result<(), ServeError>>,
 ) {
     let router = router.route("/check/", get(|| async { "ok" }));
-    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(router))
+    let server = WebhookServer::bind_app("127.0.0.1:0".parse().unwrap(), layers(&CONFIG, router))
         .await
         .unwrap()
         .with_limits(limits);

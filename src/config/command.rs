@@ -1,7 +1,7 @@
 //! Runtime behaviour of the generated [`Command`] and [`JobType`], written by hand.
 
-use super::compiled::{Command, JobType, CONFIG};
-use super::spec::NamespaceSpec;
+use super::compiled::{Command, JobType};
+use super::spec::{Config, NamespaceSpec};
 use super::template::{render, Args, RenderError};
 
 impl Command {
@@ -13,9 +13,9 @@ impl Command {
             .collect()
     }
 
-    /// The command's namespace.
-    pub fn namespace(&self) -> &'static NamespaceSpec {
-        CONFIG
+    /// The command's namespace in `config`, the config the command was parsed against.
+    pub fn namespace(&self, config: &Config) -> &'static NamespaceSpec {
+        config
             .namespace(self.spec().namespace)
             .expect("every compiled command has a compiled namespace")
     }
@@ -39,9 +39,9 @@ impl JobType {
         render(self.spec().template, args)
     }
 
-    /// The job's namespace.
-    pub fn namespace(self) -> &'static NamespaceSpec {
-        CONFIG
+    /// The job's namespace in `config`, the config the job type was read against.
+    pub fn namespace(self, config: &Config) -> &'static NamespaceSpec {
+        config
             .namespace(self.spec().namespace)
             .expect("every compiled job has a compiled namespace")
     }

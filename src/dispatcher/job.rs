@@ -16,6 +16,7 @@ use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
 use super::Context;
 use crate::config::{JobSpec, JobType};
+use crate::metrics::record::{self, Outcome as Counted};
 use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped, RunId};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
@@ -54,7 +55,7 @@ pub(crate) async fn run_job<S: SlackApi>(
     stop: watch::Receiver<Option<Stop>>,
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
-    crate::metrics::record::job_started(&job.job_type);
+    record::job_started(&job.job_type);
     let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop))
         .catch_unwind()
         .await
@@ -92,9 +93,20 @@ pub(crate) async fn run_job<S: SlackApi>(
     let took = (finished.ended_at - started_at)
         .to_std()
         .unwrap_or_default();
-    crate::metrics::record::job_finished(&job.job_type, &finished.exit, took);
+    record::job_finished(&job.job_type, outcome(&finished.exit), took);
     if let Some(run) = job.run {
         finish(&context, run, job.id, &job.job_type, finished).await;
+    }
+}
+
+/// How a run that ended with `exit` is counted.
+fn outcome(exit: &ExitKind) -> Counted {
+    match exit {
+        ExitKind::Code(0) => Counted::Succeeded,
+        ExitKind::Code(_) | ExitKind::Signal(_) | ExitKind::Error(_) => Counted::Failed,
+        ExitKind::Timeout => Counted::TimedOut,
+        ExitKind::Interrupted => Counted::Interrupted,
+        ExitKind::Removed => Counted::Removed,
     }
 }
 
@@ -175,8 +187,8 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
         exit: ExitKind::Error(bad.reason),
         log_dir: None,
     };
-    crate::metrics::record::job_started(&bad.job_type);
-    crate::metrics::record::job_ended(&bad.job_type, &finished.exit);
+    record::job_started(&bad.job_type);
+    record::job_ended(&bad.job_type, outcome(&finished.exit));
     if let Some(run) = bad.run {
         finish(&context, run, bad.id, &bad.job_type, finished).await;
     }
@@ -185,7 +197,7 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
 /// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
 pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
     let job = reaped.job;
-    crate::metrics::record::job_ended(&job.job_type, &ExitKind::Interrupted);
+    record::job_ended(&job.job_type, Counted::Interrupted);
     if let (Some(pgid), Some(run)) = (reaped.process_group, job.run) {
         super::orphans::stop_orphaned_group(pgid, run.0, context.settings.kill_grace).await;
     }
@@ -202,39 +214,20 @@ pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped:
     }
 }
 
+/// Runs `job`'s command and reports how it went: the command line, the workspace and log
+/// folder, the process, then the report.
 async fn execute<S: SlackApi>(
     context: &Context<S>,
     job: &Job,
     kill: watch::Receiver<bool>,
-    mut stop: watch::Receiver<Option<Stop>>,
+    stop: watch::Receiver<Option<Stop>>,
 ) -> Ran {
-    let reporter = &context.reporter;
-    let thread = job.thread_ts.as_deref();
-    let prepared = JobType::from_str(&job.job_type)
-        .map_err(|e| e.to_string())
-        .and_then(|t| {
-            t.render(&job.args)
-                .map(|line| (t, line))
-                .map_err(|e| e.to_string())
-        });
-    let (job_type, command_line) = match prepared {
+    let (job_type, command_line) = match command_line(context, job).await {
         Ok(prepared) => prepared,
-        Err(error) => {
-            tracing::error!(job_id = job.id, job_type = %job.job_type, %error, "job cannot run");
-            let text = report::unrunnable(&job.job_type, &error);
-            reporter.post(&job.channel, thread, &text).await;
-            return Ran {
-                exit: ExitKind::Error(error),
-                log_dir: None,
-                success: false,
-            };
-        }
+        Err(ran) => return ran,
     };
     let spec = job_type.spec();
-    let settings = &context.settings;
-
-    let prepared = prepare(context, job_type).await;
-    let (workspace, log_dir) = match prepared {
+    let (workspace, log_dir) = match prepare(context, job_type).await {
         Ok(prepared) => prepared,
         Err(error) => {
             let cause = FailureCause::CouldNotStart(error.clone());
@@ -246,7 +239,7 @@ async fn execute<S: SlackApi>(
             };
         }
     };
-
+    let settings = &context.settings;
     let request = RunRequest {
         command_line,
         workspace,
@@ -256,6 +249,59 @@ async fn execute<S: SlackApi>(
         timeout: spec.timeout_seconds.map(Duration::from_secs),
         kill_grace: settings.kill_grace,
     };
+    let (outcome, stopped) = run_process(context, job, spec, &request, kill, stop).await;
+    tracing::info!(
+        job_id = job.id,
+        job_type = spec.job_type,
+        ?outcome,
+        "job process ended"
+    );
+    conclude(context, job, spec, &log_dir, outcome, stopped).await
+}
+
+/// The job's type and the bash line it runs. A job that cannot run is reported, and comes
+/// back as how it ended.
+async fn command_line<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+) -> Result<(JobType, String), Ran> {
+    let prepared = JobType::from_str(&job.job_type)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            t.render(&job.args)
+                .map(|line| (t, line))
+                .map_err(|e| e.to_string())
+        });
+    match prepared {
+        Ok(prepared) => Ok(prepared),
+        Err(error) => {
+            tracing::error!(job_id = job.id, job_type = %job.job_type, %error, "job cannot run");
+            let text = report::unrunnable(&job.job_type, &error);
+            context
+                .reporter
+                .post(&job.channel, job.thread_ts.as_deref(), &text)
+                .await;
+            Err(Ran {
+                exit: ExitKind::Error(error),
+                log_dir: None,
+                success: false,
+            })
+        }
+    }
+}
+
+/// Runs the job's process until it ends or is killed (by shutdown, `kill`, or this run's
+/// `stop`), announcing it in the logs channel meanwhile. Returns how the process ended and
+/// why the run was stopped, if it was.
+async fn run_process<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+    spec: &JobSpec,
+    request: &RunRequest,
+    kill: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) -> (Outcome, Option<Stop>) {
+    let reporter = &context.reporter;
     // The announcement goes out while the job runs, so a slow Slack does not delay the job;
     // the report waits for both, so it always comes after the announcement.
     let announcement = report::about_to_start(spec.job_type);
@@ -283,15 +329,24 @@ async fn execute<S: SlackApi>(
         }
         let _ = run_kill_tx.send(true);
     });
-    let (_, outcome) = tokio::join!(announce, runner::run(&request, run_kill, record_group));
+    let (_, outcome) = tokio::join!(announce, runner::run(request, run_kill, record_group));
     forward.abort();
     let stopped = stop_reason.borrow().clone();
-    tracing::info!(
-        job_id = job.id,
-        job_type = spec.job_type,
-        ?outcome,
-        "job process ended"
-    );
+    (outcome, stopped)
+}
+
+/// Reports how the job's process ended (`stopped`: why this run was stopped, if it was), and
+/// returns how the run ended.
+async fn conclude<S: SlackApi>(
+    context: &Context<S>,
+    job: &Job,
+    spec: &JobSpec,
+    log_dir: &LogDir,
+    outcome: Outcome,
+    stopped: Option<Stop>,
+) -> Ran {
+    let reporter = &context.reporter;
+    let thread = job.thread_ts.as_deref();
     let local_log_dir = Some(log_dir.path.display().to_string());
     let failed = |exit: ExitKind| Ran {
         exit,
@@ -299,7 +354,7 @@ async fn execute<S: SlackApi>(
         success: false,
     };
     match outcome {
-        Outcome::Exited(0) => match report_success(context, job, spec, &log_dir).await {
+        Outcome::Exited(0) => match report_success(context, job, spec, log_dir).await {
             Ok(()) => Ran {
                 exit: ExitKind::Code(0),
                 log_dir: local_log_dir.clone(),
@@ -307,7 +362,7 @@ async fn execute<S: SlackApi>(
             },
             Err(BadOutput::InvalidBlocks { error, raw }) => {
                 let cause = FailureCause::InvalidBlocks(error.clone());
-                report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+                report_failure(context, job, spec, &cause, Some(log_dir)).await;
                 reporter
                     .upload(FileUpload {
                         channel: job.channel.clone(),
@@ -324,28 +379,28 @@ async fn execute<S: SlackApi>(
             }
             Err(BadOutput::Unreadable(error)) => {
                 let cause = FailureCause::UnreadableOutput(error.clone());
-                report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+                report_failure(context, job, spec, &cause, Some(log_dir)).await;
                 failed(ExitKind::Error(format!(
                     "output could not be read: {error}"
                 )))
             }
         },
         Outcome::Exited(code) => {
-            report_failure(context, job, spec, &FailureCause::Exit, Some(&log_dir)).await;
+            report_failure(context, job, spec, &FailureCause::Exit, Some(log_dir)).await;
             failed(ExitKind::Code(code))
         }
         Outcome::Signalled(signal) => {
-            report_failure(context, job, spec, &FailureCause::Exit, Some(&log_dir)).await;
+            report_failure(context, job, spec, &FailureCause::Exit, Some(log_dir)).await;
             failed(ExitKind::Signal(signal))
         }
         Outcome::TimedOut(limit) => {
             let cause = FailureCause::TimedOut(limit.as_secs());
-            report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+            report_failure(context, job, spec, &cause, Some(log_dir)).await;
             failed(ExitKind::Timeout)
         }
         Outcome::FailedToStart(error) => {
             let cause = FailureCause::CouldNotStart(error.clone());
-            report_failure(context, job, spec, &cause, Some(&log_dir)).await;
+            report_failure(context, job, spec, &cause, Some(log_dir)).await;
             failed(ExitKind::Error(error))
         }
         Outcome::Interrupted if stopped.is_some() => match stopped {
@@ -364,6 +419,7 @@ async fn execute<S: SlackApi>(
             }
         },
         Outcome::Interrupted => {
+            let settings = &context.settings;
             let host_path = log_dir.host_path(&settings.host_logs_dir);
             let hint = LogsHint {
                 host_path: &host_path,
@@ -383,7 +439,7 @@ async fn prepare<S: SlackApi>(
     job_type: JobType,
 ) -> Result<(std::path::PathBuf, LogDir), String> {
     let settings = &context.settings;
-    let namespace = job_type.namespace();
+    let namespace = job_type.namespace(context.config);
     let workspace = workspace_for(
         &settings.workspace_dir,
         &settings.writeable_workspace_dir,

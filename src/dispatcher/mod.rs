@@ -14,6 +14,7 @@ pub mod orphans;
 pub mod outbox;
 pub mod reaper;
 pub mod report;
+pub mod reporter;
 pub mod runner;
 pub mod workspace;
 
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::queue::{Queue, QueueError, RunId};
 use crate::shutdown::{longest_stop, Shutdown, Stop, FINAL_REPORTS, STOP_NOW};
 use job::Stop as RunStop;
@@ -35,7 +37,7 @@ use job::Stop as RunStop;
 type Stops = HashMap<RunId, watch::Sender<Option<RunStop>>>;
 use crate::slack::SlackApi;
 use health::QueueHealth;
-use report::Reporter;
+use reporter::Reporter;
 
 /// How long a job's process group has between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
@@ -83,6 +85,8 @@ pub struct DispatcherSettings {
 
 /// What a job task shares with the loop.
 pub(crate) struct Context<S> {
+    /// The jobs' namespaces (workspaces, fabfiles).
+    pub(crate) config: &'static Config,
     pub(crate) queue: Queue,
     pub(crate) reporter: Reporter<S>,
     pub(crate) settings: DispatcherSettings,
@@ -97,8 +101,13 @@ pub struct Dispatcher<S> {
 }
 
 impl<S: SlackApi> Dispatcher<S> {
-    /// A dispatcher taking jobs from `queue` and reporting through `slack`.
-    pub fn new(queue: Queue, slack: Arc<S>, settings: DispatcherSettings) -> Self {
+    /// A dispatcher running `config`'s jobs from `queue` and reporting through `slack`.
+    pub fn new(
+        config: &'static Config,
+        queue: Queue,
+        slack: Arc<S>,
+        settings: DispatcherSettings,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -106,6 +115,7 @@ impl<S: SlackApi> Dispatcher<S> {
         let reporter = Reporter::new(slack, settings.logs_channel.clone());
         Dispatcher {
             context: Arc::new(Context {
+                config,
                 queue,
                 reporter,
                 settings,

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -16,9 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use super::families::METRICS;
-use super::queue_gauges::set_queue_gauges;
-use crate::queue::Queue;
-use crate::webhook::{serve_connections, ConnectionLimits, ServeError};
+use super::queue_gauges::{set_queue_gauges, QueueGauges};
+use crate::connections::{self, ConnectionLimits, ServeError};
 
 /// One scrape at a time: the queue gauges are cleared and refilled for each, and two scrapes
 /// interleaving could expose a half-filled set.
@@ -26,21 +26,21 @@ static SCRAPE: Mutex<()> = Mutex::const_new(());
 
 /// The `/metrics` route alone. It goes outside the webhook middleware, so a scrape every few
 /// seconds does not log a request line each time.
-pub fn router(queue: Queue) -> Router {
+/// `queue` gives the queue gauges' numbers at each scrape.
+pub fn router(queue: Arc<dyn QueueGauges>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
         .with_state(queue)
 }
 
-async fn scrape(State(queue): State<Queue>) -> Response {
+async fn scrape(State(queue): State<Arc<dyn QueueGauges>>) -> Response {
     let _one_at_a_time = SCRAPE.lock().await;
-    let now = Utc::now();
-    match queue.status(now).await {
-        Ok(status) => set_queue_gauges(&METRICS, &status, now),
+    match queue.pending(Utc::now()).await {
+        Ok(pending) => set_queue_gauges(&METRICS, &pending),
         Err(e) => {
             // Counters are still worth serving; stale gauges are not.
             tracing::warn!(error = %e, "metrics: could not read the queue for its gauges");
-            set_queue_gauges(&METRICS, &Default::default(), now);
+            set_queue_gauges(&METRICS, &[]);
         }
     }
     let mut text = String::new();
@@ -59,11 +59,10 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Listens on `bind` and logs the real address (port 0 leaves it to the OS).
-    pub async fn bind(bind: SocketAddr, queue: Queue) -> Result<Self, ServeError> {
-        let bind_error = |source| ServeError::Bind { addr: bind, source };
-        let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
+    /// Listens on `bind` and logs the real address (port 0 leaves it to the OS); `queue`
+    /// gives the queue gauges' numbers.
+    pub async fn bind(bind: SocketAddr, queue: Arc<dyn QueueGauges>) -> Result<Self, ServeError> {
+        let (listener, addr) = connections::listen(bind).await?;
         tracing::info!(%addr, "metrics server listening");
         Ok(MetricsServer {
             listener,
@@ -80,7 +79,7 @@ impl MetricsServer {
     /// Serves until `shutdown` resolves, with the webhook server's connection limits.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let limits = ConnectionLimits::default();
-        serve_connections(self.listener, self.app, limits, shutdown).await;
+        connections::serve(self.listener, self.app, limits, shutdown).await;
         tracing::info!(addr = %self.addr, "metrics server stopped");
     }
 }

@@ -1,129 +1,47 @@
-//! The queue's gauges, computed from a snapshot of the queue at each scrape rather than kept
-//! up to date by every process that changes the queue (several may, and any may die).
+//! The queue's gauges, set at each scrape from numbers the queue's owner reads then, rather
+//! than kept up to date by every process that changes the queue (several may, and any may die).
 
-use std::collections::BTreeMap;
-
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::families::{JobLabels, Metrics};
-use crate::queue::{Job, Status};
 
-/// Sets the queue depth and oldest pending age of every type with pending jobs in `status`,
-/// as of `now`, and drops the types that have none left (a gauge left at its last value would
-/// say a drained queue is still backed up).
-pub fn set_queue_gauges(metrics: &Metrics, status: &Status, now: DateTime<Utc>) {
-    // A suppressed type's jobs are held on purpose, not late: they count from the
-    // suppression's end, so an alert on the age does not fire for every suppression.
-    let due_from = |job: &Job| {
-        status
-            .active_suppressions
-            .iter()
-            .filter(|s| s.job_type == job.job_type)
-            .map(|s| s.end_at)
-            .fold(job.start_after, DateTime::max)
-    };
-    // Per type: how many are pending, and the longest wait past a start time (0 if none is due).
-    let mut types: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
-    for job in &status.scheduled {
-        let waited = (now - due_from(job)).num_milliseconds().max(0) as f64 / 1000.0;
-        let entry = types.entry(job.job_type.as_str()).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 = entry.1.max(waited);
-    }
-    metrics.queue_depth.clear();
-    metrics.oldest_pending_age.clear();
-    for (job_type, (depth, age)) in types {
-        let labels = JobLabels {
-            job_type: job_type.to_owned(),
-        };
-        metrics.queue_depth.get_or_create(&labels).set(depth);
-        metrics.oldest_pending_age.get_or_create(&labels).set(age);
-    }
+/// One job type's pending jobs, as the queue gauges show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingGauge {
+    /// `<namespace>_<job>`.
+    pub job_type: String,
+    /// How many jobs of the type are pending.
+    pub depth: i64,
+    /// The longest wait past a start time, in seconds (0 if none is due).
+    pub oldest_age_seconds: f64,
 }
 
-#[cfg(test)]
-mod tests {
-    use chrono::TimeDelta;
-    use prometheus_client::encoding::prometheus_text::encode;
+/// An error reading the queue for its gauges.
+pub type GaugeError = Box<dyn std::error::Error + Send + Sync>;
 
-    use super::*;
-    use crate::queue::Suppression;
+/// Where `/metrics` reads the queue gauges' numbers from, at each scrape: whoever owns the
+/// queue reads them for it.
+#[async_trait]
+pub trait QueueGauges: Send + Sync {
+    /// Each job type with pending jobs, as of `now`.
+    async fn pending(&self, now: DateTime<Utc>) -> Result<Vec<PendingGauge>, GaugeError>;
+}
 
-    fn pending(job_type: &str, start_after: DateTime<Utc>) -> Job {
-        Job {
-            id: 1,
-            job_type: job_type.to_string(),
-            args: Default::default(),
-            channel: "C1".to_string(),
-            thread_ts: None,
-            message_ts: None,
-            start_after,
-            started_at: None,
-            is_im: false,
-            run: None,
-        }
-    }
-
-    /// The value of the series written exactly as `series`, if it is exposed.
-    fn value(metrics: &Metrics, series: &str) -> Option<f64> {
-        let mut text = String::new();
-        encode(&mut text, metrics.registry()).unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-    }
-
-    #[test]
-    fn gauges_follow_the_queue_and_drop_a_type_once_its_queue_is_empty() {
-        let metrics = Metrics::new();
-        let now = Utc::now();
-        let status = |jobs: Vec<Job>| Status {
-            scheduled: jobs,
-            ..Status::default()
+/// Sets the queue depth and oldest pending age of every type in `pending`, and drops the
+/// types that have none left (a gauge left at its last value would say a drained queue is
+/// still backed up).
+pub fn set_queue_gauges(metrics: &Metrics, pending: &[PendingGauge]) {
+    metrics.queue_depth.clear();
+    metrics.oldest_pending_age.clear();
+    for gauge in pending {
+        let labels = JobLabels {
+            job_type: gauge.job_type.clone(),
         };
-        let depth = |t: &str| {
-            value(
-                &metrics,
-                &format!("bennettbot_queue_depth{{job_type=\"{t}\"}}"),
-            )
-        };
-        let age = |t: &str| {
-            let series = format!("bennettbot_queue_oldest_pending_age_seconds{{job_type=\"{t}\"}}");
-            value(&metrics, &series)
-        };
-
-        set_queue_gauges(
-            &metrics,
-            &status(vec![
-                pending("test_a", now - TimeDelta::seconds(30)),
-                pending("test_a", now + TimeDelta::seconds(60)),
-                pending("test_b", now + TimeDelta::seconds(10)),
-            ]),
-            now,
-        );
-        assert_eq!(depth("test_a"), Some(2.0));
-        assert_eq!(age("test_a"), Some(30.0));
-        assert_eq!(depth("test_b"), Some(1.0));
-        assert_eq!(age("test_b"), Some(0.0), "not due yet: it has not waited");
-
-        // Suppressed for another minute: held on purpose, not waiting.
-        let mut suppressed = status(vec![pending("test_a", now - TimeDelta::seconds(30))]);
-        suppressed.active_suppressions.push(Suppression {
-            id: 1,
-            job_type: "test_a".to_string(),
-            start_at: now - TimeDelta::seconds(60),
-            end_at: now + TimeDelta::seconds(60),
-        });
-        set_queue_gauges(&metrics, &suppressed, now);
-        assert_eq!(depth("test_a"), Some(1.0));
-        assert_eq!(age("test_a"), Some(0.0));
-
-        set_queue_gauges(
-            &metrics,
-            &status(vec![pending("test_b", now + TimeDelta::seconds(10))]),
-            now,
-        );
-        assert_eq!(depth("test_a"), None, "a drained type is no longer exposed");
-        assert_eq!(age("test_a"), None);
-        assert_eq!(depth("test_b"), Some(1.0));
+        metrics.queue_depth.get_or_create(&labels).set(gauge.depth);
+        metrics
+            .oldest_pending_age
+            .get_or_create(&labels)
+            .set(gauge.oldest_age_seconds);
     }
 }

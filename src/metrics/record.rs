@@ -7,8 +7,6 @@ use super::families::{
     DeliveryLabels, FinishedLabels, JobLabels, ReconnectLabels, SlackCallLabels, SlackMethodLabels,
     METRICS,
 };
-use crate::queue::{ExitKind, QueuedByDelivery, Scheduled};
-use crate::slack::SlackError;
 
 fn job(job_type: &str) -> JobLabels {
     JobLabels {
@@ -21,17 +19,18 @@ pub fn job_queued(job_type: &str) {
     METRICS.jobs_queued.get_or_create(&job(job_type)).inc();
 }
 
-/// Scheduling a job of `job_type` did `scheduled`: counted if it added a job.
-pub fn job_scheduled(job_type: &str, scheduled: &Scheduled) {
-    if scheduled.added {
+/// A job of `job_type` was scheduled: counted if it was `added` (not merged into a pending one).
+pub fn job_scheduled(job_type: &str, added: bool) {
+    if added {
         job_queued(job_type);
     }
 }
 
-/// A delivery's jobs of `job_types` were scheduled as `queued` (`None`: a repeated delivery).
-pub fn delivery_scheduled(job_types: &[&str], queued: Option<&[QueuedByDelivery]>) {
-    for (job_type, queued) in job_types.iter().zip(queued.unwrap_or_default()) {
-        job_scheduled(job_type, &queued.scheduled);
+/// A delivery's jobs of `job_types` were scheduled, each `added` or not (none for a repeated
+/// delivery).
+pub fn delivery_scheduled(job_types: &[&str], added: impl IntoIterator<Item = bool>) {
+    for (job_type, added) in job_types.iter().zip(added) {
+        job_scheduled(job_type, added);
     }
 }
 
@@ -40,20 +39,37 @@ pub fn job_started(job_type: &str) {
     METRICS.jobs_started.get_or_create(&job(job_type)).inc();
 }
 
-/// The outcome label of a run that ended with `exit`.
-pub fn outcome(exit: &ExitKind) -> &'static str {
-    match exit {
-        ExitKind::Code(0) => "succeeded",
-        ExitKind::Code(_) | ExitKind::Signal(_) | ExitKind::Error(_) => "failed",
-        ExitKind::Timeout => "timed_out",
-        ExitKind::Interrupted => "interrupted",
-        ExitKind::Removed => "removed",
+/// How a run ended, as its metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exited 0.
+    Succeeded,
+    /// Exited non-zero, was killed by a signal, or could not run.
+    Failed,
+    /// Stopped at its time limit.
+    TimedOut,
+    /// Stopped by a shutdown, or its dispatcher died.
+    Interrupted,
+    /// Stopped because a user removed it.
+    Removed,
+}
+
+impl Outcome {
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Removed => "removed",
+        }
     }
 }
 
-/// A run this process ran ended with `exit` after `took`.
-pub fn job_finished(job_type: &str, exit: &ExitKind, took: Duration) {
-    job_ended(job_type, exit);
+/// A run this process ran ended with `outcome` after `took`.
+pub fn job_finished(job_type: &str, outcome: Outcome, took: Duration) {
+    job_ended(job_type, outcome);
     METRICS
         .job_duration
         .get_or_create(&job(job_type))
@@ -62,21 +78,35 @@ pub fn job_finished(job_type: &str, exit: &ExitKind, took: Duration) {
 
 /// A run ended with no duration worth observing: a dead dispatcher's run reaped as
 /// interrupted, or a row that could not be read and was dropped.
-pub fn job_ended(job_type: &str, exit: &ExitKind) {
+pub fn job_ended(job_type: &str, outcome: Outcome) {
     let labels = FinishedLabels {
         job_type: job_type.to_owned(),
-        outcome: outcome(exit),
+        outcome: outcome.label(),
     };
     METRICS.jobs_finished.get_or_create(&labels).inc();
 }
 
-/// A Slack Web API call to `method` ended (after its retries) with `result`.
-pub fn slack_call<T>(method: &str, result: &Result<T, SlackError>) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(SlackError::Api { .. }) => "api_error",
-        Err(SlackError::Unavailable { .. }) => "unavailable",
-        Err(SlackError::Transport { .. }) => "transport_error",
+/// How a Slack Web API call ended, after its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlackCall {
+    /// Slack answered `ok`.
+    Ok,
+    /// Slack answered with an error.
+    ApiError,
+    /// Slack could not take the call (HTTP 429 or 5xx, `ratelimited`, no connection) until the
+    /// retries ran out.
+    Unavailable,
+    /// No usable answer (an unexpected HTTP status, bad JSON).
+    TransportError,
+}
+
+/// A Slack Web API call to `method` ended (after its retries) as `outcome`.
+pub fn slack_call(method: &str, outcome: SlackCall) {
+    let outcome = match outcome {
+        SlackCall::Ok => "ok",
+        SlackCall::ApiError => "api_error",
+        SlackCall::Unavailable => "unavailable",
+        SlackCall::TransportError => "transport_error",
     };
     let labels = SlackCallLabels {
         method: method.to_owned(),

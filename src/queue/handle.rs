@@ -206,8 +206,9 @@ impl Queue {
             }
             Store::Postgres(p) => p.schedule(job).await,
         };
-        scheduled
-            .inspect(|scheduled| crate::metrics::record::job_scheduled(job.job_type, scheduled))
+        scheduled.inspect(|scheduled| {
+            crate::metrics::record::job_scheduled(job.job_type, scheduled.added)
+        })
     }
 
     /// Records a webhook delivery and queues its jobs in one transaction (see
@@ -231,8 +232,10 @@ impl Queue {
             }
             Store::Postgres(p) => p.schedule_delivery(delivery_id, jobs, now).await,
         };
-        queued
-            .inspect(|queued| crate::metrics::record::delivery_scheduled(&types, queued.as_deref()))
+        queued.inspect(|queued| {
+            let added = queued.iter().flatten().map(|q| q.scheduled.added);
+            crate::metrics::record::delivery_scheduled(&types, added)
+        })
     }
 
     /// Records a delivery id: `true` if new (see [`SqliteStore::record_delivery`]).

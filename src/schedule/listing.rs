@@ -2,21 +2,18 @@
 //! of each for `bennettbot schedules`, computed from the config alone.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
 use super::Timetable;
+use crate::config::Config;
 
-/// The compiled config's schedules, read once. The config compiler checked every cron and
-/// zone, so an error here is logged and leaves the list empty rather than failing `status`.
-pub fn configured() -> &'static [Timetable] {
-    static TIMETABLES: OnceLock<Vec<Timetable>> = OnceLock::new();
-    TIMETABLES.get_or_init(|| {
-        Timetable::all(&crate::config::CONFIG).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot read the compiled schedules");
-            Vec::new()
-        })
+/// `config`'s schedules, for `status`. The config compiler checked every cron and zone, so an
+/// error here is logged and leaves the list empty rather than failing `status`.
+pub fn for_status(config: &'static Config) -> Vec<Timetable> {
+    Timetable::all(config).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the compiled schedules");
+        Vec::new()
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Clock, SystemClock, Timetable};
-use crate::config::CatchUp;
+use crate::config::{CatchUp, Config};
 use crate::queue::{Queue, QueueError, ScheduleClaim, ScheduleRun};
 use crate::shutdown::{Shutdown, Stop};
 
@@ -50,11 +50,14 @@ impl Scheduler {
         }
     }
 
-    /// A scheduler of every schedule in the compiled config, on the system clock.
-    pub fn for_config(queue: Queue) -> Result<Scheduler, super::TimetableError> {
+    /// A scheduler of every schedule in `config`, on the system clock.
+    pub fn for_config(
+        config: &'static Config,
+        queue: Queue,
+    ) -> Result<Scheduler, super::TimetableError> {
         Ok(Scheduler::new(
             queue,
-            Timetable::all(&crate::config::CONFIG)?,
+            Timetable::all(config)?,
             Arc::new(SystemClock),
         ))
     }

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::CONFIG;
+use crate::config::Config;
 use crate::conversation::{Context, Effect, Incoming};
 use crate::dispatcher::Dispatcher;
 use crate::intent::normalise;
@@ -51,8 +51,13 @@ fn bot_name(settings: &Settings) -> String {
         .unwrap_or_else(|| "bennettbot".into())
 }
 
-/// Runs the shell until the input ends (or `exit`), then waits for the jobs it scheduled.
-pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()> {
+/// Runs the shell on `config` until the input ends (or `exit`), then waits for the jobs it
+/// scheduled.
+pub async fn run(
+    config: &'static Config,
+    settings: Settings,
+    options: ShellOptions,
+) -> anyhow::Result<()> {
     let db = options
         .db
         .unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
@@ -64,6 +69,7 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
     let console = Arc::new(ConsoleSlack::new(out_tx.clone()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let dispatcher = Dispatcher::new(
+        config,
         queue.clone(),
         console.clone(),
         crate::app::dispatcher_settings_or(
@@ -74,16 +80,16 @@ pub async fn run(settings: Settings, options: ShellOptions) -> anyhow::Result<()
         ),
     );
     // Scheduled jobs (`[[ns.schedule]]`) run here too while the shell is open, as in `serve`.
-    let scheduler = crate::app::spawn_scheduler(queue.clone(), shutdown_rx.clone().into())?;
+    let scheduler = crate::app::spawn_scheduler(config, queue.clone(), shutdown_rx.clone().into())?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown_rx));
 
-    let context = Context {
-        config: &CONFIG,
-        queue: queue.clone(),
-        bot_name: bot_name(&settings),
-        org: settings.slack_org_name.clone(),
-        ack_reaction: settings.slack_ack_reaction.clone(),
-    };
+    let context = Context::new(
+        config,
+        queue.clone(),
+        bot_name(&settings),
+        settings.slack_org_name.clone(),
+        settings.slack_ack_reaction.clone(),
+    );
     let (line_tx, mut line_rx) = mpsc::unbounded_channel::<Result<String, NotUtf8>>();
     let printer = if interactive {
         spawn_interactive(line_tx, out_rx)?

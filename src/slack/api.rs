@@ -16,6 +16,7 @@ use super::retry::Policy;
 use super::socket::{Connector, SocketModeClient};
 use super::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use crate::error_chain::error_chain;
+use crate::metrics::record::SlackCall;
 use crate::settings::Settings;
 
 /// Where Slack's Web API lives.
@@ -208,7 +209,7 @@ impl SlackClient {
                 }
             })
             .await;
-        crate::metrics::record::slack_call(method, &result);
+        crate::metrics::record::slack_call(method, call_outcome(&result));
         result
     }
 
@@ -286,6 +287,16 @@ fn slack_error(method: &str, error: sm_errors::SlackClientError) -> SlackError {
 }
 
 /// A channel id as slack-morphism types it.
+/// How a call that ended with `result` is counted.
+fn call_outcome<T>(result: &Result<T, SlackError>) -> SlackCall {
+    match result {
+        Ok(_) => SlackCall::Ok,
+        Err(SlackError::Api { .. }) => SlackCall::ApiError,
+        Err(SlackError::Unavailable { .. }) => SlackCall::Unavailable,
+        Err(SlackError::Transport { .. }) => SlackCall::TransportError,
+    }
+}
+
 fn channel_id(channel: &str) -> sm::SlackChannelId {
     sm::SlackChannelId(channel.to_string())
 }

@@ -23,7 +23,7 @@ use super::socket::{listen, SocketEvent, Timing};
 use super::support;
 use super::users::InternalUsers;
 use super::{OutgoingMessage, SlackApi};
-use crate::config::CONFIG;
+use crate::config::Config;
 use crate::conversation::{Context, Effect, Incoming};
 use crate::intent::normalise;
 use crate::queue::Queue;
@@ -65,14 +65,23 @@ pub(crate) struct Bot<S, W> {
     pub(crate) handled: support::Handled,
 }
 
-/// Runs the bot with production timings until `shutdown` completes.
+/// Runs the bot on `config` with production timings until `shutdown` completes.
 pub async fn run_bot<S: SlackApi>(
+    config: &'static Config,
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    run_bot_with(settings, queue, slack, BotOptions::default(), shutdown).await
+    run_bot_with(
+        config,
+        settings,
+        queue,
+        slack,
+        BotOptions::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// Where the bot's events come from.
@@ -85,8 +94,10 @@ pub enum EventSource {
     Http(mpsc::UnboundedReceiver<SocketEvent>),
 }
 
-/// Runs the bot on Socket Mode until `shutdown` completes: start-up checks, then the listener.
+/// Runs the bot on `config` over Socket Mode until `shutdown` completes: start-up checks, then
+/// the listener.
 pub async fn run_bot_with<S: SlackApi>(
+    config: &'static Config,
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
@@ -94,6 +105,7 @@ pub async fn run_bot_with<S: SlackApi>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     run_bot_over(
+        config,
         settings,
         queue,
         slack,
@@ -104,9 +116,10 @@ pub async fn run_bot_with<S: SlackApi>(
     .await
 }
 
-/// Runs the bot on events from `source` until `shutdown` completes, making its own calls
-/// through a client built from the settings.
+/// Runs the bot on `config` and events from `source` until `shutdown` completes, making its own
+/// calls through a client built from the settings.
 pub async fn run_bot_over<S: SlackApi>(
+    config: &'static Config,
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
@@ -116,12 +129,18 @@ pub async fn run_bot_over<S: SlackApi>(
 ) -> anyhow::Result<()> {
     settings.require(&[Part::Bot])?;
     let web = Arc::new(SlackClient::from_settings(&settings)?);
-    run_bot_on(settings, queue, slack, web, options, source, shutdown).await
+    run_bot_on(
+        config, settings, queue, slack, web, options, source, shutdown,
+    )
+    .await
 }
 
-/// Runs the bot until `shutdown` completes, on events from `source`, making its own calls
-/// (users, channels, Socket Mode, search) through `web`: start-up checks, then the listener.
+/// Runs the bot on `config` until `shutdown` completes, on events from `source`, making its own
+/// calls (users, channels, Socket Mode, search) through `web`: start-up checks, then the
+/// listener.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
+    config: &'static Config,
     settings: Settings,
     queue: Queue,
     slack: Arc<S>,
@@ -150,18 +169,18 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     let channels = join_public_channels(&*web)
         .await
         .context("listing public channels (conversations.list)")?;
-    let targets = support_targets(&settings, CONFIG.support, &channels)
+    let targets = support_targets(&settings, config.support, &channels)
         .context("checking support channels")?;
     let bot = Arc::new(Bot {
         slack,
         web: web.clone(),
-        context: Context {
-            config: &CONFIG,
+        context: Context::new(
+            config,
             queue,
-            bot_name: settings.slack_app_username.clone().unwrap_or_default(),
-            org: settings.slack_org_name.clone(),
-            ack_reaction: settings.slack_ack_reaction.clone(),
-        },
+            settings.slack_app_username.clone().unwrap_or_default(),
+            settings.slack_org_name.clone(),
+            settings.slack_ack_reaction.clone(),
+        ),
         bot_id,
         users,
         targets,
@@ -493,39 +512,6 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
             ),
         )
         .await;
-    }
-
-    /// Claims a support call (reacting to it), says when support is out of office, and reposts
-    /// the message's permalink to the support channel.
-    pub(crate) async fn call_support(
-        &self,
-        target: &SupportTarget,
-        channel: &str,
-        ts: &str,
-        thread_ts: Option<String>,
-        permalink: Option<String>,
-    ) {
-        if !self.claim_call(target, channel, ts).await {
-            return;
-        }
-        let today = Utc::now().date_naive();
-        // A file read: off the async threads, which must stay free to ack envelopes.
-        let (rule, dir) = (target.rule, self.writeable_dir.clone());
-        let ooo =
-            tokio::task::spawn_blocking(move || support::out_of_office_until(rule, &dir, today))
-                .await
-                .ok()
-                .flatten();
-        if let Some(end) = ooo {
-            let thread = thread_ts.or(Some(ts.to_string()));
-            self.post(
-                channel,
-                thread,
-                support::out_of_office_text(target.rule, end),
-            )
-            .await;
-        }
-        self.repost_claimed(target, channel, ts, permalink).await;
     }
 
     /// Adds a reaction, logging failures (there is nowhere better to report them).

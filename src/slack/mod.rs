@@ -118,4 +118,5 @@ pub mod search;
 pub mod signing;
 pub mod socket;
 pub mod support;
+mod support_calls;
 pub mod users;

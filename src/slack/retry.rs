@@ -33,6 +33,8 @@ pub struct Policy {
     pub times: Option<u32>,
     /// The longest `Retry-After` to wait out; a longer one ends the retries.
     pub max_retry_after: Duration,
+    /// Seeds the jitter's random numbers, making the waits repeatable; `None`: a random seed.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Policy {
@@ -43,6 +45,7 @@ impl Policy {
             max: MAX_WAIT_IN_CALL,
             times: Some(times),
             max_retry_after: MAX_WAIT_IN_CALL,
+            jitter_seed: None,
         }
     }
 
@@ -54,16 +57,29 @@ impl Policy {
             max,
             times: None,
             max_retry_after: Duration::MAX,
+            jitter_seed: None,
+        }
+    }
+
+    /// This policy with its jitter drawn from a generator seeded with `seed`, so that the
+    /// same failures are followed by the same waits.
+    pub fn with_jitter_seed(self, seed: u64) -> Self {
+        Policy {
+            jitter_seed: Some(seed),
+            ..self
         }
     }
 
     /// The backoff waits, jittered: in `[b/2, b)` for backoff `b`.
     fn backoff(&self) -> ExponentialBuilder {
-        let builder = ExponentialBuilder::default()
+        let mut builder = ExponentialBuilder::default()
             .with_min_delay(self.first / 2)
             .with_max_delay(self.max / 2)
             .with_factor(2.0)
             .with_jitter();
+        if let Some(seed) = self.jitter_seed {
+            builder = builder.with_jitter_seed(seed);
+        }
         match self.times {
             Some(times) => builder.with_max_times(times as usize),
             None => builder.without_max_times(),
@@ -169,6 +185,11 @@ mod tests {
 
     const FIRST: Duration = Duration::from_millis(100);
 
+    /// A fixed jitter seed. The waits below are measured on tokio's clock, whose timers round
+    /// a sleep up to the next millisecond: a jittered wait in the last millisecond below its
+    /// bound would be measured at the bound. Seeded, the waits are the same on every run.
+    const SEED: u64 = 17;
+
     #[tokio::test(start_paused = true)]
     async fn rate_limits_wait_for_retry_after_and_no_longer() {
         let policy = Policy::immediate(FIRST, 2);
@@ -188,7 +209,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn server_errors_back_off_jittered_and_exponentially_up_to_the_bound() {
-        let policy = Policy::immediate(FIRST, 3);
+        let policy = Policy::immediate(FIRST, 3).with_jitter_seed(SEED);
         let script = Script::new((0..10).map(|_| unavailable("HTTP 503", None)));
         let error = policy.call("m", || script.call()).await.unwrap_err();
         assert!(error.to_string().contains("503"), "{error}");
@@ -233,7 +254,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn durable_retries_cap_the_backoff_and_stop_when_told() {
-        let policy = Policy::durable(FIRST, Duration::from_millis(400));
+        let policy = Policy::durable(FIRST, Duration::from_millis(400)).with_jitter_seed(SEED);
         let script = Script::new((0..6).map(|_| unavailable("HTTP 500", None)));
         let mut seen = 0;
         let result = policy

@@ -1,6 +1,6 @@
-//! Support calls: a message naming a support keyword (e.g. `tech-support`) is reacted to and
-//! reposted to that rule's support channel, once however it reaches the bot (live, edited or
-//! found by search).
+//! Support rules at work: which messages call support (a keyword, e.g. `tech-support`, as a
+//! whole word), the calls this process has claimed, and the out-of-office and DM replies.
+//! Answering a call is in [`super::support_calls`].
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -8,11 +8,7 @@ use std::sync::Mutex;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::bot::Bot;
-use super::bot_api::SlackBotApi;
-use super::channels::SupportTarget;
 use super::recent::Recent;
-use super::{OutgoingMessage, SlackApi};
 use crate::config::SupportRuleSpec;
 
 /// How many support calls [`Handled`] remembers. Older ones fall back on the rule's reaction:
@@ -56,72 +52,6 @@ impl Handled {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&Self::key(rule, channel, ts));
-    }
-}
-
-impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
-    /// Claims a support call before anything is posted, so that concurrent live, edit and
-    /// search handling cannot both repost it: first in memory, then by reacting, where
-    /// `already_reacted` means an earlier run (or another process) handled it. `false`: leave
-    /// the message alone.
-    pub(crate) async fn claim_call(&self, target: &SupportTarget, channel: &str, ts: &str) -> bool {
-        let rule = target.rule.name;
-        if !self.handled.claim(rule, channel, ts) {
-            tracing::debug!(rule, channel, ts, "support call already handled here");
-            return false;
-        }
-        match self
-            .web
-            .add_reaction_once(channel, ts, target.rule.reaction)
-            .await
-        {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::info!(
-                    rule,
-                    channel,
-                    ts,
-                    "support call already reacted to: not reposting"
-                );
-                false
-            }
-            // A missing reaction must not lose the call: repost anyway.
-            Err(e) => {
-                tracing::error!(error = %e, rule, channel, "could not react to a support call");
-                true
-            }
-        }
-    }
-
-    /// Reposts a claimed support call's permalink to the rule's channel; on failure the claim
-    /// is given back so that search (or an edit) can retry.
-    pub(crate) async fn repost_claimed(
-        &self,
-        target: &SupportTarget,
-        channel: &str,
-        ts: &str,
-        permalink: Option<String>,
-    ) {
-        let rule = target.rule.name;
-        let permalink = match permalink {
-            Some(link) => Ok(link),
-            None => self.slack.permalink(channel, ts).await,
-        };
-        let posted = match permalink {
-            Ok(link) => {
-                let message = OutgoingMessage {
-                    channel: target.channel_id.clone(),
-                    text: link,
-                    ..OutgoingMessage::default()
-                };
-                self.slack.post_message(message).await.map(drop)
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = posted {
-            tracing::error!(error = %e, rule, channel, "could not repost a support call");
-            self.handled.release(rule, channel, ts);
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Where the webhook server listens: `WEBSERVER_BIND` if set, else every interface on the port
-//! of `WEBHOOK_ORIGIN` (the public URL GitHub is given), as the Python service did.
+//! of `WEBHOOK_ORIGIN` (the public URL GitHub is given), so that a deployment setting only
+//! `WEBHOOK_ORIGIN` listens where GitHub calls.
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -8,10 +8,10 @@
 //! (GitHub sends many events that no rule wants). A redelivery therefore answers 200 and does
 //! nothing again, exactly as if every id were recorded.
 //!
-//! When a matched job type is suppressed the job is **still queued**, as the Python service did
-//! (it scheduled the deploy, then posted the notice): the dispatcher holds suppressed types, so
-//! the deploy runs when the suppression ends instead of being silently lost, and a later merge
-//! pushes it back as usual. The notice tells the channel why nothing deployed yet.
+//! When a matched job type is suppressed the job is **still queued**, then the notice posted:
+//! the dispatcher holds suppressed types, so the deploy runs when the suppression ends instead
+//! of being silently lost, and a later merge pushes it back as usual. The notice tells the
+//! channel why nothing deployed yet.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct AppState<S> {
     pub queue: Queue,
     /// Where suppression notices are posted.
     pub slack: Arc<S>,
-    /// The rules and namespaces (the compiled `CONFIG` outside tests).
+    /// The rules and namespaces deliveries are matched against.
     pub config: &'static Config,
 }
 

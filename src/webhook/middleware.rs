@@ -18,6 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::config::Config;
+
 /// The largest body accepted: GitHub caps payloads at 25 MB and drops larger ones itself.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
@@ -28,13 +30,18 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The header carrying a request's id (set by a proxy, or generated here).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Wraps `router` in the middleware, outermost first.
-pub fn layers(router: Router) -> Router {
-    layers_with_timeout(router, REQUEST_TIMEOUT)
+/// Wraps `router` in the middleware, outermost first; GitHub deliveries cut off by the limits
+/// are counted under `config`'s project names.
+pub fn layers(config: &'static Config, router: Router) -> Router {
+    layers_with_timeout(config, router, REQUEST_TIMEOUT)
 }
 
 /// [`layers`] with another request time limit (tests use a short one).
-pub fn layers_with_timeout(router: Router, request_timeout: Duration) -> Router {
+pub fn layers_with_timeout(
+    config: &'static Config,
+    router: Router,
+    request_timeout: Duration,
+) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<Body>| {
@@ -71,7 +78,9 @@ pub fn layers_with_timeout(router: Router, request_timeout: Duration) -> Router 
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(axum::middleware::from_fn(count_cut_off))
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    count_cut_off(config, request, next)
+                }))
                 // Refuses a declared Content-Length over the limit before reading any of the
                 // body, and stops a chunked body as soon as it passes the limit.
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
@@ -81,7 +90,11 @@ pub fn layers_with_timeout(router: Router, request_timeout: Duration) -> Router 
 /// Counts as refused the GitHub deliveries answered by the limits below rather than by the
 /// handler (which counts every other): a body over [`MAX_BODY_BYTES`] (413), or one still
 /// arriving after the time limit (408).
-async fn count_cut_off(request: Request<Body>, next: Next) -> Response<Body> {
+async fn count_cut_off(
+    config: &'static Config,
+    request: Request<Body>,
+    next: Next,
+) -> Response<Body> {
     let project = request
         .uri()
         .path()
@@ -94,7 +107,7 @@ async fn count_cut_off(request: Request<Body>, next: Next) -> Response<Body> {
     );
     if let (Some(project), true) = (project, cut_off) {
         crate::metrics::record::webhook_delivery(
-            super::handler::counted_project(&crate::config::CONFIG, &project),
+            super::handler::counted_project(config, &project),
             crate::metrics::record::Delivery::Refused,
         );
     }

@@ -2,16 +2,15 @@
 //! `GET /check/` says it is up, `GET /metrics` is for Prometheus (see [`crate::metrics`]).
 
 mod address;
-mod connections;
 mod handler;
 mod middleware;
 mod notice;
 pub mod payload;
+mod queue_gauges;
 pub mod rules;
 pub mod signature;
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,13 +19,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
-pub(crate) use connections::serve as serve_connections;
-pub use connections::{ConnectionLimits, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
-use crate::config::CONFIG;
+use crate::config::Config;
+use crate::connections::{self, ConnectionLimits, ServeError};
 use crate::queue::Queue;
 use crate::settings::{Secret, Settings};
 use crate::slack::SlackApi;
@@ -66,19 +64,6 @@ impl WebhookSettings {
     }
 }
 
-/// Why the server stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The address could not be listened on (in use, not ours, ...).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: io::Error,
-    },
-}
-
 /// The routes, without middleware.
 pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
     let github = post(handler::github::<S>);
@@ -91,15 +76,23 @@ pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// The whole application: routes and middleware, over the compiled config, and `/metrics`.
-pub fn app<S: SlackApi>(secret: Secret, queue: Queue, slack: Arc<S>) -> Router {
-    let metrics = crate::metrics::router(queue.clone());
-    layers(routes(AppState {
-        secret,
-        queue,
-        slack,
-        config: &CONFIG,
-    }))
+/// The whole application: routes and middleware over `config`, and `/metrics`.
+pub fn app<S: SlackApi>(
+    config: &'static Config,
+    secret: Secret,
+    queue: Queue,
+    slack: Arc<S>,
+) -> Router {
+    let metrics = crate::metrics::http::router(Arc::new(queue.clone()));
+    layers(
+        config,
+        routes(AppState {
+            secret,
+            queue,
+            slack,
+            config,
+        }),
+    )
     .merge(metrics)
 }
 
@@ -112,21 +105,21 @@ pub struct WebhookServer {
 }
 
 impl WebhookServer {
-    /// Listens on `settings.bind` and logs the real address (which port 0 leaves to the OS).
+    /// Listens on `settings.bind` and logs the real address (which port 0 leaves to the OS),
+    /// to serve [`app`] over `config`.
     pub async fn bind<S: SlackApi>(
+        config: &'static Config,
         settings: WebhookSettings,
         queue: Queue,
         slack: Arc<S>,
     ) -> Result<Self, ServeError> {
-        let app = app(settings.secret, queue, slack);
+        let app = app(config, settings.secret, queue, slack);
         Self::bind_app(settings.bind, app).await
     }
 
     /// Listens on `bind` for any router (the middleware is the caller's to add).
     pub async fn bind_app(bind: SocketAddr, app: Router) -> Result<Self, ServeError> {
-        let bind_error = |source| ServeError::Bind { addr: bind, source };
-        let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, addr) = connections::listen(bind).await?;
         tracing::info!(%addr, "webhook server listening");
         Ok(WebhookServer {
             listener,
@@ -159,14 +152,16 @@ impl WebhookServer {
     }
 }
 
-/// Binds and serves until `shutdown` resolves (the binary passes SIGTERM / Ctrl-C).
+/// Binds and serves [`app`] over `config` until `shutdown` resolves (the binary passes
+/// SIGTERM / Ctrl-C).
 pub async fn serve<S: SlackApi>(
+    config: &'static Config,
     settings: WebhookSettings,
     queue: Queue,
     slack: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    WebhookServer::bind(settings, queue, slack)
+    WebhookServer::bind(config, settings, queue, slack)
         .await?
         .run(shutdown)
         .await
@@ -175,6 +170,7 @@ pub async fn serve<S: SlackApi>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::CONFIG;
     use std::path::Path;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {

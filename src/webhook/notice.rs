@@ -12,7 +12,7 @@ pub fn suppression_notice(
     job_type: &str,
     end_at: DateTime<Utc>,
 ) -> String {
-    // The format the Python service printed (and the `status` reply shows).
+    // Times as the `status` reply shows them, so users see one format.
     let end = end_at.format("%Y-%m-%d %H:%M:%S+00:00");
     let mut text = format!("{trigger}, not deploying because deploys suppressed until {end}.");
     let cancel = config.command_for(job_type, Action::CancelSuppression);

@@ -1,5 +1,6 @@
-//! Serving the server's connections: at most so many at once, each given a time limit for
-//! sending its next request's headers, and a shutdown that does not wait on stalled clients.
+//! Serving an HTTP server's connections (the webhook server's and `/metrics` alone): at most
+//! so many at once, each given a time limit for sending its next request's headers, and a
+//! shutdown that does not wait on stalled clients.
 //!
 //! `axum::serve` offers none of this (a client that never finishes its headers holds its
 //! connection for ever, and holds up shutdown), so connections are served with hyper's HTTP/1
@@ -7,6 +8,7 @@
 //! not cover HTTP/2.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
@@ -54,9 +56,30 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be listened on (in use, not ours, ...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+/// Listens on `bind`; also returns the real address (port 0 leaves it to the OS).
+pub async fn listen(bind: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let bind_error = |source| ServeError::Bind { addr: bind, source };
+    let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish
 /// for at most `limits.drain_timeout` and drops whatever connections are left.
-pub(crate) async fn serve(
+pub async fn serve(
     mut listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
