@@ -1,14 +1,15 @@
-//! Adding, cancelling and removing jobs, when the next one is due, and the `status` snapshot.
+//! Adding, cancelling and removing jobs, and when the next one is due.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
+use super::history::{insert_history, HistoryRow};
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::args::encode_args;
 use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
 use crate::queue::time::format_time;
-use crate::queue::{ExitKind, QueueError, Status};
+use crate::queue::{ExitKind, QueueError};
 
 /// The columns every job query selects, in the order [`raw_job`] reads them.
 pub(super) const JOB_COLUMNS: &str = "job.id, job.type, job.args, job.channel, job.thread_ts,
@@ -93,9 +94,9 @@ impl PgStore {
             .await?;
         if running {
             let started_at = row.started_at.as_deref().map(crate::queue::parse_time);
-            super::records::insert_history(
+            insert_history(
                 &tx,
-                &super::records::HistoryRow {
+                &HistoryRow {
                     job_id: id,
                     run: None,
                     job_type: &row.job_type,
@@ -138,46 +139,6 @@ impl PgStore {
             )
             .await?;
         Ok(row.get(0))
-    }
-
-    /// The queue at `now`, after deleting expired suppressions (see
-    /// [`crate::queue::SqliteStore::status`]).
-    pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
-        let mut client = self.client().await?;
-        // Repeatable read: the lists are one consistent snapshot.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
-        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
-            .await?;
-        let mut status = Status::default();
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM job
-             ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
-        );
-        for row in tx.query(&sql, &[]).await? {
-            let raw = raw_job(&row);
-            let started = raw.started_at.is_some();
-            match raw.parse() {
-                Ok(job) if started => status.running.push(job),
-                Ok(job) => status.scheduled.push(job),
-                Err(bad) => {
-                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
-                    status.unreadable.push(bad);
-                }
-            }
-        }
-        for s in super::records::suppressions(&tx, None).await? {
-            if s.start_at <= now {
-                status.active_suppressions.push(s);
-            } else {
-                status.scheduled_suppressions.push(s);
-            }
-        }
-        tx.commit().await?;
-        Ok(status)
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::history::{insert_history, HistoryRow};
 use super::jobs::{raw_job, JOB_COLUMNS};
-use super::records::{insert_history, HistoryRow};
 use super::{is_unique_violation, PgStore, NOTIFY_SQL};
 use crate::queue::job::{Job, RunId};
 use crate::queue::time::to_delta;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::jobs::schedule_in;
-use super::records::active_in;
+use super::suppression::active_in;
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::job::NewJob;
 use crate::queue::{QueueError, ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};

@@ -1,17 +1,12 @@
-//! History, webhook deliveries and suppressions (the rules are the SQLite store's; see
-//! `history.rs`, `deliveries.rs` and `suppression.rs` there).
+//! What ran and how it ended: `job_history` rows written when a run finishes, is removed or
+//! is reaped, read back newest first and pruned after [`HISTORY_RETENTION`].
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
 
-use super::jobs::schedule_in;
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::job::{NewJob, RunId};
-use crate::queue::{
-    ExitKind, Finished, HistoryEntry, QueueError, QueuedByDelivery, Suppression,
-    DELIVERY_RETENTION, HISTORY_RETENTION,
-};
+use crate::queue::job::RunId;
+use crate::queue::{ExitKind, Finished, HistoryEntry, QueueError, HISTORY_RETENTION};
 
 /// A history row to write.
 pub(super) struct HistoryRow<'a> {
@@ -168,163 +163,5 @@ impl PgStore {
             .execute("DELETE FROM job_history WHERE ended_at < $1", &[&cutoff])
             .await?;
         Ok(pruned as usize)
-    }
-
-    /// Records a delivery id: `true` if new within [`DELIVERY_RETENTION`].
-    pub async fn record_delivery(
-        &self,
-        delivery_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, QueueError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let new = record_in(&tx, delivery_id, now).await?;
-        tx.commit().await?;
-        Ok(new)
-    }
-
-    /// Records a delivery and queues its jobs in one transaction; `None` for one already seen.
-    pub async fn schedule_delivery(
-        &self,
-        delivery_id: Option<&str>,
-        jobs: &[NewJob<'_>],
-        now: DateTime<Utc>,
-    ) -> Result<Option<Vec<QueuedByDelivery>>, QueueError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        if let Some(id) = delivery_id {
-            if !record_in(&tx, id, now).await? {
-                return Ok(None);
-            }
-        }
-        let mut queued = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let suppressed_until = active_in(&tx, job.job_type, now).await?.map(|s| s.end_at);
-            queued.push(QueuedByDelivery {
-                scheduled: schedule_in(&tx, job).await?,
-                suppressed_until,
-            });
-        }
-        tx.execute(NOTIFY_SQL, &[]).await?;
-        tx.commit().await?;
-        self.wake();
-        Ok(Some(queued))
-    }
-
-    /// Suppresses jobs of `job_type` from `start` until `end`; fails if `end <= start`.
-    pub async fn schedule_suppression(
-        &self,
-        job_type: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        if end <= start {
-            return Err(QueueError::EmptySuppression { start, end });
-        }
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO suppression (job_type, start_at, end_at) VALUES ($1, $2, $3)",
-                &[&job_type, &start, &end],
-            )
-            .await?;
-        tracing::info!(job_type, %start, %end, "suppression scheduled");
-        Ok(())
-    }
-
-    /// Removes every suppression of a type; returns how many.
-    pub async fn cancel_suppressions(&self, job_type: &str) -> Result<usize, QueueError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let removed = tx
-            .execute("DELETE FROM suppression WHERE job_type = $1", &[&job_type])
-            .await?;
-        tx.execute(NOTIFY_SQL, &[]).await?;
-        tx.commit().await?;
-        tracing::info!(job_type, removed, "suppressions cancelled");
-        self.wake();
-        Ok(removed as usize)
-    }
-
-    /// The suppression of `job_type` in force at `now`, if any.
-    pub async fn active_suppression(
-        &self,
-        job_type: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Suppression>, QueueError> {
-        active_in(&self.client().await?, job_type, now).await
-    }
-}
-
-/// Records a delivery inside the caller's transaction, pruning expired ids first.
-async fn record_in(
-    tx: &Transaction<'_>,
-    delivery_id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, QueueError> {
-    let cutoff = now
-        .checked_sub_signed(DELIVERY_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    tx.execute(
-        "DELETE FROM webhook_delivery WHERE seen_at < $1",
-        &[&cutoff],
-    )
-    .await?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO webhook_delivery (delivery_id, seen_at) VALUES ($1, $2)
-             ON CONFLICT (delivery_id) DO NOTHING",
-            &[&delivery_id, &now],
-        )
-        .await?;
-    Ok(inserted == 1)
-}
-
-/// The suppression of `job_type` in force at `now`, after deleting expired ones.
-pub(super) async fn active_in(
-    client: &impl GenericClient,
-    job_type: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Suppression>, QueueError> {
-    client
-        .execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
-        .await?;
-    let row = client
-        .query_opt(
-            "SELECT id, job_type, start_at, end_at FROM suppression
-             WHERE job_type = $1 AND start_at <= $2 AND end_at > $2
-             ORDER BY end_at DESC, id LIMIT 1",
-            &[&job_type, &now],
-        )
-        .await?;
-    Ok(row.map(|row| suppression(&row)))
-}
-
-/// Every suppression (or those of one type), in start order.
-pub(super) async fn suppressions(
-    client: &impl GenericClient,
-    job_type: Option<&str>,
-) -> Result<Vec<Suppression>, QueueError> {
-    let rows = client
-        .query(
-            "SELECT id, job_type, start_at, end_at FROM suppression
-             WHERE $1::TEXT IS NULL OR job_type = $1 ORDER BY start_at, id",
-            &[&job_type],
-        )
-        .await?;
-    Ok(rows.iter().map(suppression).collect())
-}
-
-fn suppression(row: &tokio_postgres::Row) -> Suppression {
-    // Typed columns: a time is a time. A NULL (written by hand) reads as "always".
-    Suppression {
-        id: row.get(0),
-        job_type: row.get(1),
-        start_at: row
-            .get::<_, Option<DateTime<Utc>>>(2)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC),
-        end_at: row
-            .get::<_, Option<DateTime<Utc>>>(3)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     }
 }

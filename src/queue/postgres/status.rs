@@ -1,0 +1,50 @@
+//! A snapshot of the queue for the `status` command.
+
+use chrono::{DateTime, Utc};
+
+use super::jobs::{raw_job, JOB_COLUMNS};
+use super::suppression::suppressions;
+use super::PgStore;
+use crate::queue::{QueueError, Status};
+
+impl PgStore {
+    /// The queue at `now`, after deleting expired suppressions (see
+    /// [`crate::queue::SqliteStore::status`]).
+    pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
+        let mut client = self.client().await?;
+        // Repeatable read: the lists are one consistent snapshot.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
+            .await?;
+        let mut status = Status::default();
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM job
+             ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
+        );
+        for row in tx.query(&sql, &[]).await? {
+            let raw = raw_job(&row);
+            let started = raw.started_at.is_some();
+            match raw.parse() {
+                Ok(job) if started => status.running.push(job),
+                Ok(job) => status.scheduled.push(job),
+                Err(bad) => {
+                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
+                    status.unreadable.push(bad);
+                }
+            }
+        }
+        for s in suppressions(&tx, None).await? {
+            if s.start_at <= now {
+                status.active_suppressions.push(s);
+            } else {
+                status.scheduled_suppressions.push(s);
+            }
+        }
+        tx.commit().await?;
+        Ok(status)
+    }
+}
