@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::queue::claims::EVENT_RETENTION;
+use crate::queue::claims::{time_to_prune, EVENT_RETENTION};
 use crate::queue::time::to_delta;
 use crate::queue::QueueError;
 
@@ -15,7 +15,7 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<bool, QueueError> {
         let client = self.client().await?;
-        if crate::queue::claims::time_to_prune() {
+        if time_to_prune() {
             let cutoff = now - EVENT_RETENTION;
             client
                 .execute("DELETE FROM slack_event WHERE claimed_at < $1", &[&cutoff])

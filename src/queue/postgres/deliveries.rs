@@ -7,8 +7,9 @@ use deadpool_postgres::Transaction;
 use super::jobs::schedule_in;
 use super::suppression::active_in;
 use super::{PgStore, NOTIFY_SQL};
+use crate::queue::deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 use crate::queue::job::NewJob;
-use crate::queue::{QueueError, QueuedByDelivery, DELIVERY_RETENTION};
+use crate::queue::QueueError;
 
 impl PgStore {
     /// Records a delivery id: `true` if new within [`DELIVERY_RETENTION`].

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::{PgStore, NOTIFY_SQL};
+use crate::queue::history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 use crate::queue::job::RunId;
-use crate::queue::{ExitKind, Finished, HistoryEntry, QueueError, HISTORY_RETENTION};
+use crate::queue::QueueError;
 
 /// A history row to write.
 pub(super) struct HistoryRow<'a> {

@@ -7,9 +7,10 @@ use tokio_postgres::Row;
 use super::history::{insert_history, HistoryRow};
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::args::encode_args;
+use crate::queue::history::ExitKind;
 use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
-use crate::queue::time::format_time;
-use crate::queue::{ExitKind, QueueError};
+use crate::queue::time::{format_time, parse_time};
+use crate::queue::QueueError;
 
 /// The columns every job query selects, in the order [`raw_job`] reads them.
 pub(super) const JOB_COLUMNS: &str = "job.id, job.type, job.args, job.channel, job.thread_ts,
@@ -93,7 +94,7 @@ impl PgStore {
         tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
             .await?;
         if running {
-            let started_at = row.started_at.as_deref().map(crate::queue::parse_time);
+            let started_at = row.started_at.as_deref().map(parse_time);
             insert_history(
                 &tx,
                 &HistoryRow {

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use super::history::{insert_history, HistoryRow};
 use super::jobs::{raw_job, JOB_COLUMNS};
 use super::{is_unique_violation, PgStore, NOTIFY_SQL};
+use crate::queue::history::ExitKind;
 use crate::queue::job::{Job, RunId};
+use crate::queue::runs::Reaped;
 use crate::queue::time::to_delta;
-use crate::queue::{ExitKind, QueueError, Reaped};
+use crate::queue::QueueError;
 
 /// How often `reserve` retries after losing a race for a job type to another dispatcher.
 const RESERVE_ATTEMPTS: usize = 5;

@@ -8,7 +8,8 @@ use super::jobs::schedule_in;
 use super::suppression::active_in;
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::job::NewJob;
-use crate::queue::{QueueError, ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
+use crate::queue::schedule_runs::{ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
+use crate::queue::QueueError;
 
 impl PgStore {
     /// Claims `claim.due_at` for its schedule and, if the claim is new, queues the job unless

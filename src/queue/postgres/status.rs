@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use super::jobs::{raw_job, JOB_COLUMNS};
 use super::suppression::suppressions;
 use super::PgStore;
-use crate::queue::{QueueError, Status};
+use crate::queue::status::Status;
+use crate::queue::QueueError;
 
 impl PgStore {
     /// The queue at `now`, after deleting expired suppressions (see

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::{QueueError, Suppression};
+use crate::queue::suppression::Suppression;
+use crate::queue::QueueError;
 
 impl PgStore {
     /// Suppresses jobs of `job_type` from `start` until `end`; fails if `end <= start`.

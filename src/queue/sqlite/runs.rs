@@ -9,11 +9,15 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::history::{insert_history, ExitKind, HistoryRow};
-use super::job::{Job, RawJob, RunId, JOB_COLUMNS};
+use super::history::{insert_history, HistoryRow};
+use super::jobs::{raw_job, JOB_COLUMNS};
 use super::suppression::delete_expired;
-use super::time::{format_time, to_delta};
-use super::{QueueError, SqliteStore};
+use super::SqliteStore;
+use crate::queue::history::ExitKind;
+use crate::queue::job::{Job, RunId};
+use crate::queue::runs::Reaped;
+use crate::queue::time::{format_time, to_delta};
+use crate::queue::QueueError;
 
 /// The candidates `reserve` tries in turn, each one index range on `job_pending` (an `OR` of
 /// the three would scan every pending row): rows whose `start_after` is NULL, rows whose
@@ -75,7 +79,7 @@ impl SqliteStore {
             let mut stmt = tx.prepare_cached(sql)?;
             let mut rows = stmt.query([&now_text])?;
             if let Some(row) = rows.next()? {
-                raw = Some(RawJob::from_row(row)?);
+                raw = Some(raw_job(row)?);
                 break;
             }
         }
@@ -172,7 +176,7 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let dead = tx
             .prepare_cached(&sql)?
-            .query_map(params![cutoff, reaper], RawJob::from_row)?
+            .query_map(params![cutoff, reaper], raw_job)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut groups = Vec::with_capacity(dead.len());
         for raw in &dead {
@@ -221,15 +225,6 @@ impl SqliteStore {
             })
             .collect())
     }
-}
-
-/// A job whose dispatcher died, removed from the queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reaped {
-    pub job: Job,
-    /// The process group its processes ran in, if its dispatcher recorded one; they may still
-    /// be running, orphaned.
-    pub process_group: Option<i32>,
 }
 
 #[cfg(test)]
@@ -290,8 +285,8 @@ mod tests {
         assert_eq!(third.args, args(&[("n", "2")]));
     }
 
-    fn finished(exit: ExitKind) -> super::super::Finished {
-        super::super::Finished {
+    fn finished(exit: ExitKind) -> crate::queue::history::Finished {
+        crate::queue::history::Finished {
             started_at: at(0),
             ended_at: at(1),
             exit,
