@@ -6,6 +6,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
+
+use super::time::{kept_since, plus};
+use super::QueueError;
+
 /// How long a claimed event id is remembered: Slack retries for minutes, never a day later.
 pub const EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
@@ -20,4 +25,17 @@ pub(crate) fn time_to_prune() -> bool {
     CLAIMS
         .fetch_add(1, Ordering::Relaxed)
         .is_multiple_of(PRUNE_EVERY_N_CLAIMS)
+}
+
+/// Event ids claimed before this are forgotten (pruned) at `now`.
+pub(crate) fn event_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    kept_since(now, EVENT_RETENTION)
+}
+
+/// When a lease taken or renewed at `now` for `ttl` expires; fails for an absurd `ttl`.
+pub(crate) fn lease_expiry(
+    now: DateTime<Utc>,
+    ttl: std::time::Duration,
+) -> Result<DateTime<Utc>, QueueError> {
+    plus(now, ttl)
 }

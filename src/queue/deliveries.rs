@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::job::Scheduled;
+use super::time::kept_since;
 
 /// One job a delivery queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,3 +18,9 @@ pub struct QueuedByDelivery {
 
 /// How long a delivery id is remembered; GitHub does not redeliver older ones.
 pub const DELIVERY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(3);
+
+/// Delivery ids seen before this are forgotten (pruned) at `now`, so such a delivery counts
+/// as new again.
+pub(crate) fn delivery_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    kept_since(now, DELIVERY_RETENTION)
+}

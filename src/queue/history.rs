@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::job::RunId;
+use super::job::{RawJob, RunId};
+use super::time::{kept_since, parse_time};
 
 /// How long history entries are kept (see [`super::Queue::prune_history`]).
 pub const HISTORY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
@@ -102,4 +103,49 @@ pub struct HistoryEntry {
     pub exit: ExitKind,
     /// Where its logs are.
     pub log_dir: Option<String>,
+}
+
+/// History that ended before this is pruned at `now`.
+pub(crate) fn history_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    kept_since(now, HISTORY_RETENTION)
+}
+
+/// A history row to write, as both stores insert it into `job_history`.
+pub(crate) struct HistoryRow<'a> {
+    pub job_id: i64,
+    pub run: Option<RunId>,
+    pub job_type: &'a str,
+    pub args: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub exit: &'a ExitKind,
+    pub log_dir: Option<&'a str>,
+}
+
+impl<'a> HistoryRow<'a> {
+    /// The history of a job row that ends without its dispatcher finishing it (removed, or
+    /// reaped): args and channel as stored, no logs. The start is the row's, which the Python
+    /// service may have written in another shape (or garbage): kept only if it reads as a
+    /// time, so history rows always parse.
+    pub(crate) fn ended(
+        job: &'a RawJob,
+        exit: &'a ExitKind,
+        ended_at: DateTime<Utc>,
+    ) -> HistoryRow<'a> {
+        HistoryRow {
+            job_id: job.id,
+            run: job.run,
+            job_type: &job.job_type,
+            args: job.args.as_deref(),
+            channel: job.channel.as_deref(),
+            started_at: job
+                .started_at
+                .as_deref()
+                .and_then(|text| parse_time(text).ok()),
+            ended_at,
+            exit,
+            log_dir: None,
+        }
+    }
 }

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::job::Scheduled;
+use super::job::{NewJob, Scheduled};
+use super::time::kept_since;
 use crate::config::Args;
 
 /// How long claims are kept; the latest of each schedule is kept whatever its age, as
@@ -46,4 +47,49 @@ pub enum ScheduleRun {
     AlreadyClaimed,
     /// A catch-up of a schedule that never ran: nothing claimed or queued.
     NeverRan,
+}
+
+impl ScheduleClaim {
+    /// The job a claim queues: due at the claimed time, in the schedule's channel, as no
+    /// message's reply.
+    pub(crate) fn job(&self) -> NewJob<'_> {
+        NewJob {
+            job_type: &self.job_type,
+            args: &self.args,
+            channel: &self.channel,
+            thread_ts: None,
+            message_ts: None,
+            is_im: false,
+            start_after: self.due_at,
+        }
+    }
+
+    /// The schedule's claims of due times before this are pruned, except its latest (the one
+    /// just made, whatever its age: catch-up's proof that the schedule ran before).
+    pub(crate) fn prune_cutoff(&self) -> DateTime<Utc> {
+        kept_since(self.now, SCHEDULE_RUN_RETENTION)
+    }
+}
+
+impl ScheduleRun {
+    /// Whether a claim was made here; if not ([`ScheduleRun::AlreadyClaimed`],
+    /// [`ScheduleRun::NeverRan`]) the transaction changed nothing and is dropped.
+    pub(crate) fn claimed_here(&self) -> bool {
+        !matches!(self, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan)
+    }
+
+    /// Whether a job was queued, so dispatchers are woken.
+    pub(crate) fn queued(&self) -> bool {
+        matches!(self, ScheduleRun::Queued(_))
+    }
+
+    /// The `outcome` and `job_id` recorded for a claim made here (`None` otherwise): `queued`
+    /// with the job's id, or `suppressed`.
+    pub(crate) fn outcome(&self) -> Option<(&'static str, Option<i64>)> {
+        match self {
+            ScheduleRun::Queued(scheduled) => Some(("queued", Some(scheduled.id))),
+            ScheduleRun::Suppressed { .. } => Some(("suppressed", None)),
+            ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan => None,
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::QueueError;
+
 /// A window during which jobs of one type are not started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
@@ -14,4 +16,12 @@ pub struct Suppression {
     pub start_at: DateTime<Utc>,
     /// First instant no longer suppressed.
     pub end_at: DateTime<Utc>,
+}
+
+/// Refuses a window that ends when or before it starts: it would never apply.
+pub(crate) fn check_window(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), QueueError> {
+    if end <= start {
+        return Err(QueueError::EmptySuppression { start, end });
+    }
+    Ok(())
 }

@@ -7,12 +7,12 @@ use deadpool_postgres::Transaction;
 use super::jobs::schedule_in;
 use super::suppression::active_in;
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
+use crate::queue::deliveries::{delivery_cutoff, QueuedByDelivery};
 use crate::queue::job::NewJob;
 use crate::queue::QueueError;
 
 impl PgStore {
-    /// Records a delivery id: `true` if new within [`DELIVERY_RETENTION`].
+    /// Records a delivery id: `true` if new within [`DELIVERY_RETENTION`](crate::queue::deliveries::DELIVERY_RETENTION).
     pub async fn record_delivery(
         &self,
         delivery_id: &str,
@@ -60,9 +60,7 @@ async fn record_in(
     delivery_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, QueueError> {
-    let cutoff = now
-        .checked_sub_signed(DELIVERY_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let cutoff = delivery_cutoff(now);
     tx.execute(
         "DELETE FROM webhook_delivery WHERE seen_at < $1",
         &[&cutoff],

@@ -1,26 +1,13 @@
 //! What ran and how it ended: `job_history` rows written when a run finishes, is removed or
-//! is reaped, read back newest first and pruned after [`HISTORY_RETENTION`].
+//! is reaped, read back newest first and pruned after [`HISTORY_RETENTION`](crate::queue::history::HISTORY_RETENTION).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
+use crate::queue::history::{history_cutoff, ExitKind, Finished, HistoryEntry, HistoryRow};
 use crate::queue::job::RunId;
 use crate::queue::QueueError;
-
-/// A history row to write.
-pub(super) struct HistoryRow<'a> {
-    pub job_id: i64,
-    pub run: Option<RunId>,
-    pub job_type: &'a str,
-    pub args: Option<&'a str>,
-    pub channel: Option<&'a str>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: DateTime<Utc>,
-    pub exit: &'a ExitKind,
-    pub log_dir: Option<&'a str>,
-}
 
 /// Writes one history row inside the caller's transaction.
 pub(super) async fn insert_history(
@@ -153,11 +140,9 @@ impl PgStore {
             .collect())
     }
 
-    /// Deletes history older than [`HISTORY_RETENTION`]; returns how many.
+    /// Deletes history older than [`HISTORY_RETENTION`](crate::queue::history::HISTORY_RETENTION); returns how many.
     pub async fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
-        let cutoff = now
-            .checked_sub_signed(HISTORY_RETENTION)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let cutoff = history_cutoff(now);
         let pruned = self
             .client()
             .await?

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
-use super::history::{insert_history, HistoryRow};
+use super::history::insert_history;
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::args::encode_args;
-use crate::queue::history::ExitKind;
+use crate::queue::history::{ExitKind, HistoryRow};
 use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
-use crate::queue::time::{format_time, parse_time};
+use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
 /// The columns every job query selects, in the order [`raw_job`] reads them.
@@ -94,22 +94,7 @@ impl PgStore {
         tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
             .await?;
         if running {
-            let started_at = row.started_at.as_deref().map(parse_time);
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: id,
-                    run: None,
-                    job_type: &row.job_type,
-                    args: row.args.as_deref(),
-                    channel: row.channel.as_deref(),
-                    started_at: started_at.and_then(Result::ok),
-                    ended_at: now,
-                    exit: &ExitKind::Removed,
-                    log_dir: None,
-                },
-            )
-            .await?;
+            insert_history(&tx, &HistoryRow::ended(&row, &ExitKind::Removed, now)).await?;
         }
         tx.execute(NOTIFY_SQL, &[]).await?;
         tx.commit().await?;

@@ -27,23 +27,10 @@ impl PgStore {
              ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
         );
         for row in tx.query(&sql, &[]).await? {
-            let raw = raw_job(&row);
-            let started = raw.started_at.is_some();
-            match raw.parse() {
-                Ok(job) if started => status.running.push(job),
-                Ok(job) => status.scheduled.push(job),
-                Err(bad) => {
-                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
-                    status.unreadable.push(bad);
-                }
-            }
+            status.push_job(raw_job(&row));
         }
         for s in suppressions(&tx, None).await? {
-            if s.start_at <= now {
-                status.active_suppressions.push(s);
-            } else {
-                status.scheduled_suppressions.push(s);
-            }
+            status.push_suppression(s, now);
         }
         tx.commit().await?;
         Ok(status)

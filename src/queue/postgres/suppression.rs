@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::suppression::Suppression;
+use crate::queue::suppression::{check_window, Suppression};
 use crate::queue::QueueError;
 
 impl PgStore {
@@ -16,9 +16,7 @@ impl PgStore {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(), QueueError> {
-        if end <= start {
-            return Err(QueueError::EmptySuppression { start, end });
-        }
+        check_window(start, end)?;
         self.client()
             .await?
             .execute(

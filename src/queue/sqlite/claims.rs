@@ -5,18 +5,18 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::SqliteStore;
-use crate::queue::claims::{time_to_prune, EVENT_RETENTION};
-use crate::queue::time::{format_time, to_delta};
+use crate::queue::claims::{event_cutoff, lease_expiry, time_to_prune};
+use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
 impl SqliteStore {
     /// Claims Slack event `event_id` at `now`: `true` for the one caller, in any process,
-    /// that should act on it; `false` if it was claimed within [`EVENT_RETENTION`].
+    /// that should act on it; `false` if it was claimed within [`EVENT_RETENTION`](crate::queue::claims::EVENT_RETENTION).
     pub fn claim_event(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, QueueError> {
         let conn = self.conn();
         if time_to_prune() {
             conn.prepare_cached("DELETE FROM slack_event WHERE claimed_at < ?1")?
-                .execute([format_time(now - EVENT_RETENTION)])?;
+                .execute([format_time(event_cutoff(now))])?;
         }
         let inserted = conn
             .prepare_cached(
@@ -36,9 +36,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         ttl: std::time::Duration,
     ) -> Result<bool, QueueError> {
-        let until = to_delta(ttl)
-            .and_then(|delta| now.checked_add_signed(delta))
-            .ok_or(QueueError::DurationTooLong(ttl))?;
+        let until = lease_expiry(now, ttl)?;
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "INSERT INTO service_lease (name, owner, expires_at) VALUES (?1, ?2, ?3)

@@ -1,5 +1,5 @@
 //! GitHub webhook delivery ids already handled, in SQLite, recorded in the transaction that
-//! queues the delivery's jobs; ids are kept for [`DELIVERY_RETENTION`].
+//! queues the delivery's jobs; ids are kept for [`DELIVERY_RETENTION`](crate::queue::deliveries::DELIVERY_RETENTION).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction, TransactionBehavior};
@@ -7,14 +7,14 @@ use rusqlite::{params, Transaction, TransactionBehavior};
 use super::jobs::schedule_in;
 use super::suppression::active_suppression_in;
 use super::SqliteStore;
-use crate::queue::deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
+use crate::queue::deliveries::{delivery_cutoff, QueuedByDelivery};
 use crate::queue::job::NewJob;
 use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
 impl SqliteStore {
     /// Records a delivery id seen at `now`: `true` if it is new (or was last seen more than
-    /// [`DELIVERY_RETENTION`] ago), `false` if it was seen within that. Prunes older ids.
+    /// [`DELIVERY_RETENTION`](crate::queue::deliveries::DELIVERY_RETENTION) ago), `false` if it was seen within that. Prunes older ids.
     pub fn record_delivery(
         &self,
         delivery_id: &str,
@@ -31,7 +31,7 @@ impl SqliteStore {
     /// transaction: either the delivery is recorded with all its jobs queued, or nothing is
     /// (so a crash or an error never leaves a recorded delivery without its jobs, which would
     /// make GitHub's redelivery be skipped). `None` if the delivery was seen within
-    /// [`DELIVERY_RETENTION`]; otherwise each job's [`Scheduled`](crate::queue::job::Scheduled) with the end of the
+    /// [`DELIVERY_RETENTION`](crate::queue::deliveries::DELIVERY_RETENTION); otherwise each job's [`Scheduled`](crate::queue::job::Scheduled) with the end of the
     /// suppression of its type active at `now`, if any.
     pub fn schedule_delivery(
         &self,
@@ -67,9 +67,7 @@ fn record_in(
     delivery_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, QueueError> {
-    let cutoff = now
-        .checked_sub_signed(DELIVERY_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let cutoff = delivery_cutoff(now);
     // Pruning first makes an id older than the retention count as new below.
     tx.prepare_cached("DELETE FROM webhook_delivery WHERE seen_at < ?1")?
         .execute([format_time(cutoff)])?;
@@ -86,6 +84,7 @@ fn record_in(
 mod tests {
     use super::super::test_util::*;
     use super::*;
+    use crate::queue::deliveries::DELIVERY_RETENTION;
 
     #[test]
     fn new_repeat_and_expired() {

@@ -1,36 +1,18 @@
 //! What ran and how it ended, in SQLite: `job_history`, written when a job finishes, is
-//! removed while running, or is reaped; kept for [`HISTORY_RETENTION`].
+//! removed while running, or is reaped; kept for [`HISTORY_RETENTION`](crate::queue::history::HISTORY_RETENTION).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use super::SqliteStore;
-use crate::queue::history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
+use crate::queue::history::{history_cutoff, ExitKind, Finished, HistoryEntry, HistoryRow};
 use crate::queue::job::RunId;
 use crate::queue::time::{format_time, parse_time};
 use crate::queue::QueueError;
 
-/// A history row to write, straight from a job row's stored text.
-pub(super) struct HistoryRow<'a> {
-    pub job_id: i64,
-    pub run: Option<RunId>,
-    pub job_type: &'a str,
-    pub args: Option<&'a str>,
-    pub channel: Option<&'a str>,
-    pub started_at: Option<&'a str>,
-    pub ended_at: &'a str,
-    pub exit: &'a ExitKind,
-    pub log_dir: Option<&'a str>,
-}
-
-/// Writes one history row inside the caller's transaction. `started_at` is copied from the
-/// job row, which Python may have written in another shape (or garbage): it is stored in the
-/// queue's format, or as NULL if unreadable, so history rows always parse.
+/// Writes one history row inside the caller's transaction, its times in the queue's format.
 pub(super) fn insert_history(tx: &Transaction<'_>, row: &HistoryRow<'_>) -> Result<(), QueueError> {
-    let started_at = row
-        .started_at
-        .and_then(|text| parse_time(text).ok())
-        .map(format_time);
+    let started_at = row.started_at.map(format_time);
     tx.prepare_cached(
         "INSERT INTO job_history (job_id, type, args, channel, started_at, ended_at, exit_kind, exit_code,
                                   exit_detail, log_dir, run_id)
@@ -42,7 +24,7 @@ pub(super) fn insert_history(tx: &Transaction<'_>, row: &HistoryRow<'_>) -> Resu
         row.args,
         row.channel,
         started_at,
-        row.ended_at,
+        format_time(row.ended_at),
         row.exit.kind(),
         row.exit.code(),
         row.exit.detail(),
@@ -119,8 +101,8 @@ impl SqliteStore {
                     job_type,
                     args: args.as_deref(),
                     channel: channel.as_deref(),
-                    started_at: Some(&format_time(record.started_at)),
-                    ended_at: &format_time(record.ended_at),
+                    started_at: Some(record.started_at),
+                    ended_at: record.ended_at,
                     exit: &record.exit,
                     log_dir: record.log_dir.as_deref(),
                 },
@@ -201,11 +183,9 @@ impl SqliteStore {
         Ok(entries)
     }
 
-    /// Deletes history that ended more than [`HISTORY_RETENTION`] before `now`; returns how many.
+    /// Deletes history that ended more than [`HISTORY_RETENTION`](crate::queue::history::HISTORY_RETENTION) before `now`; returns how many.
     pub fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
-        let cutoff = now
-            .checked_sub_signed(HISTORY_RETENTION)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let cutoff = history_cutoff(now);
         let pruned = self
             .conn()
             .prepare_cached("DELETE FROM job_history WHERE ended_at < ?1")?
@@ -219,6 +199,7 @@ impl SqliteStore {
 mod tests {
     use super::super::test_util::*;
     use super::*;
+    use crate::queue::history::HISTORY_RETENTION;
     use crate::queue::job::Removal;
 
     #[test]

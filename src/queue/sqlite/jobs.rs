@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use super::history::{insert_history, HistoryRow};
+use super::history::insert_history;
 use super::SqliteStore;
 use crate::config::Args;
 use crate::queue::args::encode_args;
-use crate::queue::history::ExitKind;
+use crate::queue::history::{ExitKind, HistoryRow};
 use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
 use crate::queue::time::{format_time, parse_time, start_after};
 use crate::queue::QueueError;
@@ -167,20 +167,7 @@ impl SqliteStore {
         tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
             .execute([id])?;
         if running {
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: id,
-                    run: None,
-                    job_type: &row.job_type,
-                    args: row.args.as_deref(),
-                    channel: row.channel.as_deref(),
-                    started_at: row.started_at.as_deref(),
-                    ended_at: &now_text,
-                    exit: &ExitKind::Removed,
-                    log_dir: None,
-                },
-            )?;
+            insert_history(&tx, &HistoryRow::ended(&row, &ExitKind::Removed, now))?;
         }
         tx.commit()?;
         drop(conn);

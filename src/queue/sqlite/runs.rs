@@ -9,14 +9,14 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::history::{insert_history, HistoryRow};
+use super::history::insert_history;
 use super::jobs::{raw_job, JOB_COLUMNS};
 use super::suppression::delete_expired;
 use super::SqliteStore;
-use crate::queue::history::ExitKind;
+use crate::queue::history::{ExitKind, HistoryRow};
 use crate::queue::job::{Job, RunId};
-use crate::queue::runs::Reaped;
-use crate::queue::time::{format_time, to_delta};
+use crate::queue::runs::{dead_before, Reaped};
+use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
 /// The candidates `reserve` tries in turn, each one index range on `job_pending` (an `OR` of
@@ -159,11 +159,8 @@ impl SqliteStore {
         lease_timeout: std::time::Duration,
         reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
-        let cutoff = to_delta(lease_timeout)
-            .and_then(|delta| now.checked_sub_signed(delta))
-            .ok_or(QueueError::DurationTooLong(lease_timeout))?;
+        let cutoff = dead_before(now, lease_timeout)?;
         let cutoff = format_time(cutoff);
-        let now_text = format_time(now);
         // Text from `:` up cannot be a time: such a Python-left row is reaped at once.
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_run AS l ON l.job_id = job.id
@@ -190,20 +187,7 @@ impl SqliteStore {
                 .execute([raw.id])?;
             tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
                 .execute([raw.id])?;
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: raw.id,
-                    run: raw.run,
-                    job_type: &raw.job_type,
-                    args: raw.args.as_deref(),
-                    channel: raw.channel.as_deref(),
-                    started_at: raw.started_at.as_deref(),
-                    ended_at: &now_text,
-                    exit: &ExitKind::Interrupted,
-                    log_dir: None,
-                },
-            )?;
+            insert_history(&tx, &HistoryRow::ended(raw, &ExitKind::Interrupted, now))?;
         }
         // Also drops leases whose job was removed by other means (e.g. by the Python service).
         tx.prepare_cached("DELETE FROM job_run WHERE job_id NOT IN (SELECT id FROM job)")?
@@ -216,13 +200,7 @@ impl SqliteStore {
         Ok(dead
             .into_iter()
             .zip(groups)
-            .map(|(raw, process_group)| {
-                tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
-                Reaped {
-                    job: raw.parse_lossy(now),
-                    process_group,
-                }
-            })
+            .map(|(raw, process_group)| Reaped::from_raw(raw, process_group, now))
             .collect())
     }
 }

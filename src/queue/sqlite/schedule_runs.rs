@@ -1,14 +1,12 @@
 //! Claims of scheduled jobs' due times in SQLite: the claim, the job it queues and the
 //! pruning of old claims in one immediate transaction.
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction, TransactionBehavior};
 
 use super::jobs::schedule_in;
 use super::suppression::active_suppression_in;
 use super::SqliteStore;
-use crate::queue::job::NewJob;
-use crate::queue::schedule_runs::{ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
+use crate::queue::schedule_runs::{ScheduleClaim, ScheduleRun};
 use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
@@ -16,17 +14,17 @@ impl SqliteStore {
     /// Claims `claim.due_at` for its schedule and, if the claim is new, queues the job by the
     /// normal rules (dedupe included), unless its type is suppressed at `claim.now`; all in one
     /// immediate transaction. Prunes the schedule's claims older than
-    /// [`SCHEDULE_RUN_RETENTION`], except its latest.
+    /// [`SCHEDULE_RUN_RETENTION`](crate::queue::schedule_runs::SCHEDULE_RUN_RETENTION), except its latest.
     pub fn claim_schedule_run(&self, claim: &ScheduleClaim) -> Result<ScheduleRun, QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let run = claim_in(&tx, claim)?;
-        if matches!(run, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan) {
+        if !run.claimed_here() {
             return Ok(run);
         }
         tx.commit()?;
         drop(conn);
-        if matches!(run, ScheduleRun::Queued(_)) {
+        if run.queued() {
             self.wake();
         }
         Ok(run)
@@ -57,31 +55,13 @@ fn claim_in(tx: &Transaction<'_>, claim: &ScheduleClaim) -> Result<ScheduleRun, 
         return Ok(ScheduleRun::AlreadyClaimed);
     }
     let run = match active_suppression_in(tx, &claim.job_type, claim.now)? {
-        Some(s) => {
-            set_outcome(tx, key, &due, "suppressed", None)?;
-            ScheduleRun::Suppressed { until: s.end_at }
-        }
-        None => {
-            let scheduled = schedule_in(
-                tx,
-                &NewJob {
-                    job_type: &claim.job_type,
-                    args: &claim.args,
-                    channel: &claim.channel,
-                    thread_ts: None,
-                    message_ts: None,
-                    is_im: false,
-                    start_after: claim.due_at,
-                },
-            )?;
-            set_outcome(tx, key, &due, "queued", Some(scheduled.id))?;
-            ScheduleRun::Queued(scheduled)
-        }
+        Some(s) => ScheduleRun::Suppressed { until: s.end_at },
+        None => ScheduleRun::Queued(schedule_in(tx, &claim.job())?),
     };
-    let cutoff = claim
-        .now
-        .checked_sub_signed(SCHEDULE_RUN_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    if let Some((outcome, job_id)) = run.outcome() {
+        set_outcome(tx, key, &due, outcome, job_id)?;
+    }
+    let cutoff = claim.prune_cutoff();
     // `due_at < ?3` keeps the claim just made, the latest, even when it is older than the cutoff.
     tx.prepare_cached(
         "DELETE FROM schedule_run WHERE schedule_key = ?1 AND due_at < ?2 AND due_at < ?3",

@@ -16,33 +16,22 @@ impl SqliteStore {
     /// The queue at `now`, after deleting expired suppressions. Unreadable job rows go to
     /// `unreadable`; unreadable suppression rows are logged and left out.
     pub fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
-        let now = format_time(now);
         let mut status = Status::default();
         let mut conn = self.conn();
         // One transaction, so the lists are one consistent snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        delete_expired(&tx, &now)?;
+        delete_expired(&tx, &format_time(now))?;
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM job
              ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
         );
         for raw in tx.prepare_cached(&sql)?.query_map([], raw_job)? {
-            let raw = raw?;
-            let started = raw.started_at.is_some();
-            match raw.parse() {
-                Ok(job) if started => status.running.push(job),
-                Ok(job) => status.scheduled.push(job),
-                Err(bad) => {
-                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
-                    status.unreadable.push(bad);
-                }
-            }
+            status.push_job(raw?);
         }
         let sql = format!("SELECT {SUPPRESSION_COLUMNS} FROM suppression ORDER BY start_at, id");
         for row in tx.prepare_cached(&sql)?.query_map([], read_suppression)? {
             match parse_suppression(row?) {
-                Ok(s) if format_time(s.start_at) <= now => status.active_suppressions.push(s),
-                Ok(s) => status.scheduled_suppressions.push(s),
+                Ok(s) => status.push_suppression(s, now),
                 Err(e) => {
                     tracing::warn!(error = %e, "unreadable suppression row left out of status")
                 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
 
 use super::SqliteStore;
-use crate::queue::suppression::Suppression;
+use crate::queue::suppression::{check_window, Suppression};
 use crate::queue::time::{format_time, parse_time};
 use crate::queue::QueueError;
 
@@ -50,9 +50,7 @@ impl SqliteStore {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(), QueueError> {
-        if end <= start {
-            return Err(QueueError::EmptySuppression { start, end });
-        }
+        check_window(start, end)?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO suppression (job_type, start_at, end_at) VALUES (?1, ?2, ?3)",
