@@ -35,8 +35,8 @@ pub(super) fn raw_job(row: &Row) -> RawJob {
 }
 
 impl PgStore {
-    /// Schedules a job, merging with a pending job of the same type and args (the SQLite
-    /// store's rule).
+    /// Schedules a job, deduplicating on type and args text: a pending job with both equal is
+    /// updated instead of adding another.
     pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -61,7 +61,9 @@ impl PgStore {
         Ok(removed as usize)
     }
 
-    /// `remove job id N` (see [`crate::queue::SqliteStore::remove_job`]).
+    /// `remove job id N`, by user `by`: a pending job, or a started one no dispatcher runs, is
+    /// deleted at once (a started one recorded in history as removed); a job a dispatcher
+    /// runs is only marked, for that dispatcher to stop its processes and finish the run.
     pub async fn remove_job(
         &self,
         id: i64,
@@ -103,8 +105,9 @@ impl PgStore {
         Ok(Removal::Removed)
     }
 
-    /// When the dispatcher should next try to reserve (see
-    /// [`crate::queue::SqliteStore::next_start_after`]), with suppressions judged at `now`.
+    /// When the dispatcher should next try to reserve: the earliest `start_after` of a pending
+    /// job whose type is not running, pushed to the end of any suppression active at `now`;
+    /// `None` if nothing waits.
     pub async fn next_start_after(
         &self,
         now: DateTime<Utc>,

@@ -1,5 +1,5 @@
-//! Reserving jobs, heartbeats, and reaping jobs whose dispatcher died (see the SQLite store's
-//! `lease.rs` for the rules; this file holds how PostgreSQL keeps them across hosts).
+//! Reserving jobs, heartbeats, and reaping jobs whose dispatcher died, in PostgreSQL: one
+//! running job per type and each dead job reaped once, across hosts.
 
 use std::time::Duration;
 
@@ -21,8 +21,9 @@ impl PgStore {
     /// `start_after` then id order, of a type with no running job and no active suppression.
     /// Rows another dispatcher is reserving are skipped (`SKIP LOCKED`); two dispatchers that
     /// pick two jobs of one type at once collide on the one-running-per-type index (the
-    /// server logs a unique violation), and the loser tries again. An unreadable row is reserved and returned as
-    /// [`QueueError::BadRow`], as with SQLite.
+    /// server logs a unique violation), and the loser tries again. An unreadable row is
+    /// reserved and returned as [`QueueError::BadRow`], so that no dispatcher picks it up
+    /// again.
     pub async fn reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
         let mut attempt = 0;
         loop {

@@ -1,5 +1,5 @@
-//! Claims of scheduled jobs' due times (the rules are the SQLite store's: see
-//! `schedule_runs.rs` there).
+//! Claims of scheduled jobs' due times in PostgreSQL: the claim, the job it queues and the
+//! pruning of old claims in one transaction (the rules are in `queue/schedule_runs.rs`).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;

@@ -9,8 +9,8 @@ use crate::queue::status::Status;
 use crate::queue::QueueError;
 
 impl PgStore {
-    /// The queue at `now`, after deleting expired suppressions (see
-    /// [`crate::queue::SqliteStore::status`]).
+    /// The queue at `now`, after deleting expired suppressions. Unreadable job rows go to
+    /// `unreadable`.
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
         let mut client = self.client().await?;
         // Repeatable read: the lists are one consistent snapshot.

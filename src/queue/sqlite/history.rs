@@ -279,8 +279,8 @@ mod tests {
         );
     }
 
-    /// Defect: job N runs, its row goes (reaped, or removed with no live run), a new job
-    /// gets id N, and the old run's finish deleted the new job.
+    /// Job N runs, its row goes (reaped, or removed with no live run) and a new job gets id
+    /// N: the old run's finish must leave the new job alone.
     #[test]
     fn a_stale_run_never_finishes_a_job_that_reused_its_id() {
         let queue = SqliteStore::open_in_memory().expect("open");

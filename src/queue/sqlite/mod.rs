@@ -99,7 +99,7 @@ impl SqliteStore {
 
     /// Resolves when the queue has changed since the last wait (at once if it has): in this
     /// process, or (for a file, once this has been called) in another, seen by a watcher
-    /// thread polling `data_version` every [`WATCH_EVERY`] on a connection of its own. Meant
+    /// thread polling `data_version` every `WATCH_EVERY` on a connection of its own. Meant
     /// for one waiter, the dispatcher.
     pub fn notified(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.watch_other_processes();

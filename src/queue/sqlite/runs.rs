@@ -1,8 +1,10 @@
-//! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died.
+//! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died, in
+//! SQLite.
 //!
 //! A lease is a `job_run` row (run id, job id, owner, heartbeat) written in the same
-//! transaction that marks the job started; its run id is never reused (see [`RunId`]). The Python service wrote no leases, so a started job without
-//! one is either Python's or orphaned, and is judged by its `started_at` alone.
+//! transaction that marks the job started; its run id is never reused (see [`RunId`]). The
+//! Python service wrote no leases, so a started job without one is either Python's or
+//! orphaned, and is judged by its `started_at` alone.
 
 use std::sync::LazyLock;
 

@@ -226,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("v6.db");
         let mut conn = Connection::open(&path).expect("open");
-        // A database as the previous build left it: six migrations and a pending job.
+        // A database at schema version 6: six migrations and a pending job.
         for sql in &MIGRATIONS[..6] {
             conn.execute_batch(sql).expect("old migration");
         }
