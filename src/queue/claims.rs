@@ -2,15 +2,14 @@
 //! redelivers an envelope to any of the app's connections, so with replicas, or an old and a
 //! new `serve` overlapping in a rolling restart, each event must be claimed before it is acted
 //! on), and named leases, so that one process at a time runs a singleton task such as the
-//! support search checker.
+//! support search checker. The rules both stores keep; each store's `claims.rs` holds its SQL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
-use super::time::{format_time, to_delta};
-use super::{QueueError, SqliteStore};
+use super::time::{kept_since, plus};
+use super::QueueError;
 
 /// How long a claimed event id is remembered: Slack retries for minutes, never a day later.
 pub const EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
@@ -28,100 +27,15 @@ pub(crate) fn time_to_prune() -> bool {
         .is_multiple_of(PRUNE_EVERY_N_CLAIMS)
 }
 
-impl SqliteStore {
-    /// Claims Slack event `event_id` at `now`: `true` for the one caller, in any process,
-    /// that should act on it; `false` if it was claimed within [`EVENT_RETENTION`].
-    pub fn claim_event(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, QueueError> {
-        let conn = self.conn();
-        if time_to_prune() {
-            conn.prepare_cached("DELETE FROM slack_event WHERE claimed_at < ?1")?
-                .execute([format_time(now - EVENT_RETENTION)])?;
-        }
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO slack_event (event_id, claimed_at) VALUES (?1, ?2)
-                 ON CONFLICT (event_id) DO NOTHING",
-            )?
-            .execute(params![event_id, format_time(now)])?;
-        Ok(inserted == 1)
-    }
-
-    /// Takes lease `name` for `owner` until `now + ttl`, or renews it if `owner` holds it:
-    /// `true` if `owner` holds it now. Another owner's lease is taken only once it expired.
-    pub fn hold_lease(
-        &self,
-        name: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-        ttl: std::time::Duration,
-    ) -> Result<bool, QueueError> {
-        let until = to_delta(ttl)
-            .and_then(|delta| now.checked_add_signed(delta))
-            .ok_or(QueueError::DurationTooLong(ttl))?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO service_lease (name, owner, expires_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-             WHERE service_lease.owner = excluded.owner OR service_lease.expires_at <= ?4
-             RETURNING owner",
-        )?;
-        let mut rows = stmt.query(params![name, owner, format_time(until), format_time(now)])?;
-        Ok(rows.next()?.is_some())
-    }
+/// Event ids claimed before this are forgotten (pruned) at `now`.
+pub(crate) fn event_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    kept_since(now, EVENT_RETENTION)
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::queue::test_util::{at, count, raw};
-
-    #[test]
-    fn an_event_is_claimed_once_across_connections() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("q.db");
-        let (a, b) = (
-            SqliteStore::open(&path).expect("open"),
-            SqliteStore::open(&path).expect("open"),
-        );
-        assert!(a.claim_event("Ev1", at(0)).expect("claim"));
-        assert!(!b.claim_event("Ev1", at(1)).expect("claim"));
-        assert!(!a.claim_event("Ev1", at(2)).expect("claim"));
-        assert!(b.claim_event("Ev2", at(2)).expect("claim"));
-    }
-
-    #[test]
-    fn event_ids_older_than_a_day_are_pruned() {
-        let queue = SqliteStore::open_in_memory().expect("open");
-        raw(
-            &queue,
-            "INSERT INTO slack_event VALUES ('old', '2000-01-01 00:00:00.000000+00:00')",
-        );
-        // Enough claims that one of them prunes, whatever other tests did to the counter.
-        for i in 0..=PRUNE_EVERY_N_CLAIMS {
-            queue.claim_event(&format!("E{i}"), at(0)).expect("claim");
-        }
-        assert!(queue.claim_event("old", at(0)).expect("claim"));
-        assert_eq!(
-            count(&queue, "slack_event"),
-            PRUNE_EVERY_N_CLAIMS as i64 + 2
-        );
-    }
-
-    #[test]
-    fn a_lease_is_held_by_one_owner_until_it_expires() {
-        let queue = SqliteStore::open_in_memory().expect("open");
-        let ttl = Duration::from_secs(30);
-        assert!(queue.hold_lease("search", "a", at(0), ttl).expect("lease"));
-        assert!(!queue.hold_lease("search", "b", at(10), ttl).expect("lease"));
-        // The holder renews it.
-        assert!(queue.hold_lease("search", "a", at(20), ttl).expect("lease"));
-        assert!(!queue.hold_lease("search", "b", at(45), ttl).expect("lease"));
-        // Once it expires, another takes it and the old holder no longer has it.
-        assert!(queue.hold_lease("search", "b", at(50), ttl).expect("lease"));
-        assert!(!queue.hold_lease("search", "a", at(51), ttl).expect("lease"));
-        // Other leases are independent.
-        assert!(queue.hold_lease("other", "a", at(51), ttl).expect("lease"));
-    }
+/// When a lease taken or renewed at `now` for `ttl` expires; fails for an absurd `ttl`.
+pub(crate) fn lease_expiry(
+    now: DateTime<Utc>,
+    ttl: std::time::Duration,
+) -> Result<DateTime<Utc>, QueueError> {
+    plus(now, ttl)
 }

@@ -10,10 +10,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Database, Finished, HistoryEntry, Job, NewJob, PgStore, QueueError, QueuedByDelivery, Reaped,
-    Removal, RunId, Scheduled, SqliteStore, Status, Suppression,
-};
+use super::database::Database;
+use super::deliveries::QueuedByDelivery;
+use super::history::{Finished, HistoryEntry};
+use super::job::{Job, NewJob, Removal, RunId, Scheduled};
+use super::postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
+use super::runs::Reaped;
+use super::schedule_runs::{ScheduleClaim, ScheduleRun};
+use super::sqlite::{SqliteStore, SCHEMA_VERSION};
+use super::status::Status;
+use super::suppression::Suppression;
+use super::time::start_after;
+use super::QueueError;
 use crate::config::Args;
 
 /// A handle on the job queue: cheap to clone, safe to share between tasks.
@@ -154,8 +162,8 @@ impl Queue {
     /// The schema version this build brings the store to.
     pub fn supported_schema_version(&self) -> i64 {
         match &self.store {
-            Store::Sqlite(_) => super::SCHEMA_VERSION,
-            Store::Postgres(_) => super::POSTGRES_MIGRATIONS.len() as i64,
+            Store::Sqlite(_) => SCHEMA_VERSION,
+            Store::Postgres(_) => POSTGRES_MIGRATIONS.len() as i64,
         }
     }
 
@@ -184,7 +192,7 @@ impl Queue {
         is_im: bool,
         message_ts: Option<&str>,
     ) -> Result<Scheduled, QueueError> {
-        let start_after = super::start_after(Utc::now(), delay)?;
+        let start_after = start_after(Utc::now(), delay)?;
         self.schedule(&NewJob {
             job_type,
             args,
@@ -421,7 +429,7 @@ impl Queue {
         }
     }
 
-    /// Deletes history older than [`super::HISTORY_RETENTION`]; returns how many.
+    /// Deletes history older than [`HISTORY_RETENTION`](super::history::HISTORY_RETENTION); returns how many.
     pub async fn prune_history(&self, now: DateTime<Utc>) -> Result<usize, QueueError> {
         match &self.store {
             Store::Sqlite(s) => Self::blocking(s, move |s| s.prune_history(now)).await,
@@ -483,8 +491,8 @@ impl Queue {
     /// the database (see [`SqliteStore::claim_schedule_run`]).
     pub async fn claim_schedule_run(
         &self,
-        claim: super::ScheduleClaim,
-    ) -> Result<super::ScheduleRun, QueueError> {
+        claim: ScheduleClaim,
+    ) -> Result<ScheduleRun, QueueError> {
         match &self.store {
             Store::Sqlite(s) => Self::blocking(s, move |s| s.claim_schedule_run(&claim)).await,
             Store::Postgres(p) => p.claim_schedule_run(&claim).await,

@@ -1,18 +1,12 @@
 //! A `job` row: the typed [`Job`], and the raw row it is read from, which may hold anything
-//! the Python service (or a hand edit) left there.
+//! the Python service (or a hand edit) left there; the rules that judge a raw row are shared
+//! by both stores, each of which reads its rows into a [`RawJob`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::ValueRef;
-use rusqlite::Row;
 
 use super::args::decode_args;
 use super::time::parse_time;
 use crate::config::Args;
-
-/// The columns every job query selects, in the order [`RawJob::from_row`] reads them.
-pub(crate) const JOB_COLUMNS: &str =
-    "job.id, job.type, job.args, job.channel, job.thread_ts, job.message_ts, job.start_after, job.started_at, job.is_im,
-     (SELECT run_id FROM job_run WHERE job_run.job_id = job.id)";
 
 /// One reservation of a job by a dispatcher. Unlike job ids, which the Python-compatible
 /// `job` table reuses once a row is deleted, a run id is never reused, so every write made
@@ -52,7 +46,7 @@ pub struct Job {
     pub run: Option<RunId>,
 }
 
-/// A job to schedule at an absolute time (see [`super::SqliteStore::schedule`]).
+/// A job to schedule at an absolute time (see [`super::Queue::schedule`]).
 #[derive(Debug, Clone, Copy)]
 pub struct NewJob<'a> {
     /// The job type.
@@ -126,50 +120,7 @@ pub(crate) struct RawJob {
     pub run: Option<RunId>,
 }
 
-/// Any SQLite value as text (`NULL` as `None`): Python's DATETIME and BOOLEAN columns have
-/// numeric affinity, so what is stored is not always TEXT.
-fn text(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
-    Ok(match row.get_ref(index)? {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(i.to_string()),
-        ValueRef::Real(f) => Some(f.to_string()),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-    })
-}
-
-/// Python stores booleans as 0/1; anything else non-empty and not false-like counts as true.
-fn flag(row: &Row<'_>, index: usize) -> rusqlite::Result<bool> {
-    Ok(match row.get_ref(index)? {
-        ValueRef::Null => false,
-        ValueRef::Integer(i) => i != 0,
-        ValueRef::Real(f) => f != 0.0,
-        ValueRef::Text(t) | ValueRef::Blob(t) => !matches!(
-            String::from_utf8_lossy(t)
-                .trim()
-                .to_ascii_lowercase()
-                .as_str(),
-            "" | "0" | "false"
-        ),
-    })
-}
-
 impl RawJob {
-    /// Reads the columns of [`JOB_COLUMNS`].
-    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<RawJob> {
-        Ok(RawJob {
-            id: row.get(0)?,
-            job_type: text(row, 1)?.unwrap_or_default(),
-            args: text(row, 2)?,
-            channel: text(row, 3)?,
-            thread_ts: text(row, 4)?,
-            message_ts: text(row, 5)?,
-            start_after: text(row, 6)?,
-            started_at: text(row, 7)?,
-            is_im: flag(row, 8)?,
-            run: row.get::<_, Option<i64>>(9)?.map(RunId),
-        })
-    }
-
     fn bad(&self, reason: String) -> BadRow {
         BadRow {
             id: self.id,
@@ -213,7 +164,7 @@ impl RawJob {
     }
 
     /// The job a dispatcher (`owner`) just reserved, started at `started_at`; an unreadable
-    /// row is [`super::QueueError::BadRow`] (it stays reserved: see `SqliteStore::reserve`).
+    /// row is [`super::QueueError::BadRow`] (it stays reserved: see `Queue::reserve`).
     /// Shared by both stores.
     pub(crate) fn reserved(
         self,

@@ -1,31 +1,30 @@
-//! The job queue: a SQLite database shared by the Slack bot, the webhook server and the
-//! dispatcher, which may be separate processes.
+//! The job queue: a database shared by the Slack bot, the webhook server and the dispatcher,
+//! which may be separate processes: SQLite (the embedded default, `sqlite/`) or PostgreSQL
+//! (several hosts, `postgres/`).
 //!
-//! The schema is the Python service's (`job`, `suppression`) plus tables added by migrations
-//! (see `schema.rs`), so an existing database keeps working and its pending jobs run. Each
-//! component opens one [`Queue`] and clones it freely.
+//! [`Queue`] (`handle.rs`) is the interface every part uses: async, whatever the store; each
+//! component opens one and clones it freely. The files beside it hold what both stores share:
+//! the types they return, retention periods, and the rules that touch no SQL. The two store
+//! folders each hold one file per concern under the same names, and never import each other.
 //!
-//! [`Queue`] (`handle.rs`) is the interface every part uses: async, whatever the store. The
-//! SQLite store itself ([`SqliteStore`], `sqlite.rs` and the files named for what they do)
-//! is synchronous, one connection per process, and runs on the blocking pool.
-//! Times are UTC text `YYYY-MM-DD HH:MM:SS.ffffff+00:00` (see [`format_time`]), compared
-//! as text in SQL; `args` text is Python's `json.dumps(args, sort_keys=True)` (see
-//! [`encode_args`]), so dedupe matches rows the Python service wrote.
+//! SQLite's schema is the Python service's (`job`, `suppression`) plus tables added by
+//! migrations (see `sqlite/schema.rs`), so an existing database keeps working and its pending
+//! jobs run. The SQLite store ([`SqliteStore`]) is synchronous, one connection per process,
+//! and runs on the blocking pool. Its times are UTC text
+//! `YYYY-MM-DD HH:MM:SS.ffffff+00:00` (see [`format_time`]), compared as text in SQL; `args`
+//! text is Python's `json.dumps(args, sort_keys=True)` in both stores (see [`encode_args`]),
+//! so dedupe matches rows the Python service wrote.
 
 mod args;
 mod claims;
-#[cfg(test)]
-mod concurrency;
 mod database;
 mod deliveries;
 mod handle;
 mod history;
 mod job;
-mod lease;
 mod postgres;
-mod schedule;
+mod runs;
 mod schedule_runs;
-mod schema;
 mod sqlite;
 mod status;
 mod suppression;
@@ -40,11 +39,10 @@ pub use deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 pub use handle::Queue;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 pub use job::{BadRow, Job, NewJob, Removal, RunId, Scheduled};
-pub use lease::Reaped;
 pub use postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
+pub use runs::Reaped;
 pub use schedule_runs::{ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
-pub use schema::SCHEMA_VERSION;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, SCHEMA_VERSION};
 pub use status::Status;
 pub use suppression::Suppression;
 pub use time::{format_time, parse_time, start_after, TimeError};
@@ -114,60 +112,4 @@ pub enum QueueError {
         /// The requested end.
         end: chrono::DateTime<chrono::Utc>,
     },
-}
-
-#[cfg(test)]
-pub(crate) mod test_util {
-    use chrono::{DateTime, TimeZone, Utc};
-
-    use super::*;
-    use crate::config::Args;
-
-    /// A fixed instant, so tests never race the clock.
-    pub fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2030, 6, 1, 12, 0, 0)
-            .single()
-            .expect("valid test time")
-    }
-
-    /// `t0()` plus some seconds.
-    pub fn at(secs: i64) -> DateTime<Utc> {
-        t0() + chrono::TimeDelta::seconds(secs)
-    }
-
-    /// Args from pairs.
-    pub fn args(pairs: &[(&str, &str)]) -> Args {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    /// Schedules a job starting at `at(secs)` in channel `C1`.
-    pub fn add(queue: &SqliteStore, job_type: &str, a: &Args, secs: i64) -> Scheduled {
-        queue
-            .schedule(&NewJob {
-                job_type,
-                args: a,
-                channel: "C1",
-                thread_ts: None,
-                message_ts: None,
-                is_im: false,
-                start_after: at(secs),
-            })
-            .expect("schedule")
-    }
-
-    /// Runs raw SQL on the queue's connection, to plant rows as Python would.
-    pub fn raw(queue: &SqliteStore, sql: &str) {
-        queue.conn().execute_batch(sql).expect("raw sql");
-    }
-
-    /// Counts rows in a table.
-    pub fn count(queue: &SqliteStore, table: &str) -> i64 {
-        queue
-            .conn()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .expect("count")
-    }
 }

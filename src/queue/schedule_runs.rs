@@ -1,15 +1,12 @@
 //! Claims of scheduled jobs' due times (`[[ns.schedule]]`): each (schedule, due time) is
 //! claimed once in the database, in the transaction that queues its job, so several
-//! dispatchers on one database queue it exactly once between them.
+//! dispatchers on one database queue it exactly once between them. What a claim asks and
+//! what it did; each store's `schedule_runs.rs` holds its SQL.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{params, Transaction, TransactionBehavior};
 
 use super::job::{NewJob, Scheduled};
-use super::schedule::schedule_in;
-use super::suppression::active_suppression_in;
-use super::time::format_time;
-use super::{QueueError, SqliteStore};
+use super::time::kept_since;
 use crate::config::Args;
 
 /// How long claims are kept; the latest of each schedule is kept whatever its age, as
@@ -52,167 +49,47 @@ pub enum ScheduleRun {
     NeverRan,
 }
 
-impl SqliteStore {
-    /// Claims `claim.due_at` for its schedule and, if the claim is new, queues the job by the
-    /// normal rules (dedupe included), unless its type is suppressed at `claim.now`; all in one
-    /// immediate transaction. Prunes the schedule's claims older than
-    /// [`SCHEDULE_RUN_RETENTION`], except its latest.
-    pub fn claim_schedule_run(&self, claim: &ScheduleClaim) -> Result<ScheduleRun, QueueError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let run = claim_in(&tx, claim)?;
-        if matches!(run, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan) {
-            return Ok(run);
+impl ScheduleClaim {
+    /// The job a claim queues: due at the claimed time, in the schedule's channel, as no
+    /// message's reply.
+    pub(crate) fn job(&self) -> NewJob<'_> {
+        NewJob {
+            job_type: &self.job_type,
+            args: &self.args,
+            channel: &self.channel,
+            thread_ts: None,
+            message_ts: None,
+            is_im: false,
+            start_after: self.due_at,
         }
-        tx.commit()?;
-        drop(conn);
-        if matches!(run, ScheduleRun::Queued(_)) {
-            self.wake();
-        }
-        Ok(run)
+    }
+
+    /// The schedule's claims of due times before this are pruned, except its latest (the one
+    /// just made, whatever its age: catch-up's proof that the schedule ran before).
+    pub(crate) fn prune_cutoff(&self) -> DateTime<Utc> {
+        kept_since(self.now, SCHEDULE_RUN_RETENTION)
     }
 }
 
-fn claim_in(tx: &Transaction<'_>, claim: &ScheduleClaim) -> Result<ScheduleRun, QueueError> {
-    let key = claim.schedule_key.as_str();
-    let due = format_time(claim.due_at);
-    if claim.only_after_earlier_run {
-        let ran_before: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM schedule_run WHERE schedule_key = ?1 AND due_at < ?2)",
-            )?
-            .query_row(params![key, due], |r| r.get(0))?;
-        if !ran_before {
-            return Ok(ScheduleRun::NeverRan);
+impl ScheduleRun {
+    /// Whether a claim was made here; if not ([`ScheduleRun::AlreadyClaimed`],
+    /// [`ScheduleRun::NeverRan`]) the transaction changed nothing and is dropped.
+    pub(crate) fn claimed_here(&self) -> bool {
+        !matches!(self, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan)
+    }
+
+    /// Whether a job was queued, so dispatchers are woken.
+    pub(crate) fn queued(&self) -> bool {
+        matches!(self, ScheduleRun::Queued(_))
+    }
+
+    /// The `outcome` and `job_id` recorded for a claim made here (`None` otherwise): `queued`
+    /// with the job's id, or `suppressed`.
+    pub(crate) fn outcome(&self) -> Option<(&'static str, Option<i64>)> {
+        match self {
+            ScheduleRun::Queued(scheduled) => Some(("queued", Some(scheduled.id))),
+            ScheduleRun::Suppressed { .. } => Some(("suppressed", None)),
+            ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan => None,
         }
-    }
-    let now = format_time(claim.now);
-    let claimed = tx
-        .prepare_cached(
-            "INSERT INTO schedule_run (schedule_key, due_at, claimed_at, outcome)
-             VALUES (?1, ?2, ?3, 'claimed') ON CONFLICT (schedule_key, due_at) DO NOTHING",
-        )?
-        .execute(params![key, due, now])?;
-    if claimed == 0 {
-        return Ok(ScheduleRun::AlreadyClaimed);
-    }
-    let run = match active_suppression_in(tx, &claim.job_type, claim.now)? {
-        Some(s) => {
-            set_outcome(tx, key, &due, "suppressed", None)?;
-            ScheduleRun::Suppressed { until: s.end_at }
-        }
-        None => {
-            let scheduled = schedule_in(
-                tx,
-                &NewJob {
-                    job_type: &claim.job_type,
-                    args: &claim.args,
-                    channel: &claim.channel,
-                    thread_ts: None,
-                    message_ts: None,
-                    is_im: false,
-                    start_after: claim.due_at,
-                },
-            )?;
-            set_outcome(tx, key, &due, "queued", Some(scheduled.id))?;
-            ScheduleRun::Queued(scheduled)
-        }
-    };
-    let cutoff = claim
-        .now
-        .checked_sub_signed(SCHEDULE_RUN_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    // `due_at < ?3` keeps the claim just made, the latest, even when it is older than the cutoff.
-    tx.prepare_cached(
-        "DELETE FROM schedule_run WHERE schedule_key = ?1 AND due_at < ?2 AND due_at < ?3",
-    )?
-    .execute(params![key, format_time(cutoff), due])?;
-    Ok(run)
-}
-
-fn set_outcome(
-    tx: &Transaction<'_>,
-    key: &str,
-    due: &str,
-    outcome: &str,
-    job_id: Option<i64>,
-) -> Result<(), QueueError> {
-    tx.prepare_cached(
-        "UPDATE schedule_run SET outcome = ?3, job_id = ?4 WHERE schedule_key = ?1 AND due_at = ?2",
-    )?
-    .execute(params![key, due, outcome, job_id])?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::test_util::*;
-    use super::*;
-
-    fn claim(secs: i64, only_after_earlier_run: bool) -> ScheduleClaim {
-        ScheduleClaim {
-            schedule_key: "r_ping * * * * * UTC".into(),
-            due_at: at(secs),
-            job_type: "r_ping".into(),
-            args: args(&[]),
-            channel: "#reports".into(),
-            only_after_earlier_run,
-            now: at(secs + 5),
-        }
-    }
-
-    #[test]
-    fn a_due_time_is_claimed_and_queued_once() {
-        let queue = SqliteStore::open_in_memory().expect("open");
-        let first = queue.claim_schedule_run(&claim(0, false)).expect("claim");
-        assert!(matches!(first, ScheduleRun::Queued(s) if !s.already_running));
-        assert_eq!(
-            queue.claim_schedule_run(&claim(0, false)).expect("claim"),
-            ScheduleRun::AlreadyClaimed
-        );
-        assert_eq!(count(&queue, "job"), 1);
-        let job = queue.reserve("d", at(10)).expect("reserve").expect("a job");
-        assert_eq!(
-            (job.job_type.as_str(), job.channel.as_str(), job.start_after),
-            ("r_ping", "#reports", at(0))
-        );
-    }
-
-    #[test]
-    fn a_suppressed_type_is_claimed_but_not_queued() {
-        let queue = SqliteStore::open_in_memory().expect("open");
-        queue
-            .schedule_suppression("r_ping", at(-60), at(600))
-            .expect("suppress");
-        assert_eq!(
-            queue.claim_schedule_run(&claim(0, false)).expect("claim"),
-            ScheduleRun::Suppressed { until: at(600) }
-        );
-        assert_eq!(count(&queue, "job"), 0);
-        assert_eq!(
-            queue.claim_schedule_run(&claim(0, false)).expect("claim"),
-            ScheduleRun::AlreadyClaimed,
-            "nobody else queues it"
-        );
-    }
-
-    #[test]
-    fn catch_up_needs_an_earlier_run_and_keeps_the_latest_claim() {
-        let queue = SqliteStore::open_in_memory().expect("open");
-        assert_eq!(
-            queue.claim_schedule_run(&claim(0, true)).expect("claim"),
-            ScheduleRun::NeverRan
-        );
-        assert_eq!(count(&queue, "schedule_run"), 0);
-        queue.claim_schedule_run(&claim(0, false)).expect("claim");
-        // Ten days later, the missed latest due time is caught up; the old claim is pruned.
-        let later = 10 * 24 * 3600;
-        assert!(matches!(
-            queue
-                .claim_schedule_run(&claim(later, true))
-                .expect("claim"),
-            ScheduleRun::Queued(_)
-        ));
-        assert_eq!(count(&queue, "schedule_run"), 1);
     }
 }

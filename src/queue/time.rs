@@ -5,7 +5,9 @@
 //! must have exactly this shape; reading is more tolerant because the Python service omits the
 //! fraction when it is zero.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+
+use super::QueueError;
 
 /// Why a stored time could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,18 +38,43 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, TimeError> {
 }
 
 /// Converts a `std` duration for arithmetic on times, failing for absurdly long ones.
-pub(crate) fn to_delta(duration: std::time::Duration) -> Option<chrono::TimeDelta> {
+fn to_delta(duration: std::time::Duration) -> Option<chrono::TimeDelta> {
     chrono::TimeDelta::from_std(duration).ok()
+}
+
+/// `duration` after `now`, failing for absurdly long durations.
+pub(crate) fn plus(
+    now: DateTime<Utc>,
+    duration: std::time::Duration,
+) -> Result<DateTime<Utc>, QueueError> {
+    to_delta(duration)
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or(QueueError::DurationTooLong(duration))
+}
+
+/// `duration` before `now`, failing for absurdly long durations.
+pub(crate) fn minus(
+    now: DateTime<Utc>,
+    duration: std::time::Duration,
+) -> Result<DateTime<Utc>, QueueError> {
+    to_delta(duration)
+        .and_then(|delta| now.checked_sub_signed(delta))
+        .ok_or(QueueError::DurationTooLong(duration))
+}
+
+/// The oldest time a retention period `keep` still covers at `now`: rows older than this are
+/// pruned. The earliest representable time when `keep` reaches past it.
+pub(crate) fn kept_since(now: DateTime<Utc>, keep: TimeDelta) -> DateTime<Utc> {
+    now.checked_sub_signed(keep)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// `delay` after `now`, failing for absurdly long delays.
 pub fn start_after(
     now: DateTime<Utc>,
     delay: std::time::Duration,
-) -> Result<DateTime<Utc>, super::QueueError> {
-    to_delta(delay)
-        .and_then(|delta| now.checked_add_signed(delta))
-        .ok_or(super::QueueError::DurationTooLong(delay))
+) -> Result<DateTime<Utc>, QueueError> {
+    plus(now, delay)
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::queue::claims::EVENT_RETENTION;
-use crate::queue::time::to_delta;
+use crate::queue::claims::{event_cutoff, lease_expiry, time_to_prune};
 use crate::queue::QueueError;
 
 impl PgStore {
@@ -15,8 +14,8 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<bool, QueueError> {
         let client = self.client().await?;
-        if crate::queue::claims::time_to_prune() {
-            let cutoff = now - EVENT_RETENTION;
+        if time_to_prune() {
+            let cutoff = event_cutoff(now);
             client
                 .execute("DELETE FROM slack_event WHERE claimed_at < $1", &[&cutoff])
                 .await?;
@@ -38,9 +37,7 @@ impl PgStore {
         now: DateTime<Utc>,
         ttl: std::time::Duration,
     ) -> Result<bool, QueueError> {
-        let until = to_delta(ttl)
-            .and_then(|delta| now.checked_add_signed(delta))
-            .ok_or(QueueError::DurationTooLong(ttl))?;
+        let until = lease_expiry(now, ttl)?;
         let row = self
             .client()
             .await?

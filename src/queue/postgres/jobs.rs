@@ -1,14 +1,16 @@
-//! Adding, cancelling and removing jobs, when the next one is due, and the `status` snapshot.
+//! Adding, cancelling and removing jobs, and when the next one is due.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
+use super::history::insert_history;
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::args::encode_args;
+use crate::queue::history::{ExitKind, HistoryRow};
 use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
 use crate::queue::time::format_time;
-use crate::queue::{ExitKind, QueueError, Status};
+use crate::queue::QueueError;
 
 /// The columns every job query selects, in the order [`raw_job`] reads them.
 pub(super) const JOB_COLUMNS: &str = "job.id, job.type, job.args, job.channel, job.thread_ts,
@@ -33,8 +35,8 @@ pub(super) fn raw_job(row: &Row) -> RawJob {
 }
 
 impl PgStore {
-    /// Schedules a job, merging with a pending job of the same type and args (the SQLite
-    /// store's rule).
+    /// Schedules a job, deduplicating on type and args text: a pending job with both equal is
+    /// updated instead of adding another.
     pub async fn schedule(&self, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -59,7 +61,9 @@ impl PgStore {
         Ok(removed as usize)
     }
 
-    /// `remove job id N` (see [`crate::queue::SqliteStore::remove_job`]).
+    /// `remove job id N`, by user `by`: a pending job, or a started one no dispatcher runs, is
+    /// deleted at once (a started one recorded in history as removed); a job a dispatcher
+    /// runs is only marked, for that dispatcher to stop its processes and finish the run.
     pub async fn remove_job(
         &self,
         id: i64,
@@ -92,22 +96,7 @@ impl PgStore {
         tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&id])
             .await?;
         if running {
-            let started_at = row.started_at.as_deref().map(crate::queue::parse_time);
-            super::records::insert_history(
-                &tx,
-                &super::records::HistoryRow {
-                    job_id: id,
-                    run: None,
-                    job_type: &row.job_type,
-                    args: row.args.as_deref(),
-                    channel: row.channel.as_deref(),
-                    started_at: started_at.and_then(Result::ok),
-                    ended_at: now,
-                    exit: &ExitKind::Removed,
-                    log_dir: None,
-                },
-            )
-            .await?;
+            insert_history(&tx, &HistoryRow::ended(&row, &ExitKind::Removed, now)).await?;
         }
         tx.execute(NOTIFY_SQL, &[]).await?;
         tx.commit().await?;
@@ -116,8 +105,9 @@ impl PgStore {
         Ok(Removal::Removed)
     }
 
-    /// When the dispatcher should next try to reserve (see
-    /// [`crate::queue::SqliteStore::next_start_after`]), with suppressions judged at `now`.
+    /// When the dispatcher should next try to reserve: the earliest `start_after` of a pending
+    /// job whose type is not running, pushed to the end of any suppression active at `now`;
+    /// `None` if nothing waits.
     pub async fn next_start_after(
         &self,
         now: DateTime<Utc>,
@@ -138,46 +128,6 @@ impl PgStore {
             )
             .await?;
         Ok(row.get(0))
-    }
-
-    /// The queue at `now`, after deleting expired suppressions (see
-    /// [`crate::queue::SqliteStore::status`]).
-    pub async fn status(&self, now: DateTime<Utc>) -> Result<Status, QueueError> {
-        let mut client = self.client().await?;
-        // Repeatable read: the lists are one consistent snapshot.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
-        tx.execute("DELETE FROM suppression WHERE end_at <= $1", &[&now])
-            .await?;
-        let mut status = Status::default();
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM job
-             ORDER BY job.started_at IS NULL, job.started_at, job.start_after, job.id"
-        );
-        for row in tx.query(&sql, &[]).await? {
-            let raw = raw_job(&row);
-            let started = raw.started_at.is_some();
-            match raw.parse() {
-                Ok(job) if started => status.running.push(job),
-                Ok(job) => status.scheduled.push(job),
-                Err(bad) => {
-                    tracing::warn!(job_id = bad.id, reason = %bad.reason, "unreadable job row");
-                    status.unreadable.push(bad);
-                }
-            }
-        }
-        for s in super::records::suppressions(&tx, None).await? {
-            if s.start_at <= now {
-                status.active_suppressions.push(s);
-            } else {
-                status.scheduled_suppressions.push(s);
-            }
-        }
-        tx.commit().await?;
-        Ok(status)
     }
 }
 

@@ -4,12 +4,15 @@
 //! a unique partial index for one running job per type, `LISTEN/NOTIFY` for wake-ups.
 
 mod claims;
+mod deliveries;
+mod history;
 mod jobs;
 mod listen;
 mod migrate;
-mod records;
 mod runs;
 mod schedule_runs;
+mod status;
+mod suppression;
 pub mod tls;
 
 use std::str::FromStr;

@@ -1,16 +1,17 @@
-//! Reserving jobs, heartbeats, and reaping jobs whose dispatcher died (see the SQLite store's
-//! `lease.rs` for the rules; this file holds how PostgreSQL keeps them across hosts).
+//! Reserving jobs, heartbeats, and reaping jobs whose dispatcher died, in PostgreSQL: one
+//! running job per type and each dead job reaped once, across hosts.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::history::insert_history;
 use super::jobs::{raw_job, JOB_COLUMNS};
-use super::records::{insert_history, HistoryRow};
 use super::{is_unique_violation, PgStore, NOTIFY_SQL};
+use crate::queue::history::{ExitKind, HistoryRow};
 use crate::queue::job::{Job, RunId};
-use crate::queue::time::to_delta;
-use crate::queue::{ExitKind, QueueError, Reaped};
+use crate::queue::runs::{dead_before, Reaped};
+use crate::queue::QueueError;
 
 /// How often `reserve` retries after losing a race for a job type to another dispatcher.
 const RESERVE_ATTEMPTS: usize = 5;
@@ -20,8 +21,9 @@ impl PgStore {
     /// `start_after` then id order, of a type with no running job and no active suppression.
     /// Rows another dispatcher is reserving are skipped (`SKIP LOCKED`); two dispatchers that
     /// pick two jobs of one type at once collide on the one-running-per-type index (the
-    /// server logs a unique violation), and the loser tries again. An unreadable row is reserved and returned as
-    /// [`QueueError::BadRow`], as with SQLite.
+    /// server logs a unique violation), and the loser tries again. An unreadable row is
+    /// reserved and returned as [`QueueError::BadRow`], so that no dispatcher picks it up
+    /// again.
     pub async fn reserve(&self, owner: &str) -> Result<Option<Job>, QueueError> {
         let mut attempt = 0;
         loop {
@@ -154,9 +156,7 @@ impl PgStore {
         lease_timeout: Duration,
         reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
-        let cutoff = to_delta(lease_timeout)
-            .and_then(|delta| now.checked_sub_signed(delta))
-            .ok_or(QueueError::DurationTooLong(lease_timeout))?;
+        let cutoff = dead_before(now, lease_timeout)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let sql = format!(
@@ -176,27 +176,14 @@ impl PgStore {
                 .await?;
             tx.execute("DELETE FROM job_run WHERE job_id = $1", &[&raw.id])
                 .await?;
+            // The typed column, not the row's text: PostgreSQL's times always read.
             let started_at: Option<DateTime<Utc>> = row.get(7);
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: raw.id,
-                    run: raw.run,
-                    job_type: &raw.job_type,
-                    args: raw.args.as_deref(),
-                    channel: raw.channel.as_deref(),
-                    started_at,
-                    ended_at: now,
-                    exit: &ExitKind::Interrupted,
-                    log_dir: None,
-                },
-            )
-            .await?;
-            tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
-            reaped.push(Reaped {
-                job: raw.parse_lossy(now),
-                process_group,
-            });
+            let history = HistoryRow {
+                started_at,
+                ..HistoryRow::ended(&raw, &ExitKind::Interrupted, now)
+            };
+            insert_history(&tx, &history).await?;
+            reaped.push(Reaped::from_raw(raw, process_group, now));
         }
         tx.execute(
             "DELETE FROM job_run WHERE NOT EXISTS (SELECT 1 FROM job WHERE job.id = job_run.job_id)",

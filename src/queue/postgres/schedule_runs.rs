@@ -1,14 +1,14 @@
-//! Claims of scheduled jobs' due times (the rules are the SQLite store's: see
-//! `schedule_runs.rs` there).
+//! Claims of scheduled jobs' due times in PostgreSQL: the claim, the job it queues and the
+//! pruning of old claims in one transaction (the rules are in `queue/schedule_runs.rs`).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
 use super::jobs::schedule_in;
-use super::records::active_in;
+use super::suppression::active_in;
 use super::{PgStore, NOTIFY_SQL};
-use crate::queue::job::NewJob;
-use crate::queue::{QueueError, ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
+use crate::queue::schedule_runs::{ScheduleClaim, ScheduleRun};
+use crate::queue::QueueError;
 
 impl PgStore {
     /// Claims `claim.due_at` for its schedule and, if the claim is new, queues the job unless
@@ -20,14 +20,14 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let run = claim_in(&tx, claim).await?;
-        if matches!(run, ScheduleRun::AlreadyClaimed | ScheduleRun::NeverRan) {
+        if !run.claimed_here() {
             return Ok(run);
         }
-        if matches!(run, ScheduleRun::Queued(_)) {
+        if run.queued() {
             tx.execute(NOTIFY_SQL, &[]).await?;
         }
         tx.commit().await?;
-        if matches!(run, ScheduleRun::Queued(_)) {
+        if run.queued() {
             self.wake();
         }
         Ok(run)
@@ -59,32 +59,13 @@ async fn claim_in(tx: &Transaction<'_>, claim: &ScheduleClaim) -> Result<Schedul
         return Ok(ScheduleRun::AlreadyClaimed);
     }
     let run = match active_in(tx, &claim.job_type, claim.now).await? {
-        Some(s) => {
-            set_outcome(tx, key, claim.due_at, "suppressed", None).await?;
-            ScheduleRun::Suppressed { until: s.end_at }
-        }
-        None => {
-            let scheduled = schedule_in(
-                tx,
-                &NewJob {
-                    job_type: &claim.job_type,
-                    args: &claim.args,
-                    channel: &claim.channel,
-                    thread_ts: None,
-                    message_ts: None,
-                    is_im: false,
-                    start_after: claim.due_at,
-                },
-            )
-            .await?;
-            set_outcome(tx, key, claim.due_at, "queued", Some(scheduled.id)).await?;
-            ScheduleRun::Queued(scheduled)
-        }
+        Some(s) => ScheduleRun::Suppressed { until: s.end_at },
+        None => ScheduleRun::Queued(schedule_in(tx, &claim.job()).await?),
     };
-    let cutoff = claim
-        .now
-        .checked_sub_signed(SCHEDULE_RUN_RETENTION)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    if let Some((outcome, job_id)) = run.outcome() {
+        set_outcome(tx, key, claim.due_at, outcome, job_id).await?;
+    }
+    let cutoff = claim.prune_cutoff();
     // `due_at < $3` keeps the claim just made, the latest, even when it is older than the cutoff.
     tx.execute(
         "DELETE FROM schedule_run WHERE schedule_key = $1 AND due_at < $2 AND due_at < $3",

@@ -10,12 +10,28 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
-use super::{schema, QueueError};
+use crate::queue::QueueError;
+
+mod claims;
+#[cfg(test)]
+mod concurrency;
+mod deliveries;
+mod history;
+mod jobs;
+mod runs;
+mod schedule_runs;
+mod schema;
+mod status;
+mod suppression;
+#[cfg(test)]
+mod test_util;
+
+pub use schema::SCHEMA_VERSION;
 
 /// A handle on the queue database: one connection, cheap to clone, safe to share.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(crate) conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Connection>>,
     // Wake-up for a dispatcher waiting in `notified()`: rung by this process's changes, and
     // by the watcher thread when another process commits.
     notify: Arc<Notify>,
@@ -67,7 +83,7 @@ impl SqliteStore {
 
     /// Locks the connection. A panic while it was held cannot leave a transaction open
     /// (`Transaction` rolls back on drop), so a poisoned lock is safe to reuse.
-    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| {
             tracing::warn!("queue connection lock was poisoned by a panic; reusing it");
             poisoned.into_inner()
@@ -75,7 +91,7 @@ impl SqliteStore {
     }
 
     /// Wakes the in-process waiter of [`SqliteStore::notified`].
-    pub(super) fn wake(&self) {
+    fn wake(&self) {
         // `notify_one` keeps a permit when nobody waits yet, so a change made while the
         // dispatcher is busy running a job is not lost.
         self.notify.notify_one();
@@ -83,7 +99,7 @@ impl SqliteStore {
 
     /// Resolves when the queue has changed since the last wait (at once if it has): in this
     /// process, or (for a file, once this has been called) in another, seen by a watcher
-    /// thread polling `data_version` every [`WATCH_EVERY`] on a connection of its own. Meant
+    /// thread polling `data_version` every `WATCH_EVERY` on a connection of its own. Meant
     /// for one waiter, the dispatcher.
     pub fn notified(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.watch_other_processes();
@@ -165,9 +181,9 @@ fn watch(path: &Path, notify: &Weak<Notify>) {
 mod tests {
     use std::time::Duration;
 
-    use super::super::test_util::*;
-    use super::super::{parse_time, QueueError, SCHEMA_VERSION};
+    use super::test_util::*;
     use super::*;
+    use crate::queue::time::parse_time;
 
     #[test]
     fn open_in_memory_sets_user_version() {

@@ -69,7 +69,7 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Sets the connection up (WAL, busy timeout) and brings the schema to [`SCHEMA_VERSION`].
-pub(crate) fn prepare(conn: &mut Connection) -> Result<(), QueueError> {
+pub(super) fn prepare(conn: &mut Connection) -> Result<(), QueueError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets the Slack bot, webhook server and dispatcher read while one of them writes.
     // It is a no-op ("memory") for in-memory databases.
@@ -177,12 +177,12 @@ fn add_missing_columns(tx: &Transaction<'_>) -> Result<(), QueueError> {
 }
 
 /// The schema version recorded in the database.
-pub(crate) fn user_version(conn: &Connection) -> Result<i64, QueueError> {
+pub(super) fn user_version(conn: &Connection) -> Result<i64, QueueError> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
 
 /// The journal mode in force (`wal` for a file database).
-pub(crate) fn journal_mode(conn: &Connection) -> Result<String, QueueError> {
+pub(super) fn journal_mode(conn: &Connection) -> Result<String, QueueError> {
     Ok(conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
 }
 
@@ -226,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("v6.db");
         let mut conn = Connection::open(&path).expect("open");
-        // A database as the previous build left it: six migrations and a pending job.
+        // A database at schema version 6: six migrations and a pending job.
         for sql in &MIGRATIONS[..6] {
             conn.execute_batch(sql).expect("old migration");
         }

@@ -1,14 +1,66 @@
-//! Adding, cancelling and removing jobs, and when the next one is due.
+//! Job rows in SQLite: reading them, adding, cancelling and removing jobs, and when the next
+//! one is due.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use super::args::encode_args;
-use super::history::{insert_history, ExitKind, HistoryRow};
-use super::job::{NewJob, RawJob, Removal, Scheduled, JOB_COLUMNS};
-use super::time::{format_time, parse_time, start_after};
-use super::{QueueError, SqliteStore};
+use super::history::insert_history;
+use super::SqliteStore;
 use crate::config::Args;
+use crate::queue::args::encode_args;
+use crate::queue::history::{ExitKind, HistoryRow};
+use crate::queue::job::{NewJob, RawJob, Removal, RunId, Scheduled};
+use crate::queue::time::{format_time, parse_time, start_after};
+use crate::queue::QueueError;
+
+/// The columns every job query selects, in the order [`raw_job`] reads them.
+pub(super) const JOB_COLUMNS: &str =
+    "job.id, job.type, job.args, job.channel, job.thread_ts, job.message_ts, job.start_after, job.started_at, job.is_im,
+     (SELECT run_id FROM job_run WHERE job_run.job_id = job.id)";
+
+/// Any SQLite value as text (`NULL` as `None`): Python's DATETIME and BOOLEAN columns have
+/// numeric affinity, so what is stored is not always TEXT.
+fn text(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    })
+}
+
+/// Python stores booleans as 0/1; anything else non-empty and not false-like counts as true.
+fn flag(row: &Row<'_>, index: usize) -> rusqlite::Result<bool> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => false,
+        ValueRef::Integer(i) => i != 0,
+        ValueRef::Real(f) => f != 0.0,
+        ValueRef::Text(t) | ValueRef::Blob(t) => !matches!(
+            String::from_utf8_lossy(t)
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
+            "" | "0" | "false"
+        ),
+    })
+}
+
+/// Reads the columns of [`JOB_COLUMNS`] as the shared [`RawJob`].
+pub(super) fn raw_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
+    Ok(RawJob {
+        id: row.get(0)?,
+        job_type: text(row, 1)?.unwrap_or_default(),
+        args: text(row, 2)?,
+        channel: text(row, 3)?,
+        thread_ts: text(row, 4)?,
+        message_ts: text(row, 5)?,
+        start_after: text(row, 6)?,
+        started_at: text(row, 7)?,
+        is_im: flag(row, 8)?,
+        run: row.get::<_, Option<i64>>(9)?.map(RunId),
+    })
+}
 
 /// Pending jobs' `start_after` shaped like a time (starting with a digit; others are
 /// `reserve`'s to report), earliest first, of types neither running nor suppressed at `?1`:
@@ -89,7 +141,7 @@ impl SqliteStore {
         let sql = format!("SELECT {JOB_COLUMNS} FROM job WHERE id = ?1");
         let row = tx
             .prepare_cached(&sql)?
-            .query_row([id], RawJob::from_row)
+            .query_row([id], raw_job)
             .optional()?;
         let Some(row) = row else {
             return Ok(Removal::NotFound);
@@ -115,20 +167,7 @@ impl SqliteStore {
         tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
             .execute([id])?;
         if running {
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: id,
-                    run: None,
-                    job_type: &row.job_type,
-                    args: row.args.as_deref(),
-                    channel: row.channel.as_deref(),
-                    started_at: row.started_at.as_deref(),
-                    ended_at: &now_text,
-                    exit: &ExitKind::Removed,
-                    log_dir: None,
-                },
-            )?;
+            insert_history(&tx, &HistoryRow::ended(&row, &ExitKind::Removed, now))?;
         }
         tx.commit()?;
         drop(conn);
@@ -191,7 +230,7 @@ impl SqliteStore {
 
 /// [`SqliteStore::schedule`] inside the caller's transaction (the caller wakes the dispatcher
 /// once it commits).
-pub(crate) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
+pub(super) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Scheduled, QueueError> {
     let args = encode_args(job.args);
     let start_after = format_time(job.start_after);
     let pending: Option<i64> = tx

@@ -6,7 +6,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use super::test_util::*;
-use super::{ExitKind, Finished, SqliteStore};
+use super::SqliteStore;
+use crate::queue::history::{ExitKind, Finished};
 
 const JOBS: usize = 1_000;
 const TYPES: usize = 20;

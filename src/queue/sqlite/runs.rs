@@ -1,19 +1,25 @@
-//! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died.
+//! Reserving jobs for a dispatcher, its heartbeat, and reaping jobs whose dispatcher died, in
+//! SQLite.
 //!
 //! A lease is a `job_run` row (run id, job id, owner, heartbeat) written in the same
-//! transaction that marks the job started; its run id is never reused (see [`RunId`]). The Python service wrote no leases, so a started job without
-//! one is either Python's or orphaned, and is judged by its `started_at` alone.
+//! transaction that marks the job started; its run id is never reused (see [`RunId`]). The
+//! Python service wrote no leases, so a started job without one is either Python's or
+//! orphaned, and is judged by its `started_at` alone.
 
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::history::{insert_history, ExitKind, HistoryRow};
-use super::job::{Job, RawJob, RunId, JOB_COLUMNS};
+use super::history::insert_history;
+use super::jobs::{raw_job, JOB_COLUMNS};
 use super::suppression::delete_expired;
-use super::time::{format_time, to_delta};
-use super::{QueueError, SqliteStore};
+use super::SqliteStore;
+use crate::queue::history::{ExitKind, HistoryRow};
+use crate::queue::job::{Job, RunId};
+use crate::queue::runs::{dead_before, Reaped};
+use crate::queue::time::format_time;
+use crate::queue::QueueError;
 
 /// The candidates `reserve` tries in turn, each one index range on `job_pending` (an `OR` of
 /// the three would scan every pending row): rows whose `start_after` is NULL, rows whose
@@ -75,7 +81,7 @@ impl SqliteStore {
             let mut stmt = tx.prepare_cached(sql)?;
             let mut rows = stmt.query([&now_text])?;
             if let Some(row) = rows.next()? {
-                raw = Some(RawJob::from_row(row)?);
+                raw = Some(raw_job(row)?);
                 break;
             }
         }
@@ -155,11 +161,8 @@ impl SqliteStore {
         lease_timeout: std::time::Duration,
         reaper: &str,
     ) -> Result<Vec<Reaped>, QueueError> {
-        let cutoff = to_delta(lease_timeout)
-            .and_then(|delta| now.checked_sub_signed(delta))
-            .ok_or(QueueError::DurationTooLong(lease_timeout))?;
+        let cutoff = dead_before(now, lease_timeout)?;
         let cutoff = format_time(cutoff);
-        let now_text = format_time(now);
         // Text from `:` up cannot be a time: such a Python-left row is reaped at once.
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM job LEFT JOIN job_run AS l ON l.job_id = job.id
@@ -172,7 +175,7 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let dead = tx
             .prepare_cached(&sql)?
-            .query_map(params![cutoff, reaper], RawJob::from_row)?
+            .query_map(params![cutoff, reaper], raw_job)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut groups = Vec::with_capacity(dead.len());
         for raw in &dead {
@@ -186,20 +189,7 @@ impl SqliteStore {
                 .execute([raw.id])?;
             tx.prepare_cached("DELETE FROM job_run WHERE job_id = ?1")?
                 .execute([raw.id])?;
-            insert_history(
-                &tx,
-                &HistoryRow {
-                    job_id: raw.id,
-                    run: raw.run,
-                    job_type: &raw.job_type,
-                    args: raw.args.as_deref(),
-                    channel: raw.channel.as_deref(),
-                    started_at: raw.started_at.as_deref(),
-                    ended_at: &now_text,
-                    exit: &ExitKind::Interrupted,
-                    log_dir: None,
-                },
-            )?;
+            insert_history(&tx, &HistoryRow::ended(raw, &ExitKind::Interrupted, now))?;
         }
         // Also drops leases whose job was removed by other means (e.g. by the Python service).
         tx.prepare_cached("DELETE FROM job_run WHERE job_id NOT IN (SELECT id FROM job)")?
@@ -212,24 +202,9 @@ impl SqliteStore {
         Ok(dead
             .into_iter()
             .zip(groups)
-            .map(|(raw, process_group)| {
-                tracing::warn!(job_id = raw.id, job_type = %raw.job_type, "job's dispatcher died; job interrupted");
-                Reaped {
-                    job: raw.parse_lossy(now),
-                    process_group,
-                }
-            })
+            .map(|(raw, process_group)| Reaped::from_raw(raw, process_group, now))
             .collect())
     }
-}
-
-/// A job whose dispatcher died, removed from the queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reaped {
-    pub job: Job,
-    /// The process group its processes ran in, if its dispatcher recorded one; they may still
-    /// be running, orphaned.
-    pub process_group: Option<i32>,
 }
 
 #[cfg(test)]
@@ -290,8 +265,8 @@ mod tests {
         assert_eq!(third.args, args(&[("n", "2")]));
     }
 
-    fn finished(exit: ExitKind) -> super::super::Finished {
-        super::super::Finished {
+    fn finished(exit: ExitKind) -> crate::queue::history::Finished {
+        crate::queue::history::Finished {
             started_at: at(0),
             ended_at: at(1),
             exit,
