@@ -17,7 +17,14 @@ const MAX_FUNCTION_LINES: usize = 120;
 /// an earlier layer. Modules in one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
     &["config"],
-    &["intent", "shutdown", "error_chain", "logging", "manifest"],
+    &[
+        "intent",
+        "shutdown",
+        "error_chain",
+        "logging",
+        "manifest",
+        "connections",
+    ],
     &["explain"],
     &["metrics"],
     &["queue"],

@@ -149,45 +149,7 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
     source: EventSource,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    // A stale check file would report a healthy bot before it has connected.
-    if let Some(file) = &settings.bot_check_file {
-        match std::fs::remove_file(file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", file.display()));
-            }
-            _ => {}
-        }
-    }
-    settings.require(&[Part::Bot])?;
-    let bot_id = web
-        .bot_user_id()
-        .await
-        .context("finding the bot's user id (auth.test)")?;
-    let users = InternalUsers::load(&*web)
-        .await
-        .context("loading internal users (users.list)")?;
-    let channels = join_public_channels(&*web)
-        .await
-        .context("listing public channels (conversations.list)")?;
-    let targets = support_targets(&settings, config.support, &channels)
-        .context("checking support channels")?;
-    let bot = Arc::new(Bot {
-        slack,
-        web: web.clone(),
-        context: Context::new(
-            config,
-            queue,
-            settings.slack_app_username.clone().unwrap_or_default(),
-            settings.slack_org_name.clone(),
-            settings.slack_ack_reaction.clone(),
-        ),
-        bot_id,
-        users,
-        targets,
-        writeable_dir: settings.writeable_dir.clone(),
-        handled: support::Handled::default(),
-    });
-
+    let bot = Arc::new(start(config, &settings, queue, slack, web.clone()).await?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (listener, mut events_rx) = match source {
         EventSource::SocketMode => {
@@ -255,6 +217,55 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
         let _ = searcher.await;
     }
     Ok(())
+}
+
+/// The start-up checks (a stale check file removed, the bot's id, internal users, public
+/// channels joined, support channels found), then the bot they describe.
+async fn start<S: SlackApi, W: SlackBotApi>(
+    config: &'static Config,
+    settings: &Settings,
+    queue: Queue,
+    slack: Arc<S>,
+    web: Arc<W>,
+) -> anyhow::Result<Bot<S, W>> {
+    // A stale check file would report a healthy bot before it has connected.
+    if let Some(file) = &settings.bot_check_file {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", file.display()));
+            }
+            _ => {}
+        }
+    }
+    settings.require(&[Part::Bot])?;
+    let bot_id = web
+        .bot_user_id()
+        .await
+        .context("finding the bot's user id (auth.test)")?;
+    let users = InternalUsers::load(&*web)
+        .await
+        .context("loading internal users (users.list)")?;
+    let channels = join_public_channels(&*web)
+        .await
+        .context("listing public channels (conversations.list)")?;
+    let targets = support_targets(&settings, config.support, &channels)
+        .context("checking support channels")?;
+    Ok(Bot {
+        slack,
+        web: web.clone(),
+        context: Context::new(
+            config,
+            queue,
+            settings.slack_app_username.clone().unwrap_or_default(),
+            settings.slack_org_name.clone(),
+            settings.slack_ack_reaction.clone(),
+        ),
+        bot_id,
+        users,
+        targets,
+        writeable_dir: settings.writeable_dir.clone(),
+        handled: support::Handled::default(),
+    })
 }
 
 /// Acts on one event from Slack, in a task of `handlers`.
