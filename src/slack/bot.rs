@@ -248,7 +248,7 @@ async fn start<S: SlackApi, W: SlackBotApi>(
     let channels = join_public_channels(&*web)
         .await
         .context("listing public channels (conversations.list)")?;
-    let targets = support_targets(&settings, config.support, &channels)
+    let targets = support_targets(settings, config.support, &channels)
         .context("checking support channels")?;
     Ok(Bot {
         slack,
