@@ -574,3 +574,81 @@ fn the_development_map_covers_every_part_of_the_tree() {
         "README's Development map says nothing of: {uncovered:?}"
     );
 }
+
+/// The types (structs, enums, traits, aliases) defined outside `#[cfg(test)]` in a crate's
+/// source, each with where it is.
+fn type_definitions(src: &Path) -> BTreeMap<String, Vec<String>> {
+    struct Types<'a> {
+        file: &'a str,
+        found: &'a mut BTreeMap<String, Vec<String>>,
+    }
+    impl<'ast> Visit<'ast> for Types<'_> {
+        fn visit_item(&mut self, item: &'ast syn::Item) {
+            let (name, attrs) = match item {
+                syn::Item::Struct(i) => (Some(&i.ident), &i.attrs),
+                syn::Item::Enum(i) => (Some(&i.ident), &i.attrs),
+                syn::Item::Trait(i) => (Some(&i.ident), &i.attrs),
+                syn::Item::Type(i) => (Some(&i.ident), &i.attrs),
+                syn::Item::Mod(i) => (None, &i.attrs),
+                // Items inside functions and impls are local to them.
+                _ => return,
+            };
+            if is_cfg_test(attrs) {
+                return;
+            }
+            if let Some(name) = name {
+                let line = name.span().start().line;
+                self.found
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(format!("{}:{line}", self.file));
+            }
+            syn::visit::visit_item(self, item);
+        }
+    }
+    let mut found = BTreeMap::new();
+    for (_, path) in modules(src) {
+        let file = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        Types {
+            file: &file,
+            found: &mut found,
+        }
+        .visit_file(&parse(&path));
+    }
+    found
+}
+
+#[test]
+fn no_type_is_defined_twice() {
+    let mut twice = Vec::new();
+    for src in crate_sources() {
+        for (name, places) in type_definitions(&src) {
+            if places.len() > 1 {
+                twice.push(format!("{name}: {}", places.join(", ")));
+            }
+        }
+    }
+    // The config's vocabulary is defined once, in the spec and pattern crates, and the
+    // compiler uses it: a type of the same name in the compiler would be a second definition.
+    let compiler = type_definitions(&root().join("macros/compiler/src"));
+    for shared in ["crates/spec/src", "crates/pattern/src"] {
+        for (name, places) in type_definitions(&root().join(shared)) {
+            if let Some(again) = compiler.get(&name) {
+                twice.push(format!(
+                    "{name}: {}, {}",
+                    places.join(", "),
+                    again.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        twice.is_empty(),
+        "types with two definitions (keep one, in the lowest module or crate that needs it):\n{}",
+        twice.join("\n")
+    );
+}

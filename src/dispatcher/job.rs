@@ -14,9 +14,9 @@ use super::logs::{create_log_dir, read_head, Head, LogDir};
 use super::report::{self, FailureCause, LogsHint, Output, MAX_UPLOAD_BYTES};
 use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
-use super::Context;
+use super::Shared;
 use crate::config::{JobSpec, JobType};
-use crate::metrics::record::{self, Outcome as Counted};
+use crate::metrics::record::{self, JobOutcome};
 use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped, RunId};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
@@ -34,7 +34,7 @@ struct Ran {
 
 /// Why a running job is stopped before it ends, other than its timeout or shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Stop {
+pub(crate) enum StopReason {
     /// A user removed it (`remove job id N`).
     Removed {
         /// Their Slack user id.
@@ -49,10 +49,10 @@ pub(crate) enum Stop {
 /// (a panic included: a job left in the queue would block its type for good). `kill` is the
 /// dispatcher's shutdown switch; `stop` is this run's own.
 pub(crate) async fn run_job<S: SlackApi>(
-    context: Arc<Context<S>>,
+    context: Arc<Shared<S>>,
     job: Job,
     kill: watch::Receiver<bool>,
-    stop: watch::Receiver<Option<Stop>>,
+    stop: watch::Receiver<Option<StopReason>>,
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
     record::job_started(&job.job_type);
@@ -100,13 +100,13 @@ pub(crate) async fn run_job<S: SlackApi>(
 }
 
 /// How a run that ended with `exit` is counted.
-fn outcome(exit: &ExitKind) -> Counted {
+fn outcome(exit: &ExitKind) -> JobOutcome {
     match exit {
-        ExitKind::Code(0) => Counted::Succeeded,
-        ExitKind::Code(_) | ExitKind::Signal(_) | ExitKind::Error(_) => Counted::Failed,
-        ExitKind::Timeout => Counted::TimedOut,
-        ExitKind::Interrupted => Counted::Interrupted,
-        ExitKind::Removed => Counted::Removed,
+        ExitKind::Code(0) => JobOutcome::Succeeded,
+        ExitKind::Code(_) | ExitKind::Signal(_) | ExitKind::Error(_) => JobOutcome::Failed,
+        ExitKind::Timeout => JobOutcome::TimedOut,
+        ExitKind::Interrupted => JobOutcome::Interrupted,
+        ExitKind::Removed => JobOutcome::Removed,
     }
 }
 
@@ -126,7 +126,7 @@ const FINISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// to [`FINISH_MAX_BACKOFF`], for as long as this dispatcher lives (should it die, the lease
 /// expires and another dispatcher reaps the run).
 async fn finish<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     run: RunId,
     job_id: i64,
     job_type: &str,
@@ -168,7 +168,7 @@ async fn finish<S: SlackApi>(
 }
 
 /// Reports a reserved row that cannot be read, and removes it.
-pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: BadRow) {
+pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Shared<S>>, bad: BadRow) {
     tracing::error!(job_id = bad.id, job_type = %bad.job_type, reason = %bad.reason, "removing unreadable job");
     let text = report::unrunnable(&bad.job_type, &bad.reason);
     let channel = bad
@@ -195,9 +195,9 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Context<S>>, bad: Bad
 }
 
 /// Stops a reaped job's orphaned processes, then tells its channel it was interrupted.
-pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped: Reaped) {
+pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Shared<S>>, reaped: Reaped) {
     let job = reaped.job;
-    record::job_ended(&job.job_type, Counted::Interrupted);
+    record::job_ended(&job.job_type, JobOutcome::Interrupted);
     if let (Some(pgid), Some(run)) = (reaped.process_group, job.run) {
         super::orphans::stop_orphaned_group(pgid, run.0, context.settings.kill_grace).await;
     }
@@ -217,10 +217,10 @@ pub(crate) async fn report_reaped<S: SlackApi>(context: Arc<Context<S>>, reaped:
 /// Runs `job`'s command and reports how it went: the command line, the workspace and log
 /// folder, the process, then the report.
 async fn execute<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
     kill: watch::Receiver<bool>,
-    stop: watch::Receiver<Option<Stop>>,
+    stop: watch::Receiver<Option<StopReason>>,
 ) -> Ran {
     let (job_type, command_line) = match command_line(context, job).await {
         Ok(prepared) => prepared,
@@ -262,7 +262,7 @@ async fn execute<S: SlackApi>(
 /// The job's type and the bash line it runs. A job that cannot run is reported, and comes
 /// back as how it ended.
 async fn command_line<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
 ) -> Result<(JobType, String), Ran> {
     let prepared = JobType::from_str(&job.job_type)
@@ -294,13 +294,13 @@ async fn command_line<S: SlackApi>(
 /// `stop`), announcing it in the logs channel meanwhile. Returns how the process ended and
 /// why the run was stopped, if it was.
 async fn run_process<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     request: &RunRequest,
     kill: watch::Receiver<bool>,
-    mut stop: watch::Receiver<Option<Stop>>,
-) -> (Outcome, Option<Stop>) {
+    mut stop: watch::Receiver<Option<StopReason>>,
+) -> (Outcome, Option<StopReason>) {
     let reporter = &context.reporter;
     // The announcement goes out while the job runs, so a slow Slack does not delay the job;
     // the report waits for both, so it always comes after the announcement.
@@ -338,12 +338,12 @@ async fn run_process<S: SlackApi>(
 /// Reports how the job's process ended (`stopped`: why this run was stopped, if it was), and
 /// returns how the run ended.
 async fn conclude<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     log_dir: &LogDir,
     outcome: Outcome,
-    stopped: Option<Stop>,
+    stopped: Option<StopReason>,
 ) -> Ran {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
@@ -404,7 +404,7 @@ async fn conclude<S: SlackApi>(
             failed(ExitKind::Error(error))
         }
         Outcome::Interrupted if stopped.is_some() => match stopped {
-            Some(Stop::Removed { by }) => {
+            Some(StopReason::Removed { by }) => {
                 let text = report::stopped_by_removal(spec.job_type, job.id, &by);
                 reporter.post(&job.channel, thread, &text).await;
                 failed(ExitKind::Removed)
@@ -435,7 +435,7 @@ async fn conclude<S: SlackApi>(
 
 /// The workspace (with a fresh fabfile if the namespace has one) and a new log folder.
 async fn prepare<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job_type: JobType,
 ) -> Result<(std::path::PathBuf, LogDir), String> {
     let settings = &context.settings;
@@ -511,7 +511,7 @@ enum BadOutput {
 
 /// Posts a successful job's report; `Err` when its output cannot be reported.
 async fn report_success<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     log_dir: &LogDir,
@@ -588,7 +588,7 @@ async fn report_success<S: SlackApi>(
 /// Posts the failure report, and links it in the tech-support channel when the job asks for
 /// that and it did not run in a DM.
 async fn report_failure<S: SlackApi>(
-    context: &Context<S>,
+    context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     cause: &FailureCause,

@@ -31,10 +31,10 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::queue::{Queue, QueueError, RunId};
 use crate::shutdown::{longest_stop, Shutdown, Stop, FINAL_REPORTS, STOP_NOW};
-use job::Stop as RunStop;
+use job::StopReason;
 
 /// Each running job's stop switch, by run.
-type Stops = HashMap<RunId, watch::Sender<Option<RunStop>>>;
+type Stops = HashMap<RunId, watch::Sender<Option<StopReason>>>;
 use crate::slack::SlackApi;
 use health::QueueHealth;
 use reporter::Reporter;
@@ -84,7 +84,7 @@ pub struct DispatcherSettings {
 }
 
 /// What a job task shares with the loop.
-pub(crate) struct Context<S> {
+pub(crate) struct Shared<S> {
     /// The jobs' namespaces (workspaces, fabfiles).
     pub(crate) config: &'static Config,
     pub(crate) queue: Queue,
@@ -95,7 +95,7 @@ pub(crate) struct Context<S> {
 
 /// The dispatcher loop. Generic over Slack so the local shell can print reports instead.
 pub struct Dispatcher<S> {
-    context: Arc<Context<S>>,
+    context: Arc<Shared<S>>,
     owner: String,
     health: Mutex<QueueHealth>,
 }
@@ -114,7 +114,7 @@ impl<S: SlackApi> Dispatcher<S> {
             .unwrap_or_default();
         let reporter = Reporter::new(slack, settings.logs_channel.clone());
         Dispatcher {
-            context: Arc::new(Context {
+            context: Arc::new(Shared {
                 config,
                 queue,
                 reporter,
@@ -307,9 +307,9 @@ impl<S: SlackApi> Dispatcher<S> {
         };
         for (run, tx) in stops.iter() {
             let stop = match states.get(run) {
-                Some(Some(by)) => RunStop::Removed { by: by.clone() },
+                Some(Some(by)) => StopReason::Removed { by: by.clone() },
                 Some(None) => continue,
-                None => RunStop::Lost,
+                None => StopReason::Lost,
             };
             tx.send_if_modified(|current| {
                 let first = current.is_none();

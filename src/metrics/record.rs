@@ -41,7 +41,7 @@ pub fn job_started(job_type: &str) {
 
 /// How a run ended, as its metrics count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum JobOutcome {
     /// Exited 0.
     Succeeded,
     /// Exited non-zero, was killed by a signal, or could not run.
@@ -54,21 +54,21 @@ pub enum Outcome {
     Removed,
 }
 
-impl Outcome {
+impl JobOutcome {
     /// The `outcome` label.
     pub fn label(self) -> &'static str {
         match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Removed => "removed",
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Failed => "failed",
+            JobOutcome::TimedOut => "timed_out",
+            JobOutcome::Interrupted => "interrupted",
+            JobOutcome::Removed => "removed",
         }
     }
 }
 
 /// A run this process ran ended with `outcome` after `took`.
-pub fn job_finished(job_type: &str, outcome: Outcome, took: Duration) {
+pub fn job_finished(job_type: &str, outcome: JobOutcome, took: Duration) {
     job_ended(job_type, outcome);
     METRICS
         .job_duration
@@ -78,7 +78,7 @@ pub fn job_finished(job_type: &str, outcome: Outcome, took: Duration) {
 
 /// A run ended with no duration worth observing: a dead dispatcher's run reaped as
 /// interrupted, or a row that could not be read and was dropped.
-pub fn job_ended(job_type: &str, outcome: Outcome) {
+pub fn job_ended(job_type: &str, outcome: JobOutcome) {
     let labels = FinishedLabels {
         job_type: job_type.to_owned(),
         outcome: outcome.label(),

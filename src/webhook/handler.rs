@@ -50,7 +50,7 @@ pub struct AppState<S> {
 
 /// A delivery that was accepted (200), and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum DeliveryOutcome {
     /// `X-GitHub-Event: ping`.
     Pong,
     /// No rule of the project wants this delivery.
@@ -72,13 +72,13 @@ pub struct QueuedJob {
     pub suppressed_until: Option<DateTime<Utc>>,
 }
 
-impl Outcome {
+impl DeliveryOutcome {
     fn body(&self) -> String {
         match self {
-            Outcome::Pong => "pong".into(),
-            Outcome::NoMatch => "No rule matches; nothing to do".into(),
-            Outcome::Duplicate => "Delivery already handled".into(),
-            Outcome::Queued(jobs) => jobs
+            DeliveryOutcome::Pong => "pong".into(),
+            DeliveryOutcome::NoMatch => "No rule matches; nothing to do".into(),
+            DeliveryOutcome::Duplicate => "Delivery already handled".into(),
+            DeliveryOutcome::Queued(jobs) => jobs
                 .iter()
                 .map(|j| match j.suppressed_until {
                     None => format!("Scheduled {} [{}]", j.job_type, j.id),
@@ -159,12 +159,16 @@ pub(crate) fn counted_project<'a>(config: &'static Config, project: &'a str) -> 
 }
 
 /// Counts a delivery.
-fn record_delivery(config: &'static Config, project: &str, handled: &Result<Outcome, Rejection>) {
+fn record_delivery(
+    config: &'static Config,
+    project: &str,
+    handled: &Result<DeliveryOutcome, Rejection>,
+) {
     let project = counted_project(config, project);
     let result = match handled {
-        Ok(Outcome::Queued(_)) => Delivery::Queued,
-        Ok(Outcome::Pong | Outcome::NoMatch) => Delivery::Ignored,
-        Ok(Outcome::Duplicate) => Delivery::Duplicate,
+        Ok(DeliveryOutcome::Queued(_)) => Delivery::Queued,
+        Ok(DeliveryOutcome::Pong | DeliveryOutcome::NoMatch) => Delivery::Ignored,
+        Ok(DeliveryOutcome::Duplicate) => Delivery::Duplicate,
         Err(_) => Delivery::Refused,
     };
     record::webhook_delivery(project, result);
@@ -177,19 +181,19 @@ pub async fn handle<S: SlackApi>(
     headers: &HeaderMap,
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<Outcome, Rejection> {
+) -> Result<DeliveryOutcome, Rejection> {
     verify_headers(state.secret.expose().as_bytes(), headers, body)
         .map_err(Rejection::Signature)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event = header(EVENT_HEADER).unwrap_or_default();
     if event == "ping" {
-        return Ok(Outcome::Pong);
+        return Ok(DeliveryOutcome::Pong);
     }
     let payload = Payload::parse(body)?;
     let project = Project::find(state.config, project)?;
     let matched = project.matching(event, &payload);
     if matched.is_empty() {
-        return Ok(Outcome::NoMatch);
+        return Ok(DeliveryOutcome::NoMatch);
     }
 
     let delivery = header(DELIVERY_HEADER);
@@ -198,7 +202,7 @@ pub async fn handle<S: SlackApi>(
         .await
         .map_err(Rejection::Queue)?;
     let Some(queued) = queued else {
-        return Ok(Outcome::Duplicate);
+        return Ok(DeliveryOutcome::Duplicate);
     };
 
     let trigger = trigger_phrase(event, &payload);
@@ -216,7 +220,7 @@ pub async fn handle<S: SlackApi>(
             }
         }
     }
-    Ok(Outcome::Queued(queued))
+    Ok(DeliveryOutcome::Queued(queued))
 }
 
 /// Records the delivery and queues each matched job, in one transaction (so a crash cannot

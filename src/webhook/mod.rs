@@ -19,7 +19,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
-pub use handler::{handle, AppState, Outcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER};
+pub use handler::{
+    handle, AppState, DeliveryOutcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER,
+};
 pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 

@@ -75,7 +75,7 @@ fn spec_crate() -> TokenStream {
 /// Generates the items for `config`. `tracked_path`, when given, is included with
 /// `include_bytes!` so that cargo rebuilds when the file changes.
 pub fn generate(
-    config: &Config,
+    config: &ConfigModel,
     orders: &[MatchOrder],
     tracked_path: Option<&Path>,
 ) -> TokenStream {
@@ -111,7 +111,7 @@ struct JobTable {
 
 impl JobTable {
     /// Gathers every namespace's jobs.
-    fn new(config: &Config) -> Self {
+    fn new(config: &ConfigModel) -> Self {
         let mut specs = Vec::new();
         let mut names = Vec::new();
         let mut types = Vec::new();
@@ -201,7 +201,7 @@ struct NamespaceIdents<'a> {
 
 impl CommandTable {
     /// Gathers every namespace's commands; `orders` holds each namespace's match order.
-    fn new(config: &Config, orders: &[MatchOrder], jobs: &JobTable) -> Self {
+    fn new(config: &ConfigModel, orders: &[MatchOrder], jobs: &JobTable) -> Self {
         let mut table = CommandTable::default();
         let ns_idents = unique(
             config
@@ -374,7 +374,7 @@ fn namespace_spec(ns: &Namespace, base: usize, order: &[usize]) -> TokenStream {
 }
 
 /// Every namespace's `GithubRuleSpec`s, in namespace then file order.
-fn github_specs(config: &Config) -> Vec<TokenStream> {
+fn github_specs(config: &ConfigModel) -> Vec<TokenStream> {
     let rt = spec_crate();
     let mut specs = Vec::new();
     for ns in &config.namespaces {
@@ -409,7 +409,7 @@ fn github_specs(config: &Config) -> Vec<TokenStream> {
 }
 
 /// Every namespace's `ScheduleSpec`s, in namespace then file order.
-fn schedule_specs(config: &Config) -> Vec<TokenStream> {
+fn schedule_specs(config: &ConfigModel) -> Vec<TokenStream> {
     let rt = spec_crate();
     let mut specs = Vec::new();
     for ns in &config.namespaces {
@@ -442,7 +442,7 @@ fn schedule_specs(config: &Config) -> Vec<TokenStream> {
 }
 
 /// The `SupportRuleSpec`s, in file order.
-fn support_specs(config: &Config) -> Vec<TokenStream> {
+fn support_specs(config: &ConfigModel) -> Vec<TokenStream> {
     let rt = spec_crate();
     config
         .support
@@ -467,7 +467,7 @@ fn support_specs(config: &Config) -> Vec<TokenStream> {
 }
 
 /// `CONFIG`, the static every generated item reads its data from.
-fn config_static(config: &Config, jobs: &JobTable, commands: &CommandTable) -> TokenStream {
+fn config_static(config: &ConfigModel, jobs: &JobTable, commands: &CommandTable) -> TokenStream {
     let rt = spec_crate();
     let ns_specs = &commands.ns_specs;
     let job_specs = &jobs.specs;
@@ -682,7 +682,7 @@ mod tests {
     fn the_error_stub_has_inhabited_enums() {
         // An empty `Command` makes `match self {}` on `&Command` E0004 and every use of a
         // command "unreachable": the stub next to config errors must add neither to the output.
-        let code = generate(&Config::default(), &[], None).to_string();
+        let code = generate(&ConfigModel::default(), &[], None).to_string();
         assert!(
             code.contains("pub enum Command { # [doc (hidden)] Unconfigured }"),
             "{code}"

@@ -36,7 +36,7 @@ pub const DEFAULT_CONFIG: &str = "job_configs.toml";
 #[derive(Debug)]
 pub struct Compiled {
     pub source: Source,
-    pub config: model::Config,
+    pub config: model::ConfigModel,
     pub orders: Vec<validate::MatchOrder>,
     pub errors: Vec<Diagnostic>,
 }
@@ -89,13 +89,13 @@ pub fn expand(compiled: &Compiled, tracked_path: Option<&Path>) -> TokenStream {
         let message = d.render(&compiled.source);
         quote!(::core::compile_error!(#message);)
     });
-    let stub = codegen::generate(&model::Config::default(), &[], tracked_path);
+    let stub = codegen::generate(&model::ConfigModel::default(), &[], tracked_path);
     quote!(#(#errors)* #stub)
 }
 
 /// `compile_error!` for a config that could not be read at all, plus stub items.
 pub fn expand_read_error(message: &str) -> TokenStream {
-    let stub = codegen::generate(&model::Config::default(), &[], None);
+    let stub = codegen::generate(&model::ConfigModel::default(), &[], None);
     quote!(::core::compile_error!(#message); #stub)
 }
 

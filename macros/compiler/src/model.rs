@@ -23,7 +23,7 @@ impl<T> Sp<T> {
 
 /// The whole `job_configs.toml`.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub struct ConfigModel {
     pub namespaces: Vec<Namespace>,
     pub support: Vec<SupportRule>,
 }

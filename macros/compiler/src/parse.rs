@@ -18,7 +18,7 @@ use crate::template::parse_template;
 pub const RESERVED_NAMESPACES: &[&str] = NAMESPACE_NAMES.reserved;
 
 /// Parses `text` into a model; problems are pushed to `diags`. Parts with errors are left out.
-pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
+pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> ConfigModel {
     let (doc, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for e in errors {
@@ -28,9 +28,9 @@ pub fn parse_config(text: &str, diags: &mut Vec<Diagnostic>) -> Config {
                     .help("fix the TOML syntax; see https://toml.io"),
             );
         }
-        return Config::default();
+        return ConfigModel::default();
     }
-    let mut config = Config::default();
+    let mut config = ConfigModel::default();
     for (key, value) in doc.get_ref() {
         let name = key.get_ref().as_ref();
         if name == "support" {

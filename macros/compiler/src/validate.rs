@@ -14,7 +14,7 @@ use crate::source::Diagnostic;
 pub type MatchOrder = Vec<usize>;
 
 /// Validates `config`, pushing problems to `diags`; returns each namespace's match order.
-pub fn validate(config: &Config, diags: &mut Vec<Diagnostic>) -> Vec<MatchOrder> {
+pub fn validate(config: &ConfigModel, diags: &mut Vec<Diagnostic>) -> Vec<MatchOrder> {
     let mut orders = Vec::new();
     for ns in &config.namespaces {
         for cmd in &ns.slack {
@@ -41,7 +41,12 @@ fn full_pattern(ns: &str, command: &str) -> String {
 
 /// Checks one Slack command: its pattern and parameters, that it leaves `<ns> help` alone, its
 /// job, and that its parameters fit its action.
-fn check_command(config: &Config, ns: &Namespace, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>) {
+fn check_command(
+    config: &ConfigModel,
+    ns: &Namespace,
+    cmd: &SlackCommand,
+    diags: &mut Vec<Diagnostic>,
+) {
     let n = &ns.name.value;
     let c = &cmd.command.value;
     let span = cmd.command.span.clone();
@@ -110,7 +115,7 @@ fn check_help_collision(n: &str, cmd: &SlackCommand, diags: &mut Vec<Diagnostic>
 /// (pointing at other namespaces that have one), unless the job is declared with errors of its
 /// own, which are already reported.
 fn command_job<'a>(
-    config: &Config,
+    config: &ConfigModel,
     ns: &'a Namespace,
     cmd: &SlackCommand,
     diags: &mut Vec<Diagnostic>,
@@ -390,7 +395,7 @@ fn check_github(ns: &Namespace, rule: &GithubRule, diags: &mut Vec<Diagnostic>) 
     }
 }
 
-fn check_support(config: &Config, diags: &mut Vec<Diagnostic>) {
+fn check_support(config: &ConfigModel, diags: &mut Vec<Diagnostic>) {
     let mut names = BTreeSet::new();
     let mut keywords = BTreeSet::new();
     for rule in &config.support {

@@ -13,7 +13,7 @@ const INTERPRETERS: [&str; 8] = [
 ];
 
 /// Suspect parts of a valid config. `workspace_dir` is the repo's `workspace/`.
-pub fn warnings(config: &Config, workspace_dir: &Path) -> Vec<Diagnostic> {
+pub fn warnings(config: &ConfigModel, workspace_dir: &Path) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for ns in &config.namespaces {
         let n = &ns.name.value;
