@@ -300,6 +300,30 @@ impl FakeSlack {
             .insert(method.to_string(), answer);
     }
 
+    /// Waits until `check` gives `Some`, looking again after each call the fake records;
+    /// panics naming `what`, with every call seen, after `timeout`.
+    pub async fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&FakeSlack) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Made before the check: a call recorded in between still wakes it.
+            let notified = self.shared.changed.notified();
+            if let Some(found) = check(self) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "waited {timeout:?} for {what}; all calls: {:#?}",
+                    self.all_calls()
+                );
+            }
+        }
+    }
+
     /// Waits until `method` has succeeded `count` times; panics with every call seen after
     /// `timeout`.
     pub async fn wait_for(&self, method: &str, count: usize, timeout: Duration) -> Vec<Call> {

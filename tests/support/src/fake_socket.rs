@@ -4,8 +4,6 @@
 //! ten, one per replica): the plain methods use the latest, the `_to` ones a chosen one. Like
 //! Slack, it delivers an envelope again when its connection closes before the bot acked it.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +13,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Message as Frame;
+
+use crate::wait::WAIT;
 
 enum Command {
     Send(String),
@@ -77,8 +77,6 @@ pub struct FakeSocket {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
 }
-
-const WAIT: Duration = Duration::from_secs(10);
 
 impl FakeSocket {
     /// Starts listening on a runtime of its own (one thread), as a remote Slack would be: for
@@ -233,19 +231,20 @@ impl FakeSocket {
         self.changed.notify_waiters();
     }
 
+    /// Waits until `done` holds for the fake's state; panics naming `what` after [`WAIT`].
     async fn wait_for(&self, what: &str, done: impl Fn(&State) -> bool) {
         let waited = tokio::time::timeout(WAIT, async {
             loop {
+                // Made before the check: a change notified in between still wakes it.
                 let notified = self.changed.notified();
                 if done(&self.state.lock().unwrap()) {
                     return;
                 }
-                // Polling as well: a notification may land between the check and the wait.
-                let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+                notified.await;
             }
         })
         .await;
-        assert!(waited.is_ok(), "timed out waiting for {what}");
+        assert!(waited.is_ok(), "waited {WAIT:?} for {what}");
     }
 
     /// Waits until `n` connections have been made in all.
@@ -376,6 +375,8 @@ impl FakeSocket {
                 let _ = tx.send(command);
             }
         }
+        drop(state);
+        self.changed.notify_waiters();
     }
 
     /// Waits until the bot has acked `envelope_id`.
