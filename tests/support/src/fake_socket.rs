@@ -21,6 +21,8 @@ enum Command {
     Drop,
     /// Stop reading (so pings go unanswered) while keeping the connection open.
     Mute,
+    /// Send a websocket ping, as Slack does now and then.
+    Ping,
 }
 
 #[derive(Default)]
@@ -166,6 +168,11 @@ impl FakeSocket {
                     }
                     // Dropping both halves closes the TCP connection without a close frame.
                     Some(Command::Drop) | None => return,
+                    Some(Command::Ping) => {
+                        if sink.send(Frame::Ping(Vec::new().into())).await.is_err() {
+                            return;
+                        }
+                    }
                     Some(Command::Mute) => {
                         // Hold both halves, unread, until the test ends.
                         let _held = (&mut sink, &mut stream);
@@ -266,8 +273,18 @@ impl FakeSocket {
         .await;
     }
 
-    /// Waits until every connection has closed.
+    /// Waits until every connection has closed. Each live connection is pinged first, as Slack
+    /// pings: slack-morphism's client, once shut down, closes a connection only when its reader
+    /// next wakes, and its writer may have stopped without a close frame (when the shutdown
+    /// came while it was busy writing acks). The connection closes once both have ended, so
+    /// every ack the bot wrote has been read by then.
     pub async fn wait_all_closed(&self) {
+        {
+            let state = self.state.lock().unwrap();
+            for tx in state.live.iter().flatten() {
+                let _ = tx.send(Command::Ping);
+            }
+        }
         self.wait_for("every connection closed", |s| {
             s.live.iter().flatten().count() == 0
         })
