@@ -1,5 +1,6 @@
 //! TLS to PostgreSQL with libpq's `sslmode`s, against a real server that speaks TLS with a
-//! certificate for `localhost` signed by a CA made for the test (see `support/postgres.rs`).
+//! certificate for `localhost` signed by a CA made for the test (see
+//! `bennettbot_test_support::postgres`).
 
 use bennettbot_test_support::postgres;
 use bennettbot_test_support::wait::eventually_async;

@@ -29,6 +29,7 @@ pub fn bennettbot_binary() -> PathBuf {
 
 /// A running `bennettbot <part>` that is killed if the test ends early.
 pub struct Part {
+    /// The process.
     pub child: Child,
     /// Lines the process logged to stderr.
     logs: mpsc::Receiver<String>,

@@ -59,11 +59,17 @@ impl Call {
 /// A file that went through the whole upload dance.
 #[derive(Debug, Clone)]
 pub struct UploadedFile {
+    /// The name asked for in `files.getUploadURLExternal`.
     pub filename: String,
+    /// The title given when completing the upload.
     pub title: Option<String>,
+    /// The bytes posted to the upload URL.
     pub content: Vec<u8>,
+    /// The channel it was shared to.
     pub channel_id: Option<String>,
+    /// The thread it was shared in.
     pub thread_ts: Option<String>,
+    /// The message posted with it.
     pub initial_comment: Option<String>,
 }
 

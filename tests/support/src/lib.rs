@@ -2,6 +2,8 @@
 //! per module, each defined once. Tests import what they use from here, e.g.
 //! `use bennettbot_test_support::fake_slack::FakeSlack;`.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod binary;
 pub mod bot_harness;
