@@ -34,8 +34,7 @@ use bennettbot::queue::{Database, Queue};
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
 use tokio::sync::{watch, Notify};
 
-#[path = "../tests/support/postgres.rs"]
-mod postgres;
+use bennettbot_test_support::postgres;
 #[path = "support/stats.rs"]
 mod stats;
 use stats::summarise;

@@ -22,8 +22,7 @@
 //! asserted. The test server runs with `fsync=off` and `synchronous_commit=off`; SQLite with
 //! `synchronous=NORMAL` (no fsync per commit in WAL mode either).
 
-#[path = "../tests/support/postgres.rs"]
-mod postgres;
+use bennettbot_test_support::postgres;
 #[path = "support/stats.rs"]
 mod stats;
 

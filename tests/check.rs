@@ -1,5 +1,6 @@
 //! The built binary's `check`: every problem listed at once, non-zero exit.
 
+use bennettbot_test_support::postgres;
 use std::path::Path;
 use std::process::Command;
 
@@ -198,9 +199,6 @@ fn a_part_refuses_to_start_with_a_malformed_env_file() {
     assert!(!stderr.contains("xoxb-secret"), "{stderr}");
     assert!(!dir.path().join("bennettbot.db").exists());
 }
-
-#[path = "support/postgres.rs"]
-mod postgres;
 
 #[tokio::test]
 async fn check_reaches_postgresql_and_says_its_version_and_migrations_without_the_password() {

@@ -1,13 +1,11 @@
 //! The HTTP Slack client the dispatcher reports through, against the fake Slack.
 
-mod support;
-
 use std::time::Duration;
 
 use bennettbot::slack::api::SlackClient;
 use bennettbot::slack::{FileUpload, OutgoingMessage, SlackApi, SlackError};
+use bennettbot_test_support::fake_slack::{Failure, FakeSlack, TOKEN, UPLOAD};
 use serde_json::json;
-use support::fake_slack::{Failure, FakeSlack, TOKEN, UPLOAD};
 
 fn client(fake: &FakeSlack) -> SlackClient {
     SlackClient::new(TOKEN)

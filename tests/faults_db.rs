@@ -3,17 +3,11 @@
 //! written (read-only, or the disk full) is reported in the logs channel without the process
 //! exiting, and service resumes once it is fixed.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-use binary::alive;
-use binary::eventually;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
+use bennettbot_test_support::args::args;
+use bennettbot_test_support::binary::alive;
+use bennettbot_test_support::job_groups::JobGroups;
+use bennettbot_test_support::wait::{eventually, WAIT};
 // fake_socket.rs allows dead code itself.
-#[path = "support/fake_socket.rs"]
-mod fake_socket;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,16 +15,14 @@ use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{ExitKind, SqliteStore as Queue};
-use binary::Part;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::FakeSlack;
+use bennettbot_test_support::fake_socket::FakeSocket;
 use chrono::Utc;
-use fake_slack::FakeSlack;
-use fake_socket::FakeSocket;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{getpgid, getpgrp, Pid};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::json;
 
-/// Only a broken process takes this long for one step.
-const WAIT: Duration = Duration::from_secs(30);
 const BOT: &str = "U0BOT";
 const JOBS: &str = "C0JOBS";
 /// The thread the queued `test_hello_name` jobs report in.
@@ -102,38 +94,6 @@ fn ledger(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Kills, when dropped, the process groups of the scripts recorded under `dir` that still
-/// run: a job whose `serve` was SIGKILLed runs on, and must not outlive a failing test. A pid
-/// is only trusted while its environment still names `dir`.
-struct JobGroups {
-    dir: PathBuf,
-}
-
-impl Drop for JobGroups {
-    fn drop(&mut self) {
-        let marker = format!("WRITEABLE_DIR={}\0", self.dir.display()).into_bytes();
-        for (pid, _) in started(&self.dir) {
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            if !environ.windows(marker.len()).any(|w| w == marker) {
-                continue;
-            }
-            if let Ok(pgid) = getpgid(Some(Pid::from_raw(pid))) {
-                // The runner gives each job its own group; never signal the test's own.
-                if pgid != getpgrp() {
-                    let _ = killpg(pgid, Signal::SIGKILL);
-                }
-            }
-        }
-    }
-}
-
-fn args(pairs: &[(&str, &str)]) -> Args {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// Schedules a job due now from this process, as another part of bennettbot would.
 fn schedule(queue: &Queue, job_type: &str, a: &Args, thread: &str) -> i64 {
     queue
@@ -158,9 +118,13 @@ async fn serve_sigkilled_with_five_running_and_fifty_queued_loses_nothing() {
     slack_workspace(&slack, &socket);
     let dir = tempfile::tempdir().unwrap();
     let ws = held_workspace(dir.path());
-    let _groups = JobGroups {
-        dir: dir.path().to_owned(),
-    };
+    let started_in = dir.path().to_owned();
+    let _groups = JobGroups::new(dir.path().to_owned(), move || {
+        started(&started_in)
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .collect()
+    });
     std::fs::write(dir.path().join("hold"), "").unwrap();
     let db = dir.path().join("bennettbot.db");
     let queue = Queue::open(&db).unwrap();

@@ -2,13 +2,7 @@
 //! output than can be reported leaves the dispatcher's memory bounded, and its report is cut
 //! short with a note naming the log file that holds the whole output.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-use binary::eventually;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
+use bennettbot_test_support::wait::{eventually, WAIT};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,13 +10,11 @@ use std::time::Duration;
 use bennettbot::config::Args;
 use bennettbot::dispatcher::report::MAX_UPLOAD_BYTES;
 use bennettbot::queue::{ExitKind, SqliteStore as Queue};
-use binary::Part;
-use fake_slack::FakeSlack;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::FakeSlack;
 
 const JOBS: &str = "C0JOBS";
 const THREAD: &str = "1800000000.000400";
-/// Only a broken dispatcher takes this long for one step.
-const WAIT: Duration = Duration::from_secs(40);
 /// How much the job writes to stdout: 40 times what is ever read back.
 const OUTPUT_BYTES: u64 = 200_000_000;
 /// The most memory the dispatcher may ever have held (its peak resident set). The report

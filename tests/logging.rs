@@ -1,15 +1,8 @@
 //! The built binary's logs when stderr is not a terminal (a file, a pipe, journald): plain text,
 //! no ANSI colour codes.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
-
-use binary::Part;
-use fake_slack::FakeSlack;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::FakeSlack;
 
 #[tokio::test]
 async fn logs_to_a_pipe_have_no_colour_codes() {

@@ -6,26 +6,17 @@
 //! Every figure comes after the work it describes is checked to have happened (each job in
 //! history and reported), so a broken run fails instead of printing a flattering number.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
 // fake_socket.rs allows dead code itself.
-#[path = "support/fake_socket.rs"]
-mod fake_socket;
-#[path = "support/postgres.rs"]
-mod postgres;
 
+use bennettbot_test_support::postgres;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bennettbot::queue::{Database, Queue as AnyQueue, SqliteStore as Queue};
 use bennettbot::webhook::signature::{sign, Algorithm};
-use binary::{Part, SECRET};
-use fake_slack::FakeSlack;
-use fake_socket::FakeSocket;
+use bennettbot_test_support::binary::{Part, SECRET};
+use bennettbot_test_support::fake_slack::FakeSlack;
+use bennettbot_test_support::fake_socket::FakeSocket;
 use serde_json::json;
 
 const JOBS: &str = "C0JOBS";

@@ -1,26 +1,17 @@
 //! `GET /metrics` from the built binary: the counters move when a webhook is delivered and its
 //! job runs, and `dispatcher` alone serves metrics only when `METRICS_BIND` asks it to.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
 // fake_socket.rs allows dead code itself.
-#[path = "support/fake_socket.rs"]
-mod fake_socket;
 
+use bennettbot_test_support::wait::{eventually_async, WAIT};
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use bennettbot::webhook::signature::{sign, Algorithm};
-use binary::{Part, SECRET};
-use fake_slack::FakeSlack;
-use fake_socket::FakeSocket;
+use bennettbot_test_support::binary::{Part, SECRET};
+use bennettbot_test_support::fake_slack::FakeSlack;
+use bennettbot_test_support::fake_socket::FakeSocket;
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(20);
 const BOT: &str = "U0BOT";
 const GENERAL: &str = "C0GENERAL";
 
@@ -108,15 +99,11 @@ async fn scrape(addr: &str) -> Scrape {
 
 /// Scrapes until `done` holds, for at most [`WAIT`]; returns that scrape.
 async fn scrape_until(addr: &str, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually_async(what, WAIT, || async {
         let scraped = scrape(addr).await;
-        if done(&scraped) {
-            return scraped;
-        }
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        done(&scraped).then_some(scraped)
+    })
+    .await
 }
 
 const QUEUED: &str = r#"bennettbot_jobs_queued_total{job_type="example_deploy"}"#;

@@ -1,27 +1,21 @@
 //! TLS to PostgreSQL with libpq's `sslmode`s, against a real server that speaks TLS with a
-//! certificate for `localhost` signed by a CA made for the test (see `support/postgres.rs`).
+//! certificate for `localhost` signed by a CA made for the test (see
+//! `bennettbot_test_support::postgres`).
 
-#[path = "support/postgres.rs"]
-mod postgres;
-
+use bennettbot_test_support::postgres;
+use bennettbot_test_support::wait::eventually_async;
 use std::time::Duration;
 
 use bennettbot::queue::{Database, PgStore, Queue};
 
 /// Waits until the store holds at least `n` connections; returns whether all are encrypted.
 async fn encrypted_connections(store: &PgStore, n: i64) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("the store to hold {n} connections");
+    eventually_async(&what, Duration::from_secs(10), || async {
         let (encrypted, count) = store.all_connections_encrypted().await.expect("asked");
-        if count >= n {
-            return encrypted;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the store holds {count} connections, not {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (count >= n).then_some(encrypted)
+    })
+    .await
 }
 
 #[tokio::test]

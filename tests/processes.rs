@@ -2,27 +2,18 @@
 //! `serve`, and `bot` + `webserver` + `dispatcher` as three processes, do the same round trips;
 //! SIGTERM drains a running job.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
 // fake_socket.rs allows dead code itself.
-#[path = "support/fake_socket.rs"]
-mod fake_socket;
 
+use bennettbot_test_support::wait::WAIT;
 use std::path::Path;
-use std::time::Duration;
 
 use bennettbot::queue::SqliteStore as Queue;
 use bennettbot::webhook::signature::{sign, Algorithm};
-use binary::{Part, SECRET};
-use fake_slack::FakeSlack;
-use fake_socket::FakeSocket;
+use bennettbot_test_support::binary::{Part, SECRET};
+use bennettbot_test_support::fake_slack::FakeSlack;
+use bennettbot_test_support::fake_socket::FakeSocket;
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(20);
 const BOT: &str = "U0BOT";
 const GENERAL: &str = "C0GENERAL";
 

@@ -2,13 +2,9 @@
 //! a dispatcher killed mid-job leaves its job to be reaped (reported, recorded, never re-run)
 //! by the next one, and two dispatchers draining one queue run every job exactly once.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-use binary::eventually;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
+use bennettbot_test_support::args::args;
+use bennettbot_test_support::job_groups::JobGroups;
+use bennettbot_test_support::wait::{eventually, WAIT};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,27 +12,18 @@ use std::time::{Duration, Instant};
 
 use bennettbot::config::Args;
 use bennettbot::queue::{decode_args, ExitKind, HistoryEntry, SqliteStore as Queue};
-use binary::Part;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::FakeSlack;
 use chrono::Utc;
-use fake_slack::FakeSlack;
-use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::{getpgid, getpgrp, Pid};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 
 const JOBS: &str = "C0JOBS";
 const THREAD: &str = "1800000000.000300";
-/// Only a broken dispatcher takes this long for one step.
-const WAIT: Duration = Duration::from_secs(30);
 /// How many jobs the two dispatchers drain.
 const DRAINED: usize = 1_000;
 /// Draining takes a few seconds per hundred jobs on a loaded machine; this is far beyond.
 const DRAIN_WAIT: Duration = Duration::from_secs(600);
-
-fn args(pairs: &[(&str, &str)]) -> Args {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Schedules a job due now, reported to `JOBS` in `THREAD`.
 fn schedule(queue: &Queue, job_type: &str, a: &Args) -> i64 {
@@ -53,31 +40,6 @@ fn slow_pids(file: &Path) -> Vec<i32> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
-}
-
-/// Kills, when dropped, the process groups of the jobs recorded in a pid file: a job whose
-/// dispatcher was SIGKILLed goes on running (nobody is left to stop it), and must not outlive
-/// the test. A pid is only trusted while its environment still names this test's folder.
-struct JobGroups {
-    pid_file: PathBuf,
-    marker: Vec<u8>,
-}
-
-impl Drop for JobGroups {
-    fn drop(&mut self) {
-        for pid in slow_pids(&self.pid_file) {
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            if !environ.windows(self.marker.len()).any(|w| w == self.marker) {
-                continue; // Gone (or the pid was reused by something else).
-            }
-            if let Ok(pgid) = getpgid(Some(Pid::from_raw(pid))) {
-                // The runner gives each job its own group; never signal the test's own.
-                if pgid != getpgrp() {
-                    let _ = killpg(pgid, Signal::SIGKILL);
-                }
-            }
-        }
-    }
 }
 
 /// A workspace whose `test/slow.sh` is the shipped one plus a line recording its pid.
@@ -100,10 +62,8 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
     let ws = slow_workspace(dir.path());
     let ws = ws.to_str().unwrap();
     let pid_file = dir.path().join("slow.pids");
-    let _groups = JobGroups {
-        pid_file: pid_file.clone(),
-        marker: format!("WRITEABLE_DIR={}\0", dir.path().display()).into_bytes(),
-    };
+    let recorded = pid_file.clone();
+    let _groups = JobGroups::new(dir.path().to_owned(), move || slow_pids(&recorded));
     let queue = Queue::open(&dir.path().join("bennettbot.db")).unwrap();
     let first = schedule(&queue, "test_slow", &args(&[]));
 

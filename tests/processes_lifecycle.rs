@@ -3,31 +3,24 @@
 //! SIGTERM and Slack keeps failing, and orphaned grandchildren of jobs are reaped rather than
 //! left as zombies.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-use binary::eventually;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
+use bennettbot_test_support::wait::{eventually, WAIT};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{ExitKind, SqliteStore as Queue};
-use binary::Part;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::{Failure, FakeSlack};
 use chrono::Utc;
-use fake_slack::{Failure, FakeSlack};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, getpgrp, Pid};
 
 const JOBS: &str = "C0JOBS";
 const THREAD: &str = "1800000000.000300";
-/// Only a broken process takes this long for one step; far below the grace period below.
-const WAIT: Duration = Duration::from_secs(30);
-/// The shutdown grace given to the dispatcher: a process that waits for it fails the test.
+/// The shutdown grace given to the dispatcher, far beyond [`WAIT`]: a process that waits for
+/// it fails the test.
 const LONG_GRACE: &str = "600";
 
 /// Schedules `job_type` due now, reported to `JOBS` in `THREAD`.

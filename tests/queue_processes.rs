@@ -2,13 +2,13 @@
 //! run: this test binary re-runs itself as child processes (selected by environment
 //! variables), which drain one database file or die holding a job.
 
+use bennettbot_test_support::args::args;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bennettbot::config::Args;
 use bennettbot::queue::{ExitKind, Finished, SqliteStore as Queue};
 use chrono::{TimeDelta, Utc};
 
@@ -17,10 +17,6 @@ const LOG: &str = "QUEUE_TEST_CHILD_LOG";
 const OWNER: &str = "QUEUE_TEST_CHILD_OWNER";
 const TOTAL: &str = "QUEUE_TEST_CHILD_TOTAL";
 const START: &str = "QUEUE_TEST_CHILD_START";
-
-fn args(n: usize) -> Args {
-    Args::from([("n".to_owned(), n.to_string())])
-}
 
 /// Runs this binary's test `name` in a child process with `env` set.
 fn spawn_child(name: &str, env: &[(&str, &str)]) -> std::process::Child {
@@ -134,7 +130,15 @@ fn three_processes_drain_one_database() {
         // Runs of one type in start order, so ignoring a running type would be caught.
         let job_type = format!("type{}", n * TYPES / JOBS);
         queue
-            .schedule_job(&job_type, &args(n), "C1", None, Duration::ZERO, false, None)
+            .schedule_job(
+                &job_type,
+                &args(&[("n", &n.to_string())]),
+                "C1",
+                None,
+                Duration::ZERO,
+                false,
+                None,
+            )
             .expect("schedule");
     }
     let total = JOBS.to_string();
@@ -205,7 +209,7 @@ fn job_of_a_dead_process_is_reaped_not_rerun() {
     let scheduled = queue
         .schedule_job(
             "crashy",
-            &args(1),
+            &args(&[("n", "1")]),
             "C9",
             Some("1.5"),
             Duration::ZERO,

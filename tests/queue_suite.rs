@@ -2,9 +2,9 @@
 //! two connections, as two processes would be) and a real PostgreSQL started by the tests.
 //! Each rule is written once, against [`Queue`], the interface every part uses.
 
-#[path = "support/postgres.rs"]
-mod postgres;
-
+use bennettbot_test_support::args::args;
+use bennettbot_test_support::postgres;
+use bennettbot_test_support::queue_watch::until_watching;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,13 +85,6 @@ on_both_stores!(
     the_schema_is_migrated_once_by_handles_opening_together,
     a_schedules_due_time_is_queued_once_across_handles,
 );
-
-fn args(pairs: &[(&str, &str)]) -> Args {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
 
 fn ago(secs: i64) -> DateTime<Utc> {
     Utc::now() - TimeDelta::seconds(secs)
@@ -555,11 +548,16 @@ async fn two_dispatchers_run_each_job_once_and_never_two_of_a_type(f: Fixture) {
 
 async fn a_change_from_another_handle_wakes_the_dispatcher(f: Fixture) {
     let (dispatcher, bot) = (f.open().await, f.open().await);
-    // The first wait starts the watching; drain what is already pending.
-    let _ = tokio::time::timeout(Duration::from_millis(200), dispatcher.notified()).await;
+    // The first wait starts the watcher (SQLite) or listener (PostgreSQL).
+    until_watching(&dispatcher, |n| {
+        let bot = &bot;
+        async move {
+            let a = args(&[("n", &n.to_string())]);
+            add(bot, "priming", &a, later(3600)).await;
+        }
+    })
+    .await;
     let woken = tokio::spawn(dispatcher.notified());
-    // Let the watcher/listener settle before the change.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     add(&bot, "from_the_bot", &Args::new(), ago(1)).await;
     tokio::time::timeout(Duration::from_secs(5), woken)
         .await

@@ -5,19 +5,12 @@
 //! type ever runs twice at once, and the support search checker runs in one process. A replica
 //! SIGKILLed mid-job has that job reported interrupted by the other, which drains the queue.
 
-#[path = "support/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-use binary::alive;
-use binary::eventually;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
+use bennettbot_test_support::binary::alive;
+use bennettbot_test_support::fake_slack;
+use bennettbot_test_support::job_groups::JobGroups;
+use bennettbot_test_support::postgres;
+use bennettbot_test_support::wait::{eventually, eventually_async, WAIT};
 // fake_socket.rs allows dead code itself.
-#[path = "support/fake_socket.rs"]
-mod fake_socket;
-#[path = "support/postgres.rs"]
-mod postgres;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,16 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bennettbot::queue::{Database, ExitKind, Finished, HistoryEntry, Queue};
-use binary::Part;
+use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::fake_slack::FakeSlack;
+use bennettbot_test_support::fake_socket::FakeSocket;
 use chrono::Utc;
-use fake_slack::FakeSlack;
-use fake_socket::FakeSocket;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{getpgid, getpgrp, Pid};
 use serde_json::{json, Value};
 
-/// Only a broken process takes this long for one step.
-const WAIT: Duration = Duration::from_secs(30);
 const BOT: &str = "U0BOT";
 const JOBS: &str = "C0JOBS";
 /// The log line of the process that takes the support search lease.
@@ -335,15 +324,12 @@ fn assert_no_overlap<T: PartialOrd + Copy + std::fmt::Debug>(what: &str, mut run
 
 /// Every `test_hello_name` run in history, waiting until there are `n`.
 async fn history(queue: &Queue, n: usize) -> Vec<HistoryEntry> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    // The replicas are other processes: their changes are looked for.
+    eventually_async(&format!("{n} runs in history"), WAIT, || async {
         let rows = queue.history(10_000).await.unwrap();
-        if rows.len() >= n {
-            return rows;
-        }
-        assert!(std::time::Instant::now() < deadline, "history: {rows:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (rows.len() >= n).then_some(rows)
+    })
+    .await
 }
 
 /// `reactions.add` calls (failed ones too: a second one fails as `already_reacted`) on `ts`.
@@ -483,31 +469,6 @@ fn runner_of(parts: &[Part], pid: i32) -> usize {
     panic!("script {pid} runs under no replica");
 }
 
-/// Kills, when dropped, the process groups of scripts in the ledger under `dir` that still
-/// run: the job of a SIGKILLed replica runs on, and must not outlive a failing test. A pid is
-/// only trusted while its environment still names `dir`.
-struct JobGroups {
-    dir: PathBuf,
-}
-
-impl Drop for JobGroups {
-    fn drop(&mut self) {
-        let marker = format!("WRITEABLE_DIR={}\0", self.dir.display()).into_bytes();
-        for entry in ledger(&self.dir) {
-            let environ = std::fs::read(format!("/proc/{}/environ", entry.pid)).unwrap_or_default();
-            if !environ.windows(marker.len()).any(|w| w == marker) {
-                continue;
-            }
-            if let Ok(pgid) = getpgid(Some(Pid::from_raw(entry.pid))) {
-                // The runner gives each job its own group; never signal the test's own.
-                if pgid != getpgrp() {
-                    let _ = killpg(pgid, Signal::SIGKILL);
-                }
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_on_postgres_killed_mid_job_has_it_reported_interrupted_by_the_other() {
     let store = Store::postgres().await;
@@ -528,9 +489,10 @@ async fn a_replica_killed_mid_job_has_it_reported_interrupted_by_the_other(
 ) {
     const QUEUED: usize = 10;
     let mut r = Replicas::start(store).await;
-    let _groups = JobGroups {
-        dir: r.dir.path().to_owned(),
-    };
+    let ledger_dir = r.dir.path().to_owned();
+    let _groups = JobGroups::new(r.dir.path().to_owned(), move || {
+        ledger(&ledger_dir).into_iter().map(|e| e.pid).collect()
+    });
     let hold = r.dir.path().join("hold");
     std::fs::write(&hold, "").unwrap();
     let doomed = Command::new("doomed", 0);
@@ -697,14 +659,10 @@ async fn a_job_reserved_while_the_run_before_it_ends_starts_after_that_end() {
     assert_eq!(locked.len(), 1);
     let other = Queue::open_database(&database).await.unwrap();
     let reserving = tokio::spawn(async move { other.reserve("replica-b").await });
-    let deadline = std::time::Instant::now() + WAIT;
-    while !someone_waits_for_a_lock(&locker).await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reserve never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async("the reserve to wait for a lock", WAIT, || async {
+        someone_waits_for_a_lock(&locker).await.then_some(())
+    })
+    .await;
     // Meanwhile the first run ends, freeing the type.
     let ended_at = Utc::now();
     let finished = Finished {

@@ -1,33 +1,25 @@
-//! The bot on the Events API over HTTP: Slack's signed requests to `/slack/events`, posted by
-//! `support/fake_events.rs`, with the Web API faked by `support/fake_slack.rs`.
+//! The bot on the Events API over HTTP: Slack's signed requests to `/slack/events`, posted raw
+//! (bad signatures, retries, URL verification) by `FakeEvents`, with the Web API faked by
+//! `FakeSlack`.
 
-#[path = "support/fake_events.rs"]
-mod fake_events;
-#[path = "support/fake_slack.rs"]
-#[allow(dead_code)]
-mod fake_slack;
-
-use std::collections::HashMap;
+use bennettbot_test_support::bot_harness::{
+    bot_settings, Mode, Setup, ADMINS, BOT, GENERAL, INTERNAL,
+};
+use bennettbot_test_support::wait::WAIT;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bennettbot::config::CONFIG;
 use bennettbot::queue::Queue;
-use bennettbot::settings::{Settings, SlackMode};
+use bennettbot::settings::SlackMode;
 use bennettbot::slack::api::SlackClient;
 use bennettbot::slack::bot::{run_bot_over, BotOptions, EventSource};
 use bennettbot::slack::http_events;
 use bennettbot::webhook::WebhookServer;
-use fake_events::{FakeEvents, Signing, SIGNING_SECRET};
-use fake_slack::{FakeSlack, TOKEN};
+use bennettbot_test_support::fake_events::{FakeEvents, Signing};
+use bennettbot_test_support::fake_slack::{FakeSlack, TOKEN};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
-
-const WAIT: Duration = Duration::from_secs(10);
-const BOT: &str = "U0BOT";
-const GENERAL: &str = "C0GENERAL";
-const ADMINS: &str = "C0ADMINS";
-const INTERNAL: &str = "U0INTERNAL";
 
 struct Harness {
     slack: FakeSlack,
@@ -36,23 +28,6 @@ struct Harness {
     handled: watch::Receiver<u64>,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
-}
-
-fn settings(dir: &std::path::Path, slack: &FakeSlack) -> Settings {
-    let vars: HashMap<&str, String> = [
-        ("SLACK_BOT_TOKEN", TOKEN.to_string()),
-        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_string()),
-        ("SLACK_APP_USERNAME", "bennettbot".to_string()),
-        ("SLACK_TECH_SUPPORT_CHANNEL", "#tech-support".to_string()),
-        ("SLACK_BENNETT_ADMINS_CHANNEL", ADMINS.to_string()),
-        ("SLACK_API_URL", slack.url()),
-        ("WRITEABLE_DIR", dir.display().to_string()),
-        ("WEBSERVER_BIND", "127.0.0.1:0".to_string()),
-        ("MAX_SLACK_NOTIFY_RETRIES", "0".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    Settings::from_lookup(&CONFIG, dir, |k| vars.get(k).cloned())
 }
 
 impl Harness {
@@ -74,7 +49,7 @@ impl Harness {
         );
         slack.respond_with("auth.test", json!({ "user_id": BOT }));
         let dir = tempfile::tempdir().unwrap();
-        let settings = settings(dir.path(), &slack);
+        let settings = bot_settings(dir.path(), &slack, &Setup::mode(Mode::Http));
         assert_eq!(settings.slack_mode(), SlackMode::Http);
         let queue = Queue::open(&settings.db_path).unwrap();
         let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -380,6 +380,7 @@ async fn a_redelivery_does_nothing_again() {
     let jobs = server.scheduled().await;
     assert_one_deploy(&jobs);
 
+    // Time passes before the redelivery, so a deploy it pushed back would start later.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let again = server
         .signed(
@@ -904,6 +905,7 @@ async fn shutdown_lets_the_request_in_flight_finish() {
     let signal = started.clone();
     let slow = move || async move {
         signal.notify_one();
+        // The handler's own work, during which the stop comes.
         tokio::time::sleep(Duration::from_millis(300)).await;
         "finished"
     };

@@ -59,11 +59,17 @@ impl Call {
 /// A file that went through the whole upload dance.
 #[derive(Debug, Clone)]
 pub struct UploadedFile {
+    /// The name asked for in `files.getUploadURLExternal`.
     pub filename: String,
+    /// The title given when completing the upload.
     pub title: Option<String>,
+    /// The bytes posted to the upload URL.
     pub content: Vec<u8>,
+    /// The channel it was shared to.
     pub channel_id: Option<String>,
+    /// The thread it was shared in.
     pub thread_ts: Option<String>,
+    /// The message posted with it.
     pub initial_comment: Option<String>,
 }
 
@@ -298,6 +304,30 @@ impl FakeSlack {
             .lock()
             .unwrap()
             .insert(method.to_string(), answer);
+    }
+
+    /// Waits until `check` gives `Some`, looking again after each call the fake records;
+    /// panics naming `what`, with every call seen, after `timeout`.
+    pub async fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&FakeSlack) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Made before the check: a call recorded in between still wakes it.
+            let notified = self.shared.changed.notified();
+            if let Some(found) = check(self) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "waited {timeout:?} for {what}; all calls: {:#?}",
+                    self.all_calls()
+                );
+            }
+        }
     }
 
     /// Waits until `method` has succeeded `count` times; panics with every call seen after

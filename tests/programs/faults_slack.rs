@@ -2,17 +2,17 @@
 //! then 429 with `Retry-After: 2` once; every report still arrives, afterwards, in order per
 //! channel, once each, and no call comes before Slack's retry time.
 
-mod support;
-
-use std::path::{Path, PathBuf};
+use bennettbot_test_support::dispatcher_harness::dispatcher_settings;
+use bennettbot_test_support::wait::{eventually_async, WAIT};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bennettbot::config::Args;
-use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
+use bennettbot::config::{Args, CONFIG};
+use bennettbot::dispatcher::Dispatcher;
 use bennettbot::queue::{ExitKind, Queue};
 use bennettbot::slack::api::SlackClient;
-use support::fake_slack::{Call, Failure, FakeSlack, TOKEN};
+use bennettbot_test_support::fake_slack::{Call, Failure, FakeSlack, TOKEN};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -23,31 +23,8 @@ const LOGS: &str = "C0LOGS";
 const OUTAGE: Duration = Duration::from_secs(10);
 /// The `Retry-After` of the 429 that ends the outage.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
-/// Generous: only a broken dispatcher takes this long.
-const WAIT: Duration = Duration::from_secs(60);
 /// Jobs scheduled while Slack fails, alternating between the two channels.
 const JOBS: usize = 6;
-
-fn settings(root: &Path) -> DispatcherSettings {
-    for dir in ["logs", "writeable", "writeable-workspace", "app"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    DispatcherSettings {
-        workspace_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace"),
-        writeable_workspace_dir: root.join("writeable-workspace"),
-        logs_dir: root.join("logs"),
-        host_logs_dir: PathBuf::from("/host/logs"),
-        writeable_dir: root.join("writeable"),
-        app_root: root.join("app"),
-        absolute_bin: None,
-        logs_channel: LOGS.into(),
-        tech_support_channel: "C0TECH".into(),
-        app_username: "bennettbot".into(),
-        lease_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(5),
-        kill_grace: Duration::from_secs(1),
-    }
-}
 
 /// The ts of job `i`'s triggering message.
 fn message_ts(i: usize) -> String {
@@ -69,10 +46,10 @@ fn start(fake: &FakeSlack, queue: &Queue, root: &Path) -> (watch::Sender<bool>, 
         .with_base_url(fake.url())
         .with_retry_delay(Duration::from_millis(10));
     let dispatcher = Dispatcher::new(
-        &bennettbot::config::CONFIG,
+        &CONFIG,
         queue.clone(),
         Arc::new(slack),
-        settings(root),
+        dispatcher_settings(root),
     );
     let (stop, stopped) = watch::channel(false);
     (stop, tokio::spawn(dispatcher.run(stopped)))
@@ -96,15 +73,11 @@ async fn run_job(queue: &Queue, i: usize, channel: &str) {
         .await
         .unwrap()
         .id;
-    let deadline = Instant::now() + WAIT;
-    let entry = loop {
+    let entry = eventually_async(&format!("job {i} to finish"), WAIT, || async {
         let history = queue.history(100).await.unwrap();
-        if let Some(entry) = history.into_iter().find(|e| e.job_id == id) {
-            break entry;
-        }
-        assert!(Instant::now() < deadline, "job {i} did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        history.into_iter().find(|e| e.job_id == id)
+    })
+    .await;
     assert_eq!(entry.exit, ExitKind::Code(0));
 }
 

@@ -1,40 +1,35 @@
 //! Running the built `bennettbot` binary in tests, against the fake Slack.
-//!
-//! Used as `#[path = "support/binary.rs"] mod binary;` by test crates that also declare
-//! `mod fake_slack` at their root (the fake is named through `crate::fake_slack`).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::fake_slack::{FakeSlack, TOKEN};
+use crate::repo::repo_root;
+use crate::wait::WAIT;
 
 /// The secret every part is given for GitHub webhooks.
 pub const SECRET: &str = "webhook-secret";
 
-/// How long [`Part::wait_log`] waits: only a broken part takes this long.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Waits until `check` gives `Some`, polling; panics with `what` after `timeout`.
-pub async fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The built `bennettbot` binary: cargo names it to the integration test running (at build
+/// time and at run time); else it sits next to the test binary's `deps/` folder.
+pub fn bennettbot_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_bennettbot") {
+        return PathBuf::from(path);
     }
+    let test = std::env::current_exe().expect("the test binary's path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps");
+    profile.join("bennettbot")
 }
 
 /// A running `bennettbot <part>` that is killed if the test ends early.
 pub struct Part {
+    /// The process.
     pub child: Child,
     /// Lines the process logged to stderr.
     logs: mpsc::Receiver<String>,
@@ -57,10 +52,10 @@ impl Part {
         extra: &[(&str, &str)],
         adjust: impl FnOnce(&mut Command),
     ) -> Part {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bennettbot"));
+        let mut command = Command::new(bennettbot_binary());
         command
             .arg(part)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(repo_root())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs([

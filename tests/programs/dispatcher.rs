@@ -1,234 +1,19 @@
-//! The dispatcher running real jobs from the compiled config against the fake Slack.
-//!
-//! Jobs use the shipped `workspace/` unless a test needs other script output: then
-//! `workspace_dir` points at a temporary folder whose `test/` holds scripts of the shipped
-//! names (the template names the script; what it does is the test's).
-
-mod support;
+//! The dispatcher running real jobs from the compiled config against the fake Slack, through
+//! the support crate's dispatcher harness (`Harness`, `FakeSlack`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bennettbot::config::Args;
-use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
-use bennettbot::queue::{ExitKind, HistoryEntry, Queue, Removal};
-use bennettbot::slack::api::SlackClient;
+use bennettbot::queue::{ExitKind, Queue, Removal};
+use bennettbot_test_support::args::args;
+use bennettbot_test_support::dispatcher_harness::{
+    log_name, workspace_with, Harness, Ticket, HOST_LOGS, JOBS, LOGS, TECH, THREAD,
+};
+use bennettbot_test_support::fake_slack::Failure;
+use bennettbot_test_support::repo::shipped_workspace;
+use bennettbot_test_support::wait::{eventually, WAIT};
 use chrono::Utc;
-use support::fake_slack::{Failure, FakeSlack, TOKEN};
-use tempfile::TempDir;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
-const JOBS: &str = "C0JOBS";
-const LOGS: &str = "C0LOGS";
-const TECH: &str = "C0TECH";
-const THREAD: &str = "1600000000.000100";
-const HOST_LOGS: &str = "/host/logs";
-/// Generous: only a broken dispatcher takes this long.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A dispatcher with its own database, folders and fake Slack.
-struct Harness {
-    fake: FakeSlack,
-    queue: Queue,
-    root: TempDir,
-    settings: DispatcherSettings,
-    shutdown: Option<watch::Sender<bool>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-/// The shipped workspace.
-fn shipped_workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace")
-}
-
-/// A workspace folder with `test/<name>` scripts of the given contents.
-fn workspace_with(root: &Path, scripts: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join("custom-workspace");
-    std::fs::create_dir_all(dir.join("test")).unwrap();
-    for (name, content) in scripts {
-        std::fs::write(dir.join("test").join(name), content).unwrap();
-    }
-    dir
-}
-
-fn args(pairs: &[(&str, &str)]) -> Args {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-impl Harness {
-    /// Folders, database and fake Slack; the dispatcher is not running yet.
-    async fn new() -> Harness {
-        let root = tempfile::tempdir().unwrap();
-        let queue = Queue::open(&root.path().join("queue.db")).unwrap();
-        for dir in ["logs", "writeable", "writeable-workspace", "app"] {
-            std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        }
-        let settings = DispatcherSettings {
-            workspace_dir: shipped_workspace(),
-            writeable_workspace_dir: root.path().join("writeable-workspace"),
-            logs_dir: root.path().join("logs"),
-            host_logs_dir: PathBuf::from(HOST_LOGS),
-            writeable_dir: root.path().join("writeable"),
-            app_root: root.path().join("app"),
-            absolute_bin: None,
-            logs_channel: LOGS.into(),
-            tech_support_channel: TECH.into(),
-            app_username: "bennettbot".into(),
-            // Short, so a dispatcher that forgot to heartbeat would reap its own jobs.
-            lease_timeout: Duration::from_secs(3),
-            shutdown_grace: Duration::from_secs(10),
-            kill_grace: Duration::from_secs(1),
-        };
-        Harness {
-            fake: FakeSlack::start().await,
-            queue,
-            root,
-            settings,
-            shutdown: None,
-            handle: None,
-        }
-    }
-
-    /// Starts a dispatcher with the default settings.
-    async fn start() -> Harness {
-        let mut h = Harness::new().await;
-        h.run();
-        h
-    }
-
-    /// Starts a dispatcher whose `test/` scripts are `scripts`.
-    async fn with_scripts(scripts: &[(&str, &str)]) -> Harness {
-        let mut h = Harness::new().await;
-        h.settings.workspace_dir = workspace_with(h.root.path(), scripts);
-        h.run();
-        h
-    }
-
-    fn slack(&self) -> SlackClient {
-        SlackClient::new(TOKEN)
-            .with_base_url(self.fake.url())
-            .with_retry_delay(Duration::from_millis(10))
-    }
-
-    fn run(&mut self) {
-        let dispatcher = Dispatcher::new(
-            &bennettbot::config::CONFIG,
-            self.queue.clone(),
-            Arc::new(self.slack()),
-            self.settings.clone(),
-        );
-        let (tx, rx) = watch::channel(false);
-        self.shutdown = Some(tx);
-        self.handle = Some(tokio::spawn(dispatcher.run(rx)));
-    }
-
-    /// Asks the dispatcher to stop and waits until it has.
-    async fn stop(&mut self) {
-        self.shutdown.take().unwrap().send(true).unwrap();
-        tokio::time::timeout(WAIT, self.handle.take().unwrap())
-            .await
-            .expect("the dispatcher stops")
-            .unwrap();
-    }
-
-    /// Schedules a job as a Slack message in `JOBS` would, with that message's ts.
-    async fn schedule(&self, job_type: &str, a: &Args) -> Ticket {
-        self.schedule_in(job_type, a, JOBS, false).await
-    }
-
-    async fn schedule_in(&self, job_type: &str, a: &Args, channel: &str, is_im: bool) -> Ticket {
-        let after = self.last_history_id().await;
-        let id = self
-            .queue
-            .schedule_job(
-                job_type,
-                a,
-                channel,
-                Some(THREAD),
-                Duration::ZERO,
-                is_im,
-                Some(THREAD),
-            )
-            .await
-            .unwrap()
-            .id;
-        Ticket { id, after }
-    }
-
-    /// The newest history row id (job ids are reused once a job leaves the queue).
-    async fn last_history_id(&self) -> i64 {
-        let history = self.queue.history(100_000).await.unwrap();
-        history.iter().map(|e| e.id).max().unwrap_or(0)
-    }
-
-    /// Waits until the scheduled job is in the history, and returns its entry.
-    async fn finished(&self, ticket: Ticket) -> HistoryEntry {
-        self.finished_within(ticket, WAIT).await
-    }
-
-    async fn finished_within(&self, ticket: Ticket, limit: Duration) -> HistoryEntry {
-        let Ticket { id, after } = ticket;
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let history = self.queue.history(1000).await.unwrap();
-            if let Some(entry) = history.into_iter().find(|e| e.job_id == id && e.id > after) {
-                return entry;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "job {id} did not finish; Slack saw {:#?}",
-                self.fake.all_calls()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Messages posted in the job channel.
-    fn job_texts(&self) -> Vec<String> {
-        self.fake.texts_in(JOBS)
-    }
-
-    /// Reactions added, as (channel, ts, name).
-    fn reactions(&self) -> Vec<(String, String, String)> {
-        self.fake
-            .calls("reactions.add")
-            .iter()
-            .map(|c| {
-                (
-                    c.str("channel").unwrap().to_string(),
-                    c.str("timestamp").unwrap().to_string(),
-                    c.str("name").unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    /// The local log folder named in a history entry.
-    fn log_dir(&self, entry: &HistoryEntry) -> PathBuf {
-        let dir = PathBuf::from(entry.log_dir.as_deref().expect("a log folder"));
-        assert!(dir.starts_with(self.root.path().join("logs")), "{dir:?}");
-        dir
-    }
-}
-
-/// A scheduled job: its id, and the history row id before it was scheduled.
-#[derive(Debug, Clone, Copy)]
-struct Ticket {
-    id: i64,
-    after: i64,
-}
-
-/// `<job_type>/<stamp>` of a local log folder.
-fn log_name(dir: &Path) -> String {
-    let stamp = dir.file_name().unwrap().to_str().unwrap();
-    let job_type = dir.parent().unwrap().file_name().unwrap().to_str().unwrap();
-    format!("{job_type}/{stamp}")
-}
 
 #[tokio::test]
 async fn text_report_announces_posts_in_thread_and_reacts() {
@@ -800,14 +585,11 @@ async fn shutdown_lets_quick_jobs_finish_and_interrupts_slow_ones() {
         .schedule("test_hello_name", &args(&[("name", "quick")]))
         .await;
     let writeable = h.root.path().join("writeable");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !writeable.join("slow-started").exists() || !writeable.join("quick-started").exists() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the jobs never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the jobs to start", WAIT, || {
+        (writeable.join("slow-started").exists() && writeable.join("quick-started").exists())
+            .then_some(())
+    })
+    .await;
     h.stop().await;
     let quick = h.finished(quick).await;
     assert_eq!(quick.exit, ExitKind::Code(0));
@@ -963,16 +745,12 @@ async fn unreadable_rows_are_reported_and_removed() {
     h.stop().await;
 }
 
-/// Polls until `path` exists (a job's script wrote it).
+/// Waits until `path` exists (a job's script wrote it).
 async fn file_appears(path: &Path) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !path.exists() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path:?} never appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(&format!("{path:?} to appear"), WAIT, || {
+        path.exists().then_some(())
+    })
+    .await;
 }
 
 /// Whether `pid` runs (a zombie, waiting for its reaper, does not).
@@ -1069,15 +847,10 @@ async fn a_job_whose_end_cannot_be_recorded_releases_its_type_and_says_so() {
     assert!(notice.contains("disk full (test)"), "{notice}");
     assert!(notice.contains("removed from the queue"), "{notice}");
     // The second is released the same way once its own attempts run out.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = h.queue.status(Utc::now()).await.unwrap();
-        if status.running.is_empty() && status.scheduled.is_empty() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    h.wait_status("an empty queue", |status| {
+        status.running.is_empty() && status.scheduled.is_empty()
+    })
+    .await;
     h.stop().await;
 }
 
@@ -1130,39 +903,25 @@ impl Drop for KillGroupOnDrop {
 
 /// The process group a `test_stubborn` run printed (`group <pgid>`), once it has.
 async fn stubborn_group(stdout: &Path) -> i32 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    eventually(&format!("a group in {stdout:?}"), WAIT, || {
         let text = std::fs::read_to_string(stdout).unwrap_or_default();
-        if let Some(pgid) = text.lines().find_map(|l| l.strip_prefix("group ")) {
-            return pgid.trim().parse().unwrap();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no group in {stdout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let pgid = text.lines().find_map(|l| l.strip_prefix("group "))?;
+        Some(pgid.trim().parse().unwrap())
+    })
+    .await
 }
 
 /// A run's log folder under `runs` (one job type's logs) other than `except`, once it exists.
 async fn run_folder(runs: &Path, except: Option<&Path>) -> PathBuf {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = std::fs::read_dir(runs)
+    eventually(&format!("a new run in {runs:?}"), WAIT, || {
+        std::fs::read_dir(runs)
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
-            .find(|p| Some(p.as_path()) != except);
-        if let Some(dir) = found {
-            return dir;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no new run in {runs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .find(|p| Some(p.as_path()) != except)
+    })
+    .await
 }
 
 #[tokio::test]

@@ -2,8 +2,6 @@
 //! `/slack/events` signed as Slack signs them (`X-Slack-Signature`, `X-Slack-Request-Timestamp`),
 //! with retries (`X-Slack-Retry-Num`) and, on request, bad signatures or stale timestamps.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bennettbot::slack::signing;

@@ -8,9 +8,6 @@
 //! instead when set. When neither works the tests fail, saying how to install PostgreSQL:
 //! they never pass without having run.
 
-// Each test crate uses part of it.
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -18,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::eventually_blocking;
 
 /// The server's admin URL (database `postgres`), or why there is none.
 static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
@@ -317,18 +316,20 @@ fn free_port() -> Result<u16, String> {
 
 /// Waits until `postmaster.pid` says `ready` (its eighth line), for up to 60 s.
 fn wait_ready(data: &Path, log: &Path) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
+    let ready = eventually_blocking(Duration::from_secs(60), || {
         let status = std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
-        if status.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(format!(
-        "the server did not become ready within 60 s; its log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    ))
+        status
+            .lines()
+            .nth(7)
+            .is_some_and(|l| l.trim() == "ready")
+            .then_some(())
+    });
+    ready.ok_or_else(|| {
+        format!(
+            "the server did not become ready within 60 s; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 /// Removes data directories of test processes that are gone.

@@ -4,8 +4,6 @@
 //! ten, one per replica): the plain methods use the latest, the `_to` ones a chosen one. Like
 //! Slack, it delivers an envelope again when its connection closes before the bot acked it.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,11 +14,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
+use crate::wait::WAIT;
+
 enum Command {
     Send(String),
     Drop,
     /// Stop reading (so pings go unanswered) while keeping the connection open.
     Mute,
+    /// Send a websocket ping, as Slack does now and then.
+    Ping,
 }
 
 #[derive(Default)]
@@ -77,8 +79,6 @@ pub struct FakeSocket {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
 }
-
-const WAIT: Duration = Duration::from_secs(10);
 
 impl FakeSocket {
     /// Starts listening on a runtime of its own (one thread), as a remote Slack would be: for
@@ -168,6 +168,11 @@ impl FakeSocket {
                     }
                     // Dropping both halves closes the TCP connection without a close frame.
                     Some(Command::Drop) | None => return,
+                    Some(Command::Ping) => {
+                        if sink.send(Frame::Ping(Vec::new().into())).await.is_err() {
+                            return;
+                        }
+                    }
                     Some(Command::Mute) => {
                         // Hold both halves, unread, until the test ends.
                         let _held = (&mut sink, &mut stream);
@@ -233,19 +238,20 @@ impl FakeSocket {
         self.changed.notify_waiters();
     }
 
+    /// Waits until `done` holds for the fake's state; panics naming `what` after [`WAIT`].
     async fn wait_for(&self, what: &str, done: impl Fn(&State) -> bool) {
         let waited = tokio::time::timeout(WAIT, async {
             loop {
+                // Made before the check: a change notified in between still wakes it.
                 let notified = self.changed.notified();
                 if done(&self.state.lock().unwrap()) {
                     return;
                 }
-                // Polling as well: a notification may land between the check and the wait.
-                let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+                notified.await;
             }
         })
         .await;
-        assert!(waited.is_ok(), "timed out waiting for {what}");
+        assert!(waited.is_ok(), "waited {WAIT:?} for {what}");
     }
 
     /// Waits until `n` connections have been made in all.
@@ -267,8 +273,18 @@ impl FakeSocket {
         .await;
     }
 
-    /// Waits until every connection has closed.
+    /// Waits until every connection has closed. Each live connection is pinged first, as Slack
+    /// pings: slack-morphism's client, once shut down, closes a connection only when its reader
+    /// next wakes, and its writer may have stopped without a close frame (when the shutdown
+    /// came while it was busy writing acks). The connection closes once both have ended, so
+    /// every ack the bot wrote has been read by then.
     pub async fn wait_all_closed(&self) {
+        {
+            let state = self.state.lock().unwrap();
+            for tx in state.live.iter().flatten() {
+                let _ = tx.send(Command::Ping);
+            }
+        }
         self.wait_for("every connection closed", |s| {
             s.live.iter().flatten().count() == 0
         })
@@ -376,6 +392,8 @@ impl FakeSocket {
                 let _ = tx.send(command);
             }
         }
+        drop(state);
+        self.changed.notify_waiters();
     }
 
     /// Waits until the bot has acked `envelope_id`.

@@ -1,5 +1,6 @@
 //! The dispatcher's process runner and fabfile refresh, on their own.
 
+use bennettbot_test_support::wait::{eventually, WAIT};
 use std::path::Path;
 use std::time::Duration;
 
@@ -91,15 +92,14 @@ async fn timeout_kills_the_whole_group_even_grandchildren_ignoring_sigterm() {
     assert_eq!(outcome, Outcome::TimedOut(Duration::from_secs(1)));
     let pid = std::fs::read_to_string(dir.path().join("grandchild.pid")).unwrap();
     let pid = pid.trim();
-    // SIGKILL reaches the group at about 2 s; allow it a moment to land.
-    for _ in 0..50 {
-        if is_dead(pid) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Dead (not merely stopped) before its 5 s were up, so it can never touch the marker.
-    assert!(is_dead(pid), "grandchild {pid} survived");
+    // SIGKILL reaches the group at about 2 s; allow it a moment to land. Dead (not merely
+    // stopped) before its 5 s were up, so it can never touch the marker.
+    eventually(
+        &format!("grandchild {pid} to die"),
+        Duration::from_secs(5),
+        || is_dead(pid).then_some(()),
+    )
+    .await;
     assert!(
         !dir.path().join("marker").exists(),
         "the grandchild ran on after the timeout"
@@ -114,12 +114,10 @@ async fn kill_switch_interrupts() {
     let running = tokio::spawn(async move { run(&req, rx, |_| {}).await });
     // Wait until the job is surely running before throwing the switch.
     let stdout = dir.path().join("stdout");
-    for _ in 0..100 {
-        if std::fs::read_to_string(&stdout).unwrap_or_default() == "started\n" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the job to start", WAIT, || {
+        (std::fs::read_to_string(&stdout).unwrap_or_default() == "started\n").then_some(())
+    })
+    .await;
     tx.send(true).unwrap();
     assert_eq!(running.await.unwrap(), Outcome::Interrupted);
     assert!(!dir.path().join("marker").exists());

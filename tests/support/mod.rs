@@ -1,4 +1,0 @@
-//! Helpers shared by the integration tests. Each test binary uses only some of them.
-#![allow(dead_code)]
-
-pub mod fake_slack;
