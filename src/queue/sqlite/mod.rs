@@ -154,9 +154,12 @@ fn watch(path: &Path, notify: &Weak<Notify>) {
             return;
         }
     };
-    let mut last = None;
-    // A commit made between the first wait and the first reading below would go unnoticed:
-    // wake the waiter once, harmlessly, to cover it.
+    let read =
+        |conn: &Connection| conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0));
+    // The first reading is taken before any sleep, so every commit after it changes the
+    // version this loop compares with. A commit made before it (between the first wait and
+    // now) is covered by waking the waiter once, harmlessly.
+    let mut last = read(&conn).ok();
     if let Some(notify) = notify.upgrade() {
         notify.notify_one();
     }
@@ -165,7 +168,7 @@ fn watch(path: &Path, notify: &Weak<Notify>) {
         let Some(notify) = notify.upgrade() else {
             return;
         };
-        match conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)) {
+        match read(&conn) {
             Ok(version) => {
                 if last.is_some_and(|last| last != version) {
                     notify.notify_one();
@@ -355,5 +358,22 @@ mod tests {
             .await
             .expect("woken")
             .expect("join");
+    }
+
+    #[tokio::test]
+    async fn a_commit_right_after_watching_starts_wakes_the_waiter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("queue.db");
+        let watcher = SqliteStore::open(&path).expect("open");
+        let other = SqliteStore::open(&path).expect("open");
+        // Starting to watch wakes the waiter once; the commit then lands at once, before the
+        // watcher's first interval has passed, and must still be heard.
+        tokio::time::timeout(Duration::from_secs(5), watcher.notified())
+            .await
+            .expect("the first wait returns at once");
+        add(&other, "t", &args(&[("x", "1")]), 0);
+        tokio::time::timeout(Duration::from_secs(5), watcher.notified())
+            .await
+            .expect("the other handle's commit wakes the watcher");
     }
 }
