@@ -615,8 +615,8 @@ async fn someone_waits_for_a_lock(client: &tokio_postgres::Client) -> bool {
 
 /// A dispatcher that starts reserving before another replica's run of the type ends, and
 /// gets the type's next job only after it ended, records that job as started after the end:
-/// history never shows two runs of a type at once. (PostgreSQL's reserve used to stamp the
-/// job with the time its transaction began.)
+/// history never shows two runs of a type at once (the start is stamped when the job is
+/// handed out, not when the reserving transaction began).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_reserved_while_the_run_before_it_ends_starts_after_that_end() {
     let url = postgres::database_url().await;

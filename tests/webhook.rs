@@ -656,7 +656,7 @@ async fn a_suppressed_deploy_is_announced_with_the_real_commands() {
         "PR merged, not deploying because deploys suppressed until 2099-01-01 00:00:00+00:00.\n\
          In an emergency, use `example cancel suppression` followed by `example deploy` to force a deployment"
     );
-    // Still queued (as the Python service did): the dispatcher holds it until the suppression ends.
+    // Still queued: the dispatcher holds it until the suppression ends.
     assert_one_deploy(&server.scheduled().await);
 
     // A redelivery does not announce it twice.
