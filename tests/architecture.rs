@@ -317,24 +317,15 @@ impl<'ast> Visit<'ast> for Imports {
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let modules = modules(src);
     let mut graph = BTreeMap::new();
-    for (module, path) in &modules {
-        let mut imports = Imports {
-            module: if module.is_empty() {
-                Vec::new()
-            } else {
-                module.split("::").map(str::to_string).collect()
-            },
-            paths: Vec::new(),
-        };
-        imports.visit_file(&parse(path));
+    for (module, paths) in named_paths(&modules) {
         let mut edges = BTreeSet::new();
-        for target in imports.paths {
+        for target in paths {
             let owner = (1..=target.len())
                 .rev()
                 .map(|k| target[..k].join("::"))
                 .find(|candidate| modules.contains_key(candidate));
             if let Some(owner) = owner {
-                let related = owner == *module
+                let related = owner == module
                     || module.starts_with(&format!("{owner}::"))
                     || owner.starts_with(&format!("{module}::"))
                     || module.is_empty();
@@ -343,9 +334,51 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                 }
             }
         }
-        graph.insert(module.clone(), edges);
+        graph.insert(module, edges);
     }
     graph
+}
+
+/// Each module's absolute `crate::`/`super::`/`self::` paths, outside `#[cfg(test)]`.
+fn named_paths(modules: &BTreeMap<String, PathBuf>) -> BTreeMap<String, Vec<Vec<String>>> {
+    modules
+        .iter()
+        .map(|(module, path)| {
+            let mut imports = Imports {
+                module: if module.is_empty() {
+                    Vec::new()
+                } else {
+                    module.split("::").map(str::to_string).collect()
+                },
+                paths: Vec::new(),
+            };
+            imports.visit_file(&parse(path));
+            (module.clone(), imports.paths)
+        })
+        .collect()
+}
+
+#[test]
+fn only_the_assembly_reads_the_compiled_config() {
+    // src/main.rs reaches it as `bennettbot::config::CONFIG`; in the library only app.rs, which
+    // puts the parts together, may name it. Everything else is handed its `&Config`.
+    let src = root().join("src");
+    let main = std::fs::read_to_string(src.join("main.rs")).expect("src/main.rs");
+    assert!(main.contains("config::CONFIG"), "main.rs hands out CONFIG");
+    let readers: Vec<String> = named_paths(&modules(&src))
+        .into_iter()
+        .filter(|(module, paths)| {
+            !matches!(module.as_str(), "app" | "config" | "config::compiled")
+                && paths
+                    .iter()
+                    .any(|p| p.last().is_some_and(|l| l == "CONFIG"))
+        })
+        .map(|(module, _)| module)
+        .collect();
+    assert!(
+        readers.is_empty(),
+        "modules that read the compiled config instead of being given it: {readers:?}"
+    );
 }
 
 /// The groups of modules that import each other, directly or through others (Tarjan's strongly
