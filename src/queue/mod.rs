@@ -19,6 +19,7 @@ mod args;
 mod claims;
 mod database;
 mod deliveries;
+mod gauges;
 mod handle;
 mod history;
 mod job;

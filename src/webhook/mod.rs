@@ -6,7 +6,6 @@ mod handler;
 mod middleware;
 mod notice;
 pub mod payload;
-mod queue_gauges;
 pub mod rules;
 pub mod signature;
 

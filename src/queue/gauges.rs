@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::handle::Queue;
+use super::job::Job;
+use super::status::Status;
 use crate::metrics::queue_gauges::{GaugeError, PendingGauge, QueueGauges};
-use crate::queue::{Job, Queue, Status};
 
 #[async_trait]
 impl QueueGauges for Queue {
@@ -54,7 +56,7 @@ mod tests {
     use super::*;
     use crate::metrics::families::Metrics;
     use crate::metrics::queue_gauges::set_queue_gauges;
-    use crate::queue::Suppression;
+    use crate::queue::suppression::Suppression;
 
     /// Sets `metrics`' queue gauges from `status`, as a scrape does.
     fn set(metrics: &Metrics, status: &Status, now: DateTime<Utc>) {
