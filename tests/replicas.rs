@@ -9,7 +9,7 @@ use bennettbot_test_support::binary::alive;
 use bennettbot_test_support::fake_slack;
 use bennettbot_test_support::job_groups::JobGroups;
 use bennettbot_test_support::postgres;
-use bennettbot_test_support::wait::{eventually, eventually_async, WAIT};
+use bennettbot_test_support::wait::{eventually, eventually_async, eventually_explained, WAIT};
 // fake_socket.rs allows dead code itself.
 
 use std::collections::HashMap;
@@ -157,29 +157,35 @@ impl Replicas {
 
     /// Waits until replica `i` logged `n` lines containing `needle`.
     async fn wait_logged(&mut self, i: usize, needle: &str, n: usize) {
-        let deadline = std::time::Instant::now() + WAIT;
-        while self.logged(i, needle) < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "replica {i} logged {needle:?} fewer than {n} times:\n{}",
-                self.logs[i].join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually_explained(
+            self,
+            WAIT,
+            |h| (h.logged(i, needle) >= n).then_some(()),
+            |h| {
+                format!(
+                    "replica {i} logged {needle:?} fewer than {n} times:\n{}",
+                    h.logs[i].join("\n")
+                )
+            },
+        )
+        .await
     }
 
     /// Waits until the replicas together logged `n` lines containing `needle`.
     async fn wait_logged_by_both(&mut self, needle: &str, n: usize) {
-        let deadline = std::time::Instant::now() + WAIT;
-        while self.logged(0, needle) + self.logged(1, needle) < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "fewer than {n} lines with {needle:?}:\n{}\n---\n{}",
-                self.logs[0].join("\n"),
-                self.logs[1].join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually_explained(
+            self,
+            WAIT,
+            |h| (h.logged(0, needle) + h.logged(1, needle) >= n).then_some(()),
+            |h| {
+                format!(
+                    "fewer than {n} lines with {needle:?}:\n{}\n---\n{}",
+                    h.logs[0].join("\n"),
+                    h.logs[1].join("\n")
+                )
+            },
+        )
+        .await
     }
 
     fn ledger(&self) -> Vec<Entry> {

@@ -48,6 +48,28 @@ pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// [`eventually`] over a state the look updates (logs read so far, say), whose failure
+/// message `explain` builds from that state.
+pub async fn eventually_explained<S, T>(
+    state: &mut S,
+    timeout: Duration,
+    mut check: impl FnMut(&mut S) -> Option<T>,
+    explain: impl Fn(&S) -> String,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check(state) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {timeout:?}: {}",
+            explain(state)
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 /// [`eventually`] for code off the async runtime: `None` once `timeout` has passed.
 pub fn eventually_blocking<T>(
     timeout: Duration,
