@@ -97,6 +97,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// A dispatcher silent this long is dead; its running jobs are reported as interrupted.
     pub lease_timeout: Duration,
+    /// How long the bot trusts what it knows of a user being internal (or not) before asking
+    /// Slack again.
+    pub internal_users_ttl: Duration,
     pub log_json: bool,
     /// The log filter (`LOG_LEVEL`), if set.
     pub log_level: Option<String>,
@@ -134,6 +137,7 @@ impl Settings {
         let retries = number("MAX_SLACK_NOTIFY_RETRIES", 2);
         let grace = number("SHUTDOWN_GRACE_SECONDS", 30);
         let lease = number("LEASE_TIMEOUT_SECONDS", 60).max(1);
+        let users_ttl = number("INTERNAL_USERS_TTL_SECONDS", 600);
         let db_path = path("DB_PATH", writeable_dir.join("bennettbot.db"));
         let database = Database::from_settings(get("DATABASE_URL").as_deref(), db_path.clone())
             .unwrap_or_else(|e| {
@@ -186,6 +190,7 @@ impl Settings {
             slack_ack_reaction: get("SLACK_ACK_REACTION").unwrap_or_else(|| "eyes".to_string()),
             shutdown_grace: Duration::from_secs(grace),
             lease_timeout: Duration::from_secs(lease),
+            internal_users_ttl: Duration::from_secs(users_ttl),
             log_json: get("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             log_level: get("LOG_LEVEL"),
             writeable_dir,

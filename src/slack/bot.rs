@@ -242,7 +242,7 @@ async fn start<S: SlackApi, W: SlackBotApi>(
         .bot_user_id()
         .await
         .context("finding the bot's user id (auth.test)")?;
-    let users = InternalUsers::load(&*web)
+    let users = InternalUsers::load(&*web, settings.internal_users_ttl)
         .await
         .context("loading internal users (users.list)")?;
     let channels = join_public_channels(&*web)
