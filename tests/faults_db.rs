@@ -330,7 +330,14 @@ async fn a_full_disk_is_reported_once_and_service_resumes_once_there_is_room() {
     mention(&socket, "test hello during", "1800000000.000200");
     let error = slack.wait_for_text(JOBS, "Unexpected error", WAIT).await;
     assert!(error.contains("test hello during"), "{error}");
-    assert!(error.contains("disk I/O error"), "{error}");
+    assert!(
+        !error.contains("disk I/O error"),
+        "no internal detail: {error}"
+    );
+    // The detail is in the logs channel, under the error id the user was given.
+    let id = error.split('`').nth(1).expect("an error id");
+    let detail = slack.wait_for_text("#logs", id, WAIT).await;
+    assert!(detail.contains("disk I/O error"), "{detail}");
     assert_eq!(
         thread_of(&slack, "Unexpected error").as_deref(),
         Some("1800000000.000200")

@@ -61,6 +61,8 @@ pub(crate) struct Bot<S, W> {
     pub(crate) users: InternalUsers,
     pub(crate) targets: Vec<SupportTarget>,
     pub(crate) writeable_dir: PathBuf,
+    /// Where the details of unexpected errors go (`SLACK_LOGS_CHANNEL`), if anywhere.
+    pub(crate) logs_channel: Option<String>,
     /// Support calls already claimed, live or by search.
     pub(crate) handled: support::Handled,
 }
@@ -264,8 +266,14 @@ async fn start<S: SlackApi, W: SlackBotApi>(
         users,
         targets,
         writeable_dir: settings.writeable_dir.clone(),
+        logs_channel: settings.slack_logs_channel.clone(),
         handled: support::Handled::default(),
     })
+}
+
+/// A short id that ties what a user is told of an error to its detail in the logs.
+fn error_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
 /// Acts on one event from Slack, in a task of `handlers`.
@@ -511,18 +519,37 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".to_string()),
         };
-        tracing::error!(%error, text = %message.text, "unexpected error while responding to a message");
-        self.react(&channel, &message.ts, "x").await;
+        self.report_unexpected(&channel, &message, &error).await;
+    }
+
+    /// Tells the user that answering `message` failed, under an error id and without the
+    /// detail (a database or disk error is not theirs to read); the detail goes to the log and
+    /// the logs channel under the same id.
+    async fn report_unexpected(&self, channel: &str, message: &Message, error: &str) {
+        let id = error_id();
+        tracing::error!(error_id = %id, %error, text = %message.text, "unexpected error while responding to a message");
+        self.react(channel, &message.ts, "x").await;
         let thread = message.thread_ts.clone().or(Some(message.ts.clone()));
         self.post(
-            &channel,
+            channel,
             thread,
             format!(
-                "Unexpected error: {error}\nwhile responding to message `{}`",
+                "Unexpected error (error id `{id}`) while responding to message `{}`",
                 message.text
             ),
         )
         .await;
+        if let Some(logs) = &self.logs_channel {
+            let user = message.user.as_deref().unwrap_or("unknown");
+            self.post(
+                logs,
+                None,
+                format!(
+                    "Unexpected error (error id `{id}`) while responding to <@{user}> in <#{channel}>: {error}"
+                ),
+            )
+            .await;
+        }
     }
 
     /// Adds a reaction, logging failures (there is nowhere better to report them).

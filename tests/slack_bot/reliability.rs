@@ -7,19 +7,30 @@ use bennettbot_test_support::fake_slack::Failure;
 use serde_json::json;
 
 async fn unexpected_errors_are_reported_in_thread_and_the_bot_keeps_going(mode: Mode) {
-    let h = Harness::start(Setup::mode(mode)).await;
+    let mut setup = Setup::mode(mode);
+    setup.env.push(("SLACK_LOGS_CHANNEL", "C0LOGS".to_string()));
+    let h = Harness::start(setup).await;
     let db = rusqlite::Connection::open(h.dir.path().join("bennettbot.db")).unwrap();
     db.execute_batch("DROP TABLE job").unwrap();
     let ts = h.mention(GENERAL, "status").await;
-    let reply = h.reply(GENERAL, "Unexpected error: ").await;
+    let reply = h.reply(GENERAL, "Unexpected error (error id `").await;
     let text = reply.str("text").unwrap();
     assert!(
-        text.ends_with(&format!("\nwhile responding to message `<@{BOT}> status`")),
+        text.ends_with(&format!(") while responding to message `<@{BOT}> status`")),
         "{text}"
     );
-    assert!(text.contains("job"), "the error names what failed: {text}");
+    assert!(
+        !text.contains("no such table"),
+        "the user is not shown the internal detail: {text}"
+    );
     assert_eq!(reply.str("thread_ts"), Some(ts.as_str()));
     h.wait_reaction(GENERAL, &ts, "x").await;
+    // The detail goes to the logs channel under the same id.
+    let id = text.split('`').nth(1).expect("the reply names an error id");
+    let detail = h.reply("C0LOGS", id).await;
+    let detail = detail.str("text").unwrap();
+    assert!(detail.contains("no such table: job"), "{detail}");
+    assert!(detail.contains(&format!("<#{GENERAL}>")), "{detail}");
     // Still listening.
     h.mention("C1", "help").await;
     h.reply("C1", "Commands in the following categories").await;
