@@ -76,6 +76,19 @@ pub struct Scheduled {
     pub added: bool,
 }
 
+impl Scheduled {
+    /// What scheduling job `id` of `job_type` did, logged: `updated` when a pending job with
+    /// the same type and args was pushed back rather than a row added.
+    pub(crate) fn logged(id: i64, job_type: &str, already_running: bool, updated: bool) -> Self {
+        tracing::debug!(job_id = id, job_type, updated, "job scheduled");
+        Scheduled {
+            id,
+            already_running,
+            added: !updated,
+        }
+    }
+}
+
 /// What `remove job id N` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {

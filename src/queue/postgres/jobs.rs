@@ -204,15 +204,10 @@ pub(super) async fn schedule_in(
         )
         .await?;
     let already_running: bool = tx.query_one(&running, &[&job.job_type]).await?.get(0);
-    tracing::debug!(
-        job_id = id,
-        job_type = job.job_type,
-        updated = pending.is_some(),
-        "job scheduled"
-    );
-    Ok(Scheduled {
+    Ok(Scheduled::logged(
         id,
+        job.job_type,
         already_running,
-        added: pending.is_none(),
-    })
+        pending.is_some(),
+    ))
 }

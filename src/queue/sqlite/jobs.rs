@@ -270,17 +270,12 @@ pub(super) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Sche
             "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
         )?
         .query_row([job.job_type], |row| row.get(0))?;
-    tracing::debug!(
-        job_id = id,
-        job_type = job.job_type,
-        updated = pending.is_some(),
-        "job scheduled"
-    );
-    Ok(Scheduled {
+    Ok(Scheduled::logged(
         id,
+        job.job_type,
         already_running,
-        added: pending.is_none(),
-    })
+        pending.is_some(),
+    ))
 }
 
 #[cfg(test)]
