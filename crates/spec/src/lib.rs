@@ -5,11 +5,13 @@
 //! compiler reads the file's vocabulary (report formats, actions, catch-up policies, template
 //! pieces) into these very types.
 
+mod allow;
 mod choices;
 mod slack_text;
 mod template;
 
 pub use bennettbot_pattern::{match_segments, Segment};
+pub use allow::AllowSpec;
 pub use choices::{Action, CatchUp, ReportFormat};
 pub use slack_text::unformat_param;
 pub use template::TemplatePart;
@@ -25,6 +27,12 @@ pub struct NamespaceSpec {
     pub fabfile: Option<&'static str>,
     /// Where jobs started by webhooks report.
     pub default_channel: &'static str,
+    /// Who may run its commands, beyond `restricted`: `[<namespace>.allow]`.
+    pub allow: Option<AllowSpec>,
+    /// The bot's environment variables its jobs see (besides bennettbot's own).
+    pub env: &'static [&'static str],
+    /// Variables its jobs see whose values are masked in everything posted to Slack.
+    pub secret_env: &'static [&'static str],
     /// Indexes into [`Config::commands`], in file order.
     pub commands: &'static [usize],
     /// The same indexes in the order the matcher tries them (more specific first).
@@ -47,6 +55,13 @@ pub struct JobSpec {
     pub call_tech_support_on_error: bool,
     pub suppress_empty: bool,
     pub timeout_seconds: Option<u64>,
+    /// Who may run it, narrowing its namespace's rule: `[<namespace>.jobs.<job>.allow]`.
+    pub allow: Option<AllowSpec>,
+    /// Its reports may notify a whole channel or user group (`<!channel>`, `<!subteam^…>`).
+    pub allow_broadcast: bool,
+    /// The parameter naming another job's log folder (`<job_type>/<stamp>`) whose output this
+    /// job shows: only those who may run that job may run this one on it.
+    pub logs_of: Option<&'static str>,
 }
 
 /// A Slack command: `[[test.slack]]`.
@@ -64,6 +79,8 @@ pub struct CommandSpec {
     pub job_type: &'static str,
     pub delay_seconds: u64,
     pub examples: &'static [&'static str],
+    /// Who may run it, narrowing its namespace's and job's rules.
+    pub allow: Option<AllowSpec>,
 }
 
 /// A GitHub rule: `[[example.github]]`.

@@ -150,6 +150,9 @@ fn job_spec(n: &str, job_type: &str, job: &Job) -> TokenStream {
         Some(t) => quote!(::core::option::Option::Some(#t)),
         None => quote!(::core::option::Option::None),
     };
+    let allow = allow_spec(job.allow.as_ref());
+    let allow_broadcast = job.allow_broadcast;
+    let logs_of = opt_str(&job.logs_of.as_ref().map(|l| l.value.clone()));
     quote! {
         #rt::JobSpec {
             job_type: #job_type,
@@ -163,7 +166,37 @@ fn job_spec(n: &str, job_type: &str, job: &Job) -> TokenStream {
             call_tech_support_on_error: #tech,
             suppress_empty: #suppress,
             timeout_seconds: #timeout,
+            allow: #allow,
+            allow_broadcast: #allow_broadcast,
+            logs_of: #logs_of,
         }
+    }
+}
+
+/// `Option<AllowSpec>` for a rule.
+fn allow_spec(allow: Option<&Allow>) -> TokenStream {
+    let rt = spec_crate();
+    let Some(a) = allow else {
+        return quote!(::core::option::Option::None);
+    };
+    let values = |v: &[Sp<String>]| v.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
+    let users = values(&a.users);
+    let usergroups = values(&a.usergroups);
+    let channels = values(&a.channels);
+    let guests = match &a.guests {
+        Some(g) => {
+            let g = g.value;
+            quote!(::core::option::Option::Some(#g))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::core::option::Option::Some(#rt::AllowSpec {
+            users: &[#(#users),*],
+            usergroups: &[#(#usergroups),*],
+            channels: &[#(#channels),*],
+            guests: #guests,
+        })
     }
 }
 
@@ -335,6 +368,7 @@ fn command_spec(
     let action = variant_ident(cmd.action);
     let delay = cmd.delay_seconds;
     let examples = cmd.examples.iter().map(|e| &e.value);
+    let allow = allow_spec(cmd.allow.as_ref());
     quote! {
         #rt::CommandSpec {
             namespace: #n,
@@ -347,6 +381,7 @@ fn command_spec(
             job_type: #job_type,
             delay_seconds: #delay,
             examples: &[#(#examples),*],
+            allow: #allow,
         }
     }
 }
@@ -360,6 +395,9 @@ fn namespace_spec(ns: &Namespace, base: usize, order: &[usize]) -> TokenStream {
     let fabfile = opt_str(&ns.fabfile);
     let default_channel = &ns.default_channel;
     let file_order: Vec<usize> = (base..base + ns.slack.len()).collect();
+    let allow = allow_spec(ns.allow.as_ref());
+    let env = ns.env.iter().map(|e| &e.value);
+    let secret_env = ns.secret_env.iter().map(|e| &e.value);
     quote! {
         #rt::NamespaceSpec {
             name: #n,
@@ -367,6 +405,9 @@ fn namespace_spec(ns: &Namespace, base: usize, order: &[usize]) -> TokenStream {
             restricted: #restricted,
             fabfile: #fabfile,
             default_channel: #default_channel,
+            allow: #allow,
+            env: &[#(#env),*],
+            secret_env: &[#(#secret_env),*],
             commands: &[#(#file_order),*],
             match_order: &[#(#order),*],
         }

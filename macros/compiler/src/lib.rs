@@ -11,6 +11,7 @@ pub mod codegen;
 pub mod hint;
 pub mod model;
 pub mod parse;
+pub mod rules;
 pub mod schedule;
 pub mod schema;
 pub mod shape;

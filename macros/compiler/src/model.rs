@@ -36,6 +36,11 @@ pub struct Namespace {
     pub restricted: bool,
     pub fabfile: Option<String>,
     pub default_channel: String,
+    pub allow: Option<Allow>,
+    /// Variables its jobs see: `env = [...]`.
+    pub env: Vec<Sp<String>>,
+    /// Variables its jobs see, masked in posts: `secret_env = [...]`.
+    pub secret_env: Vec<Sp<String>>,
     pub jobs: Vec<Job>,
     /// Jobs declared but left out for errors already reported: references to them are not
     /// reported again as unknown jobs.
@@ -64,6 +69,10 @@ pub struct Job {
     pub call_tech_support_on_error: bool,
     pub suppress_empty: bool,
     pub timeout_seconds: Option<u64>,
+    pub allow: Option<Allow>,
+    pub allow_broadcast: bool,
+    /// The parameter naming the log folder of the job whose output this job shows.
+    pub logs_of: Option<Sp<String>>,
 }
 
 impl Job {
@@ -91,6 +100,18 @@ pub struct SlackCommand {
     pub job_type: Sp<String>,
     pub delay_seconds: u64,
     pub examples: Vec<Sp<String>>,
+    pub allow: Option<Allow>,
+}
+
+/// A permission rule: `[deploy.allow]`, or `allow = { ... }` in a Slack command.
+#[derive(Debug, Clone)]
+pub struct Allow {
+    /// The rule as a whole (its key, or its table header).
+    pub span: Range<usize>,
+    pub users: Vec<Sp<String>>,
+    pub usergroups: Vec<Sp<String>>,
+    pub channels: Vec<Sp<String>>,
+    pub guests: Option<Sp<bool>>,
 }
 
 /// A GitHub rule: one `[[example.github]]` entry.

@@ -105,11 +105,17 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
     let restricted = r.bool_or_default("restricted");
     let fabfile = r.string("fabfile").map(|s| s.value);
     let default_channel = r.string_or_default("default_channel");
+    let allow = r.take("allow");
+    let env = r.strings("env").unwrap_or_default();
+    let secret_env = r.strings("secret_env").unwrap_or_default();
     let jobs_value = r.take("jobs");
     let slack_value = r.take("slack");
     let github_value = r.take("github");
     let schedule_value = r.take("schedule");
     r.finish();
+    let allow = allow.and_then(|(k, v)| {
+        read_allow(&k, &v, &format!("namespace `[{}]`", name.value), diags)
+    });
 
     let mut ns = Namespace {
         name,
@@ -117,6 +123,9 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
         restricted,
         fabfile,
         default_channel,
+        allow,
+        env,
+        secret_env,
         jobs: Vec::new(),
         broken_jobs: Vec::new(),
         slack: Vec::new(),
@@ -146,6 +155,11 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
                         );
                         continue;
                     };
+                    if is_rule_alone(job_table) {
+                        diags.push(rule_for_missing_job(&n, job_name, jobs, job_key.span()));
+                        ns.broken_jobs.push(job_name.to_string());
+                        continue;
+                    }
                     match read_job(
                         &n,
                         Sp::new(job_name.to_string(), job_key.span()),
@@ -164,7 +178,13 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
         }
     }
     if let Some((key, value)) = slack_value {
-        if let Some(items) = array_of_tables(&key, &value, &format!("{n}.slack"), diags) {
+        let rule_alone = matches!(value.get_ref(), DeValue::Table(t) if t.contains_key("allow"));
+        if rule_alone {
+            diags.push(
+                Diagnostic::error(format!("`[{n}.slack.allow]` is a rule for a Slack command, but no `[[{n}.slack]]` entry comes before it"), key.span())
+                    .help(format!("write the rule right after the `[[{n}.slack]]` entry it narrows, or as `allow = {{ ... }}` inside that entry")),
+            );
+        } else if let Some(items) = array_of_tables(&key, &value, &format!("{n}.slack"), diags) {
             for (table, span) in items {
                 if let Some(cmd) = read_slack(&n, table, span, diags) {
                     ns.slack.push(cmd);
@@ -209,7 +229,11 @@ fn read_job(
     let call_tech_support_on_error = r.bool_or_default("call_tech_support_on_error");
     let suppress_empty = r.bool_or_default("suppress_empty");
     let timeout = r.seconds("timeout_seconds");
+    let allow = r.take("allow");
+    let allow_broadcast = r.bool_or_default("allow_broadcast");
+    let logs_of = r.string("logs_of");
     r.finish();
+    let allow = allow.and_then(|(k, v)| read_allow(&k, &v, &format!("job `[{ns}.jobs.{}]`", name.value), diags));
     let template = template?;
     let parts = match parse_template(&template.value) {
         Ok(parts) => parts,
@@ -239,6 +263,9 @@ fn read_job(
         call_tech_support_on_error,
         suppress_empty,
         timeout_seconds: timeout,
+        allow,
+        allow_broadcast,
+        logs_of,
     })
 }
 
@@ -256,7 +283,9 @@ fn read_slack(
     let job_type = r.string("job_type");
     let delay = r.seconds_or_default("delay_seconds");
     let examples = r.strings("examples");
+    let allow = r.take("allow");
     r.finish();
+    let allow = allow.and_then(|(k, v)| read_allow(&k, &v, &format!("slack command in `[[{ns}.slack]]`"), diags));
     let command = command?;
     let action =
         Action::from_name(&action?.value).expect("the shape's choices are the spec's names");
@@ -268,6 +297,7 @@ fn read_slack(
         job_type: job_type?,
         delay_seconds: delay,
         examples: examples.unwrap_or_default(),
+        allow,
     })
 }
 
@@ -355,6 +385,81 @@ fn read_support(
         reaction: reaction?.value,
         out_of_office_file: ooo,
     })
+}
+
+/// Reads a permission rule: `allow` of `owner`. A rule that names nothing is refused, since it
+/// would look like a restriction and restrict nothing.
+fn read_allow(
+    key: &Spanned<toml::de::DeString<'_>>,
+    value: &Spanned<DeValue<'_>>,
+    owner: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Allow> {
+    let DeValue::Table(table) = value.get_ref() else {
+        diags.push(
+            Diagnostic::error(format!("`allow` in {owner} must be a table"), value.span())
+                .help("write e.g. `allow = { users = [\"U012AB3CD\"] }`, or a `[<...>.allow]` table"),
+        );
+        return None;
+    };
+    let ctx = format!("the `allow` rule of {owner}");
+    let mut r = Reader::new(table, key.span(), ctx.clone(), &shape::ALLOW, diags);
+    let users = r.strings("users");
+    let usergroups = r.strings("usergroups");
+    let channels = r.strings("channels");
+    let guests = r.bool("guests");
+    r.finish();
+    let bad = |k: &str, read: bool| !read && table.contains_key(k);
+    if bad("users", users.is_some())
+        || bad("usergroups", usergroups.is_some())
+        || bad("channels", channels.is_some())
+        || bad("guests", guests.is_some())
+    {
+        return None;
+    }
+    let rule = Allow {
+        span: key.span(),
+        users: users.unwrap_or_default(),
+        usergroups: usergroups.unwrap_or_default(),
+        channels: channels.unwrap_or_default(),
+        guests,
+    };
+    // A table with only unknown keys has had them reported; "allows everyone" would be noise.
+    if table.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("{ctx} allows everyone: it names no users, user groups, channels or guests"), key.span())
+                .help("list who may, e.g. `usergroups = [\"S0614TZR7\"]` or `users = [\"U012AB3CD\"]`, or remove the rule"),
+        );
+        return None;
+    }
+    Some(rule)
+}
+
+/// A job table that holds nothing but an `allow` rule: a rule for a job not declared (e.g. a
+/// misspelt `[deploy.jobs.deplyo.allow]`).
+fn is_rule_alone(table: &DeTable<'_>) -> bool {
+    table.contains_key("allow") && !table.contains_key("run_args_template")
+}
+
+fn rule_for_missing_job(
+    n: &str,
+    job_name: &str,
+    jobs: &DeTable<'_>,
+    span: Range<usize>,
+) -> Diagnostic {
+    let others = jobs
+        .iter()
+        .map(|(k, _)| k.get_ref().as_ref())
+        .filter(|k| *k != job_name);
+    let help = match closest(job_name, others) {
+        Some(c) => format!("did you mean `[{n}.jobs.{c}.allow]`?"),
+        None => format!("declare the job `[{n}.jobs.{job_name}]` with its `run_args_template`, or put the rule on a job that exists"),
+    };
+    Diagnostic::error(
+        format!("`allow` rule for job `{n}.{job_name}`, which is not declared"),
+        span,
+    )
+    .help(help)
 }
 
 /// Checks that `value` is an array of tables (`[[key]]`) and returns them with their spans.
@@ -680,7 +785,7 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// The array of strings, if written and valid (at least the shape's number of items).
     fn strings(&mut self, key: &str) -> Option<Vec<Sp<String>>> {
-        let Kind::Strings { min_items } = *self.kind(key) else {
+        let Kind::Strings { min_items, format } = *self.kind(key) else {
             self.wrong_kind(key);
         };
         let (_, v) = self.get(key)?;
@@ -696,6 +801,27 @@ impl<'a, 'i> Reader<'a, 'i> {
                     self.type_error(key, "an array of strings", item.span());
                     return None;
                 }
+            }
+        }
+        if let Some(format) = format {
+            // Every malformed item at once, each where it is.
+            let bad: Vec<Diagnostic> = (out.iter().filter(|s| !format.allows(&s.value)))
+                .map(|s| {
+                    Diagnostic::error(
+                        format!(
+                            "`{}` in `{key}` of {} is not {}",
+                            s.value,
+                            self.ctx,
+                            format_name(format)
+                        ),
+                        s.span.clone(),
+                    )
+                    .help(format_help(format))
+                })
+                .collect();
+            if !bad.is_empty() {
+                self.diags.extend(bad);
+                return None;
             }
         }
         if out.len() < min_items {
@@ -782,6 +908,9 @@ fn code_list(items: &[&str]) -> String {
 fn format_name(format: Format) -> &'static str {
     match format {
         Format::EnvVar => "an environment variable name",
+        Format::UserId => "a Slack user id",
+        Format::UsergroupId => "a Slack user group id",
+        Format::ChannelId => "a Slack channel id",
     }
 }
 
@@ -789,6 +918,15 @@ fn format_help(format: Format) -> &'static str {
     match format {
         Format::EnvVar => {
             "use uppercase letters, digits and `_`, e.g. `SLACK_TECH_SUPPORT_CHANNEL`"
+        }
+        Format::UserId => {
+            "use the member id, e.g. `U012AB3CD` (in Slack: the person's profile, ⋮, \"Copy member ID\"); names and @handles change, ids do not"
+        }
+        Format::UsergroupId => {
+            "use the user group's id, e.g. `S0614TZR7` (in Slack: the group's page, ⋮, \"Copy group ID\"); a @handle is not an id"
+        }
+        Format::ChannelId => {
+            "use the channel's id, e.g. `C0123ABCD` (in Slack: the channel's details, at the bottom); `#names` change, ids do not"
         }
     }
 }

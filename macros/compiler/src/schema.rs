@@ -89,8 +89,11 @@ fn key(k: &Key) -> Value {
             json!({ "type": "string", "enum": names }),
             default.map(|d| json!(d)),
         ),
-        Kind::Strings { min_items } => {
+        Kind::Strings { min_items, format } => {
             let mut s = json!({ "type": "array", "items": { "type": "string" } });
+            if let Some(format) = format {
+                s["items"]["pattern"] = json!(format.pattern());
+            }
             if *min_items > 0 {
                 s["minItems"] = json!(min_items);
             }

@@ -99,8 +99,11 @@ pub enum Kind {
         names: &'static [&'static str],
         default: Option<&'static str>,
     },
-    /// An array of strings, at least `min_items` long.
-    Strings { min_items: usize },
+    /// An array of strings, at least `min_items` long, each of `format` if given.
+    Strings {
+        min_items: usize,
+        format: Option<Format>,
+    },
     /// An inline table of strings: `{ name = "value" }`.
     StringTable,
     /// A table: `[parent.key]`.
@@ -114,6 +117,20 @@ pub enum Kind {
 pub enum Format {
     /// An environment variable name: uppercase letters, digits and `_`.
     EnvVar,
+    /// A Slack user id: `U` or `W`, then uppercase letters and digits.
+    UserId,
+    /// A Slack user group id: `S`, then uppercase letters and digits.
+    UsergroupId,
+    /// A Slack channel id: `C`, `G` or `D`, then uppercase letters and digits.
+    ChannelId,
+}
+
+/// A Slack id: one of `first` letters, then at least two uppercase letters or digits.
+fn slack_id(text: &str, first: &[char]) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| first.contains(&c))
+        && text.len() >= 3
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 impl Format {
@@ -126,6 +143,9 @@ impl Format {
                         .chars()
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             }
+            Format::UserId => slack_id(text, &['U', 'W']),
+            Format::UsergroupId => slack_id(text, &['S']),
+            Format::ChannelId => slack_id(text, &['C', 'G', 'D']),
         }
     }
 
@@ -133,6 +153,9 @@ impl Format {
     pub fn pattern(self) -> &'static str {
         match self {
             Format::EnvVar => "^[A-Z0-9_]+$",
+            Format::UserId => "^[UW][A-Z0-9]{2,}$",
+            Format::UsergroupId => "^S[A-Z0-9]{2,}$",
+            Format::ChannelId => "^[CGD][A-Z0-9]{2,}$",
         }
     }
 }
@@ -205,6 +228,29 @@ pub static NAMESPACE: Table = Table {
             kind: Kind::String {
                 default: Some("#tech"),
                 format: None,
+            },
+            need: Need::Optional,
+        },
+        ALLOW_KEY,
+        Key {
+            name: "env",
+            doc: "The bot's environment variables this namespace's jobs see, besides \
+                  bennettbot's own (`PATH`, `HOME`, `LANG`, `PYTHONPATH`, the job's ids and \
+                  folders); jobs see no other variable of the bot's.",
+            kind: Kind::Strings {
+                min_items: 1,
+                format: Some(Format::EnvVar),
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "secret_env",
+            doc: "Variables this namespace's jobs see, like `env`, whose values are masked \
+                  (`***`) in everything bennettbot posts from job output, whichever job \
+                  printed them.",
+            kind: Kind::Strings {
+                min_items: 1,
+                format: Some(Format::EnvVar),
             },
             need: Need::Optional,
         },
@@ -316,6 +362,27 @@ pub static JOB: Table = Table {
             },
             need: Need::Optional,
         },
+        ALLOW_KEY,
+        Key {
+            name: "allow_broadcast",
+            doc: "Let the job's reports notify a whole channel or user group (`<!channel>`, \
+                  `<!here>`, `<!everyone>`, `<!subteam^…>`); otherwise they show as text.",
+            kind: Kind::Bool {
+                default: Some(false),
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "logs_of",
+            doc: "The parameter that names another job's log folder (`<job_type>/<stamp>`) \
+                  whose output this job shows: it then runs only for those who may run that \
+                  job.",
+            kind: Kind::String {
+                default: None,
+                format: None,
+            },
+            need: Need::Optional,
+        },
     ],
     entries: None,
 };
@@ -380,7 +447,65 @@ pub static SLACK: Table = Table {
         Key {
             name: "examples",
             doc: "Whole messages (namespace included) that must parse as this very command.",
-            kind: Kind::Strings { min_items: 0 },
+            kind: Kind::Strings {
+                min_items: 0,
+                format: None,
+            },
+            need: Need::Optional,
+        },
+        ALLOW_KEY,
+    ],
+    entries: None,
+};
+
+/// The `allow` key of namespaces, jobs and Slack commands.
+const ALLOW_KEY: Key = Key {
+    name: "allow",
+    doc: "Who may run it: `users`, `usergroups`, `channels` and `guests`. On a job or a Slack \
+          command it narrows the namespace's rule: every rule that applies must allow.",
+    kind: Kind::Table(&ALLOW),
+    need: Need::Optional,
+};
+
+/// A permission rule: `[deploy.allow]`, or `allow = { ... }` on a Slack command.
+pub static ALLOW: Table = Table {
+    doc: "Who may run a namespace's, job's or command's commands. Lists that are given must each \
+          admit the user (`users` and `usergroups` together: either admits); leave a list out \
+          to not restrict by it.",
+    keys: &[
+        Key {
+            name: "users",
+            doc: "Slack user ids (`U…`) who may.",
+            kind: Kind::Strings {
+                min_items: 1,
+                format: Some(Format::UserId),
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "usergroups",
+            doc: "Slack user group ids (`S…`) whose members may; membership is read from Slack \
+                  when a command is run.",
+            kind: Kind::Strings {
+                min_items: 1,
+                format: Some(Format::UsergroupId),
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "channels",
+            doc: "Channel ids (`C…`, `G…`, or a DM's `D…`) it may be run from.",
+            kind: Kind::Strings {
+                min_items: 1,
+                format: Some(Format::ChannelId),
+            },
+            need: Need::Optional,
+        },
+        Key {
+            name: "guests",
+            doc: "Whether guests (restricted accounts) may; `false` is what `restricted = true` \
+                  says for a whole namespace.",
+            kind: Kind::Bool { default: None },
             need: Need::Optional,
         },
     ],
@@ -534,7 +659,10 @@ pub static SUPPORT: Table = Table {
         Key {
             name: "keywords",
             doc: "The words that call it, one word each; case does not matter.",
-            kind: Kind::Strings { min_items: 1 },
+            kind: Kind::Strings {
+                min_items: 1,
+                format: None,
+            },
             need: Need::Required(
                 "the words that call it, e.g. `keywords = [\"tech-support\"]`",
             ),
@@ -579,7 +707,7 @@ mod tests {
 
     fn all_tables() -> Vec<&'static Table> {
         vec![
-            &FILE, &NAMESPACE, &JOBS, &JOB, &SLACK, &GITHUB, &SCHEDULE, &SUPPORT,
+            &FILE, &NAMESPACE, &JOBS, &JOB, &SLACK, &ALLOW, &GITHUB, &SCHEDULE, &SUPPORT,
         ]
     }
 
@@ -636,6 +764,21 @@ mod tests {
         }
         for (name, ok) in [("SLACK_X1", true), ("", false), ("slack", false)] {
             assert_eq!(Format::EnvVar.allows(name), ok, "{name}");
+        }
+        for (format, name, ok) in [
+            (Format::UserId, "U012AB3CD", true),
+            (Format::UserId, "W0A1", true),
+            (Format::UserId, "u012ab3cd", false),
+            (Format::UserId, "@alice", false),
+            (Format::UserId, "U", false),
+            (Format::UsergroupId, "S0614TZR7", true),
+            (Format::UsergroupId, "U0614TZR7", false),
+            (Format::ChannelId, "C0123ABCD", true),
+            (Format::ChannelId, "G0123", true),
+            (Format::ChannelId, "D0123", true),
+            (Format::ChannelId, "#deploys", false),
+        ] {
+            assert_eq!(format.allows(name), ok, "{format:?} {name}");
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn validate(config: &ConfigModel, diags: &mut Vec<Diagnostic>) -> Vec<MatchO
         orders.push(order);
     }
     check_support(config, diags);
+    crate::rules::check_rules(config, diags);
     orders
 }
 

@@ -14,7 +14,7 @@ const INTERPRETERS: [&str; 8] = [
 
 /// Suspect parts of a valid config. `workspace_dir` is the repo's `workspace/`.
 pub fn warnings(config: &ConfigModel, workspace_dir: &Path) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    let mut out = crate::rules::secret_warnings(config);
     for ns in &config.namespaces {
         let n = &ns.name.value;
         for job in &ns.jobs {

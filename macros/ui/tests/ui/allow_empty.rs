@@ -1,0 +1,3 @@
+bennettbot::job_configs!("allow_empty.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("allow_guests_widen.toml");
+
+fn main() {}

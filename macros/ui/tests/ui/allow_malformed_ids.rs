@@ -1,0 +1,3 @@
+bennettbot::job_configs!("allow_malformed_ids.toml");
+
+fn main() {}

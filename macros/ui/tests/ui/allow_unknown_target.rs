@@ -1,0 +1,3 @@
+bennettbot::job_configs!("allow_unknown_target.toml");
+
+fn main() {}

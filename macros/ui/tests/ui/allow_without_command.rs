@@ -1,0 +1,3 @@
+bennettbot::job_configs!("allow_without_command.toml");
+
+fn main() {}

@@ -1,0 +1,3 @@
+bennettbot::job_configs!("job_env_names.toml");
+
+fn main() {}

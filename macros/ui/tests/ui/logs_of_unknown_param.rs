@@ -1,0 +1,3 @@
+bennettbot::job_configs!("logs_of_unknown_param.toml");
+
+fn main() {}
