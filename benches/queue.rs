@@ -101,6 +101,7 @@ fn reserve_finish(bencher: Bencher) {
                 message_ts: None,
                 is_im: false,
                 start_after: start,
+                requester: None,
             })
             .expect("schedule");
     };

@@ -119,6 +119,7 @@ async fn add(queue: &Queue, n: usize, types: usize) {
             message_ts: None,
             is_im: false,
             start_after: Utc::now(),
+            requester: None,
         })
         .await
         .expect("schedule");

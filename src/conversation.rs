@@ -1,7 +1,6 @@
 //! Acting on a message, the same for Slack and the local shell: permissions, the queue, and the
 //! replies users know, word for word.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::config::{help, suggest, Action, Command, Config};
 use crate::intent::{understand, Intent};
-use crate::queue::{Queue, QueueError, Removal, Status, Suppression};
+use crate::permissions::{authorize, Asker, Decision, Deed, Facts, Refusal};
+use crate::queue::{NewJob, Queue, QueueError, Removal, Status, Suppression};
 use crate::schedule::Timetable;
 
 /// Where a message came from and how to answer it.
@@ -84,14 +84,19 @@ impl Context {
         }
     }
 
-    /// Answers one message. `is_internal` is awaited only when a restricted command needs it.
-    pub async fn handle(
+    /// Answers one message; `facts` tells the permission rules what they need to know of the
+    /// sender (asked only when a rule needs it).
+    pub async fn handle<F: Facts>(
         &self,
         incoming: &Incoming,
         now: DateTime<Utc>,
-        is_internal: impl Future<Output = bool>,
+        facts: &F,
     ) -> Result<Vec<Effect>, QueueError> {
         let mention = self.mention(incoming);
+        let asker = Asker {
+            user: &incoming.user,
+            channel: &incoming.channel,
+        };
         Ok(match understand(self.config, &incoming.text) {
             Intent::Status => vec![Effect::Reply(status_text(
                 &self.queue.status(now).await?,
@@ -99,6 +104,16 @@ impl Context {
                 &self.schedules,
             ))],
             Intent::RemoveJob(id) => {
+                if let Some(job) = self.queue.requested(id).await? {
+                    let deed = Deed::Remove {
+                        job_type: &job.job_type,
+                        requesters: &job.requesters,
+                    };
+                    let what = format!("remove job id [{id}] (`{}`)", job.job_type);
+                    if let Some(refused) = self.refusal(asker, deed, facts, &what).await {
+                        return Ok(refused);
+                    }
+                }
                 // A running job is stopped by its dispatcher, which then says so in its thread.
                 let text = match self.queue.remove_job(id, &incoming.user, now).await? {
                     Removal::Removed | Removal::Stopping => format!("Job id [{id}] removed"),
@@ -109,10 +124,29 @@ impl Context {
                 vec![Effect::React("crossed_fingers".into()), Effect::Reply(text)]
             }
             Intent::NamespaceHelp(ns) => {
+                let mut closed = Vec::new();
+                for command in self.config.sorted_commands(ns) {
+                    let deed = Deed::Run {
+                        command,
+                        params: &[],
+                    };
+                    let logs = self.config.job(command.job_type).and_then(|j| j.logs_of);
+                    // A logs command is judged on its folder when run; help judges the rest.
+                    let decision = if logs.is_some() {
+                        let rules = crate::permissions::command_rules(self.config, command);
+                        crate::permissions::check_rules(&rules, asker, facts).await
+                    } else {
+                        authorize(self.config, asker, deed, facts).await
+                    };
+                    if !decision.is_allowed() {
+                        closed.push(command.usage);
+                    }
+                }
                 vec![Effect::Reply(help::namespace_help(
                     self.config,
                     ns,
                     &self.org,
+                    &closed,
                 ))]
             }
             Intent::Help { understood } => {
@@ -134,18 +168,41 @@ impl Context {
                 vec![Effect::Reply(text)]
             }
             Intent::Command(cmd) => {
-                let ns = cmd.namespace(self.config);
-                if ns.restricted && !is_internal.await {
-                    return Ok(vec![Effect::Reply(format!(
-                        ":no_entry: Sorry, only {} users are allowed to run `{}` commands.",
-                        self.org, ns.name
-                    ))]);
+                let spec = cmd.spec();
+                let params = cmd.params();
+                let deed = Deed::Run {
+                    command: spec,
+                    params: &params,
+                };
+                let what = format!("run `{}`", spec.usage);
+                if let Some(refused) = self.refusal(asker, deed, facts, &what).await {
+                    return Ok(refused);
                 }
                 let mut effects = vec![Effect::React(self.ack_reaction.clone())];
                 effects.extend(self.act(&cmd, incoming, now, &mention).await?);
                 effects
             }
         })
+    }
+
+    /// The reply refusing `deed`, counted, if the rules refuse it (`what` names it to the
+    /// user); `None` if it may go ahead.
+    async fn refusal<F: Facts>(
+        &self,
+        asker: Asker<'_>,
+        deed: Deed<'_>,
+        facts: &F,
+        what: &str,
+    ) -> Option<Vec<Effect>> {
+        let refusal: Refusal = match authorize(self.config, asker, deed, facts).await {
+            Decision::Allowed(_) => return None,
+            Decision::Refused(refusal) => refusal,
+            // Only `shell --as` cannot know a user group's members: it refuses, and says which.
+            Decision::Depends(mut needs) => needs.remove(0),
+        };
+        crate::metrics::record::permission_refused(deed.label(self.config), deed.namespace());
+        tracing::info!(user = asker.user, channel = asker.channel, what, scope = %refusal.scope, "refused by the permission rules");
+        Some(vec![Effect::Reply(refusal.reply(what, &self.org))])
     }
 
     async fn act(
@@ -161,17 +218,22 @@ impl Context {
             Action::ScheduleJob => {
                 // The report goes where the command was: its thread if it was in one, else the
                 // channel itself (the reactions mark the command).
+                let args = cmd.args();
+                let start_after =
+                    crate::queue::start_after(now, Duration::from_secs(spec.delay_seconds))?;
                 let scheduled = self
                     .queue
-                    .schedule_job(
+                    .schedule(&NewJob {
                         job_type,
-                        &cmd.args(),
-                        &incoming.channel,
-                        incoming.thread_ts.as_deref(),
-                        Duration::from_secs(spec.delay_seconds),
-                        incoming.is_im,
-                        incoming.message_ts.as_deref(),
-                    )
+                        args: &args,
+                        channel: &incoming.channel,
+                        thread_ts: incoming.thread_ts.as_deref(),
+                        message_ts: incoming.message_ts.as_deref(),
+                        is_im: incoming.is_im,
+                        start_after,
+                        // Who asked may remove it, whatever the rules (the Python service let anyone).
+                        requester: Some(&incoming.user),
+                    })
                     .await?;
                 if scheduled.already_running {
                     vec![Effect::Reply(format!(

@@ -4,9 +4,80 @@ use std::fmt::Write as _;
 
 use crate::config::{suggest, Action, Config};
 use crate::intent::{normalise, understand, Intent};
+use crate::permissions::{authorize, Asker, Assumed, Decision, Deed, Grant};
 
-/// A human-readable account of what `message` would do.
-pub fn explain(config: &'static Config, message: &str) -> String {
+/// Who `explain --as` judges the message for: a user id, a guest or not, in a channel.
+#[derive(Debug, Clone, Default)]
+pub struct AsUser {
+    pub user: String,
+    pub guest: bool,
+    /// The channel id it is sent in (`None`: a channel no rule names).
+    pub channel: Option<String>,
+}
+
+/// A human-readable account of what `message` would do, and, `as_user`, whether that user
+/// would be allowed and by which rule (from the config alone).
+pub async fn explain(config: &'static Config, message: &str, as_user: Option<&AsUser>) -> String {
+    let mut out = describe(config, message);
+    if let Some(who) = as_user {
+        out.push_str(&permission(config, message, who).await);
+    }
+    out
+}
+
+/// The `Permission:` lines for `who`.
+async fn permission(config: &'static Config, message: &str, who: &AsUser) -> String {
+    let text = normalise(message);
+    let Intent::Command(cmd) = understand(config, &text) else {
+        return format!("Permission: {}: anyone may (a built-in; `remove job id` is judged on the job it names)\n", who.user);
+    };
+    let params = cmd.params();
+    let deed = Deed::Run {
+        command: cmd.spec(),
+        params: &params,
+    };
+    let asker = Asker {
+        user: &who.user,
+        channel: who.channel.as_deref().unwrap_or("(no channel given)"),
+    };
+    let facts = Assumed { guest: who.guest };
+    let whom = format!(
+        "{}{}{}",
+        who.user,
+        if who.guest { " (a guest)" } else { "" },
+        who.channel
+            .as_deref()
+            .map(|c| format!(" in {c}"))
+            .unwrap_or_default()
+    );
+    match authorize(config, asker, deed, &facts).await {
+        Decision::Allowed(Grant::Rules(scopes)) if scopes.is_empty() => {
+            format!("Permission: {whom}: allowed (no rule applies: anyone may)\n")
+        }
+        Decision::Allowed(Grant::Rules(scopes)) => {
+            let by: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+            format!("Permission: {whom}: allowed by {}\n", by.join(", "))
+        }
+        Decision::Allowed(grant) => format!("Permission: {whom}: allowed ({grant:?})\n"),
+        Decision::Refused(r) => format!(
+            "Permission: {whom}: refused: it needs {} ({})\n",
+            r.needs(),
+            r.scope
+        ),
+        Decision::Depends(needs) => {
+            let mut out = format!(
+                "Permission: {whom}: allowed only if Slack confirms, when the command is run:\n"
+            );
+            for r in needs {
+                let _ = writeln!(out, "  {} ({})", r.needs(), r.scope);
+            }
+            out
+        }
+    }
+}
+
+/// What `message` would do, executing nothing.
+fn describe(config: &'static Config, message: &str) -> String {
     let text = normalise(message);
     let mut out = format!("Message: {text:?}\n");
     match understand(config, &text) {
@@ -95,7 +166,7 @@ mod tests {
 
     #[test]
     fn explains_a_command_with_its_quoted_shell_line() {
-        let out = explain(&CONFIG, "test hello $(rm -rf /)");
+        let out = describe(&CONFIG, "test hello $(rm -rf /)");
         assert!(out.contains("Command:    `test hello [name]`"), "{out}");
         assert!(out.contains("name = \"$(rm -rf /)\""), "{out}");
         assert!(
@@ -107,7 +178,7 @@ mod tests {
 
     #[test]
     fn explains_nothing_matched_with_suggestions() {
-        let out = explain(&CONFIG, "test helo Bob");
+        let out = describe(&CONFIG, "test helo Bob");
         assert!(out.contains("Nothing matched"), "{out}");
         assert!(out.contains("`test hello [name]`"), "{out}");
     }

@@ -13,6 +13,7 @@ pub mod intent;
 pub mod logging;
 pub mod manifest;
 pub mod metrics;
+pub mod permissions;
 pub mod queue;
 pub mod schedule;
 pub mod settings;

@@ -29,6 +29,16 @@ enum Cmd {
         /// Database file to use instead of WRITEABLE_DIR/bennettbot-shell.db.
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Act as this Slack user id, under the config's permission rules (without it the
+        /// shell is a local operator with every right).
+        #[arg(long = "as", value_name = "USER_ID")]
+        as_user: Option<String>,
+        /// With --as: the user is a guest.
+        #[arg(long, requires = "as_user")]
+        guest: bool,
+        /// With --as: the channel id messages are sent in.
+        #[arg(long, requires = "as_user", value_name = "CHANNEL_ID")]
+        channel: Option<String>,
     },
     /// Run the Slack bot alone (Socket Mode, or the Events API over HTTP), beside `dispatcher` and `webserver`.
     Bot,
@@ -52,6 +62,15 @@ enum Cmd {
     Explain {
         /// The message, as typed after the bot's name, e.g. "test hello Bob".
         message: String,
+        /// Also say whether this Slack user id would be allowed, and by which rule.
+        #[arg(long = "as", value_name = "USER_ID")]
+        as_user: Option<String>,
+        /// With --as: the user is a guest.
+        #[arg(long, requires = "as_user")]
+        guest: bool,
+        /// With --as: the channel id the message is sent in.
+        #[arg(long, requires = "as_user", value_name = "CHANNEL_ID")]
+        channel: Option<String>,
     },
     /// Print the JSON Schema of job_configs.toml, for editors (job_configs.schema.json).
     Schema,
@@ -113,8 +132,19 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain { message } => {
-            print!("{}", explain::explain(&CONFIG, &message));
+        Cmd::Explain {
+            message,
+            as_user,
+            guest,
+            channel,
+        } => {
+            let who = as_user.map(|user| explain::AsUser {
+                user,
+                guest,
+                channel,
+            });
+            let text = runtime()?.block_on(explain::explain(&CONFIG, &message, who.as_ref()));
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Schedules { next } => {
@@ -133,10 +163,21 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
             print!("{}", bennettbot_compiler::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Shell { db } => {
+        Cmd::Shell {
+            db,
+            as_user,
+            guest,
+            channel,
+        } => {
             let settings = given.settings();
             logging::init(settings.log_json, settings.log_level.as_deref(), "warn");
-            runtime()?.block_on(shell::run(&CONFIG, settings, shell::ShellOptions { db }))?;
+            let acting = as_user.map(|user| explain::AsUser {
+                user,
+                guest,
+                channel,
+            });
+            let options = shell::ShellOptions { db, acting };
+            runtime()?.block_on(shell::run(&CONFIG, settings, options))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { online } => {

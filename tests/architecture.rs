@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "logging",
         "manifest",
         "connections",
+        "permissions",
     ],
     &["explain"],
     &["metrics"],

@@ -104,6 +104,7 @@ async fn add(queue: &Queue, job_type: &str, a: &Args, start_after: DateTime<Utc>
             message_ts: None,
             is_im: false,
             start_after,
+            requester: None,
         })
         .await
         .expect("schedule")
@@ -133,6 +134,7 @@ async fn same_type_and_args_are_merged(f: Fixture) {
             message_ts: None,
             is_im: false,
             start_after: ago(1),
+            requester: None,
         })
         .await
         .expect("schedule");
@@ -178,6 +180,7 @@ async fn one_job_of_a_type_runs_at_a_time(f: Fixture) {
             message_ts: None,
             is_im: false,
             start_after: ago(1),
+            requester: None,
         })
         .await
         .expect("schedule");
@@ -445,6 +448,7 @@ async fn webhook_deliveries_queue_their_jobs_once(f: Fixture) {
         message_ts: None,
         is_im: false,
         start_after: ago(1),
+        requester: None,
     }];
     let first = a
         .schedule_delivery(Some("d-1"), &jobs, Utc::now())

@@ -23,8 +23,9 @@ pub fn general_help(config: &Config, mention: &str) -> String {
     out
 }
 
-/// The help of one namespace, commands sorted. `org` names the internal users.
-pub fn namespace_help(config: &Config, ns: &NamespaceSpec, org: &str) -> String {
+/// The help of one namespace, commands sorted. `org` names the internal users; `closed` are
+/// the usages the asker may not run, which are marked.
+pub fn namespace_help(config: &Config, ns: &NamespaceSpec, org: &str, closed: &[&str]) -> String {
     let mut out = String::new();
     if ns.restricted {
         let _ = write!(
@@ -36,7 +37,14 @@ pub fn namespace_help(config: &Config, ns: &NamespaceSpec, org: &str) -> String 
     let lines: Vec<String> = config
         .sorted_commands(ns)
         .iter()
-        .map(|c| format!("`{}`: {}", c.usage, c.help))
+        .map(|c| {
+            let mark = if closed.contains(&c.usage) {
+                " :no_entry_sign: _not for you here_"
+            } else {
+                ""
+            };
+            format!("`{}`: {}{mark}", c.usage, c.help)
+        })
         .collect();
     out.push_str(&lines.join("\n"));
     out
@@ -121,7 +129,7 @@ mod tests {
     #[test]
     fn namespace_help_is_sorted_and_locked() {
         assert_eq!(
-            namespace_help(&CONFIG, &CONFIG.namespaces[0], "Bennett"),
+            namespace_help(&CONFIG, &CONFIG.namespaces[0], "Bennett", &[]),
             ":lock: These commands are only available to Bennett users :lock:\n\nThe following commands are available:\n\n`zeta go`: go\n`zeta stop`: stop it"
         );
     }

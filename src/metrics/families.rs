@@ -65,6 +65,15 @@ pub struct DeliveryLabels {
     pub result: &'static str,
 }
 
+/// Labels of a permission refusal.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// What was refused: `run`, `remove` or `logs`.
+    pub action: &'static str,
+    /// The namespace of the command or job.
+    pub namespace: String,
+}
+
 /// A histogram family keyed by job type.
 pub type JobHistograms = Family<JobLabels, Histogram, fn() -> Histogram>;
 
@@ -92,6 +101,8 @@ pub struct Metrics {
     pub ack_latency: Histogram,
     /// GitHub webhook deliveries, by project and result.
     pub webhook_deliveries: Family<DeliveryLabels, Counter>,
+    /// Actions the permission rules refused, by action and namespace.
+    pub permission_refusals: Family<RefusalLabels, Counter>,
     registry: Registry,
 }
 
@@ -128,6 +139,7 @@ impl Metrics {
             // 1 ms to about 4 s: Slack redelivers envelopes not acked within 3 s.
             ack_latency: Histogram::new(exponential_buckets(0.001, 2.0, 13)),
             webhook_deliveries: Family::default(),
+            permission_refusals: Family::default(),
             registry: Registry::default(),
         };
         let mut registry = Registry::with_prefix("bennettbot");
@@ -186,6 +198,11 @@ impl Metrics {
             "webhook_deliveries",
             "GitHub webhook deliveries, by project and result (queued, ignored, refused, duplicate)",
             m.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "permission_refusals",
+            "Actions refused by the permission rules, by action (run, remove, logs) and namespace",
+            m.permission_refusals.clone(),
         );
         metrics.registry = registry;
         metrics

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::families::{
-    DeliveryLabels, FinishedLabels, JobLabels, ReconnectLabels, SlackCallLabels, SlackMethodLabels,
-    METRICS,
+    DeliveryLabels, FinishedLabels, JobLabels, ReconnectLabels, RefusalLabels, SlackCallLabels,
+    SlackMethodLabels, METRICS,
 };
 
 fn job(job_type: &str) -> JobLabels {
@@ -177,6 +177,15 @@ pub fn webhook_delivery(project: &str, result: Delivery) {
         result,
     };
     METRICS.webhook_deliveries.get_or_create(&labels).inc();
+}
+
+/// The permission rules refused `action` (`run`, `remove`, `logs`) in `namespace`.
+pub fn permission_refused(action: &'static str, namespace: &str) {
+    let labels = RefusalLabels {
+        action,
+        namespace: namespace.to_owned(),
+    };
+    METRICS.permission_refusals.get_or_create(&labels).inc();
 }
 
 #[cfg(test)]

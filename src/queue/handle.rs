@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::database::Database;
 use super::deliveries::QueuedByDelivery;
 use super::history::{Finished, HistoryEntry};
-use super::job::{Job, NewJob, Removal, RunId, Scheduled};
+use super::job::{Job, NewJob, Removal, Requested, RunId, Scheduled};
 use super::postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
 use super::runs::Reaped;
 use super::schedule_runs::{ScheduleClaim, ScheduleRun};
@@ -46,6 +46,7 @@ struct OwnedJob {
     message_ts: Option<String>,
     is_im: bool,
     start_after: DateTime<Utc>,
+    requester: Option<String>,
 }
 
 impl OwnedJob {
@@ -58,6 +59,7 @@ impl OwnedJob {
             message_ts: job.message_ts.map(str::to_owned),
             is_im: job.is_im,
             start_after: job.start_after,
+            requester: job.requester.map(str::to_owned),
         }
     }
 
@@ -70,6 +72,7 @@ impl OwnedJob {
             message_ts: self.message_ts.as_deref(),
             is_im: self.is_im,
             start_after: self.start_after,
+            requester: self.requester.as_deref(),
         }
     }
 }
@@ -201,6 +204,7 @@ impl Queue {
             message_ts,
             is_im,
             start_after,
+            requester: None,
         })
         .await
     }
@@ -319,6 +323,14 @@ impl Queue {
                 Self::blocking(s, move |s| s.remove_job(id, &by, now)).await
             }
             Store::Postgres(p) => p.remove_job(id, by, now).await,
+        }
+    }
+
+    /// Job `id`'s type and who asked for it, if it is queued or running.
+    pub async fn requested(&self, id: i64) -> Result<Option<Requested>, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.requested(id)).await,
+            Store::Postgres(p) => p.requested(id).await,
         }
     }
 

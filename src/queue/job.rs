@@ -63,6 +63,8 @@ pub struct NewJob<'a> {
     pub is_im: bool,
     /// Not run before this.
     pub start_after: DateTime<Utc>,
+    /// The Slack user who asked for it, who may then remove it (webhooks and schedules: none).
+    pub requester: Option<&'a str>,
 }
 
 /// What scheduling did.
@@ -229,4 +231,13 @@ impl RawJob {
             run: self.run,
         }
     }
+}
+
+/// A queued job's type and who asked for it, to decide who may remove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requested {
+    /// The job type.
+    pub job_type: String,
+    /// Slack users who asked for it (several when requests merged into one pending job).
+    pub requesters: Vec<String>,
 }

@@ -39,7 +39,7 @@ pub use database::{Database, DatabaseUrlError, PostgresUrl};
 pub use deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 pub use handle::Queue;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
-pub use job::{BadRow, Job, NewJob, Removal, RunId, Scheduled};
+pub use job::{BadRow, Job, NewJob, Removal, Requested, RunId, Scheduled};
 pub use postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
 pub use runs::Reaped;
 pub use schedule_runs::{ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};

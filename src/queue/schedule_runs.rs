@@ -61,6 +61,7 @@ impl ScheduleClaim {
             message_ts: None,
             is_im: false,
             start_after: self.due_at,
+            requester: None,
         }
     }
 

@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::conversation::{Context, Effect, Incoming};
 use crate::dispatcher::Dispatcher;
+use crate::explain::AsUser;
 use crate::intent::normalise;
+use crate::permissions::{Assumed, Operator};
 use crate::queue::{Job, Queue};
 use crate::settings::Settings;
 
@@ -42,6 +44,9 @@ const RUNNING_EVERY: Duration = Duration::from_secs(5);
 pub struct ShellOptions {
     /// The database to use instead of `WRITEABLE_DIR/bennettbot-shell.db`.
     pub db: Option<PathBuf>,
+    /// The user the shell acts as, under the permission rules (`--as`); `None`: the local
+    /// operator, with every right.
+    pub acting: Option<AsUser>,
 }
 
 fn bot_name(settings: &Settings) -> String {
@@ -119,16 +124,25 @@ pub async fn run(
         if matches!(text.as_str(), "exit" | "quit") {
             break;
         }
+        let acting = options.acting.as_ref();
         let incoming = Incoming {
             text: text.clone(),
-            channel: SHELL_CHANNEL.into(),
+            channel: (acting.and_then(|a| a.channel.clone()))
+                .unwrap_or_else(|| SHELL_CHANNEL.into()),
             thread_ts: None,
             message_ts: Some(console.new_ts()),
             is_im: true,
             mentioned: false,
-            user: SHELL_USER.into(),
+            user: acting.map_or_else(|| SHELL_USER.into(), |a| a.user.clone()),
         };
-        match context.handle(&incoming, Utc::now(), async { true }).await {
+        let answered = match acting {
+            None => context.handle(&incoming, Utc::now(), &Operator).await,
+            Some(a) => {
+                let facts = Assumed { guest: a.guest };
+                context.handle(&incoming, Utc::now(), &facts).await
+            }
+        };
+        match answered {
             Ok(effects) => {
                 for effect in effects {
                     let _ = out_tx.send(match effect {

@@ -474,6 +474,18 @@ impl SlackBotApi for SlackClient {
         Ok(answer.user.into())
     }
 
+    async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let request =
+            sm::SlackApiUserGroupsUsersListRequest::new(sm::SlackUserGroupId(group.to_string()));
+        let request = &request;
+        let answer = self
+            .call("usergroups.users.list", &self.bot, |session| async move {
+                session.usergroups_users_list(request).await
+            })
+            .await?;
+        Ok(answer.users.into_iter().map(|u| u.0).collect())
+    }
+
     async fn public_channels(&self) -> Result<Vec<Channel>, SlackError> {
         let mut channels = Vec::new();
         let mut cursor = None;

@@ -17,10 +17,12 @@ use super::api::SlackClient;
 use super::bot_api::SlackBotApi;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, Message};
+use super::facts::SlackFacts;
 use super::mention;
 use super::recent::Recent;
 use super::socket::{listen, SocketEvent, Timing};
 use super::support;
+use super::usergroups::Usergroups;
 use super::users::InternalUsers;
 use super::{OutgoingMessage, SlackApi};
 use crate::config::Config;
@@ -59,6 +61,8 @@ pub(crate) struct Bot<S, W> {
     pub(crate) context: Context,
     pub(crate) bot_id: String,
     pub(crate) users: InternalUsers,
+    /// Members of the user groups permission rules name.
+    pub(crate) groups: Usergroups,
     pub(crate) targets: Vec<SupportTarget>,
     pub(crate) writeable_dir: PathBuf,
     /// Where the details of unexpected errors go (`SLACK_LOGS_CHANNEL`), if anywhere.
@@ -264,6 +268,7 @@ async fn start<S: SlackApi, W: SlackBotApi>(
         ),
         bot_id,
         users,
+        groups: Usergroups::new(settings.internal_users_ttl),
         targets,
         writeable_dir: settings.writeable_dir.clone(),
         logs_channel: settings.slack_logs_channel.clone(),
@@ -489,15 +494,13 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
             mentioned,
             user: message.user.clone().unwrap_or_default(),
         };
-        let user = message.user.clone();
-        let is_internal = async {
-            match &user {
-                Some(user) => self.users.is_internal(&*self.web, user).await,
-                None => false,
-            }
+        let facts = SlackFacts {
+            users: &self.users,
+            groups: &self.groups,
+            web: &*self.web,
         };
         // A panic while answering one message must not take the listener down with it.
-        let answered = AssertUnwindSafe(self.context.handle(&incoming, Utc::now(), is_internal))
+        let answered = AssertUnwindSafe(self.context.handle(&incoming, Utc::now(), &facts))
             .catch_unwind()
             .await;
         let error = match answered {

@@ -87,6 +87,12 @@ pub trait SlackBotApi: Send + Sync + 'static {
     /// `users.info`
     fn user(&self, id: &str) -> impl Future<Output = Result<User, SlackError>> + Send;
 
+    /// `usergroups.users.list`: the ids of a user group's members.
+    fn usergroup_members(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<String>, SlackError>> + Send;
+
     /// `conversations.list`: public, unarchived channels, every page.
     fn public_channels(&self) -> impl Future<Output = Result<Vec<Channel>, SlackError>> + Send;
 

@@ -247,6 +247,7 @@ async fn queue_jobs(
                 message_ts: None,
                 is_im: false,
                 start_after,
+                requester: None,
             })
         })
         .collect::<Result<Vec<_>, QueueError>>()?;

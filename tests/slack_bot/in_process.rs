@@ -93,6 +93,13 @@ impl SlackBotApi for InProcess {
         })
     }
 
+    async fn usergroup_members(
+        &self,
+        _group: &str,
+    ) -> Result<Vec<String>, bennettbot::slack::SlackError> {
+        Ok(Vec::new())
+    }
+
     async fn public_channels(&self) -> Result<Vec<Channel>, bennettbot::slack::SlackError> {
         let channel = |id: &str, name: &str| Channel {
             id: id.into(),

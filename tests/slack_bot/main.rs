@@ -8,6 +8,7 @@ mod end_to_end;
 mod hostile;
 mod in_process;
 mod messages;
+mod permissions;
 mod queue_commands;
 mod reliability;
 mod restricted;

@@ -148,6 +148,7 @@ impl PgStore {
             .await?
             .execute("DELETE FROM job_history WHERE ended_at < $1", &[&cutoff])
             .await?;
+        self.prune_requesters().await?;
         Ok(pruned as usize)
     }
 }

@@ -198,6 +198,7 @@ pub(super) async fn schedule_in(
             .get(0)
         }
     };
+    super::requesters::record_in(tx, id, pending.is_none(), job.requester, Utc::now()).await?;
     let running = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM job WHERE type = $1 AND started_at IS NOT NULL)",

@@ -21,6 +21,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_schedule_runs.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_requesters.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations hold ("bbmigr" in ASCII).

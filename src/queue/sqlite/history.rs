@@ -190,7 +190,8 @@ impl SqliteStore {
             .conn()
             .prepare_cached("DELETE FROM job_history WHERE ended_at < ?1")?
             .execute([format_time(cutoff)])?;
-        tracing::debug!(pruned, "job history pruned");
+        let requesters = self.prune_requesters()?;
+        tracing::debug!(pruned, requesters, "job history pruned");
         Ok(pruned)
     }
 }

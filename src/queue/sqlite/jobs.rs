@@ -106,6 +106,7 @@ impl SqliteStore {
             message_ts,
             is_im,
             start_after,
+            requester: None,
         })
     }
 
@@ -265,6 +266,7 @@ pub(super) fn schedule_in(tx: &Transaction<'_>, job: &NewJob<'_>) -> Result<Sche
             tx.last_insert_rowid()
         }
     };
+    super::requesters::record_in(tx, id, pending.is_none(), job.requester, &start_after)?;
     let already_running: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM job WHERE type = ?1 AND started_at IS NOT NULL)",
@@ -299,6 +301,7 @@ mod tests {
                 message_ts: Some("3.4"),
                 is_im: true,
                 start_after: at(20),
+                requester: None,
             })
             .expect("schedule");
         assert_eq!(first.id, second.id);

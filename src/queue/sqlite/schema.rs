@@ -63,6 +63,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX IF NOT EXISTS slack_event_claimed ON slack_event (claimed_at);
      CREATE TABLE IF NOT EXISTS service_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
        expires_at TEXT NOT NULL);",
+    // 9: who asked for each queued job (Slack user ids), who may then remove it. A table of
+    // its own so that `job` keeps the Python service's columns.
+    "CREATE TABLE IF NOT EXISTS job_requester (job_id INTEGER NOT NULL, user_id TEXT NOT NULL,
+       requested_at TEXT NOT NULL, PRIMARY KEY (job_id, user_id));",
 ];
 
 /// The schema version this build creates and understands.

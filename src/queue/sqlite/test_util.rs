@@ -38,6 +38,7 @@ pub fn add(queue: &SqliteStore, job_type: &str, a: &Args, secs: i64) -> Schedule
             message_ts: None,
             is_im: false,
             start_after: at(secs),
+            requester: None,
         })
         .expect("schedule")
 }

@@ -100,6 +100,8 @@ pub struct Shared {
     failing_until: Mutex<Option<(Instant, Failure)>>,
     /// Failures for the next calls of any method, once `failing_until` is past.
     failures_any: Mutex<VecDeque<Failure>>,
+    /// Members of each user group, by group id (`usergroups.users.list`).
+    usergroups: Mutex<HashMap<String, Vec<String>>>,
     counter: AtomicU64,
     changed: Notify,
     addr: Mutex<Option<SocketAddr>>,
@@ -198,6 +200,13 @@ impl FakeSlack {
             "conversations.list",
             json!({ "channels": channels, "response_metadata": { "next_cursor": "" } }),
         );
+    }
+
+    /// Makes user group `group` (an `S…` id) have `members`, as `usergroups.users.list`
+    /// answers; a group never set answers `no_such_subteam`, as Slack does.
+    pub fn set_usergroup(&self, group: &str, members: &[&str]) {
+        let members = members.iter().map(|m| m.to_string()).collect();
+        (self.shared.usergroups.lock().unwrap()).insert(group.to_string(), members);
     }
 
     /// The base URL to give a Slack client, e.g. `http://127.0.0.1:4321/api`.
@@ -502,6 +511,13 @@ fn answer(shared: &Shared, method: &str, params: &Map<String, Value>) -> Value {
     }
     let error = |e: &str| json!({ "ok": false, "error": e });
     match method {
+        "usergroups.users.list" => {
+            let group = field(params, "usergroup").unwrap_or_default();
+            match shared.usergroups.lock().unwrap().get(group) {
+                Some(members) => json!({ "ok": true, "users": members }),
+                None => error("no_such_subteam"),
+            }
+        }
         "auth.test" => json!({
             "ok": true, "url": "https://fake.slack.com/", "team": "Fake", "user": "bennettbot",
             "team_id": "T0FAKE", "user_id": "U0BOT", "bot_id": "B0BOT",
