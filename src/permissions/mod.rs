@@ -159,3 +159,6 @@ async fn may_read_logs<F: Facts>(
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;

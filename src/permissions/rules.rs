@@ -89,7 +89,7 @@ pub(super) fn job_rule_sets(config: &'static Config, job: &'static JobSpec) -> V
 }
 
 /// How one rule judges an asker.
-enum Check {
+enum Verdict {
     Pass,
     Fail(Need),
     Unknown(Need),
@@ -97,24 +97,24 @@ enum Check {
 
 /// Judges `asker` by one rule, cheapest questions first: the channel, the user list, then
 /// what must be asked (guest or not, user groups).
-async fn check<F: Facts>(rule: &AllowSpec, asker: Asker<'_>, facts: &F) -> Check {
+async fn check<F: Facts>(rule: &AllowSpec, asker: Asker<'_>, facts: &F) -> Verdict {
     if !rule.channels.is_empty() && !rule.channels.contains(&asker.channel) {
-        return Check::Fail(Need::Channel(rule.channels));
+        return Verdict::Fail(Need::Channel(rule.channels));
     }
     if rule.guests == Some(false) {
         match facts.is_guest(asker.user).await {
-            Fact::Yes => return Check::Fail(Need::Member),
-            Fact::Unknown => return Check::Unknown(Need::Member),
+            Fact::Yes => return Verdict::Fail(Need::Member),
+            Fact::Unknown => return Verdict::Unknown(Need::Member),
             Fact::No => {}
         }
     }
     if !rule.names_who() || rule.users.contains(&asker.user) {
-        return Check::Pass;
+        return Verdict::Pass;
     }
     let mut unknown = false;
     for group in rule.usergroups {
         match facts.in_usergroup(asker.user, group).await {
-            Fact::Yes => return Check::Pass,
+            Fact::Yes => return Verdict::Pass,
             Fact::Unknown => unknown = true,
             Fact::No => {}
         }
@@ -124,9 +124,9 @@ async fn check<F: Facts>(rule: &AllowSpec, asker: Asker<'_>, facts: &F) -> Check
         usergroups: rule.usergroups,
     };
     if unknown {
-        Check::Unknown(need)
+        Verdict::Unknown(need)
     } else {
-        Check::Fail(need)
+        Verdict::Fail(need)
     }
 }
 
@@ -136,14 +136,14 @@ pub async fn check_all<F: Facts>(rules: &[Applied], asker: Asker<'_>, facts: &F)
     let mut depends = Vec::new();
     for applied in rules {
         match check(&applied.rule, asker, facts).await {
-            Check::Pass => {}
-            Check::Fail(need) => {
+            Verdict::Pass => {}
+            Verdict::Fail(need) => {
                 return Decision::Refused(Refusal {
                     scope: applied.scope.clone(),
                     need,
                 })
             }
-            Check::Unknown(need) => depends.push(Refusal {
+            Verdict::Unknown(need) => depends.push(Refusal {
                 scope: applied.scope.clone(),
                 need,
             }),

@@ -117,7 +117,7 @@ pub const SETTINGS: &[Declared] = &[
     setting("SLACK_ACK_REACTION", "`eyes`", "bot", BOT,
         "reaction to accepted commands"),
     setting("INTERNAL_USERS_TTL_SECONDS", "`600`", "bot", BOT,
-        "how long the bot trusts what it knows of a user being internal (a member, not a guest) or not, before asking Slack again (`users.info`); a member made a guest loses restricted rights within this time"),
+        "how long the bot trusts what it knows of a user being internal (a member, not a guest) or not (`users.info`), and of a user group's members (`usergroups.users.list`), before asking Slack again; a member made a guest, or removed from a group, loses the rights within this time"),
     setting("SHUTDOWN_GRACE_SECONDS", "`30`", "dispatcher", DISPATCHER,
         "how long running jobs may finish after SIGTERM before they are stopped and reported as interrupted"),
     setting("LEASE_TIMEOUT_SECONDS", "`60`", "dispatcher", DISPATCHER,

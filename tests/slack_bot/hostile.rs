@@ -222,6 +222,9 @@ fn expected(text: &str) -> Expected {
             Expected::Reply("Commands in the following categories")
         }
         Intent::Help { understood: false } => Expected::Reply("I'm sorry, I didn't understand you"),
+        Intent::Command(cmd) if refused_to_a_member(&cmd) => {
+            Expected::Reply(":no_entry: Sorry, you may not")
+        }
         Intent::Command(cmd) => {
             let job_type = cmd.job_type().as_str();
             match cmd.spec().action {
@@ -236,6 +239,22 @@ fn expected(text: &str) -> Expected {
             }
         }
     }
+}
+
+/// Whether the shipped rules refuse a member outside every user group, in a channel no rule
+/// names: `test guarded` (group S0DEPLOYERS, channel C0DEPLOYS), and a logs command whose
+/// folder is not `<job_type>/...` of another job.
+fn refused_to_a_member(cmd: &bennettbot::config::Command) -> bool {
+    if cmd.job_type().as_str() == "test_guarded" {
+        return true;
+    }
+    let Some(param) = cmd.job_type().spec().logs_of else {
+        return false;
+    };
+    let params = cmd.params();
+    let folder = params.iter().find(|(n, _)| *n == param).map_or("", |p| p.1);
+    let job = folder.split('/').next().unwrap_or_default();
+    CONFIG.job(job).is_none() || job == "test_guarded"
 }
 
 /// Messages written by hand, for what chance finds too rarely: parameters of four bytes
