@@ -41,6 +41,9 @@ pub enum Grant {
     Rules(Vec<Scope>),
 }
 
+/// How much of a user's text a refusal repeats.
+const SHOWN_CHARS: usize = 60;
+
 /// A rule's place in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -66,7 +69,16 @@ impl std::fmt::Display for Scope {
             Scope::Job(job) => write!(f, "the rule of job `{job}`"),
             Scope::Command(usage) => write!(f, "the rule of command `{usage}`"),
             Scope::Requesters(job) => write!(f, "job type `{job}`, unknown to this build"),
-            Scope::Logs(folder) => write!(f, "the log folder `{folder}`"),
+            Scope::Logs(folder) => {
+                // The folder is the user's text: shown short, so a reply stays a reply.
+                let shown: String = folder.chars().take(SHOWN_CHARS).collect();
+                let more = if folder.chars().count() > SHOWN_CHARS {
+                    "…"
+                } else {
+                    ""
+                };
+                write!(f, "the log folder `{}{more}`", shown.replace('`', "'"))
+            }
         }
     }
 }
