@@ -1,5 +1,6 @@
 //! The webhook server GitHub calls: `POST /github/<project>/` runs the project's GitHub rules,
-//! `GET /check/` says it is up, `GET /metrics` is for Prometheus (see [`crate::metrics`]).
+//! `GET /check/` says it is up. `/metrics` is not served here: this address faces the
+//! internet, so metrics have an address of their own (`METRICS_BIND`, see [`crate::metrics`]).
 
 mod address;
 mod handler;
@@ -77,14 +78,13 @@ pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// The whole application: routes and middleware over `config`, and `/metrics`.
+/// The whole application: routes and middleware over `config`.
 pub fn app<S: SlackApi>(
     config: &'static Config,
     secret: Secret,
     queue: Queue,
     slack: Arc<S>,
 ) -> Router {
-    let metrics = crate::metrics::http::router(Arc::new(queue.clone()));
     layers(
         config,
         routes(AppState {
@@ -94,7 +94,6 @@ pub fn app<S: SlackApi>(
             config,
         }),
     )
-    .merge(metrics)
 }
 
 /// A server that is listening but not yet serving: its real address is known.
