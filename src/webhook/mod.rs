@@ -3,6 +3,7 @@
 //! internet, so metrics have an address of their own (`METRICS_BIND`, see [`crate::metrics`]).
 
 mod address;
+pub mod body;
 mod handler;
 mod middleware;
 mod notice;
@@ -19,10 +20,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
+pub use body::{BodyBudget, BodyError, MAX_BODY_BYTES};
 pub use handler::{
-    handle, AppState, DeliveryOutcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER,
+    admit, handle, AppState, DeliveryOutcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER,
 };
-pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
+pub use middleware::{layers, layers_with_timeout, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
 use crate::config::Config;
@@ -92,6 +94,7 @@ pub fn app<S: SlackApi>(
             queue,
             slack,
             config,
+            bodies: BodyBudget::default(),
         }),
     )
 }
