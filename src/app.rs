@@ -187,7 +187,7 @@ pub fn dispatcher_settings_or(
 }
 
 /// Runs one part alone on `config` until SIGTERM or SIGINT, as a separate process beside the
-/// others; `bot` and `dispatcher` also serve `/metrics` on `METRICS_BIND` when it is set.
+/// others, serving `/metrics` on `METRICS_BIND` when it is set.
 pub async fn run_alone(
     config: &'static Config,
     part: Part,
@@ -198,14 +198,7 @@ pub async fn run_alone(
     let Some(queue) = open_queue_waiting(&settings, &slack, &mut shutdown).await else {
         return Ok(());
     };
-    // The webserver serves /metrics on its own address.
-    let metrics = match (part, settings.metrics_bind) {
-        (Part::Bot | Part::Dispatcher, Some(bind)) => {
-            let server = MetricsServer::bind(bind, Arc::new(queue.clone())).await?;
-            Some(tokio::spawn(server.run(shutdown.clone().stopping())))
-        }
-        _ => None,
-    };
+    let metrics = spawn_metrics(&settings, &queue, &shutdown).await?;
     let ran = match part {
         Part::Bot => run_bot(config, settings, queue, slack, None, shutdown).await,
         Part::Webserver => run_webserver(config, &settings, queue, slack, shutdown).await,
@@ -216,6 +209,22 @@ pub async fn run_alone(
         metrics.abort();
     }
     ran
+}
+
+/// Starts the `/metrics` server on `METRICS_BIND` if it is set (and nothing otherwise: the
+/// webhook address never serves metrics, as it faces the internet); it stops on `shutdown`.
+/// Every command calls this before starting its parts, so the metrics server's address is
+/// logged before the webhook server's.
+pub async fn spawn_metrics(
+    settings: &Settings,
+    queue: &Queue,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(bind) = settings.metrics_bind else {
+        return Ok(None);
+    };
+    let server = MetricsServer::bind(bind, Arc::new(queue.clone())).await?;
+    Ok(Some(tokio::spawn(server.run(shutdown.clone().stopping()))))
 }
 
 /// Runs the bot on `config` until `shutdown`, on the events the settings select: Socket Mode,
@@ -388,6 +397,7 @@ pub async fn serve(config: &'static Config, settings: Settings) -> anyhow::Resul
         return Ok(());
     };
 
+    let metrics = spawn_metrics(&settings, &queue, &shutdown).await?;
     let webhook = WebhookSettings::from_settings(&settings)?;
     let mut app = crate::webhook::app(config, webhook.secret.clone(), queue.clone(), slack.clone());
     // Over HTTP, Slack's events arrive at the webhook server's address, for the bot below.
@@ -429,6 +439,9 @@ pub async fn serve(config: &'static Config, settings: Settings) -> anyhow::Resul
         }
         () = now.reached(Stop::Now) => Ok(()),
     };
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     bot?;
     web?;
     Ok(())

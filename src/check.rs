@@ -105,10 +105,8 @@ pub fn check_local(config: &Config, settings: &Settings, parts: &[Part]) -> Vec<
         )));
     }
     findings.push(ok(match settings.metrics_bind {
-        Some(addr) => format!(
-            "metrics: /metrics on the webhook address, and on {addr} for `bot` and `dispatcher` run alone"
-        ),
-        None => "metrics: /metrics on the webhook address; METRICS_BIND is not set, so `bot` and `dispatcher` run alone serve none".to_string(),
+        Some(addr) => format!("metrics: /metrics on {addr} (never on the webhook address)"),
+        None => "metrics: METRICS_BIND is not set, so no /metrics is served (never on the webhook address)".to_string(),
     }));
 
     findings.push(match &settings.database {
@@ -269,7 +267,7 @@ mod tests {
         let set = metrics(findings(Some("127.0.0.1:9100")));
         assert_eq!(set.len(), 1, "{set:?}");
         assert!(
-            !set[0].0 && set[0].1.contains("on 127.0.0.1:9100 for `bot`"),
+            !set[0].0 && set[0].1.contains("on 127.0.0.1:9100 (never on the webhook"),
             "{set:?}"
         );
         let bad = metrics(findings(Some("nine")));

@@ -31,6 +31,12 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many connections are served at once; well under systemd's default 1,024 open files.
 pub const MAX_CONNECTIONS: usize = 256;
 
+/// The most a connection reads ahead of its handler (hyper's default is about 400 KiB): a body
+/// arrives through this buffer, so it bounds what each connection holds beyond what the
+/// handler counts (the webhook body budget), at 256 × 64 KiB = 16 MiB for all. Also the
+/// largest request head accepted; GitHub's and Slack's are a few KB.
+pub const MAX_READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// How long requests in flight may finish after the shutdown signal before their connections
 /// are dropped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,7 +94,8 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_READ_BUFFER_BYTES);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);

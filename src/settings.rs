@@ -89,8 +89,7 @@ pub struct Settings {
     pub absolute_bin: Option<PathBuf>,
     pub slack_api_url: String,
     pub webserver_bind: Option<String>,
-    /// Where `bot` and `dispatcher` run alone serve `/metrics` (`serve` and `webserver` serve
-    /// it on the webhook address).
+    /// Where every command serves `/metrics`; unset, none does (never on the webhook address).
     pub metrics_bind: Option<std::net::SocketAddr>,
     pub slack_org_name: String,
     pub slack_ack_reaction: String,

@@ -1,5 +1,6 @@
 //! `GET /metrics` from the built binary: the counters move when a webhook is delivered and its
-//! job runs, and `dispatcher` alone serves metrics only when `METRICS_BIND` asks it to.
+//! job runs; every command serves metrics only where `METRICS_BIND` asks it to, never on the
+//! webhook address.
 
 // fake_socket.rs allows dead code itself.
 
@@ -60,6 +61,15 @@ async fn oversized(addr: &str, path: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The status of `GET <path>` at `addr`.
+async fn get_status(addr: &str, path: &str) -> u16 {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// One scrape: the series, each written as in the exposition (`name{labels}`), and values.
@@ -126,11 +136,22 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
     let socket = FakeSocket::start().await;
     workspace(&slack, &socket);
     let dir = tempfile::tempdir().unwrap();
-    let serve = Part::start("serve", &slack, dir.path(), &[]);
+    let serve = Part::start(
+        "serve",
+        &slack,
+        dir.path(),
+        &[("METRICS_BIND", "127.0.0.1:0")],
+    );
+    let metrics = serve.metrics_addr();
     let addr = serve.webhook_addr();
     socket.wait_connections(1).await;
+    assert_eq!(
+        get_status(&addr, "/metrics").await,
+        404,
+        "not on the webhook address"
+    );
 
-    let before = scrape(&addr).await;
+    let before = scrape(&metrics).await;
     for series in [
         QUEUED, STARTED, SUCCEEDED, DURATIONS, DELIVERED, DUPLICATE, REFUSED, CUT_OFF,
     ] {
@@ -142,13 +163,16 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
     assert_eq!(merged_pr(&addr, "example", "delivery-1").await, 200);
     assert_eq!(merged_pr(&addr, "example", "delivery-1").await, 200);
     assert_eq!(merged_pr(&addr, "nonsense", "delivery-2").await, 400);
-    let queued = scrape(&addr).await;
+    // The queue gauges are read at most every 5 s, so the depth shows within that.
+    let queued = scrape_until(&metrics, "the deploy in the queue depth", |s| {
+        s.find(DEPTH) == Some(1.0)
+    })
+    .await;
     assert_eq!(queued.get(DELIVERED), 1.0);
     assert_eq!(queued.get(DUPLICATE), 1.0);
     assert_eq!(queued.get(REFUSED), 1.0);
     assert_eq!(queued.get(CUT_OFF), 0.0);
     assert_eq!(queued.get(QUEUED), 1.0);
-    assert_eq!(queued.find(DEPTH), Some(1.0));
     assert_eq!(queued.get(STARTED), 0.0);
 
     // Bodies the middleware refuses before the handler sees them count as refused too.
@@ -160,7 +184,7 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
         oversized(&addr, "/github/nonsense").await,
         "HTTP/1.1 413 Payload Too Large"
     );
-    let cut_off = scrape(&addr).await;
+    let cut_off = scrape(&metrics).await;
     assert_eq!(cut_off.get(CUT_OFF), 1.0);
     assert_eq!(cut_off.get(REFUSED), 2.0);
 
@@ -179,18 +203,15 @@ async fn serve_counts_a_webhook_its_job_and_the_slack_calls() {
         [due],
     )
     .unwrap();
-    let after = scrape_until(&addr, "the deploy to be counted as succeeded", |s| {
-        s.get(SUCCEEDED) == 1.0
-    })
+    let after = scrape_until(
+        &metrics,
+        "the deploy counted, and gone from the queue",
+        |s| s.get(SUCCEEDED) == 1.0 && s.find(DEPTH).is_none(),
+    )
     .await;
     assert_eq!(after.get(STARTED), 1.0);
     assert_eq!(after.get(DURATIONS), 1.0);
     assert_eq!(after.get(QUEUED), 1.0);
-    assert_eq!(
-        after.find(DEPTH),
-        None,
-        "the drained type is no longer exposed"
-    );
     assert!(after.get(ACKS) >= 1.0);
     // The start notice and the report, at least.
     assert!(
@@ -244,16 +265,8 @@ async fn dispatcher_alone_serves_metrics_on_metrics_bind_and_opens_no_port_witho
         dir.path(),
         &[("METRICS_BIND", "127.0.0.1:0")],
     );
-    let line = with.wait_log("metrics server listening");
-    let at = line.find("127.0.0.1:").expect("the address is logged");
-    let addr: std::net::SocketAddr = line[at..]
-        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = with.metrics_addr();
     with.wait_log("dispatcher started");
-    let addr = addr.to_string();
     let body = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
@@ -276,4 +289,48 @@ async fn dispatcher_alone_serves_metrics_on_metrics_bind_and_opens_no_port_witho
     let without = Part::start("dispatcher", &slack, dir.path(), &[]);
     without.wait_log("dispatcher started");
     assert_eq!(listening_ports(without.child.id()), HashSet::new());
+}
+
+/// The port of `addr` (`ip:port`).
+fn port(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webserver_and_bot_serve_metrics_on_metrics_bind_and_never_on_the_webhook_address() {
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    workspace(&slack, &socket);
+    let dir = tempfile::tempdir().unwrap();
+    let bind = [("METRICS_BIND", "127.0.0.1:0")];
+
+    let web = Part::start("webserver", &slack, dir.path(), &bind);
+    let metrics = web.metrics_addr();
+    let addr = web.webhook_addr();
+    assert_eq!(get_status(&addr, "/metrics").await, 404);
+    assert_eq!(get_status(&addr, "/check/").await, 200);
+    assert_eq!(get_status(&metrics, "/check/").await, 404);
+    let scraped = scrape(&metrics).await;
+    assert_eq!(scraped.get(DELIVERED), 0.0);
+    assert_eq!(
+        listening_ports(web.child.id()),
+        HashSet::from([port(&addr), port(&metrics)])
+    );
+
+    let bare = Part::start("webserver", &slack, dir.path(), &[]);
+    let addr = bare.webhook_addr();
+    assert_eq!(get_status(&addr, "/metrics").await, 404);
+    assert_eq!(
+        listening_ports(bare.child.id()),
+        HashSet::from([port(&addr)])
+    );
+
+    let bot = Part::start("bot", &slack, dir.path(), &bind);
+    let metrics = bot.metrics_addr();
+    socket.wait_connections(1).await;
+    scrape(&metrics).await;
+    assert_eq!(
+        listening_ports(bot.child.id()),
+        HashSet::from([port(&metrics)])
+    );
 }

@@ -13,9 +13,11 @@ use bennettbot::connections::{ConnectionLimits, ServeError};
 use bennettbot::queue::{Job, Queue};
 use bennettbot::settings::Secret;
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
+use bennettbot::webhook::body::BUDGET_RETRY_AFTER_SECONDS;
 use bennettbot::webhook::signature::{sign, Algorithm};
 use bennettbot::webhook::{
-    layers, layers_with_timeout, WebhookServer, WebhookSettings, MAX_BODY_BYTES,
+    layers, layers_with_timeout, routes, AppState, BodyBudget, WebhookServer, WebhookSettings,
+    MAX_BODY_BYTES,
 };
 use chrono::{TimeZone, Utc};
 use reqwest::StatusCode;
@@ -97,14 +99,34 @@ impl Server {
     }
 
     async fn start_on(slack: RecordingSlack, queue: Queue) -> Server {
+        Self::start_with_budget(slack, queue, None).await
+    }
+
+    /// The server as the binary builds it, or with `bodies` as its body budget.
+    async fn start_with_budget(
+        slack: RecordingSlack,
+        queue: Queue,
+        bodies: Option<BodyBudget>,
+    ) -> Server {
         let slack = Arc::new(slack);
         let settings = WebhookSettings {
             bind: "127.0.0.1:0".parse().unwrap(),
             secret: Secret::new(SECRET),
         };
-        let server = WebhookServer::bind(&CONFIG, settings, queue.clone(), slack.clone())
-            .await
-            .unwrap();
+        let server = match bodies {
+            None => WebhookServer::bind(&CONFIG, settings, queue.clone(), slack.clone()).await,
+            Some(bodies) => {
+                let state = AppState {
+                    secret: settings.secret,
+                    queue: queue.clone(),
+                    slack: slack.clone(),
+                    config: &CONFIG,
+                    bodies,
+                };
+                WebhookServer::bind_app(settings.bind, layers(&CONFIG, routes(state))).await
+            }
+        }
+        .unwrap();
         let addr = server.local_addr();
         assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -310,6 +332,7 @@ async fn the_path_works_without_its_trailing_slash() {
     let res = server
         .client
         .post(server.url("/github/example"))
+        .header("content-type", "application/json")
         .header("x-github-event", "pull_request")
         .header("x-github-delivery", "d-no-slash")
         .header(
@@ -626,6 +649,172 @@ async fn bodies_over_25_mib_are_refused_with_413() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     assert!(server.scheduled().await.is_empty());
+}
+
+/// Sends `head` (a request line and headers, ending in the blank line) and none of the body
+/// it declares; returns the answer's status line, which has to come without the body.
+async fn answered_without_the_body(addr: SocketAddr, head: &str) -> String {
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = tokio::time::timeout(LIVENESS, raw.read(&mut buf))
+            .await
+            .expect("answered although the body never came")
+            .unwrap();
+        assert!(n > 0, "closed without answering: {answer:?}");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn what_the_headers_condemn_is_refused_before_the_body_is_read() {
+    let server = Server::start().await;
+    let addr = server.addr;
+    // Well-formed, so only what each case changes is wrong (the body would show it forged).
+    let forged = format!("x-hub-signature-256: sha256={}\r\n", "00".repeat(32));
+    let json = "content-type: application/json\r\n";
+    let head = |path: &str, headers: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nx-github-event: pull_request\r\n\
+             {headers}Content-Length: {length}\r\n\r\n"
+        )
+    };
+    let cases = [
+        (
+            "a project without GitHub rules",
+            head("/github/test/", &format!("{forged}{json}"), 20_000),
+            "HTTP/1.1 400 Bad Request",
+        ),
+        (
+            "no signature",
+            head("/github/example/", json, 20_000),
+            "HTTP/1.1 403 Forbidden",
+        ),
+        (
+            "a signature that is not hex",
+            head(
+                "/github/example/",
+                &format!("x-hub-signature-256: sha256=zz\r\n{json}"),
+                20_000,
+            ),
+            "HTTP/1.1 403 Forbidden",
+        ),
+        (
+            "a content type GitHub does not send",
+            head(
+                "/github/example/",
+                &format!("{forged}content-type: text/plain\r\n"),
+                20_000,
+            ),
+            "HTTP/1.1 415 Unsupported Media Type",
+        ),
+        (
+            "no content type",
+            head("/github/example/", &forged, 20_000),
+            "HTTP/1.1 415 Unsupported Media Type",
+        ),
+        (
+            "a declared length over the limit",
+            head(
+                "/github/example/",
+                &format!("{forged}{json}"),
+                MAX_BODY_BYTES + 1,
+            ),
+            "HTTP/1.1 413 Payload Too Large",
+        ),
+    ];
+    for (what, head, expected) in cases {
+        assert_eq!(
+            answered_without_the_body(addr, &head).await,
+            expected,
+            "{what}"
+        );
+    }
+    // GitHub's other content type passes them (and fails only on its body, which is not JSON).
+    let form = b"payload=%7B%7D";
+    let res = server
+        .client
+        .post(server.url("/github/example/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-github-event", "pull_request")
+        .header(
+            "x-hub-signature-256",
+            sign(Algorithm::Sha256, SECRET.as_bytes(), form),
+        )
+        .body(form.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().starts_with("Invalid JSON: "));
+    assert!(server.scheduled().await.is_empty());
+}
+
+#[tokio::test]
+async fn without_budget_small_deliveries_pass_and_larger_ones_get_503_with_retry_after() {
+    // No shared budget at all: each body has only its own 16 KiB.
+    let budget = BodyBudget::new(0, 16 * 1024, Duration::from_millis(50));
+    let queue = Queue::open_in_memory().unwrap();
+    let server =
+        Server::start_with_budget(RecordingSlack::default(), queue, Some(budget.clone())).await;
+    let ping = br#"{"zen":"Keep it logically awesome.","hook_id":31}"#;
+    assert_eq!(
+        server.signed("example", "ping", "d-small", ping).await,
+        (StatusCode::OK, "pong".into())
+    );
+
+    // The merged pull request is over 20 KB.
+    let body = merged();
+    let res = server
+        .client
+        .post(server.url("/github/example/"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "d-busy")
+        .header(
+            "x-hub-signature-256",
+            sign(Algorithm::Sha256, SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers()["retry-after"],
+        BUDGET_RETRY_AFTER_SECONDS.to_string().as_str()
+    );
+
+    // A chunked body (no length declared) is counted as it streams.
+    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let mut request = format!(
+        "POST /github/example/ HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\n\
+         x-hub-signature-256: sha256={}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.addr,
+        "00".repeat(32)
+    )
+    .into_bytes();
+    for _ in 0..3 {
+        request.extend_from_slice(format!("{:x}\r\n", 8 * 1024).as_bytes());
+        request.extend_from_slice(&[b' '; 8 * 1024]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    raw.write_all(&request).await.unwrap();
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(LIVENESS, raw.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+
+    assert!(server.scheduled().await.is_empty());
+    assert_eq!(budget.available(), 0);
 }
 
 #[tokio::test]

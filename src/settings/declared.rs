@@ -110,8 +110,8 @@ pub const SETTINGS: &[Declared] = &[
         "Slack Web API base (GovSlack, tests)"),
     setting("WEBSERVER_BIND", "`0.0.0.0:<port of WEBHOOK_ORIGIN>`", "webserver", &[Part::Webserver, Part::Bot],
         "listening address; `127.0.0.1:0` picks a free port and logs it"),
-    setting("METRICS_BIND", "unset", "—", &[Part::Bot, Part::Dispatcher],
-        "`bot` and `dispatcher` run alone serve `GET /metrics` (only that) on this IP address and port, e.g. `127.0.0.1:9100`; `serve` and `webserver` serve it on the webhook address and ignore this (see **Metrics**)"),
+    setting("METRICS_BIND", "unset", "—", ALL,
+        "every command (`serve`, `webserver`, `bot`, `dispatcher`) serves `GET /metrics` (only that) on this IP address and port, e.g. `127.0.0.1:9100`; unset, none serves it: the webhook address never does, as it faces the internet (see **Metrics**)"),
     setting("SLACK_ORG_NAME", "`internal`", "bot", BOT,
         "what internal users are called in refusals"),
     setting("SLACK_ACK_REACTION", "`eyes`", "bot", BOT,
@@ -267,6 +267,13 @@ mod tests {
         let web = names(Some(Part::Webserver));
         assert!(web.contains(&"GITHUB_WEBHOOK_SECRET".to_string()));
         assert!(!web.contains(&"SLACK_APP_TOKEN".to_string()));
+        // Every command serves /metrics on METRICS_BIND, so every one reads it.
+        for part in [Part::Bot, Part::Webserver, Part::Dispatcher] {
+            assert!(
+                names(Some(part)).contains(&"METRICS_BIND".to_string()),
+                "{part:?}"
+            );
+        }
         let all = names(None);
         assert_eq!(
             all.len(),

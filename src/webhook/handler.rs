@@ -1,7 +1,11 @@
 //! `POST /github/<project>/`: what one GitHub delivery does.
 //!
-//! In order: the signature (403), `ping` (200), the JSON body (400), the project (400), the
-//! rules (200, nothing done when none match), then, once per delivery id, the jobs.
+//! Before any of the body is read, what the path and headers alone condemn: a project without
+//! GitHub rules (400), no signature or a malformed one (403), a content type GitHub does not
+//! send (415); a declared length over the limit is the middleware's (413). Then the body is
+//! read within the budget all requests share (see [`super::body`]; 503 when none is to be
+//! had). Then, in order: the signature (403), `ping` (200), the JSON body (400), the rules (200,
+//! nothing done when none match), then, once per delivery id, the jobs.
 //!
 //! The delivery id is recorded only for deliveries that match a rule: the others do nothing
 //! whether seen before or not, so recording them would only cost a database write per event
@@ -16,18 +20,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body::{BodyBudget, BodyError, BUDGET_RETRY_AFTER_SECONDS, MAX_BODY_BYTES};
 use super::notice::suppression_notice;
 use super::payload::{InvalidJson, Payload};
 use super::rules::{trigger_phrase, Project, UnknownProject};
-use super::signature::{verify_headers, SignatureError};
+use super::signature::{verify_headers, ClaimedSignature, SignatureError};
 use crate::config::{Args, Config, GithubRuleSpec};
 use crate::metrics::record::{self, Delivery};
 use crate::queue::{start_after, NewJob, Queue, QueueError};
 use crate::settings::Secret;
 use crate::slack::{OutgoingMessage, SlackApi};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
@@ -46,6 +51,8 @@ pub struct AppState<S> {
     pub slack: Arc<S>,
     /// The rules and namespaces deliveries are matched against.
     pub config: &'static Config,
+    /// The memory budget the bodies being read share.
+    pub bodies: BodyBudget,
 }
 
 /// A delivery that was accepted (200), and what came of it.
@@ -103,6 +110,12 @@ pub enum Rejection {
     /// 400: no namespace with GitHub rules of that name.
     #[error(transparent)]
     UnknownProject(#[from] UnknownProject),
+    /// 415: not a content type GitHub sends.
+    #[error("Unsupported content type: GitHub sends application/json or application/x-www-form-urlencoded")]
+    ContentType,
+    /// 413, 503 (with `Retry-After`) or 400: the body was not read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
     /// 500: the queue failed.
     #[error("Internal error")]
     Queue(#[source] QueueError),
@@ -113,6 +126,10 @@ impl Rejection {
         match self {
             Rejection::Signature(_) => StatusCode::FORBIDDEN,
             Rejection::InvalidJson(_) | Rejection::UnknownProject(_) => StatusCode::BAD_REQUEST,
+            Rejection::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::Body(BodyError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Body(BodyError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Body(BodyError::Unreadable(_)) => StatusCode::BAD_REQUEST,
             Rejection::Queue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,20 +141,28 @@ impl IntoResponse for Rejection {
         match &self {
             Rejection::Signature(e) => tracing::warn!(reason = %e, "refused unsigned delivery"),
             Rejection::Queue(e) => tracing::error!(error = %e, "queue failed"),
+            Rejection::Body(BodyError::Busy) => {
+                tracing::warn!("refused a delivery: no memory budget for its body in time");
+                let retry = [(header::RETRY_AFTER, BUDGET_RETRY_AFTER_SECONDS.to_string())];
+                return (status, retry, self.to_string()).into_response();
+            }
+            Rejection::Body(BodyError::Unreadable(e)) => {
+                tracing::info!(error = %e, "refused delivery: its body could not be read");
+            }
             _ => tracing::info!(reason = %self, "refused delivery"),
         }
         (status, self.to_string()).into_response()
     }
 }
 
-/// The route's handler.
+/// The route's handler; it is given the body unread.
 pub async fn github<S: SlackApi>(
     State(state): State<Arc<AppState<S>>>,
     Path(project): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let handled = handle(&state, &project, &headers, &body, Utc::now()).await;
+    let handled = receive(&state, &project, &headers, body).await;
     record_delivery(state.config, &project, &handled);
     match handled {
         Ok(outcome) => {
@@ -145,6 +170,41 @@ pub async fn github<S: SlackApi>(
             (StatusCode::OK, outcome.body()).into_response()
         }
         Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Refuses what the headers condemn, then reads the body within the budget and handles it;
+/// the body's budget is given back once it is handled.
+async fn receive<S: SlackApi>(
+    state: &AppState<S>,
+    project: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<DeliveryOutcome, Rejection> {
+    admit(state.config, project, headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = state.bodies.read(body, declared, MAX_BODY_BYTES).await?;
+    handle(state, project, headers, body.bytes(), Utc::now()).await
+}
+
+/// Refuses, before any of the body is read, a delivery that its path and headers condemn
+/// whatever the body says: reading a body costs memory and time, and anyone can send one.
+/// A project without GitHub rules (400), no signature header or a malformed one (403), a
+/// content type other than the two GitHub sends (415; a form-encoded body still has to be
+/// JSON past `ping`, as before).
+pub fn admit(config: &'static Config, project: &str, headers: &HeaderMap) -> Result<(), Rejection> {
+    Project::find(config, project)?;
+    ClaimedSignature::from_headers(headers).map_err(Rejection::Signature)?;
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        Some("application/json" | "application/x-www-form-urlencoded") => Ok(()),
+        _ => Err(Rejection::ContentType),
     }
 }
 
@@ -166,6 +226,8 @@ fn record_delivery(
 ) {
     let project = counted_project(config, project);
     let result = match handled {
+        // The limits' middleware counts every 413 it sees, this one included.
+        Err(Rejection::Body(BodyError::TooLarge)) => return,
         Ok(DeliveryOutcome::Queued(_)) => Delivery::Queued,
         Ok(DeliveryOutcome::Pong | DeliveryOutcome::NoMatch) => Delivery::Ignored,
         Ok(DeliveryOutcome::Duplicate) => Delivery::Duplicate,

@@ -18,10 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::body::MAX_BODY_BYTES;
 use crate::config::Config;
-
-/// The largest body accepted: GitHub caps payloads at 25 MB and drops larger ones itself.
-pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// How long a request may take, body included: a client that trickles its body (or never
 /// finishes it) gets 408 instead of holding a connection and a task for ever.

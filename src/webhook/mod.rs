@@ -1,7 +1,9 @@
 //! The webhook server GitHub calls: `POST /github/<project>/` runs the project's GitHub rules,
-//! `GET /check/` says it is up, `GET /metrics` is for Prometheus (see [`crate::metrics`]).
+//! `GET /check/` says it is up. `/metrics` is not served here: this address faces the
+//! internet, so metrics have an address of their own (`METRICS_BIND`, see [`crate::metrics`]).
 
 mod address;
+pub mod body;
 mod handler;
 mod middleware;
 mod notice;
@@ -18,10 +20,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use address::{listen_address, AddressError};
+pub use body::{BodyBudget, BodyError, MAX_BODY_BYTES};
 pub use handler::{
-    handle, AppState, DeliveryOutcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER,
+    admit, handle, AppState, DeliveryOutcome, QueuedJob, Rejection, DELIVERY_HEADER, EVENT_HEADER,
 };
-pub use middleware::{layers, layers_with_timeout, MAX_BODY_BYTES, REQUEST_ID_HEADER};
+pub use middleware::{layers, layers_with_timeout, REQUEST_ID_HEADER};
 pub use notice::suppression_notice;
 
 use crate::config::Config;
@@ -77,14 +80,13 @@ pub fn routes<S: SlackApi>(state: AppState<S>) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// The whole application: routes and middleware over `config`, and `/metrics`.
+/// The whole application: routes and middleware over `config`.
 pub fn app<S: SlackApi>(
     config: &'static Config,
     secret: Secret,
     queue: Queue,
     slack: Arc<S>,
 ) -> Router {
-    let metrics = crate::metrics::http::router(Arc::new(queue.clone()));
     layers(
         config,
         routes(AppState {
@@ -92,9 +94,9 @@ pub fn app<S: SlackApi>(
             queue,
             slack,
             config,
+            bodies: BodyBudget::default(),
         }),
     )
-    .merge(metrics)
 }
 
 /// A server that is listening but not yet serving: its real address is known.

@@ -55,20 +55,54 @@ pub enum SignatureError {
     Mismatch(Algorithm),
 }
 
-/// Checks a request's signature, preferring SHA-256 when its header is present; the legacy SHA-1
-/// header is only consulted when there is no SHA-256 one, so a bad SHA-256 signature never falls
-/// back to the weaker hash.
+/// A signature as a request's headers claim it: read, and refused when malformed, before any
+/// of the body arrives; only checking it against the body needs the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedSignature {
+    /// The hash it was made with.
+    pub algorithm: Algorithm,
+    digest: Vec<u8>,
+}
+
+impl ClaimedSignature {
+    /// The signature in `headers`, preferring SHA-256 when its header is present; the legacy
+    /// SHA-1 header is only consulted when there is no SHA-256 one, so a bad SHA-256 signature
+    /// never falls back to the weaker hash.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, SignatureError> {
+        let (algorithm, value) = [Algorithm::Sha256, Algorithm::Sha1]
+            .into_iter()
+            .find_map(|a| headers.get(a.header()).map(|v| (a, v.as_bytes())))
+            .ok_or(SignatureError::Missing)?;
+        Self::parse(algorithm, value)
+    }
+
+    /// One header value (`sha256=<hex>`).
+    fn parse(algorithm: Algorithm, header_value: &[u8]) -> Result<Self, SignatureError> {
+        let digest = header_value
+            .strip_prefix(algorithm.prefix().as_bytes())
+            .ok_or(SignatureError::WrongPrefix(algorithm))?;
+        let digest = hex::decode(digest).map_err(|_| SignatureError::BadHex(algorithm))?;
+        Ok(ClaimedSignature { algorithm, digest })
+    }
+
+    /// Checks it against `body`, comparing in constant time.
+    pub fn verify(&self, secret: &[u8], body: &[u8]) -> Result<Algorithm, SignatureError> {
+        let verified = match self.algorithm {
+            Algorithm::Sha256 => mac::<Hmac<Sha256>>(secret, body).verify_slice(&self.digest),
+            Algorithm::Sha1 => mac::<Hmac<Sha1>>(secret, body).verify_slice(&self.digest),
+        };
+        verified.map_err(|_| SignatureError::Mismatch(self.algorithm))?;
+        Ok(self.algorithm)
+    }
+}
+
+/// Checks a request's signature (see [`ClaimedSignature::from_headers`] for which header).
 pub fn verify_headers(
     secret: &[u8],
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Algorithm, SignatureError> {
-    let (algorithm, value) = [Algorithm::Sha256, Algorithm::Sha1]
-        .into_iter()
-        .find_map(|a| headers.get(a.header()).map(|v| (a, v.as_bytes())))
-        .ok_or(SignatureError::Missing)?;
-    verify(algorithm, secret, value, body)?;
-    Ok(algorithm)
+    ClaimedSignature::from_headers(headers)?.verify(secret, body)
 }
 
 /// Checks one header value (`sha256=<hex>`) against `body`, comparing in constant time.
@@ -78,15 +112,9 @@ pub fn verify(
     header_value: &[u8],
     body: &[u8],
 ) -> Result<(), SignatureError> {
-    let digest = header_value
-        .strip_prefix(algorithm.prefix().as_bytes())
-        .ok_or(SignatureError::WrongPrefix(algorithm))?;
-    let expected = hex::decode(digest).map_err(|_| SignatureError::BadHex(algorithm))?;
-    let verified = match algorithm {
-        Algorithm::Sha256 => mac::<Hmac<Sha256>>(secret, body).verify_slice(&expected),
-        Algorithm::Sha1 => mac::<Hmac<Sha1>>(secret, body).verify_slice(&expected),
-    };
-    verified.map_err(|_| SignatureError::Mismatch(algorithm))
+    ClaimedSignature::parse(algorithm, header_value)?
+        .verify(secret, body)
+        .map(|_| ())
 }
 
 /// The header value GitHub would send for `body` (used by tests, the load test and tools).
@@ -202,6 +230,28 @@ mod tests {
         ];
         assert_eq!(
             verify_headers(SECRET, &headers(&pairs), BODY),
+            Err(SignatureError::Mismatch(Algorithm::Sha256))
+        );
+    }
+
+    #[test]
+    fn a_malformed_signature_is_refused_from_the_headers_alone() {
+        let claimed =
+            |pairs: &[(&'static str, &str)]| ClaimedSignature::from_headers(&headers(pairs));
+        assert_eq!(claimed(&[]), Err(SignatureError::Missing));
+        assert_eq!(
+            claimed(&[(SHA256_HEADER, "sha256=zz")]),
+            Err(SignatureError::BadHex(Algorithm::Sha256))
+        );
+        assert_eq!(
+            claimed(&[(SHA1_HEADER, SIGNATURE)]),
+            Err(SignatureError::WrongPrefix(Algorithm::Sha1))
+        );
+        // Well formed: only the body can tell.
+        let good = claimed(&[(SHA256_HEADER, SIGNATURE)]).unwrap();
+        assert_eq!(good.verify(SECRET, BODY), Ok(Algorithm::Sha256));
+        assert_eq!(
+            good.verify(SECRET, b"Hello, World?"),
             Err(SignatureError::Mismatch(Algorithm::Sha256))
         );
     }

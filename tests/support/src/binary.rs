@@ -111,7 +111,19 @@ impl Part {
 
     /// The webhook server's real address, from its log line.
     pub fn webhook_addr(&self) -> String {
-        let line = self.wait_log("webhook server listening");
+        self.logged_addr("webhook server listening")
+    }
+
+    /// The `/metrics` server's real address (given `METRICS_BIND=127.0.0.1:0`), from its log
+    /// line. Every command logs it before the webhook server's, so ask for it first: waiting
+    /// for a line consumes those before it.
+    pub fn metrics_addr(&self) -> String {
+        self.logged_addr("metrics server listening")
+    }
+
+    /// The `127.0.0.1:<port>` in the first log line containing `needle`.
+    fn logged_addr(&self, needle: &str) -> String {
+        let line = self.wait_log(needle);
         let at = line.find("127.0.0.1:").expect("the address is logged");
         line[at..]
             .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
