@@ -176,6 +176,56 @@ mod tests {
         assert!(out.contains("Job type:   test_hello_name"), "{out}");
     }
 
+    #[tokio::test]
+    async fn explains_who_may_run_a_command_from_the_config_alone() {
+        let who = |user: &str, guest: bool, channel: Option<&str>| AsUser {
+            user: user.into(),
+            guest,
+            channel: channel.map(Into::into),
+        };
+        let out = explain(&CONFIG, "test hello Bob", Some(&who("U1", true, None))).await;
+        assert!(
+            out.contains("Permission: U1 (a guest): allowed (no rule applies: anyone may)"),
+            "{out}"
+        );
+        let here = Some("C0DEPLOYS");
+        let out = explain(&CONFIG, "test guarded", Some(&who("U1", false, here))).await;
+        assert!(
+            out.contains("Permission: U1 in C0DEPLOYS: allowed only if Slack confirms"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "  a member of the user group `S0DEPLOYERS` (the rule of job `test_guarded`)"
+            ),
+            "{out}"
+        );
+        let out = explain(&CONFIG, "test guarded", Some(&who("U1", true, here))).await;
+        assert!(out.contains("refused: it needs a member of the workspace, not a guest (the rule of job `test_guarded`)"), "{out}");
+        let out = explain(
+            &CONFIG,
+            "test guarded",
+            Some(&who("U1", false, Some("C0X"))),
+        )
+        .await;
+        assert!(
+            out.contains(
+                "refused: it needs run from <#C0DEPLOYS> (the rule of command `test guarded`)"
+            ),
+            "{out}"
+        );
+        let out = explain(
+            &CONFIG,
+            "techsupport out-of-office status",
+            Some(&who("U1", false, None)),
+        )
+        .await;
+        assert!(
+            out.contains("allowed by `restricted = true` of namespace `techsupport`"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn explains_nothing_matched_with_suggestions() {
         let out = describe(&CONFIG, "test helo Bob");

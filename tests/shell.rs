@@ -7,8 +7,14 @@ use std::process::{Command, Stdio};
 /// Runs `bennettbot shell` in the repository with `input` on stdin and only a temporary
 /// WRITEABLE_DIR set; returns (exit success, stdout).
 fn shell(input: impl AsRef<[u8]>, writeable: &Path) -> (bool, String) {
+    shell_with(&[], input, writeable)
+}
+
+/// [`shell`] with more arguments after `shell`.
+fn shell_with(args: &[&str], input: impl AsRef<[u8]>, writeable: &Path) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bennettbot"))
         .arg("shell")
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -152,4 +158,39 @@ fn a_line_that_is_not_utf8_is_answered_and_the_next_lines_still_run() {
         "{out}"
     );
     assert!(out.lines().any(|l| l == "Hello after"), "{out}");
+}
+
+#[test]
+fn as_a_user_the_shell_obeys_the_permission_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    // The local operator may run anything, and removes what it started.
+    let (_, out) = shell("test guarded\nhelp test\nremove job id 1\n", dir.path());
+    assert!(out.contains("(:eyes:)"), "{out}");
+    assert!(out.contains("Job id [1] removed"), "{out}");
+    assert!(!out.contains("not for you"), "{out}");
+    // A guest may not; a member in another channel may not; help marks it.
+    let guest = ["--as", "U0GUS", "--guest", "--channel", "C0DEPLOYS"];
+    let (_, out) = shell_with(&guest, "test guarded\nhelp test\n", dir.path());
+    assert!(
+        out.contains(":no_entry: Sorry, you may not run `test guarded`: it needs a member of the workspace, not a guest"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`test guarded`: run the slow job: only for the S0DEPLOYERS user group, in channel C0DEPLOYS :no_entry_sign: _not for you here_"),
+        "{out}"
+    );
+    let elsewhere = ["--as", "U0ALICE", "--channel", "C0ELSEWHERE"];
+    let (_, out) = shell_with(&elsewhere, "test guarded\ntest hello\n", dir.path());
+    assert!(out.contains("it needs run from <#C0DEPLOYS>"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "Hello World"),
+        "open commands still run: {out}"
+    );
+    // In the right channel, the group's membership is what the shell cannot know: it says so.
+    let member = ["--as", "U0ALICE", "--channel", "C0DEPLOYS"];
+    let (_, out) = shell_with(&member, "test guarded\n", dir.path());
+    assert!(
+        out.contains("a member of the user group `S0DEPLOYERS`"),
+        "{out}"
+    );
 }
