@@ -183,7 +183,7 @@ fn as_a_user_the_shell_obeys_the_permission_rules() {
     let (_, out) = shell_with(&elsewhere, "test guarded\ntest hello\n", dir.path());
     assert!(out.contains("it needs run from <#C0DEPLOYS>"), "{out}");
     assert!(
-        out.lines().any(|l| l == "Hello World"),
+        out.lines().any(|l| l.ends_with("] Hello World")),
         "open commands still run: {out}"
     );
     // In the right channel, the group's membership is what the shell cannot know: it says so.
