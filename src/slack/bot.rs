@@ -302,6 +302,16 @@ fn dispatch<S: SlackApi, W: SlackBotApi>(
     }
     let event = callback.into_event();
     let (bot, done) = (bot.clone(), options.handled_events.clone());
+    // Most events are channel chatter the bot has no part in: known as such from the event
+    // alone, they cost no claim (a database write) and no task.
+    let calls_support = |text: &str| bot.support_rules(text).next().is_some();
+    if !event.may_concern(&bot.bot_id, calls_support) {
+        tracing::debug!(event_id = %id, "ignoring an event that cannot concern the bot");
+        if let Some(done) = done {
+            done.send_modify(|n| *n += 1);
+        }
+        return;
+    }
     handlers.spawn(async move {
         if !bot.claim_event(&id).await {
             return;

@@ -3,6 +3,7 @@
 //! One module per behaviour; tests that take a `Mode` run both ways the bot hears from Slack.
 
 mod busy;
+mod chatter;
 mod database_lock;
 mod end_to_end;
 mod hostile;
