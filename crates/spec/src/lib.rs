@@ -10,8 +10,8 @@ mod choices;
 mod slack_text;
 mod template;
 
-pub use bennettbot_pattern::{match_segments, Segment};
 pub use allow::AllowSpec;
+pub use bennettbot_pattern::{match_segments, Segment};
 pub use choices::{Action, CatchUp, ReportFormat};
 pub use slack_text::unformat_param;
 pub use template::TemplatePart;

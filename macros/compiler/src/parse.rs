@@ -113,9 +113,8 @@ fn read_namespace(name: Sp<String>, table: &DeTable<'_>, diags: &mut Vec<Diagnos
     let github_value = r.take("github");
     let schedule_value = r.take("schedule");
     r.finish();
-    let allow = allow.and_then(|(k, v)| {
-        read_allow(&k, &v, &format!("namespace `[{}]`", name.value), diags)
-    });
+    let allow = allow
+        .and_then(|(k, v)| read_allow(&k, &v, &format!("namespace `[{}]`", name.value), diags));
 
     let mut ns = Namespace {
         name,
@@ -233,7 +232,8 @@ fn read_job(
     let allow_broadcast = r.bool_or_default("allow_broadcast");
     let logs_of = r.string("logs_of");
     r.finish();
-    let allow = allow.and_then(|(k, v)| read_allow(&k, &v, &format!("job `[{ns}.jobs.{}]`", name.value), diags));
+    let allow = allow
+        .and_then(|(k, v)| read_allow(&k, &v, &format!("job `[{ns}.jobs.{}]`", name.value), diags));
     let template = template?;
     let parts = match parse_template(&template.value) {
         Ok(parts) => parts,
@@ -285,7 +285,9 @@ fn read_slack(
     let examples = r.strings("examples");
     let allow = r.take("allow");
     r.finish();
-    let allow = allow.and_then(|(k, v)| read_allow(&k, &v, &format!("slack command in `[[{ns}.slack]]`"), diags));
+    let allow = allow.and_then(|(k, v)| {
+        read_allow(&k, &v, &format!("slack command in `[[{ns}.slack]]`"), diags)
+    });
     let command = command?;
     let action =
         Action::from_name(&action?.value).expect("the shape's choices are the spec's names");
@@ -397,8 +399,9 @@ fn read_allow(
 ) -> Option<Allow> {
     let DeValue::Table(table) = value.get_ref() else {
         diags.push(
-            Diagnostic::error(format!("`allow` in {owner} must be a table"), value.span())
-                .help("write e.g. `allow = { users = [\"U012AB3CD\"] }`, or a `[<...>.allow]` table"),
+            Diagnostic::error(format!("`allow` in {owner} must be a table"), value.span()).help(
+                "write e.g. `allow = { users = [\"U012AB3CD\"] }`, or a `[<...>.allow]` table",
+            ),
         );
         return None;
     };
