@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::api::SlackClient;
 use super::bot_api::SlackBotApi;
+use super::broadcast;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, Message};
 use super::mention;
@@ -569,12 +570,13 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         }
     }
 
-    /// Posts a message, logging failures.
+    /// Posts a message, logging failures. Replies may echo what a user typed, so broadcasts
+    /// in it are made text ([`broadcast::neutralise`]): the bot never notifies a channel.
     pub(crate) async fn post(&self, channel: &str, thread_ts: Option<String>, text: String) {
         let message = OutgoingMessage {
             channel: channel.to_string(),
             thread_ts,
-            text,
+            text: broadcast::neutralise(&text).into_owned(),
             blocks: None,
         };
         if let Err(e) = self.slack.post_message(message).await {
