@@ -9,7 +9,8 @@
 //! - **announce**: the dispatcher posts ``Command `x` about to start`` in the same poll that
 //!   spawns bash (`tokio::join!` polls the post first), so it stands for the spawn;
 //! - **script**: the first line of `test/hello.sh`, which appends `$EPOCHREALTIME` (a bash
-//!   builtin, so no extra process skews it) to the file named by `$MARK`.
+//!   builtin, so no extra process skews it) to `$WRITEABLE_DIR/marks` (or, run by hand, the
+//!   file named by `$MARK`).
 //!
 //! Scenarios, on SQLite then on PostgreSQL (a private server, see `tests/support/postgres.rs`):
 //! the same handle schedules and dispatches (as in `serve`, where the bot's schedule wakes the
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bennettbot::config::Args;
+use bennettbot::dispatcher::environment::BotEnvironment;
 use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::{Database, Queue};
 use bennettbot::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
@@ -150,10 +152,11 @@ impl Bench {
         // is a single write, and jobs of one type never overlap anyway.
         std::fs::write(
             root.path().join("workspace/test/hello.sh"),
-            "printf '%s %s\\n' \"$1\" \"$EPOCHREALTIME\" >> \"$MARK\"\nprintf 'Hello %s\\n' \"$1\"\n",
+            "printf '%s %s\\n' \"$1\" \"$EPOCHREALTIME\" >> \"${MARK:-$WRITEABLE_DIR/marks}\"\nprintf 'Hello %s\\n' \"$1\"\n",
         )
         .expect("write hello.sh");
-        let mark = root.path().join("marks");
+        // Jobs see only the variables bennettbot gives them: `WRITEABLE_DIR` is one.
+        let mark = root.path().join("writeable/marks");
         Bench { root, mark }
     }
 
@@ -176,6 +179,7 @@ impl Bench {
             lease_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(1),
+            environment: BotEnvironment::from_process(),
         }
     }
 
@@ -361,8 +365,6 @@ fn main() {
     let n = size("DISPATCH_N", if quick { 3 } else { 300 });
     let poll_n = size("DISPATCH_POLL_N", if quick { 1 } else { 30 });
     let bench = Bench::new();
-    // The script finds its mark file here: jobs inherit the dispatcher's environment.
-    std::env::set_var("MARK", &bench.mark);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

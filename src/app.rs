@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
+use crate::dispatcher::environment::BotEnvironment;
 use crate::dispatcher::health::{self, QueueHealth};
 use crate::dispatcher::{reaper, Dispatcher, DispatcherSettings, DEFAULT_KILL_GRACE};
 use crate::metrics::http::MetricsServer;
@@ -183,6 +184,7 @@ pub fn dispatcher_settings_or(
         lease_timeout: settings.lease_timeout,
         shutdown_grace: settings.shutdown_grace,
         kill_grace: DEFAULT_KILL_GRACE,
+        environment: BotEnvironment::from_process(),
     }
 }
 

@@ -81,7 +81,7 @@ fn help_and_namespace_help() {
         "{out}"
     );
     assert!(
-        out.contains("The following commands are available:\n\n`test blocks`: "),
+        out.contains("The following commands are available:\n\n`test announce`: "),
         "{out}"
     );
     assert!(!out.contains("I'm sorry"), "{out}");

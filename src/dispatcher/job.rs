@@ -1,6 +1,5 @@
 //! One job, end to end: workspace, logs, the process, the report, and `finish`.
 
-use std::ffi::OsString;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -10,8 +9,10 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
+use super::environment::job_env;
 use super::logs::{create_log_dir, read_head, Head, LogDir};
 use super::report::{self, FailureCause, LogsHint, Output, MAX_UPLOAD_BYTES};
+use super::reporter::Broadcast;
 use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
 use super::Shared;
@@ -243,7 +244,12 @@ async fn execute<S: SlackApi>(
     let request = RunRequest {
         command_line,
         workspace,
-        env: job_env(settings, job.id, job.run),
+        env: job_env(
+            settings,
+            job_type.namespace(context.config),
+            job.id,
+            job.run,
+        ),
         stdout: log_dir.stdout(),
         stderr: log_dir.stderr(),
         timeout: spec.timeout_seconds.map(Duration::from_secs),
@@ -363,16 +369,16 @@ async fn conclude<S: SlackApi>(
             Err(BadOutput::InvalidBlocks { error, raw }) => {
                 let cause = FailureCause::InvalidBlocks(error.clone());
                 report_failure(context, job, spec, &cause, Some(log_dir)).await;
-                reporter
-                    .upload(FileUpload {
-                        channel: job.channel.clone(),
-                        thread_ts: job.thread_ts.clone(),
-                        filename: format!("{}.json", spec.job_type),
-                        title: format!("{} raw output", spec.job_type),
-                        content: raw.bytes,
-                        initial_comment: None,
-                    })
-                    .await;
+                let upload = FileUpload {
+                    channel: job.channel.clone(),
+                    thread_ts: job.thread_ts.clone(),
+                    filename: format!("{}.json", spec.job_type),
+                    title: format!("{} raw output", spec.job_type),
+                    content: raw.bytes,
+                    initial_comment: None,
+                };
+                let broadcast = Broadcast::allowed_if(spec.allow_broadcast);
+                reporter.upload(upload, broadcast).await;
                 failed(ExitKind::Error(format!(
                     "output is not a JSON array of blocks: {error}"
                 )))
@@ -464,43 +470,6 @@ async fn prepare<S: SlackApi>(
     Ok((workspace, log_dir))
 }
 
-/// The variables jobs get on top of the dispatcher's environment.
-fn job_env(
-    settings: &super::DispatcherSettings,
-    job_id: i64,
-    run: Option<RunId>,
-) -> Vec<(String, OsString)> {
-    let mut env = vec![
-        (
-            super::orphans::JOB_ID_ENV.to_string(),
-            job_id.to_string().into(),
-        ),
-        (
-            super::orphans::RUN_ID_ENV.to_string(),
-            run.map_or(0, |r| r.0).to_string().into(),
-        ),
-        ("PYTHONPATH".to_string(), settings.app_root.clone().into()),
-        ("LOGS_DIR".to_string(), settings.logs_dir.clone().into()),
-        (
-            "HOST_LOGS_DIR".to_string(),
-            settings.host_logs_dir.clone().into(),
-        ),
-        (
-            "WRITEABLE_DIR".to_string(),
-            settings.writeable_dir.clone().into(),
-        ),
-    ];
-    if let Some(bin) = &settings.absolute_bin {
-        let mut path = bin.clone().into_os_string();
-        if let Some(existing) = std::env::var_os("PATH") {
-            path.push(":");
-            path.push(existing);
-        }
-        env.push(("PATH".to_string(), path));
-    }
-    env
-}
-
 /// Why a successful job's output could not be reported.
 enum BadOutput {
     /// It should have been blocks but is not (the parse error, and the output read).
@@ -518,6 +487,7 @@ async fn report_success<S: SlackApi>(
 ) -> Result<(), BadOutput> {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
+    let broadcast = Broadcast::allowed_if(spec.allow_broadcast);
     if !spec.report_stdout {
         if spec.report_success {
             reporter
@@ -546,7 +516,13 @@ async fn report_success<S: SlackApi>(
             }
         }
         Output::Message(text) => {
-            reporter.post(&job.channel, thread, &text).await;
+            let message = OutgoingMessage {
+                channel: job.channel.clone(),
+                thread_ts: job.thread_ts.clone(),
+                text,
+                blocks: None,
+            };
+            reporter.post_message(message, broadcast).await;
         }
         Output::Blocks(messages) => {
             let parts = messages.len();
@@ -555,30 +531,28 @@ async fn report_success<S: SlackApi>(
                 if parts > 1 {
                     text.push_str(&format!(" (part {} of {parts})", i + 1));
                 }
-                reporter
-                    .post_message(OutgoingMessage {
-                        channel: job.channel.clone(),
-                        thread_ts: job.thread_ts.clone(),
-                        text,
-                        blocks: Some(serde_json::Value::Array(blocks)),
-                    })
-                    .await;
+                let message = OutgoingMessage {
+                    channel: job.channel.clone(),
+                    thread_ts: job.thread_ts.clone(),
+                    text,
+                    blocks: Some(serde_json::Value::Array(blocks)),
+                };
+                reporter.post_message(message, broadcast).await;
             }
         }
         Output::Upload { content, truncated } => {
             let host = log_dir.host_path(&context.settings.host_logs_dir);
             let initial_comment =
                 truncated.then(|| report::truncated_note("5 MB", &host.join("stdout")));
-            reporter
-                .upload(FileUpload {
-                    channel: job.channel.clone(),
-                    thread_ts: job.thread_ts.clone(),
-                    filename: format!("{}.txt", spec.job_type),
-                    title: format!("{} output", spec.job_type),
-                    content,
-                    initial_comment,
-                })
-                .await;
+            let upload = FileUpload {
+                channel: job.channel.clone(),
+                thread_ts: job.thread_ts.clone(),
+                filename: format!("{}.txt", spec.job_type),
+                title: format!("{} output", spec.job_type),
+                content,
+                initial_comment,
+            };
+            reporter.upload(upload, broadcast).await;
         }
         Output::InvalidBlocks(error) => return Err(BadOutput::InvalidBlocks { error, raw: head }),
     }

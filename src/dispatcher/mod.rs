@@ -7,6 +7,7 @@
 //! the failure once (and when it is over: see [`health`]). On shutdown it stops reserving, lets running jobs finish for
 //! [`DispatcherSettings::shutdown_grace`], then stops their process groups.
 
+pub mod environment;
 pub mod health;
 mod job;
 pub mod logs;
@@ -16,6 +17,7 @@ pub mod reaper;
 pub mod report;
 pub mod reporter;
 pub mod runner;
+pub mod secrets;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -36,8 +38,10 @@ use job::StopReason;
 /// Each running job's stop switch, by run.
 type Stops = HashMap<RunId, watch::Sender<Option<StopReason>>>;
 use crate::slack::SlackApi;
+use environment::BotEnvironment;
 use health::QueueHealth;
 use reporter::Reporter;
+use secrets::SecretMask;
 
 /// How long a job's process group has between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
@@ -81,6 +85,9 @@ pub struct DispatcherSettings {
     pub shutdown_grace: Duration,
     /// How long a stopped job's group has between SIGTERM and SIGKILL ([`DEFAULT_KILL_GRACE`]).
     pub kill_grace: Duration,
+    /// The bot's environment at start: what namespaces' `env` and `secret_env` name is read
+    /// from it, and the secret values masked in every report.
+    pub environment: BotEnvironment,
 }
 
 /// What a job task shares with the loop.
@@ -112,7 +119,8 @@ impl<S: SlackApi> Dispatcher<S> {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        let reporter = Reporter::new(slack, settings.logs_channel.clone());
+        let secrets = SecretMask::new(settings.environment.secret_values(config));
+        let reporter = Reporter::new(slack, settings.logs_channel.clone(), secrets);
         Dispatcher {
             context: Arc::new(Shared {
                 config,

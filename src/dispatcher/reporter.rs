@@ -1,12 +1,40 @@
 //! Posting the dispatcher's reports so that they survive Slack failing: the [`Reporter`] hands
 //! each to the [`Outbox`] and waits as long as a job's bookkeeping should.
+//!
+//! Every report passes through here, so this is where they are made safe to post: secret
+//! values masked ([`SecretMask`]) in all of them, and broadcasts (`<!channel>`, `<!here>`...)
+//! made text ([`crate::slack::broadcast`]) unless the report is the output of a job with
+//! `allow_broadcast`.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use super::outbox::{Outbox, Report, Sent};
+use super::secrets::SecretMask;
+use crate::slack::broadcast::{neutralise, neutralise_blocks};
 use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi};
+
+/// Whether a report may notify a whole channel or user group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broadcast {
+    /// Broadcasts in it are shown as text: every report but the output of a job with
+    /// `allow_broadcast`.
+    Neutralised,
+    /// Broadcasts in it notify: the output of a job with `allow_broadcast = true`.
+    Allowed,
+}
+
+impl Broadcast {
+    /// What a job's `allow_broadcast` allows its output.
+    pub fn allowed_if(allow_broadcast: bool) -> Self {
+        if allow_broadcast {
+            Broadcast::Allowed
+        } else {
+            Broadcast::Neutralised
+        }
+    }
+}
 
 /// Posts to Slack through the [`Outbox`]: in order per channel, retried through outages; a
 /// report that fails for good is logged and noted in the logs channel, and never stops the
@@ -15,14 +43,16 @@ use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi};
 pub struct Reporter<S> {
     outbox: Outbox<S>,
     logs_channel: String,
+    secrets: SecretMask,
 }
 
 impl<S: SlackApi> Reporter<S> {
-    /// Reports through `slack`, noting failures in `logs_channel`.
-    pub fn new(slack: Arc<S>, logs_channel: String) -> Self {
+    /// Reports through `slack`, noting failures in `logs_channel`, masking `secrets`.
+    pub fn new(slack: Arc<S>, logs_channel: String, secrets: SecretMask) -> Self {
         Reporter {
             outbox: Outbox::new(slack, logs_channel.clone()),
             logs_channel,
+            secrets,
         }
     }
 
@@ -38,19 +68,23 @@ impl<S: SlackApi> Reporter<S> {
         thread_ts: Option<&str>,
         text: &str,
     ) -> Option<PostedMessage> {
-        self.post_message(OutgoingMessage {
+        let message = OutgoingMessage {
             channel: channel.to_string(),
             thread_ts: thread_ts.map(str::to_string),
             text: text.to_string(),
             blocks: None,
-        })
-        .await
+        };
+        self.post_message(message, Broadcast::Neutralised).await
     }
 
     /// Posts a message; `None` unless it is posted already.
-    pub async fn post_message(&self, message: OutgoingMessage) -> Option<PostedMessage> {
+    pub async fn post_message(
+        &self,
+        message: OutgoingMessage,
+        broadcast: Broadcast,
+    ) -> Option<PostedMessage> {
         let report = Report::Post {
-            message,
+            message: self.safe_message(message, broadcast),
             link_in: None,
         };
         posted(self.outbox.send(report).await)
@@ -65,20 +99,22 @@ impl<S: SlackApi> Reporter<S> {
         text: &str,
         link_channel: &str,
     ) -> Option<PostedMessage> {
+        let message = OutgoingMessage {
+            channel: channel.to_string(),
+            thread_ts: thread_ts.map(str::to_string),
+            text: text.to_string(),
+            blocks: None,
+        };
         let report = Report::Post {
-            message: OutgoingMessage {
-                channel: channel.to_string(),
-                thread_ts: thread_ts.map(str::to_string),
-                text: text.to_string(),
-                blocks: None,
-            },
+            message: self.safe_message(message, Broadcast::Neutralised),
             link_in: Some(link_channel.to_string()),
         };
         posted(self.outbox.send(report).await)
     }
 
     /// Uploads a file; `true` once uploaded.
-    pub async fn upload(&self, upload: FileUpload) -> bool {
+    pub async fn upload(&self, upload: FileUpload, broadcast: Broadcast) -> bool {
+        let upload = self.safe_upload(upload, broadcast);
         matches!(
             self.outbox.send(Report::Upload(upload)).await,
             Sent::Delivered(_)
@@ -98,6 +134,43 @@ impl<S: SlackApi> Reporter<S> {
     /// Delivers what is still queued until `until`, then logs what is left as lost.
     pub async fn drain(&self, until: Instant) {
         self.outbox.drain(until).await;
+    }
+}
+
+impl<S> Reporter<S> {
+    /// `text` with secrets masked, and broadcasts made text unless they are allowed.
+    fn safe_text(&self, text: &str, broadcast: Broadcast) -> String {
+        let masked = self.secrets.text(text);
+        match broadcast {
+            Broadcast::Allowed => masked.into_owned(),
+            Broadcast::Neutralised => neutralise(&masked).into_owned(),
+        }
+    }
+
+    /// The message's text and every string of its blocks made safe.
+    fn safe_message(&self, mut message: OutgoingMessage, broadcast: Broadcast) -> OutgoingMessage {
+        message.text = self.safe_text(&message.text, broadcast);
+        if let Some(blocks) = &mut message.blocks {
+            self.secrets.json(blocks);
+            if broadcast == Broadcast::Neutralised {
+                neutralise_blocks(blocks);
+            }
+        }
+        message
+    }
+
+    /// The file's content masked; its name, title and comment made safe. The content itself
+    /// is shown as a file, never read for mentions.
+    fn safe_upload(&self, mut upload: FileUpload, broadcast: Broadcast) -> FileUpload {
+        if let std::borrow::Cow::Owned(masked) = self.secrets.bytes(&upload.content) {
+            upload.content = masked;
+        }
+        upload.filename = self.safe_text(&upload.filename, broadcast);
+        upload.title = self.safe_text(&upload.title, broadcast);
+        upload.initial_comment = upload
+            .initial_comment
+            .map(|comment| self.safe_text(&comment, broadcast));
+        upload
     }
 }
 

@@ -24,7 +24,7 @@ pub struct RunRequest {
     pub command_line: String,
     /// The working directory.
     pub workspace: PathBuf,
-    /// Variables set on top of the inherited environment.
+    /// The process's whole environment: nothing of the dispatcher's own is inherited.
     pub env: Vec<(String, OsString)>,
     /// Where standard output goes.
     pub stdout: PathBuf,
@@ -140,6 +140,8 @@ fn spawn(request: &RunRequest) -> std::io::Result<(Child, super::reaper::Tracked
         .arg("-c")
         .arg(&request.command_line)
         .current_dir(&request.workspace)
+        // A clean start: the bot's tokens and secrets must not reach jobs unless named.
+        .env_clear()
         .envs(request.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::api::SlackClient;
 use super::bot_api::SlackBotApi;
+use super::broadcast;
 use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, Message};
 use super::facts::SlackFacts;
@@ -307,6 +308,16 @@ fn dispatch<S: SlackApi, W: SlackBotApi>(
     }
     let event = callback.into_event();
     let (bot, done) = (bot.clone(), options.handled_events.clone());
+    // Most events are channel chatter the bot has no part in: known as such from the event
+    // alone, they cost no claim (a database write) and no task.
+    let calls_support = |text: &str| bot.support_rules(text).next().is_some();
+    if !event.may_concern(&bot.bot_id, calls_support) {
+        tracing::debug!(event_id = %id, "ignoring an event that cannot concern the bot");
+        if let Some(done) = done {
+            done.send_modify(|n| *n += 1);
+        }
+        return;
+    }
     handlers.spawn(async move {
         if !bot.claim_event(&id).await {
             return;
@@ -562,12 +573,13 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         }
     }
 
-    /// Posts a message, logging failures.
+    /// Posts a message, logging failures. Replies may echo what a user typed, so broadcasts
+    /// in it are made text ([`broadcast::neutralise`]): the bot never notifies a channel.
     pub(crate) async fn post(&self, channel: &str, thread_ts: Option<String>, text: String) {
         let message = OutgoingMessage {
             channel: channel.to_string(),
             thread_ts,
-            text,
+            text: broadcast::neutralise(&text).into_owned(),
             blocks: None,
         };
         if let Err(e) = self.slack.post_message(message).await {

@@ -210,6 +210,34 @@ pub enum Event {
     Other(String),
 }
 
+impl Event {
+    /// Whether the bot could act on this event, judged from the event alone, before anything
+    /// is written: a mention, a channel created, and a message (or an edit of one) that is a
+    /// DM, mentions the bot, or calls support (`calls_support` tells from its text). Messages
+    /// from bots, other subtypes (joins, topic changes...) and channel chatter cannot concern
+    /// it. It must let through everything the bot's handler acts on; it may let through more.
+    pub fn may_concern(&self, bot_id: &str, calls_support: impl Fn(&str) -> bool) -> bool {
+        let event = match self {
+            Event::Mention(_) | Event::ChannelCreated(_) => return true,
+            Event::Other(_) => return false,
+            Event::Message(event) => event,
+        };
+        let message = match event.subtype.as_deref() {
+            None => event,
+            Some("message_changed") => match &event.message {
+                Some(edited) => edited,
+                None => return false,
+            },
+            Some(_) => return false,
+        };
+        let from_a_bot = message.bot_id.is_some() || message.user.as_deref() == Some(bot_id);
+        !from_a_bot
+            && (event.is_im()
+                || super::mention::mentions(&message.text, bot_id)
+                || calls_support(&message.text))
+    }
+}
+
 impl From<sm::SlackEventCallbackBody> for Event {
     fn from(body: sm::SlackEventCallbackBody) -> Self {
         match body {
@@ -352,6 +380,61 @@ mod tests {
         };
         assert_eq!(bot.bot_id.as_deref(), Some("B1"));
         assert_eq!(bot.subtype.as_deref(), Some("bot_message"));
+    }
+
+    #[test]
+    fn only_events_the_bot_may_act_on_concern_it() {
+        let concerns = |value: Value| {
+            event(value).may_concern("UBOT", |text: &str| text.contains("tech-support"))
+        };
+        let message = |fields: Value| {
+            let mut m = json!({"type": "message", "channel": "C1", "channel_type": "channel",
+                               "user": "U1", "text": "lunch?", "ts": "1.0"});
+            m.as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            m
+        };
+        let edit = |channel_type: &str, inner: Value| {
+            json!({"type": "message", "subtype": "message_changed", "channel": "C1",
+                   "channel_type": channel_type, "ts": "2.0", "message": inner})
+        };
+        // Channel chatter, other bots, the bot itself, joins: nothing to do, nothing written.
+        assert!(!concerns(message(json!({}))));
+        assert!(!concerns(message(
+            json!({"text": "tech-support", "bot_id": "B1"})
+        )));
+        assert!(!concerns(message(
+            json!({"text": "tech-support", "user": "UBOT"})
+        )));
+        assert!(!concerns(message(
+            json!({"subtype": "channel_join", "text": "<@UBOT>"})
+        )));
+        assert!(!concerns(edit(
+            "channel",
+            json!({"user": "U1", "text": "lunch at 1?", "ts": "1.0"})
+        )));
+        assert!(!concerns(json!({"type": "reaction_added"})));
+        // DMs, mentions, support calls (also when edited in), and the events the bot acts on.
+        assert!(concerns(message(
+            json!({"channel": "D1", "channel_type": "im"})
+        )));
+        assert!(concerns(message(json!({"text": "hey <@UBOT> status"}))));
+        assert!(concerns(message(json!({"text": "help tech-support"}))));
+        assert!(concerns(edit(
+            "channel",
+            json!({"user": "U1", "text": "now tech-support", "ts": "1.0"})
+        )));
+        assert!(concerns(edit(
+            "im",
+            json!({"user": "U1", "text": "status", "ts": "1.0"})
+        )));
+        assert!(concerns(
+            json!({"type": "app_mention", "user": "U1", "text": "<@UBOT> status",
+                                "ts": "1.0", "channel": "C1"})
+        ));
+        assert!(concerns(json!({"type": "channel_created",
+                                "channel": {"id": "C9", "name": "new", "created": 1}})));
     }
 
     #[test]

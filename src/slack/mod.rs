@@ -108,6 +108,7 @@ pub trait SlackApi: Send + Sync + 'static {
 
 pub mod bot;
 pub mod bot_api;
+pub mod broadcast;
 pub mod channels;
 pub mod events;
 pub mod facts;

@@ -29,6 +29,7 @@ use crate::config::{Args, Config, GithubRuleSpec};
 use crate::metrics::record::{self, Delivery};
 use crate::queue::{start_after, NewJob, Queue, QueueError};
 use crate::settings::Secret;
+use crate::slack::broadcast::neutralise;
 use crate::slack::{OutgoingMessage, SlackApi};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -273,7 +274,8 @@ pub async fn handle<S: SlackApi>(
             let text = suppression_notice(state.config, &trigger, job.job_type, end);
             let message = OutgoingMessage {
                 channel: channel.to_string(),
-                text,
+                // A pushed branch's name is anyone's to choose, `<!channel>` included.
+                text: neutralise(&text).into_owned(),
                 ..Default::default()
             };
             // The job is queued either way; a failed notice must not make GitHub retry it.

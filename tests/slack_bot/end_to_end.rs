@@ -1,51 +1,24 @@
 //! End to end: a mention schedules a job the dispatcher runs and reports in thread; acks and
 //! start-up under failing Slack calls. Uses the fake Slack, the fake socket and a dispatcher.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bennettbot::config::CONFIG;
-use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::Queue;
 use bennettbot::slack::api::SlackClient;
 use bennettbot::slack::bot::run_bot_with;
 use bennettbot_test_support::bot_harness::{
     bot_settings, default_workspace, options, ts, Harness, Mode, Setup, BOT, GENERAL, INTERNAL,
-    TECH,
 };
 use bennettbot_test_support::both_modes;
 use bennettbot_test_support::fake_slack::{Failure, FakeSlack, TOKEN};
 use bennettbot_test_support::fake_socket::FakeSocket;
 use bennettbot_test_support::wait::WAIT;
 use serde_json::json;
-use tokio::sync::watch;
 
 async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_thread(mode: Mode) {
     let h = Harness::start(Setup::mode(mode)).await;
-    let root = h.dir.path().to_path_buf();
-    for dir in ["logs", "writeable-workspace"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    let settings = DispatcherSettings {
-        workspace_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workspace"),
-        writeable_workspace_dir: root.join("writeable-workspace"),
-        logs_dir: root.join("logs"),
-        host_logs_dir: root.join("logs"),
-        writeable_dir: root.clone(),
-        app_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-        absolute_bin: None,
-        logs_channel: "C0LOGS".into(),
-        tech_support_channel: TECH.into(),
-        app_username: "bennettbot".into(),
-        lease_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(5),
-        kill_grace: Duration::from_secs(1),
-    };
-    let client = Arc::new(SlackClient::new(TOKEN).with_base_url(h.slack.url()));
-    let dispatcher = Dispatcher::new(&CONFIG, h.queue.clone(), client, settings);
-    let (stop_dispatcher, stopped) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatcher.run(stopped));
+    let dispatcher = h.start_dispatcher(&[]);
 
     // At top level: the report goes to the channel, as it always has.
     let ts = h.mention(GENERAL, "test hello Bob").await;
@@ -59,8 +32,7 @@ async fn a_mention_schedules_a_job_that_the_dispatcher_runs_and_reports_in_threa
     assert_eq!(report.str("thread_ts"), Some("1700000000.000042"));
     h.wait_reaction("C0THREADS", &in_thread, "eyes").await;
 
-    let _ = stop_dispatcher.send(true);
-    dispatcher.await.unwrap();
+    dispatcher.stop().await;
     assert!(h.stop().await.is_ok());
 }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bennettbot::config::CONFIG;
+use bennettbot::dispatcher::environment::BotEnvironment;
+use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::Queue;
 use bennettbot::settings::Settings;
 use bennettbot::slack::api::SlackClient;
@@ -21,6 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::dispatcher_harness::dispatcher_settings;
 use crate::fake_events::{FakeEvents, Signing, SIGNING_SECRET};
 use crate::fake_slack::{Call, FakeSlack, TOKEN};
 use crate::fake_socket::FakeSocket;
@@ -130,11 +133,40 @@ pub struct Harness {
     /// Events sent through [`Harness::send`], and how many the bot has handled.
     sent: AtomicU64,
     handled: watch::Receiver<u64>,
+    /// The variables the bot's settings were read from.
+    vars: HashMap<String, String>,
+}
+
+/// A dispatcher running beside a [`Harness`]'s bot.
+pub struct BotDispatcher {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+impl BotDispatcher {
+    /// Stops it, once its running jobs are done.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("the dispatcher stops")
+            .unwrap();
+    }
 }
 
 /// The bot's settings for `setup`: the fake Slack's URL and token, the support channels (one
 /// by name, one by id), everything under `dir`.
 pub fn bot_settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> Settings {
+    let vars = bot_vars(dir, slack, setup);
+    Settings::from_lookup(&CONFIG, dir, |k| vars.get(k).cloned())
+}
+
+/// The environment variables [`bot_settings`] reads the bot's settings from.
+pub fn bot_vars(
+    dir: &std::path::Path,
+    slack: &FakeSlack,
+    setup: &Setup,
+) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = [
         ("SLACK_BOT_TOKEN", TOKEN.to_string()),
         // The fake accepts one token, so the app and user tokens are the same string here.
@@ -166,7 +198,7 @@ pub fn bot_settings(dir: &std::path::Path, slack: &FakeSlack, setup: &Setup) -> 
     for (k, v) in &setup.env {
         vars.insert(k.to_string(), v.clone());
     }
-    Settings::from_lookup(&CONFIG, dir, |k| vars.get(k).cloned())
+    vars
 }
 
 /// Answers the bot's start-up calls for a small workspace: an internal user, a guest, another
@@ -219,7 +251,8 @@ impl Harness {
     /// it is connected (Socket Mode) or has touched its check file (HTTP).
     pub async fn start_with(slack: FakeSlack, socket: FakeSocket, setup: Setup) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let settings = bot_settings(dir.path(), &slack, &setup);
+        let vars = bot_vars(dir.path(), &slack, &setup);
+        let settings = Settings::from_lookup(&CONFIG, dir.path(), |k| vars.get(k).cloned());
         let queue = Queue::open(&settings.db_path).unwrap();
         let client = Arc::new(
             SlackClient::new(TOKEN)
@@ -271,6 +304,7 @@ impl Harness {
             bot: Some(bot),
             sent: AtomicU64::new(0),
             handled,
+            vars,
         };
         match setup.mode {
             Mode::Socket => harness.socket.wait_connections(1).await,
@@ -284,6 +318,31 @@ impl Harness {
             }
         }
         harness
+    }
+
+    /// Starts a dispatcher on the bot's queue and fake Slack, its folders under the bot's
+    /// `WRITEABLE_DIR` ([`dispatcher_settings`]), the shipped workspace, and as its
+    /// environment the variables the bot was given (its tokens and secrets among them), the
+    /// test process's `PATH`, `HOME` and `LANG`, and `extra`: as the bot's own environment
+    /// would be in `serve`.
+    pub fn start_dispatcher(&self, extra: &[(&str, &str)]) -> BotDispatcher {
+        let inherited = ["PATH", "HOME", "LANG"]
+            .into_iter()
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)));
+        let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let environment =
+            BotEnvironment::from_vars(self.vars.clone().into_iter().chain(inherited).chain(extra));
+        let settings = DispatcherSettings {
+            environment,
+            ..dispatcher_settings(self.dir.path())
+        };
+        let client = Arc::new(SlackClient::new(TOKEN).with_base_url(self.slack.url()));
+        let dispatcher = Dispatcher::new(&CONFIG, self.queue.clone(), client, settings);
+        let (stop, stopped) = watch::channel(false);
+        BotDispatcher {
+            stop,
+            handle: tokio::spawn(dispatcher.run(stopped)),
+        }
     }
 
     /// The bot's health-check file.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bennettbot::config::{Args, CONFIG};
+use bennettbot::dispatcher::environment::BotEnvironment;
 use bennettbot::dispatcher::{Dispatcher, DispatcherSettings};
 use bennettbot::queue::{HistoryEntry, Queue, Status};
 use bennettbot::slack::api::SlackClient;
@@ -51,7 +52,8 @@ pub struct Harness {
 }
 
 /// Dispatcher settings with every folder under `root` (created), the shipped workspace,
-/// [`LOGS`] and [`TECH`] as channels, and a 30 s lease.
+/// [`LOGS`] and [`TECH`] as channels, a 30 s lease, and the test process's environment as the
+/// bot's.
 pub fn dispatcher_settings(root: &Path) -> DispatcherSettings {
     for dir in ["logs", "writeable", "writeable-workspace", "app"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -70,6 +72,7 @@ pub fn dispatcher_settings(root: &Path) -> DispatcherSettings {
         lease_timeout: Duration::from_secs(30),
         shutdown_grace: Duration::from_secs(5),
         kill_grace: Duration::from_secs(1),
+        environment: BotEnvironment::from_process(),
     }
 }
 
