@@ -7,8 +7,9 @@ use crate::model::*;
 use crate::source::{closest, Diagnostic};
 
 /// The bot's own secrets: a job sees one only if a namespace names it, which is warned about.
-pub const BOT_SECRETS: [&str; 5] = [
+pub const BOT_SECRETS: [&str; 6] = [
     "SLACK_BOT_TOKEN",
+    "SLACK_BOT_USER_TOKEN",
     "SLACK_APP_TOKEN",
     "SLACK_SIGNING_SECRET",
     "GITHUB_WEBHOOK_SECRET",
