@@ -165,3 +165,40 @@ pub fn secret_warnings(config: &ConfigModel) -> Vec<Diagnostic> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(text: &str) -> ConfigModel {
+        let mut diags = Vec::new();
+        let config = crate::parse::parse_config(text, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        config
+    }
+
+    #[test]
+    fn handing_a_bot_secret_to_jobs_is_warned_about_where_it_is_named() {
+        let text =
+            "[d]\nenv = [\"DEPLOY_HOST\", \"SLACK_BOT_TOKEN\"]\nsecret_env = [\"DATABASE_URL\"]\n";
+        let warnings = secret_warnings(&compiled(text));
+        let named: Vec<(&str, &str)> = warnings
+            .iter()
+            .map(|w| (w.message.as_str(), &text[w.span.clone().unwrap()]))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "jobs of `d` will see the bot's own secret `SLACK_BOT_TOKEN`",
+                    "\"SLACK_BOT_TOKEN\""
+                ),
+                (
+                    "jobs of `d` will see the bot's own secret `DATABASE_URL`",
+                    "\"DATABASE_URL\""
+                ),
+            ]
+        );
+        assert!(secret_warnings(&compiled("[d]\nenv = [\"DEPLOY_HOST\"]\n")).is_empty());
+    }
+}
