@@ -307,6 +307,12 @@ fn slack_events_router(
     ))
 }
 
+/// The dispatcher's Slack client: its outbox retries every report itself, under the one
+/// retry policy, so the client's own retries would only nest inside it.
+fn outbox_client(slack: &SlackClient) -> Arc<SlackClient> {
+    Arc::new(slack.clone().with_max_retries(0))
+}
+
 /// Runs the dispatcher alone on `config` until `shutdown`, reaping its jobs' orphans.
 pub async fn run_dispatcher(
     config: &'static Config,
@@ -316,7 +322,12 @@ pub async fn run_dispatcher(
     shutdown: impl Into<Shutdown>,
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.into();
-    let dispatcher = Dispatcher::new(config, queue.clone(), slack, dispatcher_settings(settings)?);
+    let dispatcher = Dispatcher::new(
+        config,
+        queue.clone(),
+        outbox_client(&slack),
+        dispatcher_settings(settings)?,
+    );
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let scheduler = spawn_scheduler(config, queue, shutdown.clone())?;
     dispatcher.run(shutdown).await;
@@ -412,7 +423,7 @@ pub async fn serve(config: &'static Config, settings: Settings) -> anyhow::Resul
     let parts_settings = dispatcher_settings(&settings)?;
     let longest_stop =
         shutdown::longest_stop(parts_settings.shutdown_grace, parts_settings.kill_grace);
-    let dispatcher = Dispatcher::new(config, queue.clone(), slack.clone(), parts_settings);
+    let dispatcher = Dispatcher::new(config, queue.clone(), outbox_client(&slack), parts_settings);
     reaper::start().context("starting to reap the jobs' orphaned processes")?;
     let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
     let scheduler = spawn_scheduler(config, queue.clone(), shutdown.clone())?;

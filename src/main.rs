@@ -46,6 +46,9 @@ enum Cmd {
     Webserver,
     /// Run the job dispatcher alone, beside `bot` and `webserver`.
     Dispatcher,
+    /// List the reports the database holds for Slack: waiting for it, or refused by it for
+    /// good (kept for inspection).
+    Outbox,
     /// Check settings and environment without starting anything.
     Check {
         /// Also call Slack's auth.test with each token.
@@ -211,6 +214,16 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
         Cmd::Serve => {
             let settings = part_settings(given, &[Part::Bot, Part::Webserver, Part::Dispatcher])?;
             runtime()?.block_on(app::serve(&CONFIG, settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Outbox => {
+            let settings = given.settings();
+            logging::init(settings.log_json, settings.log_level.as_deref(), "warn");
+            let entries = runtime()?.block_on(async {
+                let queue = app::open_queue(&settings).await?;
+                anyhow::Ok(queue.undelivered().await?)
+            })?;
+            print!("{}", bennettbot::dispatcher::undelivered::listing(&entries));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bot => run_alone(given, Part::Bot),

@@ -1,6 +1,8 @@
 //! `dispatcher` processes of the built binary sharing one database, against the fake Slack:
 //! a dispatcher killed mid-job leaves its job to be reaped (reported, recorded, never re-run)
-//! by the next one, and two dispatchers draining one queue run every job exactly once.
+//! by the next one, two dispatchers draining one queue run every job exactly once, and a
+//! report Slack has not taken outlives a SIGKILL in the outbox and arrives once (twice at
+//! most, for the one report Slack took as the process died).
 
 use bennettbot_test_support::args::args;
 use bennettbot_test_support::job_groups::JobGroups;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bennettbot::config::Args;
 use bennettbot::queue::{decode_args, ExitKind, HistoryEntry, SqliteStore as Queue};
-use bennettbot_test_support::binary::Part;
+use bennettbot_test_support::binary::{bennettbot_binary, Part};
 use bennettbot_test_support::fake_slack::FakeSlack;
 use chrono::Utc;
 use nix::sys::signal::kill;
@@ -78,6 +80,13 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
         .await;
     eventually("the slow job's script to start", WAIT, || {
         (slow_pids(&pid_file).len() == 1).then_some(())
+    })
+    .await;
+    // Its reports are out (their channels' leases let go): what is tested here is the job.
+    eventually("the outbox emptied", WAIT, || {
+        outbox_listing(dir.path())
+            .contains("The outbox is empty")
+            .then_some(())
     })
     .await;
     let status = doomed.sigkill();
@@ -172,7 +181,7 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
         .iter()
         .filter(|t| t.contains("Command `test_slow` about to start"))
         .count();
-    assert_eq!(announced, 2);
+    assert_eq!(announced, 2, "{:?}", slack.texts_in("#logs"));
     let reports: Vec<String> = slack.texts_in(JOBS);
     assert_eq!(
         reports
@@ -289,5 +298,124 @@ async fn two_dispatchers_drain_a_thousand_jobs_of_one_type_exactly_once() {
         "two dispatchers drained {DRAINED} jobs of one type in {:.1} s ({:.0} jobs/s); split {split:?}",
         took.as_secs_f64(),
         DRAINED as f64 / took.as_secs_f64()
+    );
+}
+
+/// What `bennettbot outbox` prints for the database under `dir`.
+fn outbox_listing(dir: &Path) -> String {
+    let out = std::process::Command::new(bennettbot_binary())
+        .arg("outbox")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WRITEABLE_DIR", dir)
+        .output()
+        .expect("bennettbot outbox runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Successful posts to `channel` whose text contains `needle`.
+fn posts_of(slack: &FakeSlack, channel: &str, needle: &str) -> usize {
+    slack
+        .texts_in(channel)
+        .iter()
+        .filter(|t| t.contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_slack_refused_outlives_a_sigkill_and_arrives_once_after_a_restart() {
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::open(&dir.path().join("bennettbot.db")).unwrap();
+    slack.set_outage(true);
+    schedule(&queue, "test_hello_name", &args(&[("name", "Outbox")]));
+    let lease = [("LEASE_TIMEOUT_SECONDS", "2")];
+    let mut doomed = Part::start("dispatcher", &slack, dir.path(), &lease);
+    // The job ends while Slack answers 503: its report is kept, and tried.
+    eventually("the job's end in history", WAIT, || {
+        (queue.history(10).unwrap().len() == 1).then_some(())
+    })
+    .await;
+    slack
+        .wait_until("the report tried", WAIT, |slack| {
+            slack
+                .attempts("chat.postMessage")
+                .iter()
+                .any(|c| c.str("text").is_some_and(|t| t.contains("Hello Outbox")))
+                .then_some(())
+        })
+        .await;
+    let listed = outbox_listing(dir.path());
+    assert!(
+        listed.contains("(waiting)") && listed.contains("Hello Outbox"),
+        "{listed}"
+    );
+    assert!(doomed.sigkill().code().is_none());
+
+    slack.set_outage(false);
+    let mut next = Part::start("dispatcher", &slack, dir.path(), &lease);
+    slack.wait_for_text(JOBS, "Hello Outbox", WAIT).await;
+    slack
+        .wait_for_text("#logs", "Command `test_hello_name` about to start", WAIT)
+        .await;
+    eventually("the outbox emptied", WAIT, || {
+        let listed = outbox_listing(dir.path());
+        listed.contains("The outbox is empty").then_some(())
+    })
+    .await;
+    assert!(next.terminate().success());
+    assert_eq!(posts_of(&slack, JOBS, "Hello Outbox"), 1, "delivered once");
+    assert_eq!(
+        posts_of(&slack, "#logs", "about to start"),
+        1,
+        "the notice too"
+    );
+    let history = queue.history(10).unwrap();
+    assert_eq!(history.len(), 1, "the job ran once: {history:?}");
+    assert_eq!(history[0].exit, ExitKind::Code(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_between_slacks_taking_a_report_and_its_delete_posts_that_report_again_only() {
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::open(&dir.path().join("bennettbot.db")).unwrap();
+    schedule(&queue, "test_hello_name", &args(&[("name", "Twice")]));
+    let lease = [("LEASE_TIMEOUT_SECONDS", "2")];
+    let mut doomed = Part::start("dispatcher", &slack, dir.path(), &lease);
+    slack
+        .wait_for_text("#logs", "Command `test_hello_name` about to start", WAIT)
+        .await;
+    // Slack takes the report but its answer never reaches the dispatcher, which dies.
+    slack.take_without_answering("chat.postMessage", 1);
+    slack.wait_for_text(JOBS, "Hello Twice", WAIT).await;
+    assert!(doomed.sigkill().code().is_none());
+    assert_eq!(
+        queue.history(10).unwrap().len(),
+        1,
+        "the job's end was recorded with its report"
+    );
+
+    let mut next = Part::start("dispatcher", &slack, dir.path(), &lease);
+    eventually("the report posted again", WAIT, || {
+        (posts_of(&slack, JOBS, "Hello Twice") == 2).then_some(())
+    })
+    .await;
+    eventually("the outbox emptied", WAIT, || {
+        let listed = outbox_listing(dir.path());
+        listed.contains("The outbox is empty").then_some(())
+    })
+    .await;
+    assert!(next.terminate().success());
+    assert_eq!(posts_of(&slack, JOBS, "Hello Twice"), 2, "twice at most");
+    assert_eq!(posts_of(&slack, "#logs", "about to start"), 1);
+    assert!(
+        slack
+            .texts_in(JOBS)
+            .iter()
+            .all(|t| !t.contains("interrupted")),
+        "the job ended: it is not reaped as interrupted: {:?}",
+        slack.texts_in(JOBS)
     );
 }

@@ -9,16 +9,17 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
+use super::entries::{decode, encode, Report};
 use super::environment::job_env;
 use super::logs::{create_log_dir, read_head, Head, LogDir};
 use super::report::{self, FailureCause, LogsHint, Output, MAX_UPLOAD_BYTES};
-use super::reporter::Broadcast;
+use super::reporter::{reaction, Broadcast};
 use super::runner::{self, Outcome, RunRequest};
 use super::workspace::{refresh_fabfile, workspace_for};
 use super::Shared;
 use crate::config::{JobSpec, JobType};
 use crate::metrics::record::{self, JobOutcome};
-use crate::queue::{BadRow, ExitKind, Finished, Job, Reaped, RunId};
+use crate::queue::{BadRow, ExitKind, Finished, Job, NewEntry, Reaped, RunId};
 use crate::slack::{FileUpload, OutgoingMessage, SlackApi};
 
 /// The reaction for a job that succeeded.
@@ -57,7 +58,9 @@ pub(crate) async fn run_job<S: SlackApi>(
 ) {
     let started_at = job.started_at.unwrap_or_else(Utc::now);
     record::job_started(&job.job_type);
-    let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop))
+    // The job's reports are kept with its end, in one transaction (see `finish`).
+    let mut reports = Vec::new();
+    let ran = match AssertUnwindSafe(execute(&context, &job, kill, stop, &mut reports))
         .catch_unwind()
         .await
     {
@@ -77,12 +80,12 @@ pub(crate) async fn run_job<S: SlackApi>(
         }
     };
     if let Some(ts) = &job.message_ts {
-        let reaction = if ran.success {
+        let name = if ran.success {
             SUCCESS_REACTION
         } else {
             FAILURE_REACTION
         };
-        context.reporter.react(&job.channel, ts, reaction).await;
+        reports.push(reaction(&job.channel, ts, name));
     }
     let finished = Finished {
         started_at,
@@ -95,8 +98,16 @@ pub(crate) async fn run_job<S: SlackApi>(
         .to_std()
         .unwrap_or_default();
     record::job_finished(&job.job_type, outcome(&finished.exit), took);
-    if let Some(run) = job.run {
-        finish(&context, run, job.id, &job.job_type, finished).await;
+    match job.run {
+        Some(run) => finish(&context, run, job.id, &job.job_type, finished, reports).await,
+        None => send_all(&context, reports).await,
+    }
+}
+
+/// Sends `reports` one by one, each kept in the outbox on its own.
+async fn send_all<S: SlackApi>(context: &Shared<S>, reports: Vec<Report>) {
+    for report in reports {
+        context.reporter.send(report).await;
     }
 }
 
@@ -120,7 +131,10 @@ const FINISH_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts once the run could not even be released.
 const FINISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Removes the run from the queue into history. A run left in the queue blocks its type, so:
+/// Removes the run from the queue into history, keeping `reports` in the outbox in the same
+/// transaction (so a crash leaves either a running job, reaped and reported as interrupted
+/// by the next dispatcher, or an ended one whose reports are delivered: never both, never
+/// neither), then delivers them. A run left in the queue blocks its type, so:
 /// retry with backoff; after [`FINISH_ATTEMPTS`] failures release the run without its
 /// history row (a failure particular to the history insert, such as a full disk, then frees
 /// the type) and tell the logs channel; if even that fails, keep retrying both, backing off
@@ -132,18 +146,40 @@ async fn finish<S: SlackApi>(
     job_id: i64,
     job_type: &str,
     finished: Finished,
+    reports: Vec<Report>,
 ) {
+    // Written once (a file's bytes moved, not copied), shared by every attempt.
+    let entries: Arc<[NewEntry]> = reports.into_iter().map(encode).collect();
     let mut backoff = FINISH_BACKOFF;
     let mut attempt = 0u32;
     let mut reported = false;
+    let mut sent_alone = false;
     loop {
         attempt += 1;
-        let error = match context.queue.finish(run, &finished).await {
-            Ok(_) => return,
+        let error = match context
+            .queue
+            .finish_reporting(run, &finished, entries.clone())
+            .await
+        {
+            Ok((_, ids)) => {
+                let kept: Vec<(i64, &str)> = ids
+                    .into_iter()
+                    .zip(entries.iter().map(|e| e.channel.as_str()))
+                    .collect();
+                context.reporter.deliver_kept(&kept).await;
+                return;
+            }
             Err(e) => e,
         };
         tracing::error!(job_id, run_id = %run, attempt, error = %error, "could not record the end of a job");
         if attempt >= FINISH_ATTEMPTS {
+            // The job's own reports go first, on their own, once.
+            if !std::mem::replace(&mut sent_alone, true) {
+                let reports = entries
+                    .iter()
+                    .filter_map(|e| decode(&e.report, e.content.clone()).ok());
+                send_all(context, reports.collect()).await;
+            }
             let released = context.queue.release(run).await;
             if let Err(e) = &released {
                 tracing::error!(job_id, run_id = %run, error = %e, "could not release the run either");
@@ -177,10 +213,9 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Shared<S>>, bad: BadR
         .as_deref()
         .filter(|c| !c.is_empty())
         .unwrap_or(context.reporter.logs_channel());
-    context
+    let reports = vec![context
         .reporter
-        .post(channel, bad.thread_ts.as_deref(), &text)
-        .await;
+        .message(channel, bad.thread_ts.as_deref(), &text)];
     let now = Utc::now();
     let finished = Finished {
         started_at: now,
@@ -190,8 +225,9 @@ pub(crate) async fn drop_bad_row<S: SlackApi>(context: Arc<Shared<S>>, bad: BadR
     };
     record::job_started(&bad.job_type);
     record::job_ended(&bad.job_type, outcome(&finished.exit));
-    if let Some(run) = bad.run {
-        finish(&context, run, bad.id, &bad.job_type, finished).await;
+    match bad.run {
+        Some(run) => finish(&context, run, bad.id, &bad.job_type, finished, reports).await,
+        None => send_all(&context, reports).await,
     }
 }
 
@@ -222,8 +258,9 @@ async fn execute<S: SlackApi>(
     job: &Job,
     kill: watch::Receiver<bool>,
     stop: watch::Receiver<Option<StopReason>>,
+    reports: &mut Vec<Report>,
 ) -> Ran {
-    let (job_type, command_line) = match command_line(context, job).await {
+    let (job_type, command_line) = match command_line(context, job, reports) {
         Ok(prepared) => prepared,
         Err(ran) => return ran,
     };
@@ -232,7 +269,7 @@ async fn execute<S: SlackApi>(
         Ok(prepared) => prepared,
         Err(error) => {
             let cause = FailureCause::CouldNotStart(error.clone());
-            report_failure(context, job, spec, &cause, None).await;
+            reports.push(failure_report(context, job, spec, &cause, None));
             return Ran {
                 exit: ExitKind::Error(error),
                 log_dir: None,
@@ -262,14 +299,15 @@ async fn execute<S: SlackApi>(
         ?outcome,
         "job process ended"
     );
-    conclude(context, job, spec, &log_dir, outcome, stopped).await
+    conclude(context, job, spec, &log_dir, outcome, stopped, reports).await
 }
 
-/// The job's type and the bash line it runs. A job that cannot run is reported, and comes
-/// back as how it ended.
-async fn command_line<S: SlackApi>(
+/// The job's type and the bash line it runs. A job that cannot run is reported (in
+/// `reports`), and comes back as how it ended.
+fn command_line<S: SlackApi>(
     context: &Shared<S>,
     job: &Job,
+    reports: &mut Vec<Report>,
 ) -> Result<(JobType, String), Ran> {
     let prepared = JobType::from_str(&job.job_type)
         .map_err(|e| e.to_string())
@@ -283,10 +321,8 @@ async fn command_line<S: SlackApi>(
         Err(error) => {
             tracing::error!(job_id = job.id, job_type = %job.job_type, %error, "job cannot run");
             let text = report::unrunnable(&job.job_type, &error);
-            context
-                .reporter
-                .post(&job.channel, job.thread_ts.as_deref(), &text)
-                .await;
+            let reporter = &context.reporter;
+            reports.push(reporter.message(&job.channel, job.thread_ts.as_deref(), &text));
             Err(Ran {
                 exit: ExitKind::Error(error),
                 log_dir: None,
@@ -341,8 +377,8 @@ async fn run_process<S: SlackApi>(
     (outcome, stopped)
 }
 
-/// Reports how the job's process ended (`stopped`: why this run was stopped, if it was), and
-/// returns how the run ended.
+/// Reports (in `reports`) how the job's process ended (`stopped`: why this run was stopped,
+/// if it was), and returns how the run ended.
 async fn conclude<S: SlackApi>(
     context: &Shared<S>,
     job: &Job,
@@ -350,6 +386,7 @@ async fn conclude<S: SlackApi>(
     log_dir: &LogDir,
     outcome: Outcome,
     stopped: Option<StopReason>,
+    reports: &mut Vec<Report>,
 ) -> Ran {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
@@ -360,7 +397,7 @@ async fn conclude<S: SlackApi>(
         success: false,
     };
     match outcome {
-        Outcome::Exited(0) => match report_success(context, job, spec, log_dir).await {
+        Outcome::Exited(0) => match report_success(context, job, spec, log_dir, reports).await {
             Ok(()) => Ran {
                 exit: ExitKind::Code(0),
                 log_dir: local_log_dir.clone(),
@@ -368,7 +405,7 @@ async fn conclude<S: SlackApi>(
             },
             Err(BadOutput::InvalidBlocks { error, raw }) => {
                 let cause = FailureCause::InvalidBlocks(error.clone());
-                report_failure(context, job, spec, &cause, Some(log_dir)).await;
+                reports.push(failure_report(context, job, spec, &cause, Some(log_dir)));
                 let upload = FileUpload {
                     channel: job.channel.clone(),
                     thread_ts: job.thread_ts.clone(),
@@ -378,41 +415,53 @@ async fn conclude<S: SlackApi>(
                     initial_comment: None,
                 };
                 let broadcast = Broadcast::allowed_if(spec.allow_broadcast);
-                reporter.upload(upload, broadcast).await;
+                reports.push(reporter.file(upload, broadcast));
                 failed(ExitKind::Error(format!(
                     "output is not a JSON array of blocks: {error}"
                 )))
             }
             Err(BadOutput::Unreadable(error)) => {
                 let cause = FailureCause::UnreadableOutput(error.clone());
-                report_failure(context, job, spec, &cause, Some(log_dir)).await;
+                reports.push(failure_report(context, job, spec, &cause, Some(log_dir)));
                 failed(ExitKind::Error(format!(
                     "output could not be read: {error}"
                 )))
             }
         },
         Outcome::Exited(code) => {
-            report_failure(context, job, spec, &FailureCause::Exit, Some(log_dir)).await;
+            reports.push(failure_report(
+                context,
+                job,
+                spec,
+                &FailureCause::Exit,
+                Some(log_dir),
+            ));
             failed(ExitKind::Code(code))
         }
         Outcome::Signalled(signal) => {
-            report_failure(context, job, spec, &FailureCause::Exit, Some(log_dir)).await;
+            reports.push(failure_report(
+                context,
+                job,
+                spec,
+                &FailureCause::Exit,
+                Some(log_dir),
+            ));
             failed(ExitKind::Signal(signal))
         }
         Outcome::TimedOut(limit) => {
             let cause = FailureCause::TimedOut(limit.as_secs());
-            report_failure(context, job, spec, &cause, Some(log_dir)).await;
+            reports.push(failure_report(context, job, spec, &cause, Some(log_dir)));
             failed(ExitKind::Timeout)
         }
         Outcome::FailedToStart(error) => {
             let cause = FailureCause::CouldNotStart(error.clone());
-            report_failure(context, job, spec, &cause, Some(log_dir)).await;
+            reports.push(failure_report(context, job, spec, &cause, Some(log_dir)));
             failed(ExitKind::Error(error))
         }
         Outcome::Interrupted if stopped.is_some() => match stopped {
             Some(StopReason::Removed { by }) => {
                 let text = report::stopped_by_removal(spec.job_type, job.id, &by);
-                reporter.post(&job.channel, thread, &text).await;
+                reports.push(reporter.message(&job.channel, thread, &text));
                 failed(ExitKind::Removed)
             }
             // Another dispatcher reaped the run and has reported it already.
@@ -433,7 +482,7 @@ async fn conclude<S: SlackApi>(
                 app_username: &settings.app_username,
             };
             let text = report::interrupted(spec.job_type, Some(hint));
-            reporter.post(&job.channel, thread, &text).await;
+            reports.push(reporter.message(&job.channel, thread, &text));
             failed(ExitKind::Interrupted)
         }
     }
@@ -478,21 +527,21 @@ enum BadOutput {
     Unreadable(String),
 }
 
-/// Posts a successful job's report; `Err` when its output cannot be reported.
+/// A successful job's report (in `reports`); `Err` when its output cannot be reported.
 async fn report_success<S: SlackApi>(
     context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     log_dir: &LogDir,
+    reports: &mut Vec<Report>,
 ) -> Result<(), BadOutput> {
     let reporter = &context.reporter;
     let thread = job.thread_ts.as_deref();
     let broadcast = Broadcast::allowed_if(spec.allow_broadcast);
     if !spec.report_stdout {
         if spec.report_success {
-            reporter
-                .post(&job.channel, thread, &report::succeeded(spec.job_type))
-                .await;
+            let text = report::succeeded(spec.job_type);
+            reports.push(reporter.message(&job.channel, thread, &text));
         }
         return Ok(());
     }
@@ -510,9 +559,8 @@ async fn report_success<S: SlackApi>(
     match report::plan_output(spec.report_format, &head) {
         Output::Empty => {
             if !spec.suppress_empty {
-                reporter
-                    .post(&job.channel, thread, &report::no_output(spec.job_type))
-                    .await;
+                let text = report::no_output(spec.job_type);
+                reports.push(reporter.message(&job.channel, thread, &text));
             }
         }
         Output::Message(text) => {
@@ -522,7 +570,7 @@ async fn report_success<S: SlackApi>(
                 text,
                 blocks: None,
             };
-            reporter.post_message(message, broadcast).await;
+            reports.push(reporter.message_with(message, broadcast));
         }
         Output::Blocks(messages) => {
             let parts = messages.len();
@@ -537,10 +585,11 @@ async fn report_success<S: SlackApi>(
                     text,
                     blocks: Some(serde_json::Value::Array(blocks)),
                 };
-                reporter.post_message(message, broadcast).await;
+                reports.push(reporter.message_with(message, broadcast));
             }
         }
-        Output::Upload { content, truncated } => {
+        Output::Upload { truncated } => {
+            let content = head.bytes;
             let host = log_dir.host_path(&context.settings.host_logs_dir);
             let initial_comment =
                 truncated.then(|| report::truncated_note("5 MB", &host.join("stdout")));
@@ -552,22 +601,22 @@ async fn report_success<S: SlackApi>(
                 content,
                 initial_comment,
             };
-            reporter.upload(upload, broadcast).await;
+            reports.push(reporter.file(upload, broadcast));
         }
         Output::InvalidBlocks(error) => return Err(BadOutput::InvalidBlocks { error, raw: head }),
     }
     Ok(())
 }
 
-/// Posts the failure report, and links it in the tech-support channel when the job asks for
-/// that and it did not run in a DM.
-async fn report_failure<S: SlackApi>(
+/// The failure report, linked in the tech-support channel when the job asks for that and it
+/// did not run in a DM.
+fn failure_report<S: SlackApi>(
     context: &Shared<S>,
     job: &Job,
     spec: &JobSpec,
     cause: &FailureCause,
     log_dir: Option<&LogDir>,
-) {
+) -> Report {
     let settings = &context.settings;
     let reporter = &context.reporter;
     let call_tech_support = spec.call_tech_support_on_error && !job.is_im;
@@ -585,10 +634,8 @@ async fn report_failure<S: SlackApi>(
     if call_tech_support {
         // The link follows the report whenever Slack takes it, without holding up the job.
         let tech = &settings.tech_support_channel;
-        reporter
-            .post_linked(&job.channel, thread, &text, tech)
-            .await;
+        reporter.linked(&job.channel, thread, &text, tech)
     } else {
-        reporter.post(&job.channel, thread, &text).await;
+        reporter.message(&job.channel, thread, &text)
     }
 }

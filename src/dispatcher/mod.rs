@@ -7,6 +7,7 @@
 //! the failure once (and when it is over: see [`health`]). On shutdown it stops reserving, lets running jobs finish for
 //! [`DispatcherSettings::shutdown_grace`], then stops their process groups.
 
+pub mod entries;
 pub mod environment;
 pub mod health;
 mod job;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod reporter;
 pub mod runner;
 pub mod secrets;
+pub mod undelivered;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -120,7 +122,15 @@ impl<S: SlackApi> Dispatcher<S> {
             .build()
             .unwrap_or_default();
         let secrets = SecretMask::new(settings.environment.secret_values(config));
-        let reporter = Reporter::new(slack, settings.logs_channel.clone(), secrets);
+        let owner = format!("dispatcher-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        let reporter = Reporter::new(
+            slack,
+            queue.clone(),
+            owner.clone(),
+            settings.lease_timeout,
+            settings.logs_channel.clone(),
+            secrets,
+        );
         Dispatcher {
             context: Arc::new(Shared {
                 config,
@@ -129,7 +139,7 @@ impl<S: SlackApi> Dispatcher<S> {
                 settings,
                 http,
             }),
-            owner: format!("dispatcher-{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            owner,
             health: Mutex::new(QueueHealth::new()),
         }
     }
@@ -159,6 +169,8 @@ impl<S: SlackApi> Dispatcher<S> {
         let mut stops = Stops::new();
         self.reap(&mut tasks).await;
         self.prune().await;
+        // Reports left by a crash, a restart or a dead replica go out first.
+        self.context.reporter.recover().await;
         tracing::info!(owner = %self.owner, "dispatcher started");
 
         while shutdown.level() == Stop::Running {
@@ -179,6 +191,7 @@ impl<S: SlackApi> Dispatcher<S> {
             }
             if last_reap.elapsed() >= reap_every {
                 self.reap(&mut tasks).await;
+                self.context.reporter.recover().await;
                 last_reap = Instant::now();
             }
             if last_prune.elapsed() >= PRUNE_EVERY {

@@ -1,22 +1,26 @@
-//! Durable, ordered delivery of the dispatcher's reports: one queue per channel, retried
-//! through Slack outages.
+//! Durable, ordered delivery of the dispatcher's reports: kept in the database ([`Entries`])
+//! until Slack has them, delivered in order per channel by whichever process holds that
+//! channel's lease, retried through Slack outages however long they last.
 //!
-//! Each channel with reports to deliver has a worker task that delivers them one at a time,
-//! in the order they were made. A report that fails transiently ([`SlackError::is_transient`]:
-//! HTTP 429 or 5xx, `ratelimited`, no connection) once the client's own immediate retries
-//! (`MAX_SLACK_NOTIFY_RETRIES`) are spent is tried again under the same retry policy
-//! ([`crate::slack::retry`]): after Slack's `Retry-After` when it gave one, never earlier, else
-//! after a jittered backoff from [`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`]. Reports
-//! behind it in its channel wait; other channels do not. A report still undelivered
-//! [`GIVE_UP_AFTER`] after it was made, or refused for good (any other error), is logged at
-//! error level and noted in the logs channel.
+//! A report is written to the outbox table before anything is tried, and deleted once Slack
+//! has taken it (what its delivery leads to, such as the link that calls tech support, is
+//! added in the same transaction), so a report outlives a crash, a restart or the replica that
+//! made it: any live dispatcher delivers what is left ([`Outbox::recover`]). Delivery is
+//! at-least-once: a process killed between Slack's answer and the delete posts that one entry
+//! again. Each channel with entries has a worker that takes the channel's lease and delivers
+//! the entries one at a time, oldest first. A report that fails transiently
+//! ([`SlackError::is_transient`]: HTTP 429 or 5xx, `ratelimited`, no connection) is tried again
+//! under the one retry policy ([`crate::slack::retry`]): after Slack's `Retry-After` when it gave
+//! one, never earlier, else after a jittered backoff from [`FIRST_BACKOFF`] doubling up to
+//! [`MAX_BACKOFF`]; entries behind it in its channel wait, other channels do not. A report Slack
+//! refuses for good (`channel_not_found`, `invalid_blocks`...) is kept, marked, for inspection
+//! (`bennettbot outbox`), and noted once in the logs channel.
 //!
 //! A sender waits until its report is delivered, has failed, or its channel is waiting out an
-//! outage (it is "stalled"): with Slack answering, reports are out before the job's end is
-//! recorded, as they always were; with Slack down, jobs are not held up, and their reports
-//! follow when Slack is back.
+//! outage or is delivered by another process ("stalled"): with Slack answering, reports are out
+//! before the job's end is recorded, as they always were; with Slack down, jobs are not held up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,9 +29,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::entries::{decode, encode, Entries, Report};
 use super::report::{could_not_notify, truncate_chars, MAX_QUOTED_CHARS};
+use crate::queue::QueueError;
 use crate::slack::retry::Policy;
-use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi, SlackError};
+use crate::slack::{OutgoingMessage, PostedMessage, SlackApi, SlackError};
 
 /// The first wait before a report that failed transiently is tried again.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -36,66 +42,27 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// that reports follow within seconds of Slack coming back.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// How long after it was made a report is given up on, if Slack has not taken it by then.
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
+/// The longest a channel's delivery lease lasts unless renewed: how long a process that
+/// died delivering holds up that channel's reports.
+pub const MAX_LEASE: Duration = Duration::from_secs(15);
 
-/// Something to deliver to a channel.
-#[derive(Debug, Clone)]
-pub enum Report {
-    /// `chat.postMessage`; with `link_in`, the message's permalink is then posted there.
-    Post {
-        message: OutgoingMessage,
-        link_in: Option<String>,
-    },
-    /// A file upload.
-    Upload(FileUpload),
-    /// `reactions.add`
-    React {
-        channel: String,
-        ts: String,
-        name: String,
-    },
-}
+/// How long a worker waits before looking again at a channel another process delivers, or
+/// after the database failed.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
-impl Report {
-    /// The channel it goes to: its queue.
-    fn channel(&self) -> &str {
-        match self {
-            Report::Post { message, .. } => &message.channel,
-            Report::Upload(upload) => &upload.channel,
-            Report::React { channel, .. } => channel,
-        }
-    }
-
-    /// What it is, for logs and the `Could not notify slack` note.
-    fn describe(&self) -> String {
-        match self {
-            Report::Post { message, .. } => message.text.clone(),
-            Report::Upload(upload) => format!(
-                "file {} ({} bytes){}",
-                upload.filename,
-                upload.content.len(),
-                upload
-                    .initial_comment
-                    .as_deref()
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default()
-            ),
-            Report::React { channel, ts, name } => {
-                format!("reaction :{name}: on message {ts} in {channel}")
-            }
-        }
-    }
-}
+/// How often a delivered entry's delete is tried before it is left (and, at worst, posted
+/// again by the next worker: delivery is at-least-once).
+const SETTLE_TRIES: u32 = 5;
 
 /// What a sender learns about its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
     /// Slack took it (a post's message, if it was one).
     Delivered(Option<PostedMessage>),
-    /// Slack refused it, or it was given up on: logged and noted.
+    /// Slack refused it: kept, marked, and noted.
     Failed,
-    /// Its channel is waiting out an outage: it is delivered later, in order.
+    /// Its channel is waiting out an outage, or is delivered by another process: it is
+    /// delivered later, in order.
     Pending,
 }
 
@@ -136,210 +103,436 @@ impl Ticket {
     }
 }
 
-/// Completes once the channel is stalled; never if its queue is gone.
+/// Completes once the channel is stalled; never if its lane is gone.
 async fn stalled(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|stalled| *stalled).await.is_err() {
         std::future::pending::<()>().await;
     }
 }
 
-/// A report waiting in its channel's queue.
-struct Queued {
-    report: Report,
-    made: Instant,
+/// A sender waiting on an entry.
+struct Waiter {
+    channel: String,
     done: oneshot::Sender<Settled>,
 }
 
-/// One channel's queue.
+/// One channel's delivery.
 struct Lane {
-    queue: VecDeque<Queued>,
+    worker: Option<AbortHandle>,
+    /// An entry was added while the worker ran: it looks again before it ends.
+    again: bool,
     /// The report being delivered, described.
     in_flight: Option<String>,
-    worker: Option<AbortHandle>,
-    /// Whether the head report is waiting to be retried.
+    /// Whether the head report is waiting to be retried, or another process delivers.
     stalled: watch::Sender<bool>,
 }
 
 impl Lane {
     fn new() -> Self {
         Lane {
-            queue: VecDeque::new(),
-            in_flight: None,
             worker: None,
+            again: false,
+            in_flight: None,
             stalled: watch::Sender::new(false),
         }
     }
 }
 
-struct Inner<S> {
+/// What one step of a channel's worker did.
+enum Step {
+    /// An entry was delivered or refused: look for the next.
+    Done,
+    /// Nothing left to deliver.
+    Empty,
+    /// Another process holds the channel's lease, or the database failed: look again later.
+    Wait,
+}
+
+struct Inner<S, E> {
     slack: Arc<S>,
+    entries: E,
+    /// This process's name on the channels' leases.
+    owner: String,
+    /// How long a channel's lease lasts unless renewed (renewed every third of it while a
+    /// worker delivers; given up when the channel has nothing left).
+    lease: Duration,
     /// Where reports that failed for good are noted.
     notes_channel: String,
-    /// Every channel reported to so far (a handful), by channel as addressed.
     lanes: Mutex<HashMap<String, Lane>>,
-    /// Reports queued or being delivered.
+    /// Senders waiting on entries, by entry id.
+    waiting: Mutex<HashMap<i64, Waiter>>,
+    /// How many entries this process's senders wait on.
     pending: watch::Sender<usize>,
 }
 
-/// The dispatcher's queues of reports, one per channel.
-pub struct Outbox<S> {
-    inner: Arc<Inner<S>>,
+/// The dispatcher's outbox: reports kept in `E` (the queue) until Slack has them.
+pub struct Outbox<S, E> {
+    inner: Arc<Inner<S, E>>,
 }
 
-impl<S: SlackApi> Outbox<S> {
-    /// Delivers through `slack`, noting failures in `notes_channel`.
-    pub fn new(slack: Arc<S>, notes_channel: String) -> Self {
+impl<S: SlackApi, E: Entries> Outbox<S, E> {
+    /// Delivers through `slack` what is kept in `entries`, as `owner` on the channels' leases
+    /// (held for `lease` unless renewed), noting failures in `notes_channel`.
+    pub fn new(
+        slack: Arc<S>,
+        entries: E,
+        owner: String,
+        lease: Duration,
+        notes_channel: String,
+    ) -> Self {
         Outbox {
             inner: Arc::new(Inner {
                 slack,
+                entries,
+                owner,
+                lease: lease.min(MAX_LEASE),
                 notes_channel,
                 lanes: Mutex::new(HashMap::new()),
+                waiting: Mutex::new(HashMap::new()),
                 pending: watch::Sender::new(0),
             }),
         }
     }
 
-    /// Queues `report` behind its channel's earlier ones, and waits until it is delivered,
-    /// has failed, or its channel stalls.
+    /// Keeps `report` behind its channel's earlier ones, and waits until it is delivered, has
+    /// failed, or its channel stalls. A report the database cannot keep is delivered from
+    /// memory, retried for at most [`UNKEPT_GIVE_UP`].
     pub async fn send(&self, report: Report) -> Sent {
-        Inner::enqueue(&self.inner, report).wait().await
+        match Inner::enqueue(&self.inner, &report).await {
+            Ok(ticket) => ticket.wait().await,
+            Err(error) => {
+                tracing::error!(%error, report = %truncate_chars(&report.describe(), MAX_QUOTED_CHARS), "could not keep a report in the outbox; delivering it from memory");
+                self.inner.deliver_unkept(&report).await
+            }
+        }
     }
 
-    /// Waits until every queued report is delivered or failed, or `until`; then stops
-    /// delivering and logs each report left at error level.
+    /// Delivers entries kept already (`(id, channel)`, in the order they were added), and
+    /// waits as [`Outbox::send`] does for each.
+    pub async fn deliver_kept(&self, kept: &[(i64, &str)]) {
+        let tickets: Vec<Ticket> = kept
+            .iter()
+            .map(|(id, channel)| Inner::watch(&self.inner, *id, channel))
+            .collect();
+        for ticket in tickets {
+            ticket.wait().await;
+        }
+    }
+
+    /// Starts delivering every channel with entries left (by a crash, a restart, or another
+    /// replica that died): at start and now and then.
+    pub async fn recover(&self) {
+        match self.inner.entries.channels().await {
+            Ok(channels) => {
+                for channel in channels {
+                    Inner::wake(&self.inner, &channel);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not look for reports left in the outbox"),
+        }
+    }
+
+    /// Waits until this process's senders' reports are delivered or failed, or `until`; then
+    /// stops delivering. What is left stays in the outbox for the next start or another
+    /// replica.
     pub async fn drain(&self, until: Instant) {
         let mut pending = self.inner.pending.subscribe();
-        let drained = tokio::time::timeout_at(until, pending.wait_for(|n| *n == 0)).await;
-        if matches!(drained, Ok(Ok(_))) {
-            return;
-        }
-        let mut lanes = self.inner.lanes();
-        for (channel, lane) in lanes.iter_mut() {
-            if let Some(worker) = lane.worker.take() {
-                worker.abort();
+        // Mapped at once: the borrow `wait_for` returns would hold `pending` read-locked.
+        let drained = tokio::time::timeout_at(until, pending.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|waited| waited.is_ok());
+        let channels: Vec<String> = {
+            let mut lanes = self.inner.lanes();
+            for (channel, lane) in lanes.iter_mut() {
+                if let Some(worker) = lane.worker.take() {
+                    worker.abort();
+                }
+                if let Some(what) = lane.in_flight.take() {
+                    tracing::warn!(%channel, report = %truncate_chars(&what, MAX_QUOTED_CHARS), "shutting down: report not delivered yet, kept in the outbox");
+                }
             }
-            let left = lane
-                .in_flight
-                .take()
-                .into_iter()
-                .chain(lane.queue.drain(..).map(|q| q.report.describe()));
-            for what in left {
-                tracing::error!(
-                    %channel,
-                    report = %truncate_chars(&what, MAX_QUOTED_CHARS),
-                    "shutting down: report not delivered to Slack, lost"
-                );
+            lanes.keys().cloned().collect()
+        };
+        // Nothing of this process delivers any more: the next process need not wait out
+        // its leases.
+        for channel in channels {
+            if let Err(error) = self
+                .inner
+                .entries
+                .release(&channel, &self.inner.owner)
+                .await
+            {
+                tracing::warn!(%channel, %error, "could not give up the channel's outbox lease; it runs out by itself");
             }
         }
+        if !drained {
+            let left = self.inner.waiting().len();
+            tracing::warn!(left, "shutting down with reports Slack has not taken: they stay in the outbox and are delivered after a restart, or by another replica");
+        }
+        self.inner.waiting().clear();
         self.inner.pending.send_replace(0);
     }
 }
 
-impl<S: SlackApi> Inner<S> {
+/// How long a report the database could not keep is retried from memory.
+pub const UNKEPT_GIVE_UP: Duration = Duration::from_secs(60);
+
+impl<S: SlackApi, E: Entries> Inner<S, E> {
     fn lanes(&self) -> MutexGuard<'_, HashMap<String, Lane>> {
         // A panic elsewhere cannot leave a lane half-changed: every change is one statement.
         self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `report`, starting its channel's worker if it has none.
-    fn enqueue(this: &Arc<Self>, report: Report) -> Ticket {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<i64, Waiter>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `report` and starts its channel's worker if it has none.
+    async fn enqueue(this: &Arc<Self>, report: &Report) -> Result<Ticket, QueueError> {
+        let channel = report.channel();
+        let id = this.entries.add(encode(report.clone())).await?;
+        Ok(Self::watch(this, id, channel))
+    }
+
+    /// A ticket for entry `id` of `channel`, whose worker is started if need be.
+    fn watch(this: &Arc<Self>, id: i64, channel: &str) -> Ticket {
         let (done, rx) = oneshot::channel();
-        let channel = report.channel().to_string();
-        let mut lanes = this.lanes();
-        let lane = lanes.entry(channel.clone()).or_insert_with(Lane::new);
-        lane.queue.push_back(Queued {
-            report,
-            made: Instant::now(),
+        let waiter = Waiter {
+            channel: channel.to_string(),
             done,
-        });
-        this.pending.send_modify(|n| *n += 1);
-        if lane.worker.is_none() {
-            let worker = tokio::spawn(Self::work(this.clone(), channel));
-            lane.worker = Some(worker.abort_handle());
-        }
+        };
+        let waiting = {
+            let mut waiting = this.waiting();
+            waiting.insert(id, waiter);
+            waiting.len()
+        };
+        this.pending.send_replace(waiting);
         Ticket {
             done: rx,
-            stalled: lane.stalled.subscribe(),
+            stalled: Self::wake(this, channel),
         }
     }
 
-    /// Delivers `channel`'s reports in order until its queue is empty.
+    /// Makes sure `channel` has a worker; returns its stalled flag.
+    fn wake(this: &Arc<Self>, channel: &str) -> watch::Receiver<bool> {
+        let mut lanes = this.lanes();
+        let lane = lanes.entry(channel.to_string()).or_insert_with(Lane::new);
+        if lane.worker.is_none() {
+            let worker = tokio::spawn(Self::work(this.clone(), channel.to_string()));
+            lane.worker = Some(worker.abort_handle());
+        } else {
+            lane.again = true;
+        }
+        lane.stalled.subscribe()
+    }
+
+    /// Delivers `channel`'s entries in order until none is left.
     async fn work(this: Arc<Self>, channel: String) {
         loop {
-            let queued = {
-                let mut lanes = this.lanes();
-                let Some(lane) = lanes.get_mut(&channel) else {
-                    return;
-                };
-                let Some(queued) = lane.queue.pop_front() else {
-                    lane.worker = None;
-                    return;
-                };
-                lane.in_flight = Some(queued.report.describe());
-                queued
+            let step = tokio::select! {
+                step = Self::step(&this, &channel) => step,
+                never = this.keep_holding(&channel) => match never {},
             };
-            let settled = Self::deliver(&this, &channel, queued.report, queued.made).await;
-            if let Some(lane) = this.lanes().get_mut(&channel) {
-                lane.in_flight = None;
+            match step {
+                Step::Done => {}
+                Step::Wait => {
+                    this.set_stalled(&channel, true);
+                    tokio::time::sleep(LOOK_AGAIN).await;
+                }
+                Step::Empty => {
+                    // Let go at once: a process that dies later leaves this channel free.
+                    if let Err(error) = this.entries.release(&channel, &this.owner).await {
+                        tracing::warn!(%channel, %error, "could not give up the channel's outbox lease; it runs out by itself");
+                    }
+                    let mut lanes = this.lanes();
+                    let Some(lane) = lanes.get_mut(&channel) else {
+                        return;
+                    };
+                    if std::mem::take(&mut lane.again) {
+                        continue;
+                    }
+                    lane.worker = None;
+                    lane.stalled.send_replace(false);
+                    drop(lanes);
+                    // Whatever this process's senders still wait on here was delivered by
+                    // another process: they hear no more (as for an outage).
+                    let mut waiting = this.waiting();
+                    waiting.retain(|_, w| w.channel != channel);
+                    this.pending.send_replace(waiting.len());
+                    return;
+                }
             }
-            let _ = queued.done.send(settled);
-            this.pending.send_modify(|n| *n = n.saturating_sub(1));
         }
     }
 
-    /// Delivers one report (and, for a linked post, fetches its permalink and queues the link).
-    async fn deliver(this: &Arc<Self>, channel: &str, report: Report, made: Instant) -> Settled {
-        let give_up_at = made + GIVE_UP_AFTER;
-        let what = report.describe();
-        let result = this
-            .retrying(channel, give_up_at, &what, || this.attempt(&report))
-            .await;
-        let posted = match result {
-            Ok(posted) => posted,
-            Err(error) => {
-                return Settled {
-                    then: Self::note_failure(this, channel, &error, &what),
-                    result: Err(error),
+    /// Renews `channel`'s lease while its worker delivers, however long Slack keeps it
+    /// waiting (a `Retry-After` may be longer than the lease), so no other process comes in.
+    async fn keep_holding(&self, channel: &str) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            match self.entries.hold(channel, &self.owner, self.lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(%channel, "another process took the channel's outbox lease while this one delivered")
+                }
+                Err(error) => {
+                    tracing::warn!(%channel, %error, "could not renew the channel's outbox lease")
                 }
             }
+        }
+    }
+
+    /// Delivers `channel`'s first entry, if this process may.
+    async fn step(this: &Arc<Self>, channel: &str) -> Step {
+        // The lease first, then the entry: what is read under the lease is what no other
+        // process delivers (one that let go had deleted what it delivered).
+        match this.entries.hold(channel, &this.owner, this.lease).await {
+            Ok(true) => {}
+            Ok(false) => return Step::Wait,
+            Err(error) => {
+                tracing::warn!(%channel, %error, "could not take the channel's outbox lease");
+                return Step::Wait;
+            }
+        }
+        let entry = match this.entries.next(channel).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Step::Empty,
+            Err(error) => {
+                tracing::warn!(%channel, %error, "could not read the outbox; trying again");
+                return Step::Wait;
+            }
         };
-        let (
-            Report::Post {
-                link_in: Some(link_channel),
-                ..
-            },
-            Some(message),
-        ) = (report, &posted)
-        else {
-            return Settled {
-                result: Ok(posted),
-                then: None,
-            };
+        let report = match decode(&entry.report, entry.content) {
+            Ok(report) => report,
+            Err(error) => {
+                let error = SlackError::Api {
+                    method: "outbox".into(),
+                    error: format!("unreadable entry {}: {error}", entry.id),
+                };
+                Self::refuse(this, entry.id, channel, &error, &entry.report).await;
+                return Step::Done;
+            }
         };
-        let what = format!("permalink of message {} in {}", message.ts, message.channel);
-        let link = this
-            .retrying(channel, give_up_at, &what, || {
-                this.slack.permalink(&message.channel, &message.ts)
-            })
+        let what = report.describe();
+        if let Some(lane) = this.lanes().get_mut(channel) {
+            lane.in_flight = Some(what.clone());
+        }
+        let result = this
+            .retrying(channel, &what, || this.attempt(&report))
             .await;
-        let then = match link {
-            Ok(link) => Some(Self::enqueue(
-                this,
+        if let Some(lane) = this.lanes().get_mut(channel) {
+            lane.in_flight = None;
+        }
+        match result {
+            Ok(posted) => Self::delivered(this, entry.id, &report, posted).await,
+            Err(error) => Self::refuse(this, entry.id, channel, &error, &what).await,
+        }
+        Step::Done
+    }
+
+    /// Deletes delivered entry `id` with what it leads to (a link to a post that asks for
+    /// one), and tells its sender.
+    async fn delivered(this: &Arc<Self>, id: i64, report: &Report, posted: Option<PostedMessage>) {
+        let follow_up = match (report, &posted) {
+            (
                 Report::Post {
-                    message: OutgoingMessage {
-                        channel: link_channel,
-                        thread_ts: None,
-                        text: link,
-                        blocks: None,
-                    },
-                    link_in: None,
+                    link_in: Some(link_channel),
+                    ..
                 },
-            )),
-            Err(error) => Self::note_failure(this, channel, &error, &what),
+                Some(message),
+            ) => Some(Report::Link {
+                channel: link_channel.clone(),
+                to: message.clone(),
+            }),
+            _ => None,
         };
-        Settled {
-            result: Ok(posted),
-            then,
+        let then = follow_up.clone().map(encode);
+        let mut settled = None;
+        for attempt in 1..=SETTLE_TRIES {
+            match this.entries.settle(id, then.clone()).await {
+                Ok(then_id) => {
+                    settled = Some(then_id);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(id, attempt, %error, "Slack took a report, but it could not be marked delivered");
+                    tokio::time::sleep(LOOK_AGAIN).await;
+                }
+            }
+        }
+        let then_ticket = match (settled, follow_up) {
+            (Some(Some(then_id)), Some(follow_up)) => {
+                Some(Self::follow(this, id, then_id, follow_up.channel()))
+            }
+            (None, _) => {
+                tracing::error!(
+                    id,
+                    "a report Slack took stays in the outbox: it may be posted twice"
+                );
+                None
+            }
+            _ => None,
+        };
+        this.settle_waiter(id, Ok(posted), then_ticket);
+    }
+
+    /// Keeps entry `id`, which Slack refused for good, and notes it in the logs channel
+    /// (unless it was for that channel: noting a failed note would only fail again).
+    async fn refuse(this: &Arc<Self>, id: i64, channel: &str, error: &SlackError, what: &str) {
+        tracing::error!(%channel, %error, original = %truncate_chars(what, MAX_QUOTED_CHARS), "could not notify Slack; the report is kept in the outbox");
+        let note = (channel != this.notes_channel).then(|| {
+            encode(Report::Post {
+                message: OutgoingMessage {
+                    channel: this.notes_channel.clone(),
+                    thread_ts: None,
+                    text: could_not_notify(error, what),
+                    blocks: None,
+                },
+                link_in: None,
+            })
+        });
+        let then = match this.entries.fail(id, &error.to_string(), note).await {
+            Ok(Some(note_id)) => Some(Self::follow(this, id, note_id, &this.notes_channel)),
+            Ok(None) => None,
+            Err(store) => {
+                tracing::error!(id, error = %store, "could not mark a refused report in the outbox");
+                None
+            }
+        };
+        this.settle_waiter(id, Err(error.clone()), then);
+    }
+
+    /// A ticket for `then_id`, which entry `id` led to, if a sender waits on `id`; else just
+    /// its channel woken.
+    fn follow(this: &Arc<Self>, id: i64, then_id: i64, channel: &str) -> Ticket {
+        let waited = this.waiting().contains_key(&id);
+        if waited {
+            Self::watch(this, then_id, channel)
+        } else {
+            // No one to tell; the ticket is dropped and the entry still delivered.
+            let (_done, rx) = oneshot::channel();
+            Ticket {
+                done: rx,
+                stalled: Self::wake(this, channel),
+            }
+        }
+    }
+
+    /// Tells entry `id`'s sender, if any, how it ended.
+    fn settle_waiter(
+        &self,
+        id: i64,
+        result: Result<Option<PostedMessage>, SlackError>,
+        then: Option<Ticket>,
+    ) {
+        let waiter = {
+            let mut waiting = self.waiting();
+            let waiter = waiting.remove(&id);
+            self.pending.send_replace(waiting.len());
+            waiter
+        };
+        if let Some(waiter) = waiter {
+            let _ = waiter.done.send(Settled { result, then });
         }
     }
 
@@ -354,44 +547,53 @@ impl<S: SlackApi> Inner<S> {
                 .add_reaction(channel, ts, name)
                 .await
                 .map(|()| None),
+            Report::Link { channel, to } => {
+                let link = self.slack.permalink(&to.channel, &to.ts).await?;
+                let message = OutgoingMessage {
+                    channel: channel.clone(),
+                    thread_ts: None,
+                    text: link,
+                    blocks: None,
+                };
+                self.slack.post_message(message).await.map(Some)
+            }
         }
     }
 
-    /// Makes `call` under the Slack retry policy ([`Policy::durable`]) until it succeeds,
-    /// fails for good, or its next try would come after `give_up_at`; the channel is stalled
-    /// while a try is awaited.
-    async fn retrying<T, F, Fut>(
-        &self,
-        channel: &str,
-        give_up_at: Instant,
-        what: &str,
-        call: F,
-    ) -> Result<T, SlackError>
+    /// A report the outbox could not keep, delivered from memory for at most
+    /// [`UNKEPT_GIVE_UP`].
+    async fn deliver_unkept(&self, report: &Report) -> Sent {
+        let give_up_at = Instant::now() + UNKEPT_GIVE_UP;
+        let result = Policy::durable(FIRST_BACKOFF, MAX_BACKOFF)
+            .run(
+                || self.attempt(report),
+                |_, wait| (Instant::now() + wait <= give_up_at).then_some(wait),
+                |_, _| {},
+            )
+            .await;
+        match result {
+            Ok(posted) => Sent::Delivered(posted),
+            Err(error) => {
+                tracing::error!(%error, report = %truncate_chars(&report.describe(), MAX_QUOTED_CHARS), "could not notify Slack; the report was not kept and is lost");
+                Sent::Failed
+            }
+        }
+    }
+
+    /// Makes `call` under the Slack retry policy ([`Policy::durable`]) until it succeeds or
+    /// fails for good, however long Slack is unavailable; the channel is stalled meanwhile.
+    async fn retrying<T, F, Fut>(&self, channel: &str, what: &str, call: F) -> Result<T, SlackError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SlackError>>,
     {
         let result = Policy::durable(FIRST_BACKOFF, MAX_BACKOFF)
-            .run(
-                call,
-                |error, wait| {
-                    if Instant::now() + wait <= give_up_at {
-                        return Some(wait);
-                    }
-                    tracing::error!(%channel, %error, report = %truncate_chars(what, MAX_QUOTED_CHARS), "giving up on a report Slack has not taken for {} minutes", GIVE_UP_AFTER.as_secs() / 60);
-                    None
-                },
-                |error, wait| {
-                    self.set_stalled(channel, true);
-                    tracing::warn!(%channel, %error, wait_ms = wait.as_millis() as u64, "Slack is unavailable; the report will be retried");
-                },
-            )
+            .run(call, |_, wait| Some(wait), |error, wait| {
+                self.set_stalled(channel, true);
+                tracing::warn!(%channel, %error, wait_ms = wait.as_millis() as u64, report = %truncate_chars(what, 80), "Slack is unavailable; the report will be retried");
+            })
             .await;
-        // Slack answered (or took it): the channel is not stalled, a refused report is just
-        // refused. A report given up on leaves the channel as it was.
-        if !matches!(&result, Err(error) if error.is_transient()) {
-            self.set_stalled(channel, false);
-        }
+        self.set_stalled(channel, false);
         result
     }
 
@@ -404,283 +606,7 @@ impl<S: SlackApi> Inner<S> {
             });
         }
     }
-
-    /// Logs a report that failed for good, and notes it in the logs channel (unless it was
-    /// for that channel: noting a failed note would only fail again).
-    fn note_failure(
-        this: &Arc<Self>,
-        channel: &str,
-        error: &SlackError,
-        what: &str,
-    ) -> Option<Ticket> {
-        tracing::error!(%channel, %error, original = %truncate_chars(what, MAX_QUOTED_CHARS), "could not notify Slack");
-        if channel == this.notes_channel {
-            return None;
-        }
-        let note = OutgoingMessage {
-            channel: this.notes_channel.clone(),
-            thread_ts: None,
-            text: could_not_notify(error, what),
-            blocks: None,
-        };
-        Some(Self::enqueue(
-            this,
-            Report::Post {
-                message: note,
-                link_in: None,
-            },
-        ))
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A Slack whose answers the test scripts, recording every call with its (paused) time.
-    #[derive(Default)]
-    struct Scripted {
-        /// Per channel: errors for the next calls, in order.
-        failures: Mutex<HashMap<String, VecDeque<SlackError>>>,
-        /// (what, channel, when, succeeded)
-        calls: Mutex<Vec<(String, String, Instant, bool)>>,
-    }
-
-    impl Scripted {
-        fn fail(&self, channel: &str, errors: impl IntoIterator<Item = SlackError>) {
-            self.failures
-                .lock()
-                .unwrap()
-                .entry(channel.into())
-                .or_default()
-                .extend(errors);
-        }
-
-        fn answer(&self, what: String, channel: &str) -> Result<(), SlackError> {
-            let error = self
-                .failures
-                .lock()
-                .unwrap()
-                .get_mut(channel)
-                .and_then(VecDeque::pop_front);
-            let ok = error.is_none();
-            self.calls
-                .lock()
-                .unwrap()
-                .push((what, channel.into(), Instant::now(), ok));
-            error.map_or(Ok(()), Err)
-        }
-
-        /// What reached `channel` successfully, in order.
-        fn delivered(&self, channel: &str) -> Vec<String> {
-            self.calls
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|c| c.1 == channel && c.3)
-                .map(|c| c.0.clone())
-                .collect()
-        }
-
-        /// When each try of `what` came.
-        fn tries(&self, what: &str) -> Vec<Instant> {
-            self.calls
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|c| c.0 == what)
-                .map(|c| c.2)
-                .collect()
-        }
-    }
-
-    impl SlackApi for Scripted {
-        async fn post_message(
-            &self,
-            message: OutgoingMessage,
-        ) -> Result<PostedMessage, SlackError> {
-            self.answer(message.text.clone(), &message.channel)?;
-            Ok(PostedMessage {
-                channel: message.channel,
-                ts: format!("1.{}", self.calls.lock().unwrap().len()),
-            })
-        }
-
-        async fn add_reaction(
-            &self,
-            channel: &str,
-            ts: &str,
-            name: &str,
-        ) -> Result<(), SlackError> {
-            self.answer(format!(":{name}: on {ts}"), channel)
-        }
-
-        async fn upload_file(&self, upload: FileUpload) -> Result<(), SlackError> {
-            self.answer(upload.filename, &upload.channel)
-        }
-
-        async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
-            self.answer(format!("permalink of {ts}"), channel)?;
-            Ok(format!("https://slack/{channel}/{ts}"))
-        }
-    }
-
-    fn down() -> SlackError {
-        SlackError::Unavailable {
-            method: "chat.postMessage".into(),
-            detail: "HTTP 500 Internal Server Error".into(),
-            retry_after: None,
-        }
-    }
-
-    fn rate_limited(seconds: u64) -> SlackError {
-        SlackError::Unavailable {
-            method: "chat.postMessage".into(),
-            detail: "HTTP 429 Too Many Requests".into(),
-            retry_after: Some(Duration::from_secs(seconds)),
-        }
-    }
-
-    fn post(channel: &str, text: &str) -> Report {
-        Report::Post {
-            message: OutgoingMessage {
-                channel: channel.into(),
-                text: text.into(),
-                ..OutgoingMessage::default()
-            },
-            link_in: None,
-        }
-    }
-
-    fn outbox() -> (Arc<Scripted>, Arc<Outbox<Scripted>>) {
-        let slack = Arc::new(Scripted::default());
-        (slack.clone(), Arc::new(Outbox::new(slack, "LOGS".into())))
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_stalled_channel_keeps_its_order_and_holds_up_no_other() {
-        let (slack, outbox) = outbox();
-        slack.fail("A", [down(), down(), down(), rate_limited(2)]);
-        let started = Instant::now();
-        assert_eq!(outbox.send(post("A", "a1")).await, Sent::Pending);
-        assert_eq!(outbox.send(post("A", "a2")).await, Sent::Pending);
-        let react = Report::React {
-            channel: "A".into(),
-            ts: "1.1".into(),
-            name: "x".into(),
-        };
-        assert_eq!(outbox.send(react).await, Sent::Pending);
-        let b = outbox.send(post("B", "b1")).await;
-        assert!(matches!(b, Sent::Delivered(Some(_))), "{b:?}");
-        assert!(slack.delivered("A").is_empty());
-
-        outbox.drain(started + GIVE_UP_AFTER).await;
-        assert_eq!(slack.delivered("A"), ["a1", "a2", ":x: on 1.1"]);
-        assert_eq!(slack.delivered("B"), ["b1"]);
-        let a1 = slack.tries("a1");
-        assert_eq!(a1.len(), 5, "four failures, then delivered");
-        let waits: Vec<Duration> = a1.windows(2).map(|w| w[1] - w[0]).collect();
-        for (i, wait) in waits[..3].iter().enumerate() {
-            let backoff = FIRST_BACKOFF * 2u32.pow(i as u32);
-            assert!(
-                *wait >= backoff / 2 && *wait <= backoff,
-                "try {i}: {wait:?}"
-            );
-        }
-        assert!(
-            waits[3] >= Duration::from_secs(2),
-            "Retry-After honoured: {waits:?}"
-        );
-        let a2 = slack.tries("a2");
-        assert_eq!(a2.len(), 1, "a2 waited behind a1, then went at once");
-        assert!(a2[0] >= *a1.last().unwrap(), "a2 waited behind a1");
-        assert!(slack.delivered("LOGS").is_empty(), "nothing was lost");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn refused_reports_are_not_retried_and_are_noted() {
-        let (slack, outbox) = outbox();
-        let refused = SlackError::Api {
-            method: "chat.postMessage".into(),
-            error: "channel_not_found".into(),
-        };
-        slack.fail("A", [refused]);
-        assert_eq!(outbox.send(post("A", "hello")).await, Sent::Failed);
-        assert_eq!(slack.tries("hello").len(), 1);
-        let notes = slack.delivered("LOGS");
-        assert_eq!(notes.len(), 1, "noted before the sender hears: {notes:?}");
-        assert!(notes[0].starts_with("Could not notify slack: Slack API chat.postMessage failed: channel_not_found\nOriginal message:\nhello"), "{}", notes[0]);
-        let next = outbox.send(post("A", "next")).await;
-        assert!(matches!(next, Sent::Delivered(Some(_))), "{next:?}");
-        assert_eq!(slack.delivered("A"), ["next"]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_report_is_given_up_after_the_bound_and_noted() {
-        let (slack, outbox) = outbox();
-        slack.fail("A", std::iter::repeat_n(down(), 1_000));
-        let started = Instant::now();
-        assert_eq!(outbox.send(post("A", "lost")).await, Sent::Pending);
-        outbox.drain(started + GIVE_UP_AFTER * 2).await;
-        let tries = slack.tries("lost");
-        let last = *tries.last().unwrap() - started;
-        assert!(last <= GIVE_UP_AFTER, "no try after the bound: {last:?}");
-        assert!(
-            last >= GIVE_UP_AFTER - MAX_BACKOFF,
-            "tried until close to the bound: {last:?}"
-        );
-        let notes = slack.delivered("LOGS");
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("HTTP 500"), "{}", notes[0]);
-        assert!(
-            notes[0].ends_with("Original message:\nlost"),
-            "{}",
-            notes[0]
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_linked_post_is_followed_by_its_permalink_even_after_an_outage() {
-        let (slack, outbox) = outbox();
-        slack.fail("A", [down(), down()]);
-        let report = Report::Post {
-            message: OutgoingMessage {
-                channel: "A".into(),
-                text: "failed".into(),
-                ..OutgoingMessage::default()
-            },
-            link_in: Some("TECH".into()),
-        };
-        assert_eq!(outbox.send(report.clone()).await, Sent::Pending);
-        outbox.drain(Instant::now() + Duration::from_secs(60)).await;
-        assert_eq!(slack.delivered("A"), ["failed", "permalink of 1.3"]);
-        assert_eq!(slack.delivered("TECH"), ["https://slack/A/1.3"]);
-
-        // With Slack answering, the sender hears once the link is posted.
-        let sent = outbox.send(report).await;
-        assert!(matches!(sent, Sent::Delivered(Some(_))), "{sent:?}");
-        assert_eq!(slack.delivered("TECH").len(), 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn shutdown_drains_until_its_deadline_then_drops_the_rest() {
-        let (slack, outbox) = outbox();
-        slack.fail("A", std::iter::repeat_n(down(), 1_000));
-        assert_eq!(outbox.send(post("A", "stuck")).await, Sent::Pending);
-        assert_eq!(outbox.send(post("A", "behind")).await, Sent::Pending);
-        let fine = outbox.send(post("B", "fine")).await;
-        assert!(matches!(fine, Sent::Delivered(Some(_))), "{fine:?}");
-        let until = Instant::now() + Duration::from_secs(10);
-        outbox.drain(until).await;
-        assert_eq!(
-            Instant::now(),
-            until,
-            "waited for the stalled channel, no longer"
-        );
-        let tries = slack.tries("stuck").len();
-        tokio::time::sleep(MAX_BACKOFF * 2).await;
-        assert_eq!(slack.tries("stuck").len(), tries, "delivery stopped");
-        assert!(slack.tries("behind").is_empty());
-        assert_eq!(*outbox.inner.pending.borrow(), 0);
-    }
-}
+mod tests;

@@ -16,6 +16,9 @@ pub const MAX_MESSAGE_CHARS: usize = 40_000;
 pub const MAX_CODE_CHARS: usize = 3_990;
 /// The most output read into memory, and uploaded.
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
+// Every upload fits in an outbox entry.
+const _: () = assert!(MAX_UPLOAD_BYTES <= crate::queue::MAX_ENTRY_CONTENT_BYTES);
 /// The most blocks Slack takes in one message.
 pub const MAX_BLOCKS_PER_MESSAGE: usize = 50;
 /// How much of an undelivered message the `Could not notify slack` note repeats.
@@ -182,8 +185,9 @@ pub enum Output {
     Message(String),
     /// Messages of at most [`MAX_BLOCKS_PER_MESSAGE`] blocks each.
     Blocks(Vec<Vec<Value>>),
-    /// A file (`truncated` when the output was longer than what was read).
-    Upload { content: Vec<u8>, truncated: bool },
+    /// The head's bytes as a file (`truncated` when the output was longer than what was
+    /// read); the caller moves them out of the head rather than copy up to 5 MB.
+    Upload { truncated: bool },
     /// `blocks` output that is not an array of blocks (the parse error).
     InvalidBlocks(String),
 }
@@ -194,7 +198,6 @@ pub fn plan_output(format: ReportFormat, head: &Head) -> Output {
         return Output::Empty;
     }
     let upload = || Output::Upload {
-        content: head.bytes.clone(),
         truncated: head.truncated(),
     };
     match format {
@@ -363,10 +366,7 @@ mod tests {
         };
         assert_eq!(
             plan_output(ReportFormat::File, &cut),
-            Output::Upload {
-                content: b"abc".to_vec(),
-                truncated: true
-            }
+            Output::Upload { truncated: true }
         );
     }
 

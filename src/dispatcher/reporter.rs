@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::outbox::{Outbox, Report, Sent};
+use super::entries::Report;
+use super::outbox::{Outbox, Sent};
 use super::secrets::SecretMask;
+use crate::queue::Queue;
 use crate::slack::broadcast::{neutralise, neutralise_blocks};
 use crate::slack::{FileUpload, OutgoingMessage, PostedMessage, SlackApi};
 
@@ -41,16 +43,24 @@ impl Broadcast {
 /// job's bookkeeping. Each call returns once its report is delivered, has failed, or its
 /// channel is waiting out an outage (then delivery goes on in the background).
 pub struct Reporter<S> {
-    outbox: Outbox<S>,
+    outbox: Outbox<S, Queue>,
     logs_channel: String,
     secrets: SecretMask,
 }
 
 impl<S: SlackApi> Reporter<S> {
-    /// Reports through `slack`, noting failures in `logs_channel`, masking `secrets`.
-    pub fn new(slack: Arc<S>, logs_channel: String, secrets: SecretMask) -> Self {
+    /// Reports through `slack`, kept in `queue`'s outbox until Slack has them (delivered as
+    /// `owner`, under leases of `lease`), noting failures in `logs_channel`, masking `secrets`.
+    pub fn new(
+        slack: Arc<S>,
+        queue: Queue,
+        owner: String,
+        lease: std::time::Duration,
+        logs_channel: String,
+        secrets: SecretMask,
+    ) -> Self {
         Reporter {
-            outbox: Outbox::new(slack, logs_channel.clone()),
+            outbox: Outbox::new(slack, queue, owner, lease, logs_channel.clone()),
             logs_channel,
             secrets,
         }
@@ -68,13 +78,7 @@ impl<S: SlackApi> Reporter<S> {
         thread_ts: Option<&str>,
         text: &str,
     ) -> Option<PostedMessage> {
-        let message = OutgoingMessage {
-            channel: channel.to_string(),
-            thread_ts: thread_ts.map(str::to_string),
-            text: text.to_string(),
-            blocks: None,
-        };
-        self.post_message(message, Broadcast::Neutralised).await
+        posted(self.send(self.message(channel, thread_ts, text)).await)
     }
 
     /// Posts a message; `None` unless it is posted already.
@@ -83,61 +87,87 @@ impl<S: SlackApi> Reporter<S> {
         message: OutgoingMessage,
         broadcast: Broadcast,
     ) -> Option<PostedMessage> {
-        let report = Report::Post {
-            message: self.safe_message(message, broadcast),
-            link_in: None,
-        };
-        posted(self.outbox.send(report).await)
+        posted(self.send(self.message_with(message, broadcast)).await)
     }
 
-    /// Posts `text`, then a link to it in `link_channel` (how tech-support is called), however
-    /// long Slack takes; `None` unless it is posted already.
-    pub async fn post_linked(
-        &self,
-        channel: &str,
-        thread_ts: Option<&str>,
-        text: &str,
-        link_channel: &str,
-    ) -> Option<PostedMessage> {
+    /// Uploads a file; `true` once uploaded.
+    pub async fn upload(&self, upload: FileUpload, broadcast: Broadcast) -> bool {
+        let sent = self.send(self.file(upload, broadcast)).await;
+        matches!(sent, Sent::Delivered(_))
+    }
+
+    /// Adds a reaction.
+    pub async fn react(&self, channel: &str, ts: &str, name: &str) {
+        self.send(reaction(channel, ts, name)).await;
+    }
+
+    /// Keeps `report` in the outbox and waits until it is delivered, has failed, or its
+    /// channel stalls.
+    pub async fn send(&self, report: Report) -> Sent {
+        self.outbox.send(report).await
+    }
+
+    /// Delivers reports kept already (by id, with their channels: written with the job's
+    /// end, in its transaction), waiting as [`Reporter::send`] does.
+    pub async fn deliver_kept(&self, kept: &[(i64, &str)]) {
+        self.outbox.deliver_kept(kept).await;
+    }
+
+    /// Delivers what is still queued until `until`; what is left stays in the outbox.
+    pub async fn drain(&self, until: Instant) {
+        self.outbox.drain(until).await;
+    }
+
+    /// Starts delivering what the outbox holds from earlier (a crash, a restart, a replica
+    /// that died).
+    pub async fn recover(&self) {
+        self.outbox.recover().await;
+    }
+}
+
+impl<S> Reporter<S> {
+    /// `text` posted to `channel` (in `thread_ts`), made safe.
+    pub fn message(&self, channel: &str, thread_ts: Option<&str>, text: &str) -> Report {
         let message = OutgoingMessage {
             channel: channel.to_string(),
             thread_ts: thread_ts.map(str::to_string),
             text: text.to_string(),
             blocks: None,
         };
-        let report = Report::Post {
-            message: self.safe_message(message, Broadcast::Neutralised),
-            link_in: Some(link_channel.to_string()),
-        };
-        posted(self.outbox.send(report).await)
+        self.message_with(message, Broadcast::Neutralised)
     }
 
-    /// Uploads a file; `true` once uploaded.
-    pub async fn upload(&self, upload: FileUpload, broadcast: Broadcast) -> bool {
-        let upload = self.safe_upload(upload, broadcast);
-        matches!(
-            self.outbox.send(Report::Upload(upload)).await,
-            Sent::Delivered(_)
-        )
+    /// `message` posted, made safe as `broadcast` says.
+    pub fn message_with(&self, message: OutgoingMessage, broadcast: Broadcast) -> Report {
+        Report::Post {
+            message: self.safe_message(message, broadcast),
+            link_in: None,
+        }
     }
 
-    /// Adds a reaction.
-    pub async fn react(&self, channel: &str, ts: &str, name: &str) {
-        let report = Report::React {
-            channel: channel.to_string(),
-            ts: ts.to_string(),
-            name: name.to_string(),
-        };
-        self.outbox.send(report).await;
+    /// `text` posted, then a link to it in `link_channel` (how tech support is called),
+    /// however long Slack takes.
+    pub fn linked(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+        link_channel: &str,
+    ) -> Report {
+        match self.message(channel, thread_ts, text) {
+            Report::Post { message, .. } => Report::Post {
+                message,
+                link_in: Some(link_channel.to_string()),
+            },
+            other => other,
+        }
     }
 
-    /// Delivers what is still queued until `until`, then logs what is left as lost.
-    pub async fn drain(&self, until: Instant) {
-        self.outbox.drain(until).await;
+    /// `upload` uploaded, made safe as `broadcast` says.
+    pub fn file(&self, upload: FileUpload, broadcast: Broadcast) -> Report {
+        Report::Upload(self.safe_upload(upload, broadcast))
     }
-}
 
-impl<S> Reporter<S> {
     /// `text` with secrets masked, and broadcasts made text unless they are allowed.
     fn safe_text(&self, text: &str, broadcast: Broadcast) -> String {
         let masked = self.secrets.text(text);
@@ -171,6 +201,15 @@ impl<S> Reporter<S> {
             .initial_comment
             .map(|comment| self.safe_text(&comment, broadcast));
         upload
+    }
+}
+
+/// Reaction `name` added to message `ts` of `channel`.
+pub fn reaction(channel: &str, ts: &str, name: &str) -> Report {
+    Report::React {
+        channel: channel.to_string(),
+        ts: ts.to_string(),
+        name: name.to_string(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! is locked; the PostgreSQL store is async itself.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use super::database::Database;
 use super::deliveries::QueuedByDelivery;
 use super::history::{Finished, HistoryEntry};
 use super::job::{Job, NewJob, Removal, Requested, RunId, Scheduled};
+use super::outbox::{NewEntry, OutboxEntry};
 use super::postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
 use super::runs::Reaped;
 use super::schedule_runs::{ScheduleClaim, ScheduleRun};
@@ -75,6 +77,15 @@ impl OwnedJob {
             requester: self.requester.as_deref(),
         }
     }
+}
+
+/// Refuses an entry whose file is larger than the outbox keeps.
+fn fits(entry: &NewEntry) -> Result<(), QueueError> {
+    let bytes = entry.content.as_ref().map_or(0, Vec::len);
+    if bytes > super::MAX_ENTRY_CONTENT_BYTES {
+        return Err(QueueError::EntryTooLarge(bytes));
+    }
+    Ok(())
 }
 
 impl Queue {
@@ -299,6 +310,17 @@ impl Queue {
         }
     }
 
+    /// Gives up lease `name` if `owner` holds it.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let (name, owner) = (name.to_owned(), owner.to_owned());
+                Self::blocking(s, move |s| s.release_lease(&name, &owner)).await
+            }
+            Store::Postgres(p) => p.release_lease(name, owner).await,
+        }
+    }
+
     /// Removes every pending job of a type; returns how many.
     pub async fn cancel_job(&self, job_type: &str) -> Result<usize, QueueError> {
         match &self.store {
@@ -331,6 +353,76 @@ impl Queue {
         match &self.store {
             Store::Sqlite(s) => Self::blocking(s, move |s| s.requested(id)).await,
             Store::Postgres(p) => p.requested(id).await,
+        }
+    }
+
+    /// Adds an outbox entry; returns its id.
+    pub async fn add_outbox(&self, entry: NewEntry) -> Result<i64, QueueError> {
+        fits(&entry)?;
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, move |s| s.add_outbox(&entry, now)).await,
+            Store::Postgres(p) => p.add_outbox(&entry, now).await,
+        }
+    }
+
+    /// `channel`'s first outbox entry still to deliver.
+    pub async fn next_outbox(&self, channel: &str) -> Result<Option<OutboxEntry>, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let channel = channel.to_owned();
+                Self::blocking(s, move |s| s.next_outbox(&channel)).await
+            }
+            Store::Postgres(p) => p.next_outbox(channel).await,
+        }
+    }
+
+    /// Slack took outbox entry `id`: deletes it and adds `then` in one transaction.
+    pub async fn settle_outbox(
+        &self,
+        id: i64,
+        then: Option<NewEntry>,
+    ) -> Result<Option<i64>, QueueError> {
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => {
+                Self::blocking(s, move |s| s.settle_outbox(id, then.as_ref(), now)).await
+            }
+            Store::Postgres(p) => p.settle_outbox(id, then.as_ref(), now).await,
+        }
+    }
+
+    /// Slack refused outbox entry `id` for good: keeps it marked, adds `note`, in one
+    /// transaction.
+    pub async fn fail_outbox(
+        &self,
+        id: i64,
+        failure: &str,
+        note: Option<NewEntry>,
+    ) -> Result<Option<i64>, QueueError> {
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => {
+                let failure = failure.to_owned();
+                Self::blocking(s, move |s| s.fail_outbox(id, &failure, note.as_ref(), now)).await
+            }
+            Store::Postgres(p) => p.fail_outbox(id, failure, note.as_ref(), now).await,
+        }
+    }
+
+    /// Channels with outbox entries to deliver.
+    pub async fn outbox_channels(&self) -> Result<Vec<String>, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::outbox_channels).await,
+            Store::Postgres(p) => p.outbox_channels().await,
+        }
+    }
+
+    /// Every outbox entry not delivered (refused ones included), oldest first.
+    pub async fn undelivered(&self) -> Result<Vec<OutboxEntry>, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => Self::blocking(s, SqliteStore::undelivered).await,
+            Store::Postgres(p) => p.undelivered().await,
         }
     }
 
@@ -422,6 +514,25 @@ impl Queue {
                 Self::blocking(s, move |s| s.finish(run, &record)).await
             }
             Store::Postgres(p) => p.finish(run, record).await,
+        }
+    }
+
+    /// [`Queue::finish`], adding `reports` to the outbox in the same transaction; returns
+    /// whether the run was there, and the reports' ids.
+    pub async fn finish_reporting(
+        &self,
+        run: RunId,
+        record: &Finished,
+        reports: Arc<[NewEntry]>,
+    ) -> Result<(bool, Vec<i64>), QueueError> {
+        reports.iter().try_for_each(fits)?;
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => {
+                let record = record.clone();
+                Self::blocking(s, move |s| s.finish_reporting(run, &record, &reports, now)).await
+            }
+            Store::Postgres(p) => p.finish_reporting(run, record, &reports, now).await,
         }
     }
 

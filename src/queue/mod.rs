@@ -23,6 +23,7 @@ mod gauges;
 mod handle;
 mod history;
 mod job;
+mod outbox;
 mod postgres;
 mod runs;
 mod schedule_runs;
@@ -40,6 +41,7 @@ pub use deliveries::{QueuedByDelivery, DELIVERY_RETENTION};
 pub use handle::Queue;
 pub use history::{ExitKind, Finished, HistoryEntry, HISTORY_RETENTION};
 pub use job::{BadRow, Job, NewJob, Removal, Requested, RunId, Scheduled};
+pub use outbox::{channel_lease, NewEntry, OutboxEntry, MAX_ENTRY_CONTENT_BYTES};
 pub use postgres::{PgStore, MIGRATIONS as POSTGRES_MIGRATIONS};
 pub use runs::Reaped;
 pub use schedule_runs::{ScheduleClaim, ScheduleRun, SCHEDULE_RUN_RETENTION};
@@ -113,4 +115,9 @@ pub enum QueueError {
         /// The requested end.
         end: chrono::DateTime<chrono::Utc>,
     },
+    /// An outbox entry's file is larger than [`MAX_ENTRY_CONTENT_BYTES`].
+    #[error(
+        "an outbox entry of {0} bytes is larger than the {MAX_ENTRY_CONTENT_BYTES} bytes kept"
+    )]
+    EntryTooLarge(usize),
 }

@@ -103,7 +103,7 @@ pub const SETTINGS: &[Declared] = &[
     setting("BOT_CHECK_FILE", "unset", "bot", BOT,
         "removed at start-up, touched once connected (a health check)"),
     setting("MAX_SLACK_NOTIFY_RETRIES", "`2`", "all", ALL,
-        "immediate retries of one Slack call that failed transiently (HTTP 429 or 5xx, `ratelimited`, no connection; a `Retry-After` of up to 60 s is waited out, else a jittered backoff from 0.5–1 s doubling; other 4xx are never retried); the dispatcher's reports are then retried in the background for up to 15 minutes (see **What users see**)"),
+        "immediate retries of one Slack call that failed transiently (HTTP 429 or 5xx, `ratelimited`, no connection; a `Retry-After` of up to 60 s is waited out, else a jittered backoff from 0.5–1 s doubling; other 4xx are never retried); not used for the dispatcher's reports, which its outbox keeps in the database and retries under the same rules until Slack takes them (see **What users see**)"),
     setting("ABSOLUTE_BIN", "unset", "dispatcher", DISPATCHER,
         "folder put first on jobs' `PATH`"),
     setting("SLACK_API_URL", "`https://slack.com/api`", "all", ALL,
@@ -186,8 +186,10 @@ pub fn args(config: &Config, part: Option<Part>) -> Vec<Arg> {
 /// Adds each running command's settings to the derived command line.
 pub fn with_settings(config: &Config, command: Command) -> Command {
     // `commands`, `explain`, `schema` and `schedules` read nothing but the config.
-    let parts: [(&str, Option<Part>); 6] = [
+    // `outbox` reads the dispatcher's: it lists what the dispatchers deliver.
+    let parts: [(&str, Option<Part>); 7] = [
         ("serve", None),
+        ("outbox", Some(Part::Dispatcher)),
         ("check", None),
         ("shell", None),
         ("bot", Some(Part::Bot)),

@@ -107,7 +107,17 @@ pub async fn run(
             db.display()
         ));
     }
-    let ticker = interactive.then(|| tokio::spawn(report_running(queue.clone(), out_tx.clone())));
+    // The channel messages are sent in, and the shell's jobs report to.
+    let channel: String = (options.acting.as_ref())
+        .and_then(|a| a.channel.clone())
+        .unwrap_or_else(|| SHELL_CHANNEL.into());
+    let ticker = interactive.then(|| {
+        tokio::spawn(report_running(
+            queue.clone(),
+            channel.clone(),
+            out_tx.clone(),
+        ))
+    });
 
     while let Some(line) = line_rx.recv().await {
         let line = match line {
@@ -127,8 +137,7 @@ pub async fn run(
         let acting = options.acting.as_ref();
         let incoming = Incoming {
             text: text.clone(),
-            channel: (acting.and_then(|a| a.channel.clone()))
-                .unwrap_or_else(|| SHELL_CHANNEL.into()),
+            channel: channel.clone(),
             thread_ts: None,
             message_ts: Some(console.new_ts()),
             is_im: true,
@@ -159,7 +168,7 @@ pub async fn run(
         }
     }
 
-    wait_for_jobs(&queue, &out_tx).await?;
+    wait_for_jobs(&queue, &channel, &out_tx).await?;
     if let Some(ticker) = ticker {
         ticker.abort();
     }
@@ -173,22 +182,26 @@ pub async fn run(
     Ok(())
 }
 
-/// The shell's jobs still queued or running.
-async fn shell_jobs(queue: &Queue) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
+/// The shell's jobs (those reporting to `channel`) still queued or running.
+async fn shell_jobs(queue: &Queue, channel: &str) -> anyhow::Result<(Vec<Job>, Vec<Job>)> {
     let status = queue.status(Utc::now()).await?;
     let mine = |jobs: Vec<Job>| {
         jobs.into_iter()
-            .filter(|j| j.channel == SHELL_CHANNEL)
+            .filter(|j| j.channel == channel)
             .collect::<Vec<_>>()
     };
     Ok((mine(status.running), mine(status.scheduled)))
 }
 
 /// Waits until every job the shell scheduled has run and reported.
-async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> anyhow::Result<()> {
+async fn wait_for_jobs(
+    queue: &Queue,
+    channel: &str,
+    out: &mpsc::UnboundedSender<String>,
+) -> anyhow::Result<()> {
     let mut announced = false;
     loop {
-        let (running, scheduled) = shell_jobs(queue).await?;
+        let (running, scheduled) = shell_jobs(queue, channel).await?;
         if running.is_empty() && scheduled.is_empty() {
             return Ok(());
         }
@@ -210,10 +223,10 @@ async fn wait_for_jobs(queue: &Queue, out: &mpsc::UnboundedSender<String>) -> an
 }
 
 /// Every few seconds, says which of the shell's jobs are running and for how long.
-async fn report_running(queue: Queue, out: mpsc::UnboundedSender<String>) {
+async fn report_running(queue: Queue, channel: String, out: mpsc::UnboundedSender<String>) {
     loop {
         tokio::time::sleep(RUNNING_EVERY).await;
-        let Ok((running, _)) = shell_jobs(&queue).await else {
+        let Ok((running, _)) = shell_jobs(&queue, &channel).await else {
             continue;
         };
         let now = Utc::now();

@@ -468,7 +468,7 @@ async fn nothing_is_lost_while_slack_is_down() {
     let down = h
         .schedule("test_hello_name", &args(&[("name", "in the dark")]))
         .await;
-    let entry = h.finished(down).await;
+    let entry = h.recorded(down).await;
     assert_eq!(
         entry.exit,
         ExitKind::Code(0),

@@ -51,4 +51,16 @@ impl PgStore {
             .await?;
         Ok(row.is_some())
     }
+
+    /// Gives up lease `name` if `owner` holds it, so another owner need not wait it out.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), QueueError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM service_lease WHERE name = $1 AND owner = $2",
+                &[&name, &owner],
+            )
+            .await?;
+        Ok(())
+    }
 }

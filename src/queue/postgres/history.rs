@@ -7,7 +7,7 @@ use deadpool_postgres::Transaction;
 use super::{PgStore, NOTIFY_SQL};
 use crate::queue::history::{history_cutoff, ExitKind, Finished, HistoryEntry, HistoryRow};
 use crate::queue::job::RunId;
-use crate::queue::QueueError;
+use crate::queue::{NewEntry, QueueError};
 
 /// Writes one history row inside the caller's transaction.
 pub(super) async fn insert_history(
@@ -45,7 +45,26 @@ impl PgStore {
     /// Records how run `run` ended and deletes its job and run; `false` if the run was gone
     /// (then nothing is written). One statement, so one round trip.
     pub async fn finish(&self, run: RunId, record: &Finished) -> Result<bool, QueueError> {
-        let client = self.client().await?;
+        self.finish_reporting(run, record, &[], Utc::now())
+            .await
+            .map(|(finished, _)| finished)
+    }
+
+    /// [`PgStore::finish`], adding `reports` to the outbox in the same transaction (even if
+    /// the run was gone: the job did run); returns their ids too.
+    pub async fn finish_reporting(
+        &self,
+        run: RunId,
+        record: &Finished,
+        reports: &[NewEntry],
+        now: DateTime<Utc>,
+    ) -> Result<(bool, Vec<i64>), QueueError> {
+        let mut client = self.client().await?;
+        let client = client.transaction().await?;
+        let mut ids = Vec::with_capacity(reports.len());
+        for entry in reports {
+            ids.push(super::outbox::insert(&client, entry, now).await?);
+        }
         let finish = client
             .prepare_cached(
                 "WITH gone AS (
@@ -81,6 +100,7 @@ impl PgStore {
                 ],
             )
             .await?;
+        client.commit().await?;
         let finished = row.get::<_, i64>(0) == 1;
         if finished {
             tracing::debug!(run_id = %run, exit = ?record.exit, "job finished");
@@ -88,7 +108,7 @@ impl PgStore {
             tracing::info!(run_id = %run, exit = ?record.exit, "finished run was already removed");
         }
         self.wake();
-        Ok(finished)
+        Ok((finished, ids))
     }
 
     /// Deletes run `run` and its job without history; `false` if the run was gone.

@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_requesters.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_outbox.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations hold ("bbmigr" in ASCII).

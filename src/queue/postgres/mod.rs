@@ -9,6 +9,7 @@ mod history;
 mod jobs;
 mod listen;
 mod migrate;
+mod outbox;
 mod requesters;
 mod runs;
 mod schedule_runs;

@@ -47,6 +47,14 @@ impl SqliteStore {
         let mut rows = stmt.query(params![name, owner, format_time(until), format_time(now)])?;
         Ok(rows.next()?.is_some())
     }
+
+    /// Gives up lease `name` if `owner` holds it, so another owner need not wait it out.
+    pub fn release_lease(&self, name: &str, owner: &str) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached("DELETE FROM service_lease WHERE name = ?1 AND owner = ?2")?
+            .execute([name, owner])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::queue::history::{history_cutoff, ExitKind, Finished, HistoryEntry, HistoryRow};
 use crate::queue::job::RunId;
 use crate::queue::time::{format_time, parse_time};
-use crate::queue::QueueError;
+use crate::queue::{NewEntry, QueueError};
 
 /// Writes one history row inside the caller's transaction, its times in the queue's format.
 pub(super) fn insert_history(tx: &Transaction<'_>, row: &HistoryRow<'_>) -> Result<(), QueueError> {
@@ -73,8 +73,25 @@ impl SqliteStore {
     /// recorded it then), nothing is written and `false` is returned: the job id may belong
     /// to another job by now.
     pub fn finish(&self, run: RunId, record: &Finished) -> Result<bool, QueueError> {
+        self.finish_reporting(run, record, &[], Utc::now())
+            .map(|(finished, _)| finished)
+    }
+
+    /// [`SqliteStore::finish`], adding `reports` to the outbox in the same transaction (they
+    /// are added even if the run was gone: the job did run); returns their ids too.
+    pub fn finish_reporting(
+        &self,
+        run: RunId,
+        record: &Finished,
+        reports: &[NewEntry],
+        now: DateTime<Utc>,
+    ) -> Result<(bool, Vec<i64>), QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids = reports
+            .iter()
+            .map(|entry| super::outbox::insert(&tx, entry, now))
+            .collect::<Result<Vec<_>, _>>()?;
         let job_id: Option<i64> = tx
             .prepare_cached("SELECT job_id FROM job_run WHERE run_id = ?1")?
             .query_row([run.0], |row| row.get(0))
@@ -82,7 +99,7 @@ impl SqliteStore {
         let Some(job_id) = job_id else {
             tx.commit()?;
             tracing::info!(run_id = %run, exit = ?record.exit, "finished run was already removed");
-            return Ok(false);
+            return Ok((false, ids));
         };
         let row: Option<(String, Option<String>, Option<String>)> = tx
             .prepare_cached("SELECT type, args, channel FROM job WHERE id = ?1")?
@@ -112,7 +129,7 @@ impl SqliteStore {
         drop(conn);
         tracing::debug!(job_id, run_id = %run, exit = ?record.exit, "job finished");
         self.wake();
-        Ok(row.is_some())
+        Ok((row.is_some(), ids))
     }
 
     /// Deletes run `run` and its job row without writing history: the last resort when

@@ -18,6 +18,7 @@ mod concurrency;
 mod deliveries;
 mod history;
 mod jobs;
+mod outbox;
 mod requesters;
 mod runs;
 mod schedule_runs;

@@ -67,6 +67,13 @@ const MIGRATIONS: &[&str] = &[
     // its own so that `job` keeps the Python service's columns.
     "CREATE TABLE IF NOT EXISTS job_requester (job_id INTEGER NOT NULL, user_id TEXT NOT NULL,
        requested_at TEXT NOT NULL, PRIMARY KEY (job_id, user_id));",
+    // 10: the outbox: what the bot must post to Slack, kept until Slack has it (delivered in id
+    // order per channel; AUTOINCREMENT so an id, and so the order, is never reused). `failure`
+    // marks an entry Slack refused for good, kept for inspection.
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
+       channel TEXT NOT NULL, report TEXT NOT NULL, content BLOB, created_at TEXT NOT NULL,
+       failure TEXT);
+     CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (channel, id) WHERE failure IS NULL;",
 ];
 
 /// The schema version this build creates and understands.

@@ -200,15 +200,29 @@ impl Harness {
         history.iter().map(|e| e.id).max().unwrap_or(0)
     }
 
-    /// Waits until the scheduled job is in the history, and returns its entry.
+    /// Waits until the scheduled job is in the history and its reports are out of the
+    /// outbox, and returns its history entry.
     pub async fn finished(&self, ticket: Ticket) -> HistoryEntry {
         self.finished_within(ticket, WAIT).await
     }
 
     /// [`Harness::finished`], waiting at most `limit`.
     pub async fn finished_within(&self, ticket: Ticket, limit: Duration) -> HistoryEntry {
-        let Ticket { id, after } = ticket;
         let deadline = tokio::time::Instant::now() + limit;
+        let entry = self.recorded_by(ticket, deadline).await;
+        self.reported(deadline).await;
+        entry
+    }
+
+    /// Waits until the scheduled job is in the history, whether or not Slack has its
+    /// reports yet (they wait in the outbox while Slack is down).
+    pub async fn recorded(&self, ticket: Ticket) -> HistoryEntry {
+        self.recorded_by(ticket, tokio::time::Instant::now() + WAIT)
+            .await
+    }
+
+    async fn recorded_by(&self, ticket: Ticket, deadline: tokio::time::Instant) -> HistoryEntry {
+        let Ticket { id, after } = ticket;
         loop {
             // Made before the check: a change in between still wakes it.
             let changed = self.watch.notified();
@@ -222,6 +236,24 @@ impl Harness {
                     self.fake.all_calls()
                 );
             }
+        }
+    }
+
+    /// Waits until the outbox has nothing left to try (a job's reports are kept with its end,
+    /// then delivered): what the job reported has reached Slack, or been refused by it.
+    async fn reported(&self, deadline: tokio::time::Instant) {
+        loop {
+            let left = self.queue.undelivered().await.unwrap();
+            if left.iter().all(|e| e.failure.is_some()) {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "reports not delivered: {left:#?}; Slack saw {:#?}",
+                    self.fake.all_calls()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

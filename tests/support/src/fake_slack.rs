@@ -100,6 +100,9 @@ pub struct Shared {
     failing_until: Mutex<Option<(Instant, Failure)>>,
     /// Failures for the next calls of any method, once `failing_until` is past.
     failures_any: Mutex<VecDeque<Failure>>,
+    /// How many of the next calls of each method are taken (recorded, acted on) but never
+    /// answered, as when the caller dies before Slack's answer reaches it.
+    unanswered: Mutex<HashMap<String, usize>>,
     /// Members of each user group, by group id (`usergroups.users.list`).
     usergroups: Mutex<HashMap<String, Vec<String>>>,
     counter: AtomicU64,
@@ -301,6 +304,19 @@ impl FakeSlack {
         failures.extend(std::iter::repeat_n(failure, n));
     }
 
+    /// Takes the next `n` calls of `method` as Slack would (they are recorded, and count as
+    /// posted) but never answers them: the caller is left waiting, as if it died between
+    /// Slack's taking the call and hearing so.
+    pub fn take_without_answering(&self, method: &str, n: usize) {
+        *self
+            .shared
+            .unanswered
+            .lock()
+            .unwrap()
+            .entry(method.to_string())
+            .or_default() += n;
+    }
+
     /// While on, every call answers HTTP 503.
     pub fn set_outage(&self, down: bool) {
         self.shared.outage.store(down, Ordering::SeqCst);
@@ -468,7 +484,21 @@ async fn api(
         }
         Some(_) => answer(&shared, &method, &params),
     };
-    finish(&shared, &method, params, &body, answer, arrived)
+    let unanswered = {
+        let mut unanswered = shared.unanswered.lock().unwrap();
+        match unanswered.get_mut(&method) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let response = finish(&shared, &method, params, &body, answer, arrived);
+    if unanswered {
+        std::future::pending::<()>().await;
+    }
+    response
 }
 
 /// Records the call and sends the answer.
