@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bennettbot::config::Args;
 use bennettbot::queue::{
-    Database, ExitKind, Finished, NewJob, Queue, QueueError, Removal, ScheduleClaim, ScheduleRun,
-    HISTORY_RETENTION,
+    Database, ExitKind, Finished, NewEntry, NewJob, Queue, QueueError, Removal, ScheduleClaim,
+    ScheduleRun, HISTORY_RETENTION, MAX_ENTRY_CONTENT_BYTES,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -84,6 +84,8 @@ on_both_stores!(
     a_change_from_another_handle_wakes_the_dispatcher,
     the_schema_is_migrated_once_by_handles_opening_together,
     a_schedules_due_time_is_queued_once_across_handles,
+    support_calls_are_claimed_once_across_handles_and_can_be_given_back,
+    a_jobs_reports_are_kept_with_its_end_and_delivered_in_order_from_any_handle,
 );
 
 fn ago(secs: i64) -> DateTime<Utc> {
@@ -677,4 +679,96 @@ async fn a_schedules_due_time_is_queued_once_across_handles(f: Fixture) {
         .expect("status")
         .scheduled
         .is_empty());
+}
+
+async fn support_calls_are_claimed_once_across_handles_and_can_be_given_back(f: Fixture) {
+    let (a, b) = (f.open().await, f.open().await);
+    let claim = |q: &Queue, rule: &'static str| {
+        let q = q.clone();
+        async move {
+            q.claim_support_call(rule, "C1", "1.2")
+                .await
+                .expect("claim")
+        }
+    };
+    assert!(claim(&a, "tech").await);
+    assert!(!claim(&b, "tech").await, "claimed by the other handle");
+    assert!(claim(&b, "bennett-admins").await, "each rule claims apart");
+    b.release_support_call("tech", "C1", "1.2")
+        .await
+        .expect("release");
+    assert!(claim(&a, "tech").await, "given back, claimed again");
+}
+
+async fn a_jobs_reports_are_kept_with_its_end_and_delivered_in_order_from_any_handle(f: Fixture) {
+    let (a, b) = (f.open().await, f.open().await);
+    let entry = |channel: &str, report: &str, content: Option<Vec<u8>>| NewEntry {
+        channel: channel.into(),
+        report: report.into(),
+        content,
+    };
+    let early = a
+        .add_outbox(entry("C1", "notice", None))
+        .await
+        .expect("add");
+    add(&a, "t", &Args::new(), ago(1)).await;
+    let job = a.reserve("d").await.expect("reserve").expect("job");
+    let bytes: Vec<u8> = (0..=255).collect();
+    let reports: Arc<[NewEntry]> = vec![
+        entry("C1", "report", Some(bytes.clone())),
+        entry("C2", "reaction", None),
+    ]
+    .into();
+    let (recorded, ids) = a
+        .finish_reporting(
+            job.run.expect("a run"),
+            &finished(ExitKind::Code(0)),
+            reports,
+        )
+        .await
+        .expect("finish");
+    assert!(recorded);
+    assert_eq!(ids.len(), 2);
+    assert_eq!(a.history(10).await.expect("history").len(), 1);
+
+    // Another handle (a replica) sees them, in order per channel, with the file's bytes.
+    assert_eq!(b.outbox_channels().await.expect("channels"), ["C1", "C2"]);
+    let first = b.next_outbox("C1").await.expect("next").expect("an entry");
+    assert_eq!((first.id, first.report.as_str()), (early, "notice"));
+    b.settle_outbox(early, None).await.expect("settle");
+    let second = b.next_outbox("C1").await.expect("next").expect("an entry");
+    assert_eq!(
+        (second.id, second.content.as_deref()),
+        (ids[0], Some(&bytes[..]))
+    );
+    let note = b
+        .fail_outbox(
+            ids[0],
+            "channel_not_found",
+            Some(entry("LOGS", "note", None)),
+        )
+        .await
+        .expect("fail")
+        .expect("the note's id");
+    assert_eq!(b.next_outbox("C1").await.expect("next"), None);
+    let left: Vec<(i64, Option<String>)> = a
+        .undelivered()
+        .await
+        .expect("undelivered")
+        .into_iter()
+        .map(|e| (e.id, e.failure))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (ids[0], Some("channel_not_found".to_string())),
+            (ids[1], None),
+            (note, None)
+        ]
+    );
+    let too_big = entry("C1", "huge", Some(vec![0; MAX_ENTRY_CONTENT_BYTES + 1]));
+    assert!(matches!(
+        a.add_outbox(too_big).await,
+        Err(QueueError::EntryTooLarge(_))
+    ));
 }

@@ -691,3 +691,82 @@ async fn a_job_reserved_while_the_run_before_it_ends_starts_after_that_end() {
     let running = &status.running[0];
     assert_eq!(running.started_at, Some(started_at), "{status:?}");
 }
+
+/// A message in the jobs channel that calls tech support.
+fn support_call(ts: &str) -> Value {
+    json!({
+        "type": "message", "user": "U0ALICE", "text": "the build is down, tech-support please",
+        "ts": ts, "channel": JOBS, "event_ts": ts,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_with_folders_of_their_own_share_out_of_office_and_support_claims() {
+    let store = Store::postgres().await;
+    let slack = FakeSlack::start().await;
+    let socket = FakeSocket::start().await;
+    slack_workspace(&slack, &socket);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (db_var, db) = store.env();
+    let mut parts = Vec::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        // The shipped workspace (its `techsupport/ooo.sh`); each replica its own folder.
+        let env = [
+            (db_var, db.as_str()),
+            ("SLACK_BOT_USER_TOKEN", fake_slack::TOKEN),
+        ];
+        parts.push(Part::start("serve", &slack, dir.path(), &env));
+        socket.wait_live(n + 1).await;
+    }
+
+    // Replica 0 runs the job that writes the out-of-office file, on its own disk.
+    let on = json!({
+        "type": "app_mention", "user": "U0ALICE",
+        "text": format!("<@{BOT}> techsupport out-of-office on from 2026-01-01 to 2099-12-31"),
+        "ts": "1800000003.000001", "channel": JOBS, "event_ts": "1800000003.000001",
+    });
+    socket.send_event_to(0, on, "EvOooOn");
+    slack
+        .wait_for_text(
+            JOBS,
+            "Tech support out of office from 2026-01-01 to 2099-12-31",
+            WAIT,
+        )
+        .await;
+    let written: Vec<bool> = dirs
+        .iter()
+        .map(|d| d.path().join("techsupport_ooo.json").exists())
+        .collect();
+    assert_eq!(written.iter().filter(|w| **w).count(), 1, "{written:?}");
+
+    // A call heard by each replica is answered as out of office by each; a call both hear
+    // (live on one, as an edit's redelivery on the other) is reposted once.
+    socket.send_event_to(1, support_call("1800000004.000001"), "EvCall1");
+    socket.send_event_to(0, support_call("1800000004.000002"), "EvCall2");
+    socket.send_event_to(1, support_call("1800000004.000003"), "EvCall3a");
+    socket.send_event_to(0, support_call("1800000004.000003"), "EvCall3b");
+    let ooo = "tech-support is currently out of office and will respond after 2099-12-31";
+    eventually("three out-of-office answers and reposts", WAIT, || {
+        let answered = slack.texts_in(JOBS).iter().filter(|t| *t == ooo).count();
+        let reposted = slack.texts_in("C0TECH").len();
+        (answered >= 3 && reposted >= 3).then_some(())
+    })
+    .await;
+    // Whatever else was going to arrive has had time to.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        slack.texts_in(JOBS).iter().filter(|t| *t == ooo).count(),
+        3,
+        "{:?}",
+        slack.texts_in(JOBS)
+    );
+    assert_eq!(
+        slack.texts_in("C0TECH").len(),
+        3,
+        "each call reposted once: {:?}",
+        slack.texts_in("C0TECH")
+    );
+    for part in &mut parts {
+        assert!(part.terminate().success());
+    }
+}

@@ -79,6 +79,9 @@ pub(crate) async fn run_job<S: SlackApi>(
             }
         }
     };
+    // An out-of-office file the job wrote takes effect on every replica before its report
+    // says so.
+    context.shared_files.record_changes(&context.queue).await;
     if let Some(ts) = &job.message_ts {
         let name = if ran.success {
             SUCCESS_REACTION

@@ -19,6 +19,7 @@ pub mod report;
 pub mod reporter;
 pub mod runner;
 pub mod secrets;
+mod shared_files;
 pub mod undelivered;
 pub mod workspace;
 
@@ -100,6 +101,8 @@ pub(crate) struct Shared<S> {
     pub(crate) reporter: Reporter<S>,
     pub(crate) settings: DispatcherSettings,
     pub(crate) http: reqwest::Client,
+    /// Files jobs write that every replica must see.
+    pub(crate) shared_files: shared_files::SharedFiles,
 }
 
 /// The dispatcher loop. Generic over Slack so the local shell can print reports instead.
@@ -131,6 +134,7 @@ impl<S: SlackApi> Dispatcher<S> {
             settings.logs_channel.clone(),
             secrets,
         );
+        let shared_files = shared_files::SharedFiles::new(config, settings.writeable_dir.clone());
         Dispatcher {
             context: Arc::new(Shared {
                 config,
@@ -138,6 +142,7 @@ impl<S: SlackApi> Dispatcher<S> {
                 reporter,
                 settings,
                 http,
+                shared_files,
             }),
             owner,
             health: Mutex::new(QueueHealth::new()),

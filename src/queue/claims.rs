@@ -14,6 +14,14 @@ use super::QueueError;
 /// How long a claimed event id is remembered: Slack retries for minutes, never a day later.
 pub const EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
+/// How long a claimed support call is remembered: the search checker looks two days back.
+pub const SUPPORT_CALL_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Support calls claimed before this are forgotten (pruned) at `now`.
+pub(crate) fn support_call_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    kept_since(now, SUPPORT_CALL_RETENTION)
+}
+
 /// Expired event ids are deleted on one claim in this many.
 pub(crate) const PRUNE_EVERY_N_CLAIMS: u64 = 100;
 

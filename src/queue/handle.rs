@@ -310,6 +310,70 @@ impl Queue {
         }
     }
 
+    /// Claims the call to support rule `rule` made by message `channel`/`ts`: `true` for the
+    /// one caller, in any process, that should handle it (see [`SqliteStore::claim_support_call`]).
+    pub async fn claim_support_call(
+        &self,
+        rule: &str,
+        channel: &str,
+        ts: &str,
+    ) -> Result<bool, QueueError> {
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => {
+                let (rule, channel, ts) = (rule.to_owned(), channel.to_owned(), ts.to_owned());
+                Self::blocking(s, move |s| s.claim_support_call(&rule, &channel, &ts, now)).await
+            }
+            Store::Postgres(p) => p.claim_support_call(rule, channel, ts, now).await,
+        }
+    }
+
+    /// Gives a support call's claim back, so a later sighting retries it.
+    pub async fn release_support_call(
+        &self,
+        rule: &str,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let (rule, channel, ts) = (rule.to_owned(), channel.to_owned(), ts.to_owned());
+                Self::blocking(s, move |s| s.release_support_call(&rule, &channel, &ts)).await
+            }
+            Store::Postgres(p) => p.release_support_call(rule, channel, ts).await,
+        }
+    }
+
+    /// Records shared file `name` as now holding `contents` (`None`: removed).
+    pub async fn put_shared_file(
+        &self,
+        name: &str,
+        contents: Option<&str>,
+    ) -> Result<(), QueueError> {
+        let now = Utc::now();
+        match &self.store {
+            Store::Sqlite(s) => {
+                let (name, contents) = (name.to_owned(), contents.map(str::to_owned));
+                Self::blocking(s, move |s| {
+                    s.put_shared_file(&name, contents.as_deref(), now)
+                })
+                .await
+            }
+            Store::Postgres(p) => p.put_shared_file(name, contents, now).await,
+        }
+    }
+
+    /// Shared file `name` as last recorded: `None` if never, `Some(None)` if removed.
+    pub async fn shared_file(&self, name: &str) -> Result<Option<Option<String>>, QueueError> {
+        match &self.store {
+            Store::Sqlite(s) => {
+                let name = name.to_owned();
+                Self::blocking(s, move |s| s.shared_file(&name)).await
+            }
+            Store::Postgres(p) => p.shared_file(name).await,
+        }
+    }
+
     /// Gives up lease `name` if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), QueueError> {
         match &self.store {

@@ -49,6 +49,15 @@ pub struct ShellOptions {
     pub acting: Option<AsUser>,
 }
 
+impl ShellOptions {
+    /// The channel messages are sent in, and the shell's jobs report to.
+    fn channel(&self) -> String {
+        (self.acting.as_ref())
+            .and_then(|a| a.channel.clone())
+            .unwrap_or_else(|| SHELL_CHANNEL.into())
+    }
+}
+
 fn bot_name(settings: &Settings) -> String {
     settings
         .slack_app_username
@@ -63,11 +72,7 @@ pub async fn run(
     settings: Settings,
     options: ShellOptions,
 ) -> anyhow::Result<()> {
-    let db = options
-        .db
-        .unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
-    let queue = Queue::open(&db)
-        .with_context(|| format!("opening the shell's database {}", db.display()))?;
+    let (db, queue) = open_database(&settings, options.db.clone())?;
     let interactive = std::io::stdin().is_terminal();
 
     let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
@@ -107,10 +112,7 @@ pub async fn run(
             db.display()
         ));
     }
-    // The channel messages are sent in, and the shell's jobs report to.
-    let channel: String = (options.acting.as_ref())
-        .and_then(|a| a.channel.clone())
-        .unwrap_or_else(|| SHELL_CHANNEL.into());
+    let channel = options.channel();
     let ticker = interactive.then(|| {
         tokio::spawn(report_running(
             queue.clone(),
@@ -180,6 +182,14 @@ pub async fn run(
     // The printer ends once every sender (console included) is gone: all output is out.
     printer.await.context("the printer task failed")?;
     Ok(())
+}
+
+/// The shell's database (`db`, else `WRITEABLE_DIR/bennettbot-shell.db`), opened.
+fn open_database(settings: &Settings, db: Option<PathBuf>) -> anyhow::Result<(PathBuf, Queue)> {
+    let db = db.unwrap_or_else(|| settings.writeable_dir.join(SHELL_DB));
+    let queue = Queue::open(&db)
+        .with_context(|| format!("opening the shell's database {}", db.display()))?;
+    Ok((db, queue))
 }
 
 /// The shell's jobs (those reporting to `channel`) still queued or running.

@@ -68,8 +68,6 @@ pub(crate) struct Bot<S, W> {
     pub(crate) writeable_dir: PathBuf,
     /// Where the details of unexpected errors go (`SLACK_LOGS_CHANNEL`), if anywhere.
     pub(crate) logs_channel: Option<String>,
-    /// Support calls already claimed, live or by search.
-    pub(crate) handled: support::Handled,
 }
 
 /// Runs the bot on `config` with production timings until `shutdown` completes.
@@ -273,7 +271,6 @@ async fn start<S: SlackApi, W: SlackBotApi>(
         targets,
         writeable_dir: settings.writeable_dir.clone(),
         logs_channel: settings.slack_logs_channel.clone(),
-        handled: support::Handled::default(),
     })
 }
 

@@ -1,59 +1,13 @@
 //! Support rules at work: which messages call support (a keyword, e.g. `tech-support`, as a
-//! whole word), the calls this process has claimed, and the out-of-office and DM replies.
+//! whole word), and the out-of-office and DM replies (calls are claimed in the database).
 //! Answering a call is in [`super::support_calls`].
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::recent::Recent;
 use crate::config::SupportRuleSpec;
-
-/// How many support calls [`Handled`] remembers. Older ones fall back on the rule's reaction:
-/// Slack answering `already_reacted` also means "handled". Search looks two days back, and two
-/// thousand calls is far more than two days' worth.
-const REMEMBERED_CALLS: usize = 2000;
-
-/// The support calls this process has claimed, keyed by rule, channel and the original
-/// message's ts (an edit keeps its message's ts), shared by the live handler and the search
-/// checker. One message may call several rules, so each rule claims it separately.
-#[derive(Debug)]
-pub struct Handled {
-    claimed: Mutex<Recent<(&'static str, String, String)>>,
-}
-
-impl Default for Handled {
-    fn default() -> Self {
-        Handled {
-            claimed: Mutex::new(Recent::new(REMEMBERED_CALLS)),
-        }
-    }
-}
-
-impl Handled {
-    fn key(rule: &'static str, channel: &str, ts: &str) -> (&'static str, String, String) {
-        (rule, channel.to_string(), ts.to_string())
-    }
-
-    /// Claims the call to `rule` made by message `channel`/`ts`; `true` for the one caller
-    /// that should handle it, `false` if it was claimed before.
-    pub fn claim(&self, rule: &'static str, channel: &str, ts: &str) -> bool {
-        self.claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(Self::key(rule, channel, ts))
-    }
-
-    /// Gives a claim back after its repost failed, so that a later sighting can retry.
-    pub fn release(&self, rule: &'static str, channel: &str, ts: &str) {
-        self.claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&Self::key(rule, channel, ts));
-    }
-}
 
 /// Word characters for keyword boundaries: hyphens count, so `tech-support-x` is one word.
 fn is_word_char(c: char) -> bool {
@@ -113,13 +67,19 @@ pub fn out_of_office_until(
 ) -> Option<NaiveDate> {
     let file = writeable_dir.join(rule.out_of_office_file?);
     let text = std::fs::read_to_string(&file).ok()?;
-    let dates = serde_json::from_str::<OutOfOffice>(&text)
+    out_of_office_in(&text, &file.display().to_string(), today)
+}
+
+/// The end date of the out-of-office period `text` (an out-of-office file's contents, from
+/// `whence`) covers `today` with, if it does; malformed contents mean "in office".
+pub fn out_of_office_in(text: &str, whence: &str, today: NaiveDate) -> Option<NaiveDate> {
+    let dates = serde_json::from_str::<OutOfOffice>(text)
         .ok()
         .and_then(|ooo| ooo.dates());
     match dates {
         Some((start, end)) => (start <= today && today <= end).then_some(end),
         None => {
-            tracing::warn!(file = %file.display(), "ignoring malformed out-of-office file");
+            tracing::warn!(file = whence, "ignoring malformed out-of-office file");
             None
         }
     }
@@ -186,20 +146,6 @@ mod tests {
             "tech-support"
         );
         assert!(matching_rule(CONFIG.support, "nothing to see").is_none());
-    }
-
-    #[test]
-    fn each_rule_claims_a_message_once_until_released() {
-        let handled = Handled::default();
-        assert!(handled.claim("tech-support", "C1", "1.0"));
-        assert!(!handled.claim("tech-support", "C1", "1.0"));
-        // Another rule, channel or message is another call.
-        assert!(handled.claim("bennett-admins", "C1", "1.0"));
-        assert!(handled.claim("tech-support", "C2", "1.0"));
-        assert!(handled.claim("tech-support", "C1", "2.0"));
-        handled.release("tech-support", "C1", "1.0");
-        assert!(handled.claim("tech-support", "C1", "1.0"));
-        assert!(!handled.claim("bennett-admins", "C1", "1.0"));
     }
 
     #[test]

@@ -24,14 +24,7 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         if !self.claim_call(target, channel, ts).await {
             return;
         }
-        let today = Utc::now().date_naive();
-        // A file read: off the async threads, which must stay free to ack envelopes.
-        let (rule, dir) = (target.rule, self.writeable_dir.clone());
-        let ooo =
-            tokio::task::spawn_blocking(move || support::out_of_office_until(rule, &dir, today))
-                .await
-                .ok()
-                .flatten();
+        let ooo = self.out_of_office(target).await;
         if let Some(end) = ooo {
             let thread = thread_ts.or(Some(ts.to_string()));
             self.post(
@@ -44,15 +37,53 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         self.repost_claimed(target, channel, ts, permalink).await;
     }
 
+    /// When the rule's support is out of office until, if it is today: as the database last
+    /// recorded its file (written by a job on whichever replica ran it), else as this
+    /// replica's own file says (kept before the database knew it, as the Python service did).
+    async fn out_of_office(&self, target: &SupportTarget) -> Option<chrono::NaiveDate> {
+        let rule = target.rule;
+        let name = rule.out_of_office_file?;
+        let today = Utc::now().date_naive();
+        match self.context.queue.shared_file(name).await {
+            Ok(Some(contents)) => {
+                let whence = format!("{name} (as last recorded in the database)");
+                return support::out_of_office_in(contents.as_deref()?, &whence, today);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, file = name, "could not read the out-of-office state; using this replica's file")
+            }
+        }
+        // A file read: off the async threads, which must stay free to ack envelopes.
+        let dir = self.writeable_dir.clone();
+        tokio::task::spawn_blocking(move || support::out_of_office_until(rule, &dir, today))
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Claims a support call before anything is posted, so that concurrent live, edit and
-    /// search handling cannot both repost it: first in memory, then by reacting, where
-    /// `already_reacted` means an earlier run (or another process) handled it. `false`: leave
-    /// the message alone.
+    /// search handling, in this process or any other on the database, cannot both repost it:
+    /// first in the database, then by reacting, where `already_reacted` means it was handled
+    /// before the database knew (an older build, or the Python service). `false`: leave the
+    /// message alone.
     pub(crate) async fn claim_call(&self, target: &SupportTarget, channel: &str, ts: &str) -> bool {
         let rule = target.rule.name;
-        if !self.handled.claim(rule, channel, ts) {
-            tracing::debug!(rule, channel, ts, "support call already handled here");
-            return false;
+        match self
+            .context
+            .queue
+            .claim_support_call(rule, channel, ts)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(rule, channel, ts, "support call already handled");
+                return false;
+            }
+            // The reaction below still keeps a call from being reposted twice.
+            Err(e) => {
+                tracing::error!(error = %e, rule, channel, "could not claim a support call in the database")
+            }
         }
         match self
             .web
@@ -104,7 +135,14 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
         };
         if let Err(e) = posted {
             tracing::error!(error = %e, rule, channel, "could not repost a support call");
-            self.handled.release(rule, channel, ts);
+            if let Err(e) = self
+                .context
+                .queue
+                .release_support_call(rule, channel, ts)
+                .await
+            {
+                tracing::error!(error = %e, rule, channel, "could not give a support call's claim back");
+            }
         }
     }
 }

@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_outbox.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_shared_state.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations hold ("bbmigr" in ASCII).

@@ -2,10 +2,10 @@
 //! named leases (the rules are in `queue/claims.rs`).
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
-use crate::queue::claims::{event_cutoff, lease_expiry, time_to_prune};
+use crate::queue::claims::{event_cutoff, lease_expiry, support_call_cutoff, time_to_prune};
 use crate::queue::time::format_time;
 use crate::queue::QueueError;
 
@@ -46,6 +46,70 @@ impl SqliteStore {
         )?;
         let mut rows = stmt.query(params![name, owner, format_time(until), format_time(now)])?;
         Ok(rows.next()?.is_some())
+    }
+
+    /// Claims the call to support rule `rule` made by message `channel`/`ts`: `true` for the
+    /// one caller, in any process, that should handle it.
+    pub fn claim_support_call(
+        &self,
+        rule: &str,
+        channel: &str,
+        ts: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        let conn = self.conn();
+        if time_to_prune() {
+            conn.prepare_cached("DELETE FROM support_call WHERE claimed_at < ?1")?
+                .execute([format_time(support_call_cutoff(now))])?;
+        }
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO support_call (rule, channel, ts, claimed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (rule, channel, ts) DO NOTHING",
+            )?
+            .execute(params![rule, channel, ts, format_time(now)])?;
+        Ok(inserted == 1)
+    }
+
+    /// Gives a support call's claim back (its repost failed), so a later sighting retries.
+    pub fn release_support_call(
+        &self,
+        rule: &str,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached(
+                "DELETE FROM support_call WHERE rule = ?1 AND channel = ?2 AND ts = ?3",
+            )?
+            .execute([rule, channel, ts])?;
+        Ok(())
+    }
+
+    /// Records shared file `name` as now holding `contents` (`None`: removed).
+    pub fn put_shared_file(
+        &self,
+        name: &str,
+        contents: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), QueueError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO shared_file (name, contents, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET contents = excluded.contents,
+                   updated_at = excluded.updated_at",
+            )?
+            .execute(params![name, contents, format_time(now)])?;
+        Ok(())
+    }
+
+    /// Shared file `name` as last recorded: `None` if never, `Some(None)` if removed.
+    pub fn shared_file(&self, name: &str) -> Result<Option<Option<String>>, QueueError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT contents FROM shared_file WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
+            .optional()?)
     }
 
     /// Gives up lease `name` if `owner` holds it, so another owner need not wait it out.

@@ -74,6 +74,15 @@ const MIGRATIONS: &[&str] = &[
        channel TEXT NOT NULL, report TEXT NOT NULL, content BLOB, created_at TEXT NOT NULL,
        failure TEXT);
      CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (channel, id) WHERE failure IS NULL;",
+    // 11: state every process must see: support calls claimed (by rule, and the calling
+    // message), so that one reposts each call; files jobs write that every replica must
+    // read (out-of-office files), as last found by the dispatcher that ran the job (`contents`
+    // NULL: removed).
+    "CREATE TABLE IF NOT EXISTS support_call (rule TEXT NOT NULL, channel TEXT NOT NULL,
+       ts TEXT NOT NULL, claimed_at TEXT NOT NULL, PRIMARY KEY (rule, channel, ts));
+     CREATE INDEX IF NOT EXISTS support_call_claimed ON support_call (claimed_at);
+     CREATE TABLE IF NOT EXISTS shared_file (name TEXT PRIMARY KEY, contents TEXT,
+       updated_at TEXT NOT NULL);",
 ];
 
 /// The schema version this build creates and understands.
