@@ -770,3 +770,50 @@ async fn replicas_with_folders_of_their_own_share_out_of_office_and_support_clai
         assert!(part.terminate().success());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_kept_by_a_replica_killed_during_a_slack_outage_is_delivered_by_the_other() {
+    let store = Store::postgres().await;
+    let mut r = Replicas::start(|_| store).await;
+    let command = Command::new("kept", 0);
+    // Slack fails every Web API call (Socket Mode stays up): the job runs and ends, and its
+    // report waits in the outbox.
+    r.slack.set_outage(true);
+    command.send(&r.socket, 0);
+    let pid = r.started(&command.label).await;
+    let victim = runner_of(&r.parts, pid);
+    let queue = r.store.open().await;
+    eventually_async("the job's end recorded", WAIT, || async {
+        (history(&queue, 1).await.len() == 1).then_some(())
+    })
+    .await;
+    eventually_async("the report kept", WAIT, || async {
+        let kept = queue.undelivered().await.unwrap();
+        kept.iter()
+            .any(|e| e.report.contains(&command.hello()))
+            .then_some(())
+    })
+    .await;
+    let killed = r.parts[victim].sigkill();
+    assert_eq!(killed.code(), None, "killed by a signal: {killed}");
+
+    // Slack recovers; the replica still up delivers what the dead one kept, once.
+    r.slack.set_outage(false);
+    eventually("the report delivered by the survivor", WAIT, || {
+        thread_texts(&r.slack, &command.thread)
+            .iter()
+            .any(|t| t.trim_end() == command.hello())
+            .then_some(())
+    })
+    .await;
+    eventually_async("the outbox emptied", WAIT, || async {
+        queue.undelivered().await.unwrap().is_empty().then_some(())
+    })
+    .await;
+    let reports = thread_texts(&r.slack, &command.thread)
+        .into_iter()
+        .filter(|t| t.trim_end() == command.hello())
+        .count();
+    assert_eq!(reports, 1, "{:?}", thread_texts(&r.slack, &command.thread));
+    assert!(r.parts[1 - victim].terminate().success());
+}
