@@ -203,13 +203,19 @@ impl Replicas {
         .await
     }
 
-    /// Waits until every label has reported `Hello <label>` in its command's thread.
+    /// Waits until every label has reported `Hello <label>` in its command's thread, and its
+    /// command has the success reaction (delivered after the report).
     async fn wait_reports(&self, commands: &[Command]) {
-        eventually("every command's report", WAIT * 2, || {
+        eventually("every command's report and reaction", WAIT * 2, || {
             let texts = self.slack.texts_in(JOBS);
             commands
                 .iter()
-                .all(|c| texts.iter().any(|t| t.trim_end() == c.hello()))
+                .all(|c| {
+                    texts.iter().any(|t| t.trim_end() == c.hello())
+                        && reactions_on(&self.slack, &c.ts)
+                            .iter()
+                            .any(|r| r == "white_check_mark")
+                })
                 .then_some(())
         })
         .await;

@@ -71,7 +71,7 @@ pub const SETTINGS: &[Declared] = &[
     secret("SLACK_APP_TOKEN", "bot (Socket Mode)", BOT,
         "app-level token (`xapp-`, scope `connections:write`) for Socket Mode"),
     Declared { default: "unset", ..secret("SLACK_BOT_USER_TOKEN", "—", BOT,
-        "user token (`xoxp-`); when set, the bot searches for support keywords every 10 s") },
+        "user token (`xoxp-`); when set, the bot searches for support keywords every 10 s, each `search.messages` call at least 3 s after the last (Slack's Tier 2: 20 a minute for the whole workspace; one replica at a time searches), so a round of many keywords takes longer and the next follows it") },
     setting("SLACK_APP_USERNAME", "—", "bot, dispatcher", &[Part::Bot, Part::Dispatcher],
         "the bot's Slack name, shown in help as `@name`"),
     Declared { default: "unset", ..secret("SLACK_SIGNING_SECRET", "bot (over HTTP)", BOT,

@@ -20,6 +20,7 @@ use super::channels::{join_public_channels, support_targets, SupportTarget};
 use super::events::{Event, Message};
 use super::facts::SlackFacts;
 use super::mention;
+use super::rate::{self, Pacer};
 use super::recent::Recent;
 use super::socket::{listen, SocketEvent, Timing};
 use super::support;
@@ -39,6 +40,8 @@ pub struct BotOptions {
     pub socket: Timing,
     /// How often to search for missed support calls (with `SLACK_BOT_USER_TOKEN`).
     pub search_interval: Duration,
+    /// The least time between two searches: `search.messages`' tier spacing (3 s).
+    pub search_spacing: Duration,
     /// If set, counts events handled to the end, so a test can tell that an event which
     /// should have no effect was acted on.
     pub handled_events: Option<watch::Sender<u64>>,
@@ -49,6 +52,7 @@ impl Default for BotOptions {
         BotOptions {
             socket: Timing::default(),
             search_interval: Duration::from_secs(10),
+            search_spacing: rate::SEARCH_MESSAGES.spacing(),
             handled_events: None,
         }
     }
@@ -176,10 +180,14 @@ pub async fn run_bot_on<S: SlackApi, W: SlackBotApi>(
             (None, events_rx)
         }
     };
-    let searcher = bot
-        .web
-        .can_search()
-        .then(|| tokio::spawn(search_loop(bot.clone(), options.search_interval, stop_rx)));
+    let searcher = bot.web.can_search().then(|| {
+        tokio::spawn(search_loop(
+            bot.clone(),
+            options.search_interval,
+            Pacer::spaced(options.search_spacing),
+            stop_rx,
+        ))
+    });
 
     let mut seen: Recent = Recent::new(1000);
     let mut handlers = JoinSet::new();
@@ -341,12 +349,17 @@ const SEARCH_LEASE: &str = "support-search";
 async fn search_loop<S: SlackApi, W: SlackBotApi>(
     bot: Arc<Bot<S, W>>,
     every: Duration,
+    mut pacer: Pacer,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Calls are spaced by `pacer` (within `search.messages`' tier): with more keywords than
+    // fit in `every`, a round takes longer and the next follows it at once (the interval
+    // adapts).
+    let round = pacer.round(bot.searches_per_round());
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Held across rounds and renewed each one; another process takes over once it lapses.
-    let ttl = (every * 3).max(Duration::from_secs(30));
+    let ttl = (every * 3).max(round * 2).max(Duration::from_secs(30));
     let owner = format!("bot-{}", uuid::Uuid::new_v4());
     let mut holding = false;
     loop {
@@ -365,7 +378,11 @@ async fn search_loop<S: SlackApi, W: SlackBotApi>(
                     tracing::info!(owner, "this process now runs the support search checker");
                     holding = true;
                 }
-                bot.check_search(Utc::now().date_naive()).await;
+                // A round spaced over many seconds must not hold up a shutdown.
+                tokio::select! {
+                    () = bot.check_search(Utc::now().date_naive(), &mut pacer) => {}
+                    _ = stop.changed() => return,
+                }
             }
             Ok(false) => {
                 if holding {

@@ -114,6 +114,7 @@ pub mod events;
 pub mod facts;
 pub mod http_events;
 pub mod mention;
+pub mod rate;
 pub mod recent;
 pub mod retry;
 pub mod search;

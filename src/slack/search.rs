@@ -7,6 +7,7 @@ use chrono::{Days, NaiveDate};
 use super::bot::Bot;
 use super::bot_api::{SearchMatch, SlackBotApi};
 use super::channels::SupportTarget;
+use super::rate::Pacer;
 use super::support::contains_keyword;
 use super::SlackApi;
 
@@ -37,13 +38,22 @@ impl<S: SlackApi, W: SlackBotApi> Bot<S, W> {
                 .any(|k| contains_keyword(&hit.text, k))
     }
 
-    /// One search round over every rule's keywords.
-    pub(crate) async fn check_search(&self, today: NaiveDate) {
+    /// How many `search.messages` calls one round makes.
+    pub(crate) fn searches_per_round(&self) -> usize {
+        self.targets.iter().map(|t| t.rule.keywords.len()).sum()
+    }
+
+    /// One search round over every rule's keywords, its calls spaced by `pacer`.
+    pub(crate) async fn check_search(&self, today: NaiveDate, pacer: &mut Pacer) {
         for target in &self.targets {
             for keyword in target.rule.keywords {
+                pacer.ready().await;
                 let hits = match self.web.search(&query(target, keyword, today)).await {
                     Ok(hits) => hits,
                     Err(e) => {
+                        if let Some(wait) = e.retry_after() {
+                            pacer.hold_off(wait);
+                        }
                         tracing::warn!(error = %e, rule = target.rule.name, "support search failed");
                         continue;
                     }

@@ -234,6 +234,7 @@ pub fn options() -> BotOptions {
             unanswered_pings: 2,
         },
         search_interval: Duration::from_millis(50),
+        search_spacing: Duration::from_millis(1),
         handled_events: None,
     }
 }
