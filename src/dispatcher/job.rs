@@ -2,9 +2,11 @@
 
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use futures_util::FutureExt;
 use tokio::sync::watch;
@@ -138,7 +140,7 @@ const FINISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// transaction (so a crash leaves either a running job, reaped and reported as interrupted
 /// by the next dispatcher, or an ended one whose reports are delivered: never both, never
 /// neither), then delivers them. A run left in the queue blocks its type, so:
-/// retry with backoff; after [`FINISH_ATTEMPTS`] failures release the run without its
+/// retry with backoff (backon, 0.1 s doubling to 30 s); after [`FINISH_ATTEMPTS`] failures release the run without its
 /// history row (a failure particular to the history insert, such as a full disk, then frees
 /// the type) and tell the logs channel; if even that fails, keep retrying both, backing off
 /// to [`FINISH_MAX_BACKOFF`], for as long as this dispatcher lives (should it die, the lease
@@ -153,57 +155,61 @@ async fn finish<S: SlackApi>(
 ) {
     // Written once (a file's bytes moved, not copied), shared by every attempt.
     let entries: Arc<[NewEntry]> = reports.into_iter().map(encode).collect();
-    let mut backoff = FINISH_BACKOFF;
-    let mut attempt = 0u32;
-    let mut reported = false;
-    let mut sent_alone = false;
-    loop {
-        attempt += 1;
+    let attempts = AtomicU32::new(0);
+    let (reported, sent_alone) = (AtomicBool::new(false), AtomicBool::new(false));
+    let attempt = || async {
+        let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
         let error = match context
             .queue
             .finish_reporting(run, &finished, entries.clone())
             .await
         {
-            Ok((_, ids)) => {
-                let kept: Vec<(i64, &str)> = ids
-                    .into_iter()
-                    .zip(entries.iter().map(|e| e.channel.as_str()))
-                    .collect();
-                context.reporter.deliver_kept(&kept).await;
-                return;
-            }
+            Ok((_, ids)) => return Ok(Some(ids)),
             Err(e) => e,
         };
         tracing::error!(job_id, run_id = %run, attempt, error = %error, "could not record the end of a job");
-        if attempt >= FINISH_ATTEMPTS {
-            // The job's own reports go first, on their own, once.
-            if !std::mem::replace(&mut sent_alone, true) {
-                let reports = entries
-                    .iter()
-                    .filter_map(|e| decode(&e.report, e.content.clone()).ok());
-                send_all(context, reports.collect()).await;
-            }
-            let released = context.queue.release(run).await;
-            if let Err(e) = &released {
-                tracing::error!(job_id, run_id = %run, error = %e, "could not release the run either");
-            }
-            if !reported || released.is_ok() {
-                let text = report::could_not_record_end(
-                    job_type,
-                    job_id,
-                    &error.to_string(),
-                    released.is_ok(),
-                );
-                let reporter = &context.reporter;
-                reporter.post(reporter.logs_channel(), None, &text).await;
-                reported = true;
-            }
-            if released.is_ok() {
-                return;
-            }
+        if attempt < FINISH_ATTEMPTS {
+            return Err(error);
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(FINISH_MAX_BACKOFF);
+        // The job's own reports go first, on their own, once.
+        if !sent_alone.swap(true, Ordering::Relaxed) {
+            let reports = entries
+                .iter()
+                .filter_map(|e| decode(&e.report, e.content.clone()).ok());
+            send_all(context, reports.collect()).await;
+        }
+        let released = context.queue.release(run).await;
+        if let Err(e) = &released {
+            tracing::error!(job_id, run_id = %run, error = %e, "could not release the run either");
+        }
+        if !reported.load(Ordering::Relaxed) || released.is_ok() {
+            let text = report::could_not_record_end(
+                job_type,
+                job_id,
+                &error.to_string(),
+                released.is_ok(),
+            );
+            let reporter = &context.reporter;
+            reporter.post(reporter.logs_channel(), None, &text).await;
+            reported.store(true, Ordering::Relaxed);
+        }
+        match released {
+            Ok(_) => Ok(None),
+            Err(_) => Err(error),
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(FINISH_BACKOFF)
+        .with_max_delay(FINISH_MAX_BACKOFF)
+        .with_factor(2.0)
+        .without_max_times();
+    // Without a bound on the tries, only an end recorded (or the run released) ends this.
+    if let Ok(Some(ids)) = attempt.retry(backoff).await {
+        let kept: Vec<(i64, &str)> = ids
+            .into_iter()
+            .zip(entries.iter().map(|e| e.channel.as_str()))
+            .collect();
+        context.reporter.deliver_kept(&kept).await;
     }
 }
 

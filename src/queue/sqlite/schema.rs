@@ -114,20 +114,23 @@ const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 /// lock upgrades (switching a new file to WAL, a read turning into a write) fail with
 /// `SQLITE_BUSY` at once instead of calling the busy handler, which would deadlock: parts
 /// started together on a new database (or replicas) would otherwise fail to open it.
-fn retry_busy<T>(mut step: impl FnMut() -> Result<T, QueueError>) -> Result<T, QueueError> {
+fn retry_busy<T>(step: impl FnMut() -> Result<T, QueueError>) -> Result<T, QueueError> {
+    use backon::{BlockingRetryable, ConstantBuilder};
     let deadline = std::time::Instant::now() + OPEN_PATIENCE;
-    loop {
-        match step() {
-            Err(QueueError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && std::time::Instant::now() < deadline =>
-            {
-                // Jittered, so processes that collided do not collide again.
-                std::thread::sleep(std::time::Duration::from_millis(5 + fastrand::u64(..20)));
-            }
-            outcome => return outcome,
-        }
-    }
+    // Jittered (10–20 ms), so processes that collided do not collide again.
+    let backoff = ConstantBuilder::new()
+        .with_delay(std::time::Duration::from_millis(10))
+        .with_jitter()
+        .without_max_times();
+    step.retry(backoff)
+        .when(|error| is_busy(error) && std::time::Instant::now() < deadline)
+        .call()
+}
+
+/// Whether SQLite answered `SQLITE_BUSY`.
+fn is_busy(error: &QueueError) -> bool {
+    matches!(error, QueueError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+        if e.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Runs the missing migrations in one immediate transaction, so two processes starting at
