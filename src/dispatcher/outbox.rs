@@ -16,9 +16,12 @@
 //! refuses for good (`channel_not_found`, `invalid_blocks`...) is kept, marked, for inspection
 //! (`bennettbot outbox`), and noted once in the logs channel.
 //!
+//! A job's end reports are written by the queue in the transaction that records its end, then
+//! handed here ([`Outbox::deliver_kept`]); other reports are written here ([`Outbox::send`]).
 //! A sender waits until its report is delivered, has failed, or its channel is waiting out an
-//! outage or is delivered by another process ("stalled"): with Slack answering, reports are out
-//! before the job's end is recorded, as they always were; with Slack down, jobs are not held up.
+//! outage or is delivered by another process ("stalled"): with Slack down, jobs are not held
+//! up. The channel lease lasts at most [`MAX_LEASE`], renewed while delivering and given up
+//! when the channel has nothing left, so a process that dies holds its channels up that long.
 
 use std::collections::HashMap;
 use std::future::Future;
