@@ -29,16 +29,9 @@ enum Cmd {
         /// Database file to use instead of WRITEABLE_DIR/bennettbot-shell.db.
         #[arg(long)]
         db: Option<PathBuf>,
-        /// Act as this Slack user id, under the config's permission rules (without it the
-        /// shell is a local operator with every right).
-        #[arg(long = "as", value_name = "USER_ID")]
-        as_user: Option<String>,
-        /// With --as: the user is a guest.
-        #[arg(long, requires = "as_user")]
-        guest: bool,
-        /// With --as: the channel id messages are sent in.
-        #[arg(long, requires = "as_user", value_name = "CHANNEL_ID")]
-        channel: Option<String>,
+        /// Without --as the shell is a local operator with every right.
+        #[command(flatten)]
+        acting: Acting,
     },
     /// Run the Slack bot alone (Socket Mode, or the Events API over HTTP), beside `dispatcher` and `webserver`.
     Bot,
@@ -65,15 +58,9 @@ enum Cmd {
     Explain {
         /// The message, as typed after the bot's name, e.g. "test hello Bob".
         message: String,
-        /// Also say whether this Slack user id would be allowed, and by which rule.
-        #[arg(long = "as", value_name = "USER_ID")]
-        as_user: Option<String>,
-        /// With --as: the user is a guest.
-        #[arg(long, requires = "as_user")]
-        guest: bool,
-        /// With --as: the channel id the message is sent in.
-        #[arg(long, requires = "as_user", value_name = "CHANNEL_ID")]
-        channel: Option<String>,
+        /// With --as, also say whether that user would be allowed, and by which rule.
+        #[command(flatten)]
+        acting: Acting,
     },
     /// Print the JSON Schema of job_configs.toml, for editors (job_configs.schema.json).
     Schema,
@@ -122,6 +109,36 @@ impl Given {
     }
 }
 
+/// `--as USER_ID [--guest] [--channel C]`: a Slack user to act as, under the permission rules.
+#[derive(clap::Args)]
+struct Acting {
+    /// Act as this Slack user id, under the config's permission rules.
+    #[arg(long = "as", value_name = "USER_ID")]
+    as_user: Option<String>,
+    /// With --as: the user is a guest.
+    #[arg(long, requires = "as_user")]
+    guest: bool,
+    /// With --as: the channel id messages are sent in.
+    #[arg(long, requires = "as_user", value_name = "CHANNEL_ID")]
+    channel: Option<String>,
+}
+
+impl Acting {
+    /// The user acted as, if `--as` was given.
+    fn user(self) -> Option<explain::AsUser> {
+        let Acting {
+            as_user,
+            guest,
+            channel,
+        } = self;
+        as_user.map(|user| explain::AsUser {
+            user,
+            guest,
+            channel,
+        })
+    }
+}
+
 fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
     match command {
         Cmd::Commands { json } => {
@@ -135,17 +152,8 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain {
-            message,
-            as_user,
-            guest,
-            channel,
-        } => {
-            let who = as_user.map(|user| explain::AsUser {
-                user,
-                guest,
-                channel,
-            });
+        Cmd::Explain { message, acting } => {
+            let who = acting.user();
             let text = runtime()?.block_on(explain::explain(&CONFIG, &message, who.as_ref()));
             print!("{text}");
             Ok(ExitCode::SUCCESS)
@@ -166,20 +174,13 @@ fn run(command: Cmd, given: Given) -> anyhow::Result<ExitCode> {
             print!("{}", bennettbot_compiler::schema::json_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Shell {
-            db,
-            as_user,
-            guest,
-            channel,
-        } => {
+        Cmd::Shell { db, acting } => {
             let settings = given.settings();
             logging::init(settings.log_json, settings.log_level.as_deref(), "warn");
-            let acting = as_user.map(|user| explain::AsUser {
-                user,
-                guest,
-                channel,
-            });
-            let options = shell::ShellOptions { db, acting };
+            let options = shell::ShellOptions {
+                db,
+                acting: acting.user(),
+            };
             runtime()?.block_on(shell::run(&CONFIG, settings, options))?;
             Ok(ExitCode::SUCCESS)
         }

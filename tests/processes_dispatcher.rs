@@ -83,12 +83,7 @@ async fn sigkilled_dispatchers_job_is_reaped_reported_and_not_rerun() {
     })
     .await;
     // Its reports are out (their channels' leases let go): what is tested here is the job.
-    eventually("the outbox emptied", WAIT, || {
-        outbox_listing(dir.path())
-            .contains("The outbox is empty")
-            .then_some(())
-    })
-    .await;
+    outbox_emptied(dir.path()).await;
     let status = doomed.sigkill();
     assert_eq!(status.code(), None, "killed by a signal: {status}");
     // Its job lives on in its own process group, orphaned.
@@ -314,6 +309,16 @@ fn outbox_listing(dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Waits until `bennettbot outbox` says every report under `dir` is delivered.
+async fn outbox_emptied(dir: &Path) {
+    eventually("the outbox emptied", WAIT, || {
+        outbox_listing(dir)
+            .contains("The outbox is empty")
+            .then_some(())
+    })
+    .await;
+}
+
 /// Successful posts to `channel` whose text contains `needle`.
 fn posts_of(slack: &FakeSlack, channel: &str, needle: &str) -> usize {
     slack
@@ -359,11 +364,7 @@ async fn a_report_slack_refused_outlives_a_sigkill_and_arrives_once_after_a_rest
     slack
         .wait_for_text("#logs", "Command `test_hello_name` about to start", WAIT)
         .await;
-    eventually("the outbox emptied", WAIT, || {
-        let listed = outbox_listing(dir.path());
-        listed.contains("The outbox is empty").then_some(())
-    })
-    .await;
+    outbox_emptied(dir.path()).await;
     assert!(next.terminate().success());
     assert_eq!(posts_of(&slack, JOBS, "Hello Outbox"), 1, "delivered once");
     assert_eq!(
@@ -402,11 +403,7 @@ async fn a_kill_between_slacks_taking_a_report_and_its_delete_posts_that_report_
         (posts_of(&slack, JOBS, "Hello Twice") == 2).then_some(())
     })
     .await;
-    eventually("the outbox emptied", WAIT, || {
-        let listed = outbox_listing(dir.path());
-        listed.contains("The outbox is empty").then_some(())
-    })
-    .await;
+    outbox_emptied(dir.path()).await;
     assert!(next.terminate().success());
     assert_eq!(posts_of(&slack, JOBS, "Hello Twice"), 2, "twice at most");
     assert_eq!(posts_of(&slack, "#logs", "about to start"), 1);

@@ -405,6 +405,7 @@ async fn conclude<S: SlackApi>(
         log_dir: local_log_dir.clone(),
         success: false,
     };
+    let exit_report = || failure_report(context, job, spec, &FailureCause::Exit, Some(log_dir));
     match outcome {
         Outcome::Exited(0) => match report_success(context, job, spec, log_dir, reports).await {
             Ok(()) => Ran {
@@ -438,23 +439,11 @@ async fn conclude<S: SlackApi>(
             }
         },
         Outcome::Exited(code) => {
-            reports.push(failure_report(
-                context,
-                job,
-                spec,
-                &FailureCause::Exit,
-                Some(log_dir),
-            ));
+            reports.push(exit_report());
             failed(ExitKind::Code(code))
         }
         Outcome::Signalled(signal) => {
-            reports.push(failure_report(
-                context,
-                job,
-                spec,
-                &FailureCause::Exit,
-                Some(log_dir),
-            ));
+            reports.push(exit_report());
             failed(ExitKind::Signal(signal))
         }
         Outcome::TimedOut(limit) => {
